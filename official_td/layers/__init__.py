@@ -1,0 +1,7 @@
+"""Keras layers for token dropping: importance scores, the drop and its inverse."""
+
+from official_td.layers.special_tokens import resolve_special_token_ids
+from official_td.layers.special_tokens import SpecialTokenIds
+from official_td.layers.token_drop import TokenDrop
+from official_td.layers.token_importance import TokenImportance
+from official_td.layers.token_restore import TokenRestore

@@ -1,0 +1,285 @@
+"""TokenDropBertEncoder: a BertEncoderV2 whose middle layers see kept tokens."""
+
+from typing import Optional, Sequence
+
+import tensorflow as tf
+import tf_keras
+
+from official.nlp.modeling import networks
+from official_td.layers import special_tokens
+from official_td.layers.token_drop import TokenDrop
+from official_td.layers.token_importance import TokenImportance
+from official_td.layers.token_restore import TokenRestore
+
+
+class _Untracked:
+  """Holds an object without making it a checkpoint dependency.
+
+  The importance table is training state, not model weights: keeping it out of
+  the encoder's object graph makes the encoder's checkpoint identical to a
+  plain `BertEncoderV2`'s. The training task checkpoints the table itself.
+  """
+
+  def __init__(self, value):
+    self.value = value
+
+
+def default_drop_window(num_layers: int):
+  """The paper's window `[L/2 - 1, L - 1)`, e.g. `[5, 11)` for 12 layers."""
+  return num_layers // 2 - 1, num_layers - 1
+
+
+@tf_keras.utils.register_keras_serializable(package='OfficialTD')
+class TokenDropBertEncoder(networks.BertEncoderV2):
+  """BertEncoderV2, except the middle layers see only the kept tokens.
+
+  With `L` layers and the window `[s, e)` (default `[L/2-1, L-1)`), a training
+  forward pass runs:
+    * layers `0 .. s-1` on all `S` tokens;
+    * layer `s`, the transition: the `k` kept tokens attend to all `S`;
+    * layers `s+1 .. e-1` on the `k` kept tokens only;
+    * the dropped tokens' states (as they entered layer `s`) are restored to
+      their positions, and layers `e .. L-1` run on all `S` tokens.
+  The kept tokens are the `k` with the highest `TokenImportance` score (see
+  `TokenDrop` for the special-token and padding rules).
+
+  Without `training=True` (and `drop_at_eval=False`) this is exactly
+  `BertEncoderV2.call`. All weights are BertEncoderV2's, created in the same
+  order, so checkpoints move between the two in both directions. The
+  importance table is deliberately not part of the encoder's checkpoint: save
+  `encoder.importance` next to it (the training task does).
+
+  Args:
+    vocab_size: vocabulary size (as BertEncoderV2).
+    keep_k: number of tokens kept in the window; exclusive with `keep_ratio`.
+    keep_ratio: fraction of the sequence kept, `keep_k = round(ratio * S)`.
+    drop_start_layer: first layer of the window (the transition layer).
+    drop_end_layer: first full layer after the window; at most `L - 1`.
+    importance_mode: `mlm_loss`, `frequency` or `random` (`TokenImportance`).
+    importance_beta: moving-average decay of `mlm_loss` mode.
+    importance_initial_value: initial score of every id.
+    vocab_file: WordPiece vocab to resolve the special tokens from; its size
+      must equal `vocab_size`.
+    allow_ids: ids always kept, if `vocab_file` is not given.
+    deny_ids: ids never kept ahead of real tokens, if `vocab_file` is not
+      given.
+    drop_at_eval: also drop tokens when `training` is not True.
+    output_drop_indices: add `kept_indices` / `dropped_indices` `[batch, k]`
+      and `[batch, S - k]` to the outputs when tokens are dropped.
+    importance: an existing `TokenImportance` to use (e.g. restored).
+    **kwargs: BertEncoderV2 arguments (`hidden_size`, `num_layers`, ...).
+
+  Inputs: BertEncoderV2's dict (`input_word_ids`, `input_mask`,
+    `input_type_ids`), plus optional `drop_seed` int `[batch]`, one seed per
+    sequence for a reproducible tie-breaking permutation (see `TokenDrop`).
+
+  Outputs: BertEncoderV2's dict (`sequence_output`, `pooled_output`,
+    `encoder_outputs`); inside the window, `encoder_outputs` hold the kept
+    tokens' new states and the dropped tokens' unchanged ones.
+  """
+
+  def __init__(self,
+               vocab_size: int,
+               keep_k: Optional[int] = None,
+               keep_ratio: Optional[float] = None,
+               drop_start_layer: Optional[int] = None,
+               drop_end_layer: Optional[int] = None,
+               importance_mode: str = 'mlm_loss',
+               importance_beta: float = 0.995,
+               importance_initial_value: float = 10.0,
+               vocab_file: Optional[str] = None,
+               allow_ids: Sequence[int] = (),
+               deny_ids: Sequence[int] = (),
+               drop_at_eval: bool = False,
+               output_drop_indices: bool = False,
+               importance: Optional[TokenImportance] = None,
+               **kwargs):
+    num_layers = kwargs.get('num_layers', 12)
+    max_sequence_length = kwargs.get('max_sequence_length', 512)
+    start, end = _check_window(num_layers, drop_start_layer, drop_end_layer)
+    keep_k, keep_ratio = _check_keep(keep_k, keep_ratio, max_sequence_length)
+    if vocab_file is not None:
+      ids = special_tokens.resolve_special_token_ids(vocab_file)
+      if ids.vocab_size != vocab_size:
+        raise ValueError(
+            f'Vocab file {vocab_file!r} has {ids.vocab_size} entries but the '
+            f'encoder has vocab_size={vocab_size}; set vocab_size to '
+            f'{ids.vocab_size} or use the vocab the model was built with.')
+      allow_ids, deny_ids = ids.allow_ids, ids.deny_ids
+    # BertEncoderV2 creates every weight, in its own order.
+    super().__init__(vocab_size=vocab_size, **kwargs)
+
+    self._drop_start_layer = start
+    self._drop_end_layer = end
+    self._keep_k = keep_k
+    self._keep_ratio = keep_ratio
+    self._drop_at_eval = drop_at_eval
+    self._output_drop_indices = output_drop_indices
+    if importance is None:
+      importance = TokenImportance(
+          vocab_size,
+          mode=importance_mode,
+          beta=importance_beta,
+          initial_value=importance_initial_value,
+          name='token_importance')
+    if not importance.built:
+      importance.build(None)
+    self._importance = _Untracked(importance)
+    # Weightless helpers; with keep_ratio, keep_k is resolved per call.
+    self._token_drop = TokenDrop(
+        keep_k or 1, allow_ids=allow_ids, deny_ids=deny_ids,
+        name='token_drop')
+    self._token_restore = TokenRestore(name='token_restore')
+    self._config.update({
+        'keep_k': keep_k,
+        'keep_ratio': keep_ratio,
+        'drop_start_layer': start,
+        'drop_end_layer': end,
+        'importance_mode': importance.mode,
+        'importance_beta': importance.beta,
+        'importance_initial_value': importance.initial_value,
+        'vocab_file': vocab_file,
+        'allow_ids': list(self._token_drop.allow_ids),
+        'deny_ids': list(self._token_drop.deny_ids),
+        'drop_at_eval': drop_at_eval,
+        'output_drop_indices': output_drop_indices,
+    })
+
+  @property
+  def importance(self) -> TokenImportance:
+    """The `TokenImportance` table (not part of the encoder's checkpoint)."""
+    return self._importance.value
+
+  @property
+  def drop_window(self):
+    return self._drop_start_layer, self._drop_end_layer
+
+  def keep_k_for(self, seq_length: int) -> int:
+    """The number of kept tokens for a sequence of `seq_length`."""
+    if self._keep_k is not None:
+      keep_k = self._keep_k
+    else:
+      keep_k = int(round(self._keep_ratio * seq_length))
+    if not 0 < keep_k < seq_length:
+      raise ValueError(
+          f'Token dropping keeps {keep_k} of {seq_length} tokens; it must keep '
+          f'between 1 and {seq_length - 1}. Lower keep_k (or keep_ratio), or '
+          'disable dropping for this sequence length.')
+    return keep_k
+
+  def call(self, inputs, training=None):
+    if not isinstance(inputs, dict):
+      raise ValueError(f'{type(self).__name__} expects a dict of inputs.')
+    drop = bool(training) or self._drop_at_eval
+    seq_length = inputs['input_word_ids'].shape[1]
+    if not drop or seq_length is None or inputs.get('dense_inputs') is not None:
+      # The plain BertEncoderV2 forward pass (eval, export, symbolic build).
+      return super().call(inputs)
+    return self._call_with_drop(inputs, self.keep_k_for(seq_length))
+
+  def _call_with_drop(self, inputs, keep_k):
+    word_ids = inputs['input_word_ids']
+    mask = inputs['input_mask']
+    type_ids = inputs['input_type_ids']
+    start, end = self._drop_start_layer, self._drop_end_layer
+    layers = self._transformer_layers
+
+    # 1. Embeddings, exactly as BertEncoderV2.
+    word_embeddings = inputs.get('input_word_embeddings')
+    if word_embeddings is None:
+      word_embeddings = self._embedding_layer(word_ids)
+    x = self._get_embeddings(word_ids, type_ids, word_embeddings, None, None)
+    x = self._embedding_dropout(self._embedding_norm_layer(x))
+    if self._embedding_projection is not None:
+      x = self._embedding_projection(x)
+    embeddings = x
+    full_mask = self._attention_mask_layer(x, mask)
+
+    # 2. Full layers before the window.
+    encoder_outputs = []
+    for layer in layers[:start]:
+      x = layer([x, full_mask])
+      encoder_outputs.append(x)
+
+    # 3. Pick the kept positions by importance.
+    scores = self.importance(word_ids)
+    drop = self._token_drop
+    selection = drop(scores, mask, word_ids, seed=inputs.get('drop_seed'),
+                     keep_k=keep_k)
+    kept_idx = selection['kept_indices']
+    dropped_idx = selection['dropped_indices']
+    dropped = drop.gather(x, dropped_idx)
+
+    # 4. Transition layer: kept queries attend to every token.
+    kept = drop.gather(x, kept_idx)
+    kept = layers[start]([kept, x, self._attention_mask_layer(kept, mask)])
+
+    def restore(states):
+      return self._token_restore(states, dropped, kept_idx, dropped_idx)
+
+    encoder_outputs.append(restore(kept))
+
+    # 5. Layers on the kept tokens only.
+    kept_mask = drop.gather(mask, kept_idx)
+    kept_attention = self._attention_mask_layer(kept, kept_mask)
+    for layer in layers[start + 1:end]:
+      kept = layer([kept, kept_attention])
+      encoder_outputs.append(restore(kept))
+
+    # 6. Dropped tokens rejoin; the last layers run on the full sequence.
+    x = encoder_outputs[-1]
+    for i in range(end, self._num_layers):
+      output_range = self._output_range if i == self._num_layers - 1 else None
+      x = layers[i]([x, full_mask], output_range=output_range)
+      encoder_outputs.append(x)
+
+    sequence_output = encoder_outputs[-1]
+    outputs = dict(
+        sequence_output=sequence_output,
+        pooled_output=self._pooler_layer(sequence_output[:, 0, :]),
+        encoder_outputs=encoder_outputs)
+    if self._config['return_word_embeddings']:
+      outputs['word_embeddings'] = embeddings
+    if self._output_drop_indices:
+      outputs['kept_indices'] = kept_idx
+      outputs['dropped_indices'] = dropped_idx
+    return outputs
+
+
+def _check_window(num_layers, start, end):
+  """Validates the drop window; returns `(start, end)`."""
+  if num_layers < 2:
+    raise ValueError(
+        f'Token dropping needs at least 2 layers (a transition layer and a '
+        f'full last layer); got num_layers={num_layers}.')
+  default_start, default_end = default_drop_window(num_layers)
+  start = default_start if start is None else int(start)
+  end = default_end if end is None else int(end)
+  if not 0 <= start < end <= num_layers - 1:
+    raise ValueError(
+        f'Invalid drop window [drop_start_layer={start}, drop_end_layer={end})'
+        f' for {num_layers} layers: it needs 0 <= drop_start_layer < '
+        f'drop_end_layer <= {num_layers - 1} (num_layers - 1), so that the '
+        'window is non-empty and at least one full layer follows it. The '
+        f"paper's window is [{default_start}, {default_end}).")
+  return start, end
+
+
+def _check_keep(keep_k, keep_ratio, max_sequence_length):
+  """Validates `keep_k` / `keep_ratio`; returns them."""
+  if (keep_k is None) == (keep_ratio is None):
+    raise ValueError(
+        'Set exactly one of keep_k (tokens kept) or keep_ratio (fraction '
+        f'kept); got keep_k={keep_k}, keep_ratio={keep_ratio}.')
+  if keep_k is not None:
+    keep_k = int(keep_k)
+    if not 0 < keep_k < max_sequence_length:
+      raise ValueError(
+          f'keep_k={keep_k} must be between 1 and max_sequence_length - 1 = '
+          f'{max_sequence_length - 1}; the paper keeps half (e.g. 256 of 512).')
+  else:
+    keep_ratio = float(keep_ratio)
+    if not 0.0 < keep_ratio < 1.0:
+      raise ValueError(
+          f'keep_ratio={keep_ratio} must be in (0, 1); the paper uses 0.5.')
+  return keep_k, keep_ratio

@@ -1,0 +1,1 @@
+"""Training tasks: the masked-LM pretraining step with token dropping."""

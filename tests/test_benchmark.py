@@ -1,0 +1,56 @@
+"""Tests of the compute model and of the benchmark entry point."""
+
+import json
+import os
+import subprocess
+import sys
+
+from official_td import flops
+from tests import testing_utils as tu
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class FlopModelTest(tu.TestCase):
+
+  def test_bert_base_ratio(self):
+    # Written out for BERT-base, S=512, k=256, P=76: 5 full layers, the
+    # transition, 5 kept-only layers, 1 full layer, and the MLM head.
+    h, i, s, k, p, v = 768, 3072, 512, 256, 76, 30522
+
+    def block(q, kv):
+      return 4 * q * h * h + 4 * kv * h * h + 4 * q * kv * h + 4 * q * h * i
+
+    head = 2 * p * h * h + 2 * p * h * v
+    plain = 12 * block(s, s) + head
+    drop = 6 * block(s, s) + block(k, s) + 5 * block(k, k) + head
+    self.assertAlmostEqual(flops.FlopModel().ratio(), drop / plain, places=12)
+    self.assertAlmostEqual(flops.FlopModel().ratio(), 0.755, places=3)
+
+  def test_window_changes_ratio(self):
+    wide = flops.FlopModel(drop_start_layer=1, drop_end_layer=11).ratio()
+    self.assertLess(wide, flops.FlopModel().ratio())
+    same = flops.FlopModel(keep_k=512).ratio()
+    self.assertAlmostEqual(same, 1.0)
+
+
+class BenchmarkTest(tu.TestCase):
+
+  def test_prints_json_with_both_timings(self):
+    cmd = [sys.executable, '-m', 'official_td.benchmark', '--num_layers=2',
+           '--hidden_size=16', '--num_attention_heads=2', '--inner_dim=32',
+           '--vocab_size=200', '--seq_length=16', '--keep_k=8',
+           '--max_predictions=3', '--batch_size=2', '--steps=2']
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          timeout=300, check=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected_ratio = flops.FlopModel(
+        num_layers=2, hidden_size=16, inner_dim=32, seq_length=16, keep_k=8,
+        max_predictions=3, vocab_size=200).ratio()
+    self.assertAlmostEqual(result['flop_ratio'], expected_ratio, places=4)
+    self.assertEqual(result['drop_window'], [0, 1])
+    self.assertGreater(result['plain_step_s'], 0)
+    self.assertGreater(result['token_drop_step_s'], 0)
+    self.assertAlmostEqual(
+        result['measured_ratio'],
+        result['token_drop_step_s'] / result['plain_step_s'], places=2)

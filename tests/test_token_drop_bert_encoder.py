@@ -1,0 +1,296 @@
+"""Tests of TokenDropBertEncoder against BertEncoderV2."""
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.nlp.modeling import models
+from official.nlp.modeling import networks
+from official_td.networks import TokenDropBertEncoder
+from official_td.tasks import masked_lm
+from tests import testing_utils as tu
+
+
+def make_pair(**drop_kwargs):
+  """A token-drop encoder and a BertEncoderV2 holding the same weights."""
+  kwargs = dict(keep_k=6, allow_ids=tu.ALLOW_IDS, deny_ids=tu.DENY_IDS,
+                output_drop_indices=True)
+  kwargs.update(drop_kwargs)
+  encoder = TokenDropBertEncoder(**tu.TINY_ENCODER, **kwargs)
+  plain = networks.BertEncoderV2(**tu.TINY_ENCODER)
+  features = tu.encoder_inputs(tu.batch(num_real=12))
+  encoder(features)
+  plain(features)
+  plain.set_weights(encoder.get_weights())
+  return encoder, plain
+
+
+def attention_mask(query_len, key_mask):
+  return np.repeat(key_mask[None, :], query_len, 0)[None].astype(np.float32)
+
+
+def reference_forward(plain, features, kept_idx, start, end):
+  """The schedule computed sequence by sequence, from the plain encoder.
+
+  Uses the plain encoder's embedding and block layers but builds the gathers,
+  masks and restore with numpy indexing, one sequence at a time.
+  """
+  outputs = plain(features, training=False)
+  embeddings = plain._embedding_norm_layer(plain._get_embeddings(
+      features['input_word_ids'], features['input_type_ids'], None, None,
+      None)).numpy()
+  layers = plain.transformer_layers
+  results = []
+  for b in range(embeddings.shape[0]):
+    mask = features['input_mask'].numpy()[b]
+    kept = kept_idx[b]
+    s = len(mask)
+    x = embeddings[b:b + 1]
+    for layer in layers[:start]:
+      x = layer([x, attention_mask(s, mask)]).numpy()
+    restored = x.copy()
+    h = layer_out = layers[start]([x[:, kept], x, attention_mask(len(kept),
+                                                                 mask)])
+    for layer in layers[start + 1:end]:
+      h = layer([h, attention_mask(len(kept), mask[kept])])
+    restored[0, kept] = h.numpy()[0]
+    x = restored
+    for layer in layers[end:]:
+      x = layer([x, attention_mask(s, mask)]).numpy()
+    results.append(x[0])
+    del layer_out
+  return np.stack(results), outputs
+
+
+class TokenDropBertEncoderTest(tu.TestCase):
+
+  def test_equals_bert_encoder_v2_without_dropping(self):
+    encoder, plain = make_pair()
+    features = tu.encoder_inputs(tu.batch(num_real=10, seed=3))
+    expected = plain(features)
+    for training in (None, False):
+      got = encoder(features, training=training)
+      self.assertAllClose(got['sequence_output'], expected['sequence_output'],
+                          atol=1e-6)
+      self.assertAllClose(got['pooled_output'], expected['pooled_output'],
+                          atol=1e-6)
+      for a, b in zip(got['encoder_outputs'], expected['encoder_outputs']):
+        self.assertAllClose(a, b, atol=1e-6)
+      self.assertNotIn('kept_indices', got)
+
+  def test_dropping_matches_independent_schedule(self):
+    for start, end in ((1, 3), (0, 3), (2, 3), (0, 1)):
+      encoder, plain = make_pair(drop_start_layer=start, drop_end_layer=end)
+      features = tu.encoder_inputs(tu.batch(num_real=12, seed=start))
+      features['drop_seed'] = tf.range(4)
+      got = encoder(features, training=True)
+      kept = got['kept_indices'].numpy()
+      self.assertEqual(kept.shape, (4, 6))
+      expected, plain_out = reference_forward(plain, features, kept, start,
+                                              end)
+      self.assertAllClose(got['sequence_output'], expected, atol=1e-5)
+      # And dropping changed the result.
+      self.assertGreater(
+          np.abs(got['sequence_output'] - plain_out['sequence_output']).max(),
+          1e-3)
+
+  def test_dropped_positions_skip_exactly_the_window(self):
+    encoder, _ = make_pair(drop_start_layer=1, drop_end_layer=3)
+    features = tu.encoder_inputs(tu.batch(num_real=12, seed=4))
+    got = encoder(features, training=True)
+    outs = [o.numpy() for o in got['encoder_outputs']]
+    dropped = got['dropped_indices'].numpy()
+    kept = got['kept_indices'].numpy()
+    for b in range(4):
+      entering = outs[0][b, dropped[b]]  # output of layer 0 = input of 1.
+      for i in (1, 2):  # the window's layers leave dropped tokens alone.
+        self.assertAllEqual(outs[i][b, dropped[b]], entering)
+        self.assertGreater(
+            np.abs(outs[i][b, kept[b]] - outs[i - 1][b, kept[b]]).max(), 1e-4)
+      # Layer 3 (full) changes every position.
+      self.assertGreater(
+          np.abs(outs[3][b, dropped[b]] - entering).min(), 0.0)
+
+  def test_kept_tokens_respect_specials_and_padding(self):
+    encoder, _ = make_pair(keep_k=8)
+    features = tu.batch(num_real=10, seed=5)
+    got = encoder(tu.encoder_inputs(features), training=True)
+    ids = features['input_word_ids'].numpy()
+    for b, kept in enumerate(got['kept_indices'].numpy()):
+      self.assertTrue(np.all(kept < 10), kept)  # no padding while real fit.
+      specials = np.where(np.isin(ids[b], tu.ALLOW_IDS))[0]
+      self.assertTrue(set(specials) <= set(kept), (specials, kept))
+
+  def test_keep_ratio_and_drop_at_eval(self):
+    encoder, _ = make_pair(keep_k=None, keep_ratio=0.25, drop_at_eval=True)
+    got = encoder(tu.encoder_inputs(tu.batch()))
+    self.assertEqual(got['kept_indices'].shape, (4, 4))
+
+  def test_checkpoint_round_trips_with_bert_encoder_v2(self):
+    encoder, plain = make_pair()
+    fresh_plain = networks.BertEncoderV2(**tu.TINY_ENCODER)
+    fresh_drop = TokenDropBertEncoder(keep_k=6, **tu.TINY_ENCODER)
+    features = tu.encoder_inputs(tu.batch())
+    fresh_plain(features)
+    fresh_drop(features)
+    tmp = self.get_temp_dir()
+    path = tf.train.Checkpoint(encoder=encoder).write(tmp + '/drop')
+    tf.train.Checkpoint(encoder=fresh_plain).read(path).assert_consumed()
+    self.assertAllClose(fresh_plain(features)['sequence_output'],
+                        encoder(features)['sequence_output'])
+    path = tf.train.Checkpoint(encoder=fresh_plain).write(tmp + '/plain')
+    tf.train.Checkpoint(encoder=fresh_drop).read(path).assert_consumed()
+    self.assertAllClose(fresh_drop(features)['sequence_output'],
+                        plain(features)['sequence_output'])
+    self.assertNotIn('importance',
+                     ' '.join(v.name for v in encoder.variables))
+
+  def test_config_round_trip(self):
+    encoder, _ = make_pair()
+    tu.assert_config_round_trip(self, encoder)
+
+  def test_plugs_into_bert_pretrainer_v2(self):
+    encoder, _ = make_pair()
+    model = models.BertPretrainerV2(encoder)
+    features = tu.batch()
+    out = model(masked_lm.model_inputs(features), training=True)
+    self.assertEqual(out['mlm_logits'].shape, (4, 4, 60))
+    self.assertEqual(out['kept_indices'].shape, (4, 6))
+
+  def test_jit_compiled_train_step_equals_eager_step(self):
+    results = []
+    for jit in (True, False):
+      tf_keras.utils.set_random_seed(0)
+      encoder, _ = make_pair()
+      model = models.BertPretrainerV2(encoder)
+      optimizer = tf_keras.optimizers.legacy.SGD(0.1)
+      step = tf.function(
+          lambda f, m=model, o=optimizer, e=encoder: masked_lm.train_step(
+              m, o, f, e.importance), jit_compile=jit)
+      features = tu.batch(seed=7)
+      features['drop_seed'] = tf.range(4)
+      loss = step(features)['loss']
+      results.append((loss.numpy(), encoder.importance.table.numpy(),
+                      model.get_weights()[3]))
+    self.assertAllClose(results[0][0], results[1][0], atol=1e-5)
+    self.assertAllClose(results[0][1], results[1][1], atol=1e-5)
+    self.assertAllClose(results[0][2], results[1][2], atol=1e-5)
+    self.assertLess(results[0][1].min(), 10.0)  # the table was updated.
+
+  def test_mixed_bfloat16_train_step(self):
+    tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
+    try:
+      encoder, _ = make_pair()
+      model = models.BertPretrainerV2(encoder)
+      optimizer = tf_keras.optimizers.legacy.Adam(1e-3)
+      step = tf.function(lambda f: masked_lm.train_step(
+          model, optimizer, f, encoder.importance))
+      features = tu.batch()
+      encoder(tu.encoder_inputs(features), training=True)
+      block = encoder.transformer_layers[2]
+      self.assertEqual(block.compute_dtype, 'bfloat16')
+      self.assertEqual(block.trainable_weights[0].dtype, tf.float32)
+      losses = [float(step(features)['loss']) for _ in range(5)]
+      self.assertTrue(np.isfinite(losses).all())
+      self.assertLess(losses[-1], losses[0])
+      self.assertEqual(encoder.importance.table.dtype, tf.float32)
+    finally:
+      tf_keras.mixed_precision.set_global_policy('float32')
+
+
+class DistributedTest(tu.TestCase):
+
+  def test_two_replicas_hold_the_single_device_table(self):
+    features = tu.batch(batch_size=8, seed=9)
+    # The same id appears in both replicas' halves with different losses.
+    tables, weights = {}, None
+    for name, strategy in (
+        ('single', tf.distribute.OneDeviceStrategy('/cpu:0')),
+        ('mirrored', tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1']))):
+      with strategy.scope():
+        encoder = TokenDropBertEncoder(keep_k=6, **tu.TINY_ENCODER)
+        model = models.BertPretrainerV2(encoder)
+        optimizer = tf_keras.optimizers.legacy.SGD(0.1)
+        model(masked_lm.model_inputs(features))  # builds the MLM head too.
+        if weights is None:
+          weights = model.get_weights()
+        model.set_weights(weights)  # both runs start from the same weights.
+
+      @tf.function
+      def step(dist_features, model=model, optimizer=optimizer,
+               encoder=encoder, strategy=strategy):
+        return strategy.run(
+            lambda f: masked_lm.train_step(model, optimizer, f,
+                                           encoder.importance),
+            args=(dist_features,))
+
+      dataset = tf.data.Dataset.from_tensors(features)
+      dist = next(iter(strategy.experimental_distribute_dataset(dataset)))
+      step(dist)
+      step(dist)
+      variable = encoder.importance.table
+      tables[name] = [v.numpy() for v in getattr(variable, 'values',
+                                                 [variable])]
+    self.assertLen(tables['mirrored'], 2)
+    self.assertAllEqual(tables['mirrored'][0], tables['mirrored'][1])
+    self.assertAllClose(tables['mirrored'][0], tables['single'][0],
+                        atol=1e-5)
+    self.assertLess(tables['single'][0].min(), 10.0)
+
+
+class ConfigErrorsTest(tu.TestCase):
+
+  def build(self, **kwargs):
+    config = dict(tu.TINY_ENCODER)
+    config.update(kwargs)
+    config.setdefault('keep_k', 6)
+    return TokenDropBertEncoder(**config)
+
+  def test_raises_when_keep_k_exceeds_sequence(self):
+    encoder = self.build(keep_k=12)
+    with self.assertRaisesRegex(ValueError, 'keeps 12 of 8 tokens'):
+      encoder(tu.encoder_inputs(tu.batch(seq_length=8)), training=True)
+    with self.assertRaisesRegex(ValueError, 'max_sequence_length - 1 = 15'):
+      self.build(keep_k=16)
+
+  def test_raises_when_keep_k_not_positive(self):
+    with self.assertRaisesRegex(ValueError, 'keep_k=0 must be between 1'):
+      self.build(keep_k=0)
+    with self.assertRaisesRegex(ValueError, r'keep_ratio=1.0 must be in'):
+      self.build(keep_k=None, keep_ratio=1.0)
+
+  def test_raises_when_both_keep_k_and_ratio(self):
+    with self.assertRaisesRegex(ValueError, 'exactly one of keep_k'):
+      self.build(keep_ratio=0.5)
+
+  def test_raises_when_window_is_empty(self):
+    with self.assertRaisesRegex(ValueError, r'window is non-empty'):
+      self.build(drop_start_layer=2, drop_end_layer=2)
+
+  def test_raises_when_no_full_layer_follows_window(self):
+    with self.assertRaisesRegex(ValueError, r'drop_end_layer <= 3'):
+      self.build(drop_start_layer=1, drop_end_layer=4)
+    with self.assertRaisesRegex(ValueError, 'at least 2 layers'):
+      self.build(num_layers=1)
+
+  def test_raises_when_vocab_lacks_special_token(self):
+    path = tu.write_vocab(self.create_tempdir().full_path + '/v.txt',
+                          omit=('[SEP]',))
+    with self.assertRaisesRegex(ValueError, r"\['\[SEP\]'\]"):
+      self.build(vocab_file=path)
+
+  def test_raises_when_vocab_size_differs(self):
+    path = tu.write_vocab(self.create_tempdir().full_path + '/v.txt', size=50)
+    with self.assertRaisesRegex(ValueError, 'has 50 entries but the encoder '
+                                'has vocab_size=60'):
+      self.build(vocab_file=path)
+
+  def test_vocab_file_sets_special_ids(self):
+    path = tu.write_vocab(self.create_tempdir().full_path + '/v.txt')
+    encoder = self.build(vocab_file=path)
+    self.assertEqual(encoder.get_config()['allow_ids'], [2, 3, 4, 1])
+    self.assertEqual(encoder.get_config()['deny_ids'], [0])
+
+
+if __name__ == '__main__':
+  tf.test.main()
