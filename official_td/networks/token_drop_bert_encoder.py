@@ -1,5 +1,6 @@
 """TokenDropBertEncoder: a BertEncoderV2 whose middle layers see kept tokens."""
 
+import contextlib
 from typing import Optional, Sequence
 
 import tensorflow as tf
@@ -114,6 +115,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     self._keep_k = keep_k
     self._keep_ratio = keep_ratio
     self._drop_at_eval = drop_at_eval
+    self._forced_dropping = None
     self._output_drop_indices = output_drop_indices
     if importance is None:
       importance = TokenImportance(
@@ -154,6 +156,21 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
   def drop_window(self):
     return self._drop_start_layer, self._drop_end_layer
 
+  @contextlib.contextmanager
+  def force_dropping(self, enabled: Optional[bool]):
+    """Within the block, calls drop tokens iff `enabled` (None: default).
+
+    A Python-level switch, read when a call is traced: e.g. a training step
+    traced under `force_dropping(False)` runs full sequences (with dropout),
+    and an eval step traced under `force_dropping(True)` measures the model
+    as it was trained.
+    """
+    saved, self._forced_dropping = self._forced_dropping, enabled
+    try:
+      yield self
+    finally:
+      self._forced_dropping = saved
+
   def keep_k_for(self, seq_length: int) -> int:
     """The number of kept tokens for a sequence of `seq_length`."""
     if self._keep_k is not None:
@@ -171,6 +188,8 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     if not isinstance(inputs, dict):
       raise ValueError(f'{type(self).__name__} expects a dict of inputs.')
     drop = bool(training) or self._drop_at_eval
+    if self._forced_dropping is not None:
+      drop = self._forced_dropping
     seq_length = inputs['input_word_ids'].shape[1]
     if not drop or seq_length is None or inputs.get('dense_inputs') is not None:
       # The plain BertEncoderV2 forward pass (eval, export, symbolic build).

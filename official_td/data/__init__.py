@@ -1,0 +1,1 @@
+"""Pretraining data: corpora, vocabularies, MLM example creation, validation."""

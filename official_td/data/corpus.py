@@ -1,0 +1,173 @@
+"""Text corpora: plain-text files, TFDS datasets and an embedded default.
+
+A corpus is an iterable of documents (strings). The embedded corpus is the
+English prose every CPython install carries, so that a first run needs no
+download: the reference topics of `pydoc_data.topics` and the docstrings of
+the standard library's modules, classes and functions (read with `ast`, never
+imported), with code examples, doctests and indented blocks removed.
+"""
+
+import ast
+import glob
+import os
+import re
+import sysconfig
+from typing import Iterator, List, Optional, Sequence
+
+import tensorflow as tf
+
+_CODE_LINE = re.compile(
+    r'^\s*(>>>|\.\.\.|\$ |%|#|def |class |import |from \S+ import|return\b)'
+    r'|[{};=]\s*$|^\s*[\]\)}]')
+
+
+def clean_prose(text: str) -> str:
+  """Keeps the prose of a docstring or help topic; drops code and markup.
+
+  Indented blocks (code samples), doctest prompts, lines that end like code,
+  and reStructuredText directives are removed; paragraphs are re-joined into
+  single lines.
+
+  Args:
+    text: raw text.
+
+  Returns:
+    Paragraphs separated by newlines; empty if nothing prose-like remains.
+  """
+  paragraphs, current = [], []
+  base_indent = None
+  for line in text.expandtabs().splitlines():
+    stripped = line.strip()
+    if not stripped:
+      if current:
+        paragraphs.append(' '.join(current))
+        current = []
+      continue
+    indent = len(line) - len(line.lstrip())
+    if base_indent is None:
+      base_indent = indent
+    if (indent > base_indent or _CODE_LINE.search(line) or
+        stripped.startswith('.. ') or stripped.endswith('::') or
+        set(stripped) <= set('=-*~^"+`#')):
+      continue
+    current.append(stripped)
+  if current:
+    paragraphs.append(' '.join(current))
+  prose = [p for p in paragraphs if len(p.split()) >= 5 and
+           sum(c.isalpha() for c in p) > 0.6 * len(p)]
+  return '\n'.join(prose)
+
+
+def _stdlib_docstrings() -> Iterator[str]:
+  stdlib = sysconfig.get_paths()['stdlib']
+  for path in sorted(glob.glob(os.path.join(stdlib, '**', '*.py'),
+                               recursive=True)):
+    if 'site-packages' in path or os.sep + 'test' in path:
+      continue
+    try:
+      with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+      continue
+    for node in ast.walk(tree):
+      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                           ast.AsyncFunctionDef)):
+        doc = ast.get_docstring(node)
+        if doc:
+          yield doc
+
+
+def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
+  """The embedded English corpus: one document per help topic or docstring.
+
+  Args:
+    max_documents: optional cap on the number of documents (in a fixed
+      order), for quick runs.
+
+  Returns:
+    A list of cleaned documents (about 2 MB of text in all).
+  """
+  from pydoc_data import topics  # pylint: disable=g-import-not-at-top
+  docs = []
+  for name in sorted(topics.topics):
+    docs.append(topics.topics[name])
+  docs.extend(_stdlib_docstrings())
+  cleaned = []
+  for doc in docs:
+    text = clean_prose(doc)
+    if text:
+      cleaned.append(text)
+      if max_documents and len(cleaned) >= max_documents:
+        break
+  return cleaned
+
+
+def text_file_corpus(patterns: Sequence[str]) -> List[str]:
+  """Reads documents from plain-text files.
+
+  One document per blank-line-separated block (so a file without blank lines
+  is one document); the lines of a document are its sentences.
+
+  Args:
+    patterns: file paths or globs (any `tf.io.gfile` filesystem).
+
+  Returns:
+    A list of documents, sentences joined by newlines.
+
+  Raises:
+    ValueError: if a pattern matches no file.
+  """
+  docs = []
+  for pattern in patterns:
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+      raise ValueError(f'No file matches the input pattern {pattern!r}.')
+    for path in files:
+      with tf.io.gfile.GFile(path, 'r') as f:
+        text = f.read()
+      blocks = re.split(r'\n\s*\n', text)
+      docs.extend(b.strip() for b in blocks if b.strip())
+  return docs
+
+
+def tfds_corpus(name: str,
+                data_dir: Optional[str],
+                split: str = 'train',
+                text_key: str = 'text',
+                max_documents: Optional[int] = None) -> List[str]:
+  """Reads documents from a prepared TFDS dataset (no download).
+
+  Args:
+    name: TFDS name, e.g. `wikipedia/20230601.en`, `c4/en`, `bookcorpus`.
+    data_dir: the `data_dir` the dataset was prepared into.
+    split: split to read.
+    text_key: feature holding the text.
+    max_documents: optional cap.
+
+  Returns:
+    A list of documents.
+
+  Raises:
+    ValueError: if the dataset is not prepared under `data_dir`.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f'Unknown TFDS dataset {name!r}: {e}') from e
+  if not tf.io.gfile.exists(builder.data_dir) or not builder.info.splits:
+    raise ValueError(
+        f'TFDS dataset {name!r} is not prepared under data_dir={data_dir!r}. '
+        'Prepare it first (e.g. `tfds build ' + name.split('/')[0] +
+        ' --data_dir=...`) on a machine with network access.')
+  ds = builder.as_dataset(split=split)
+  docs = []
+  for example in ds.as_numpy_iterator():
+    if text_key not in example:
+      raise ValueError(f'TFDS dataset {name!r} has no feature {text_key!r}; '
+                       f'features are {sorted(example)}.')
+    text = example[text_key]
+    docs.append(text.decode('utf-8') if isinstance(text, bytes) else text)
+    if max_documents and len(docs) >= max_documents:
+      break
+  return docs

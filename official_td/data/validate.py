@@ -1,0 +1,101 @@
+"""Checks pretraining TFRecords before any training step is spent on them."""
+
+from typing import List
+
+import numpy as np
+import tensorflow as tf
+
+
+def validate_pretraining_data(file_pattern: str,
+                              seq_length: int,
+                              max_predictions_per_seq: int,
+                              vocab_size: int,
+                              use_next_sentence_label: bool = False,
+                              max_records_checked: int = 2000) -> List[str]:
+  """Raises one clear ValueError naming the file if the data cannot be used.
+
+  Every shard is read to its end (TFRecord CRCs catch truncated or corrupt
+  files); the first `max_records_checked` records in all are parsed and
+  checked against the config: feature lengths, ids below `vocab_size`,
+  masked positions inside the sequence.
+
+  Args:
+    file_pattern: comma-separated globs of TFRecord files.
+    seq_length: the model's sequence length.
+    max_predictions_per_seq: MLM slots per sequence.
+    vocab_size: the model's vocabulary size.
+    use_next_sentence_label: whether records must carry NSP labels.
+    max_records_checked: records parsed and value-checked.
+
+  Returns:
+    The matched files.
+  """
+  files = []
+  for pattern in file_pattern.split(','):
+    matched = sorted(tf.io.gfile.glob(pattern.strip()))
+    if not matched:
+      raise ValueError(
+          f'No TFRecord file matches {pattern.strip()!r}. Create the data '
+          'with `python -m official_td.data.create_pretraining_data` or fix '
+          'the path.')
+    files.extend(matched)
+  checked = 0
+  for path in files:
+    try:
+      records = 0
+      for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        records += 1
+        if checked < max_records_checked:
+          _check_record(path, record, seq_length, max_predictions_per_seq,
+                        vocab_size, use_next_sentence_label)
+          checked += 1
+    except tf.errors.OpError as e:
+      raise ValueError(
+          f'TFRecord file {path!r} is corrupt or unreadable '
+          f'({type(e).__name__}: {e.message.splitlines()[0]}). Recreate it '
+          'or leave it out of the file pattern.') from None
+    if records == 0:
+      raise ValueError(f'TFRecord file {path!r} holds no record; recreate '
+                       'it or leave it out of the file pattern.')
+  return files
+
+
+def _check_record(path, record, seq_length, max_predictions, vocab_size,
+                  use_nsp):
+  example = tf.train.Example.FromString(record)
+  feature = example.features.feature
+
+  def values(name):
+    if name not in feature:
+      raise ValueError(
+          f'{path!r}: a record lacks the feature {name!r}; the file was not '
+          'written by create_pretraining_data (or with other options).')
+    f = feature[name]
+    return np.array(f.int64_list.value or f.float_list.value)
+
+  for name, length in (('input_ids', seq_length), ('input_mask', seq_length),
+                       ('segment_ids', seq_length),
+                       ('masked_lm_positions', max_predictions),
+                       ('masked_lm_ids', max_predictions),
+                       ('masked_lm_weights', max_predictions)):
+    got = len(values(name))
+    if got != length:
+      what = ('seq_length' if length == seq_length else
+              'max_predictions_per_seq')
+      raise ValueError(
+          f'{path!r}: feature {name!r} has length {got} but the config has '
+          f'{what}={length}; recreate the data with the same {what}, or set '
+          f'{what}={got} in the config.')
+  for name in ('input_ids', 'masked_lm_ids'):
+    top = int(values(name).max())
+    if top >= vocab_size:
+      raise ValueError(
+          f'{path!r}: feature {name!r} holds id {top} but the vocab has '
+          f'{vocab_size} ids; the data was made with another vocab. Use the '
+          'vocab.txt written next to the data.')
+  if int(values('masked_lm_positions').max()) >= seq_length:
+    raise ValueError(f'{path!r}: a masked position lies outside the '
+                     f'sequence of {seq_length}.')
+  if use_nsp and 'next_sentence_labels' not in feature:
+    raise ValueError(f'{path!r}: records have no next_sentence_labels; '
+                     'create the data with --nsp or disable NSP.')

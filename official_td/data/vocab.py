@@ -1,0 +1,53 @@
+"""WordPiece vocabularies: use a given `vocab.txt` or build one from a corpus."""
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from official_td.layers import special_tokens
+
+# Order of the reserved tokens of a built vocab: [PAD] is id 0, as in BERT.
+RESERVED_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+
+
+def build_vocab(documents: Sequence[str],
+                vocab_size: int,
+                output_path: str,
+                lower_case: bool = True) -> str:
+  """Learns a WordPiece vocab with tensorflow-text and writes `vocab.txt`.
+
+  Uses `tensorflow_text`'s `bert_vocab_from_dataset` (BERT's word splitting,
+  then WordPiece learning); the special tokens are reserved first.
+
+  Args:
+    documents: the corpus.
+    vocab_size: target size (the result can be slightly smaller).
+    output_path: where to write the vocab, one token per line.
+    lower_case: lower-case and strip accents, as uncased BERT.
+
+  Returns:
+    `output_path`.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
+  if not documents:
+    raise ValueError('Cannot build a vocab from an empty corpus.')
+  dataset = tf.data.Dataset.from_tensor_slices(list(documents)).batch(1000)
+  vocab = bert_vocab_from_dataset.bert_vocab_from_dataset(
+      dataset,
+      vocab_size=vocab_size,
+      reserved_tokens=list(RESERVED_TOKENS),
+      bert_tokenizer_params=dict(lower_case=lower_case),
+      learn_params={})
+  with tf.io.gfile.GFile(output_path, 'w') as f:
+    f.write('\n'.join(vocab) + '\n')
+  special_tokens.resolve_special_token_ids(output_path)  # sanity check.
+  return output_path
+
+
+def make_tokenizer(vocab_file: str, lower_case: bool = True):
+  """tensorflow-text's BertTokenizer over `vocab_file` (int64 ids)."""
+  import tensorflow_text as text  # pylint: disable=g-import-not-at-top
+  special_tokens.resolve_special_token_ids(vocab_file)
+  return text.BertTokenizer(vocab_file, lower_case=lower_case,
+                            token_out_type=tf.int64)

@@ -1,0 +1,539 @@
+"""Masked-LM pretraining with token dropping, driven by an orbit Controller.
+
+The pieces are tf-models-official's: `BertEncoderV2` / `TokenDropBertEncoder`
+inside `BertPretrainerV2`, `BertPretrainDataLoader` for the TFRecords, the
+Model Garden AdamW with warmup and linear decay, and orbit's `Controller`
+(loop, checkpoints, summaries). What is written here is what none of them
+does: the token-drop step (importance update from the same step's losses),
+the switch to full sequences for the final fraction of steps, evaluation with
+and without dropping, and the drop-specific summaries.
+
+Configuration objects are plain dataclasses; `official_td.configurables`
+exposes them to gin.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Dict, List, Optional
+
+from absl import logging
+import numpy as np
+import orbit
+import tensorflow as tf
+import tf_keras
+
+from official.nlp import optimization
+from official.nlp.data import pretrain_dataloader
+from official.nlp.modeling import models
+from official.nlp.modeling import networks
+from official_td.data import validate
+from official_td.layers import special_tokens
+from official_td.networks import TokenDropBertEncoder
+from official_td.tasks import masked_lm
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+  """The encoder: BERT's shape plus the token-dropping settings.
+
+  `token_drop=False` builds a plain `BertEncoderV2` (the baseline).
+  """
+  vocab_size: Optional[int] = None  # None: read from the vocab file.
+  hidden_size: int = 768
+  num_layers: int = 12
+  num_attention_heads: int = 12
+  inner_dim: int = 3072
+  max_sequence_length: int = 512
+  type_vocab_size: int = 2
+  dropout: float = 0.1
+  token_drop: bool = True
+  keep_k: Optional[int] = None
+  keep_ratio: Optional[float] = 0.5
+  drop_start_layer: Optional[int] = None
+  drop_end_layer: Optional[int] = None
+  importance_mode: str = 'mlm_loss'
+  importance_beta: float = 0.995
+  importance_initial_value: float = 10.0
+
+
+@dataclasses.dataclass
+class DataConfig:
+  """Pretraining TFRecords (as written by create_pretraining_data)."""
+  train_data: str = ''
+  eval_data: str = ''
+  vocab_file: str = ''
+  seq_length: int = 512
+  max_predictions_per_seq: int = 76
+  use_next_sentence_label: bool = False
+  shuffle_buffer_size: int = 10000
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+  """AdamW (weight decay 0.01, not on LayerNorm or biases), warmup, decay."""
+  learning_rate: float = 1e-4
+  warmup_steps: int = 10000
+  end_learning_rate: float = 0.0
+
+
+@dataclasses.dataclass
+class RunConfig:
+  """Steps, batch and bookkeeping of one run."""
+  model_dir: str = ''
+  train_steps: int = 1000000
+  global_batch_size: int = 512
+  eval_batch_size: int = 64
+  eval_steps: int = -1  # -1: the whole eval set.
+  eval_interval: int = 10000
+  steps_per_loop: int = 1000
+  checkpoint_interval: int = 10000
+  max_checkpoints: int = 5
+  summary_interval: int = 1000
+  full_sequence_fraction: float = 0.0
+  eval_with_dropping: bool = True
+  resume_data_position: bool = True
+  mixed_precision: str = 'float32'
+  jit_compile: bool = False
+  seed: int = 42
+
+
+def build_encoder(config: EncoderConfig, vocab_file: str):
+  """The encoder for `config`; token-drop ids resolved from `vocab_file`."""
+  common = dict(
+      vocab_size=config.vocab_size,
+      hidden_size=config.hidden_size,
+      num_layers=config.num_layers,
+      num_attention_heads=config.num_attention_heads,
+      inner_dim=config.inner_dim,
+      max_sequence_length=config.max_sequence_length,
+      type_vocab_size=config.type_vocab_size,
+      output_dropout=config.dropout,
+      attention_dropout=config.dropout)
+  if not config.token_drop:
+    return networks.BertEncoderV2(**common)
+  return TokenDropBertEncoder(
+      keep_k=config.keep_k,
+      keep_ratio=None if config.keep_k is not None else config.keep_ratio,
+      drop_start_layer=config.drop_start_layer,
+      drop_end_layer=config.drop_end_layer,
+      importance_mode=config.importance_mode,
+      importance_beta=config.importance_beta,
+      importance_initial_value=config.importance_initial_value,
+      vocab_file=vocab_file,
+      **common)
+
+
+def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
+  """Fails fast, before any work, on settings that cannot work together."""
+  if not run.model_dir:
+    raise ValueError('Set a model directory: --model_dir=DIR.')
+  if not data.train_data:
+    raise ValueError('Set the training data: data.train_data = "DIR/train-*"'
+                     ' (gin) — create it with create_pretraining_data.')
+  if data.seq_length > encoder.max_sequence_length:
+    raise ValueError(
+        f'data.seq_length={data.seq_length} exceeds the encoder\'s '
+        f'max_sequence_length={encoder.max_sequence_length} (its position '
+        'embeddings); lower seq_length or raise max_sequence_length.')
+  if not 0.0 <= run.full_sequence_fraction <= 1.0:
+    raise ValueError('run.full_sequence_fraction must be in [0, 1], got '
+                     f'{run.full_sequence_fraction}.')
+  if run.train_steps <= 0 or run.global_batch_size <= 0:
+    raise ValueError('train_steps and global_batch_size must be positive.')
+
+
+def load_dataset(pattern: str, data: DataConfig, batch_size: int,
+                 is_training: bool, seed: int, input_context=None):
+  """tf-models-official's BertPretrainDataLoader over `pattern`."""
+  params = pretrain_dataloader.BertPretrainDataConfig(
+      input_path=pattern,
+      global_batch_size=batch_size,
+      is_training=is_training,
+      seq_length=data.seq_length,
+      max_predictions_per_seq=data.max_predictions_per_seq,
+      use_next_sentence_label=data.use_next_sentence_label,
+      shuffle_buffer_size=data.shuffle_buffer_size,
+      drop_remainder=is_training,
+      seed=seed,
+      deterministic=True,
+      cycle_length=1 if not is_training else None)
+  return pretrain_dataloader.BertPretrainDataLoader(params).load(input_context)
+
+
+class _Sums:
+  """Weighted MLM sums accumulated over a loop, readable from the host."""
+
+  def __init__(self, prefix=''):
+    self.prefix = prefix
+    self.metrics = {k: tf_keras.metrics.Sum(prefix + k, dtype=tf.float32)
+                    for k in ('loss_sum', 'correct_sum', 'weight_sum')}
+
+  def update(self, sums):
+    for k, m in self.metrics.items():
+      m.update_state(sums[k])
+
+  def result(self) -> Dict[str, float]:
+    values = {k: float(m.result()) for k, m in self.metrics.items()}
+    for m in self.metrics.values():
+      m.reset_state()
+    w = max(values['weight_sum'], 1e-9)
+    return {self.prefix + 'mlm_loss': values['loss_sum'] / w,
+            self.prefix + 'mlm_accuracy': values['correct_sum'] / w}
+
+
+class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
+  """Trains and evaluates one BertPretrainerV2 under a tf.distribute strategy.
+
+  Implements orbit's trainer and evaluator interfaces; an `orbit.Controller`
+  drives it (see `run_pretraining`).
+  """
+
+  def __init__(self, strategy, encoder_config: EncoderConfig,
+               data: DataConfig, optimizer_config: OptimizerConfig,
+               run: RunConfig):
+    self.strategy = strategy
+    self.data = data
+    self.run = run
+    self.vocab_file = data.vocab_file
+    ids = special_tokens.resolve_special_token_ids(data.vocab_file)
+    if encoder_config.vocab_size is None:
+      encoder_config = dataclasses.replace(encoder_config,
+                                           vocab_size=ids.vocab_size)
+    self.encoder_config = encoder_config
+    with tf.io.gfile.GFile(data.vocab_file) as f:
+      self.vocab = [line.rstrip('\n') for line in f]
+
+    with strategy.scope():
+      self.encoder = build_encoder(encoder_config, data.vocab_file)
+      self.model = models.BertPretrainerV2(self.encoder, name='bert')
+      self.optimizer = optimization.create_optimizer(
+          optimizer_config.learning_rate, run.train_steps,
+          optimizer_config.warmup_steps, optimizer_config.end_learning_rate)
+      self.importance = getattr(self.encoder, 'importance', None)
+      self.train_sums = _Sums()
+      self.eval_sums = _Sums()
+      self.eval_drop_sums = _Sums('dropped/')
+    self.global_step = self.optimizer.iterations
+    self.token_drop = isinstance(self.encoder, TokenDropBertEncoder)
+    self.keep_k = (self.encoder.keep_k_for(data.seq_length)
+                   if self.token_drop else data.seq_length)
+    self.full_sequence_start = int(
+        round(run.train_steps * (1.0 - run.full_sequence_fraction)))
+    if not self.token_drop:
+      self.full_sequence_start = 0
+
+    replicas = strategy.num_replicas_in_sync
+    if run.global_batch_size % replicas:
+      raise ValueError(
+          f'global_batch_size={run.global_batch_size} is not divisible by the '
+          f'{replicas} replicas; use a multiple of {replicas}.')
+    self.train_iterator = None  # made at the first train(), after restore.
+    self._loops = {}
+    self._eval_fns = {}
+    self._last_log = None
+
+  # ---------------------------------------------------------------- checkpoint
+  def checkpoint(self) -> tf.train.Checkpoint:
+    """Everything a resume needs: weights, optimizer, table, data position."""
+    items = dict(model=self.model, optimizer=self.optimizer,
+                 encoder=self.encoder)
+    if self.importance is not None:
+      items['importance'] = self.importance
+    return tf.train.Checkpoint(**items)
+
+  def _make_train_iterator(self):
+    """The training data, positioned at the current step.
+
+    The input pipeline is deterministic (seeded file order and shuffle), so a
+    resumed run skips the batches consumed before its checkpoint and then
+    sees exactly the data an uninterrupted run would. Skipping reads those
+    records once; for very long runs set `run.resume_data_position=False` to
+    start a fresh seeded order instead.
+    """
+    data, run, strategy = self.data, self.run, self.strategy
+    step = int(self.global_step.numpy())
+    skip = step if run.resume_data_position else 0
+
+    def dataset_fn(ctx):
+      dataset = load_dataset(
+          data.train_data, data,
+          ctx.get_per_replica_batch_size(run.global_batch_size), True,
+          run.seed if skip or not step else run.seed + step, ctx)
+      per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+      return dataset.skip(skip * per_pipeline)
+
+    return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+  # --------------------------------------------------------------------- train
+  def _step_fn(self, drop: bool):
+    model, optimizer = self.model, self.optimizer
+    importance = self.importance if drop else None
+    run = self.run
+    global_step = self.global_step
+
+    def step(features):
+      features = dict(features)
+      if drop:
+        # A seed per example from its global index: the tie-breaking draw is
+        # the same after a restart and for any number of replicas.
+        ctx = tf.distribute.get_replica_context()
+        local = tf.shape(features['input_word_ids'])[0]
+        first = (tf.cast(global_step, tf.int32) * run.global_batch_size +
+                 ctx.replica_id_in_sync_group * local)
+        features['drop_seed'] = first + tf.range(local) + run.seed * 1000003
+      with _dropping(model, drop):
+        sums = masked_lm.train_step(model, optimizer, features, importance)
+      self.train_sums.update(sums)
+
+    if run.jit_compile:
+      return tf.function(step, jit_compile=True)
+    return step
+
+  def _loop(self, drop: bool):
+    if drop not in self._loops:
+      step = self._step_fn(drop)
+      strategy = self.strategy
+
+      @tf.function
+      def loop(iterator, num_steps):
+        for _ in tf.range(num_steps):
+          strategy.run(step, args=(next(iterator),))
+
+      self._loops[drop] = loop
+    return self._loops[drop]
+
+  def train(self, num_steps):
+    num_steps = int(num_steps)
+    if self.train_iterator is None:
+      self.train_iterator = self._make_train_iterator()
+    start_step = int(self.global_step.numpy())
+    start_time = time.time()
+    remaining = num_steps
+    while remaining:
+      step = int(self.global_step.numpy())
+      drop = self.token_drop and step < self.full_sequence_start
+      n = remaining
+      if drop:
+        n = min(remaining, self.full_sequence_start - step)
+      self._loop(drop)(self.train_iterator, tf.constant(n))
+      remaining -= n
+    outputs = self.train_sums.result()
+    if not math.isfinite(outputs['mlm_loss']):
+      raise FloatingPointError(
+          f'The training loss became {outputs["mlm_loss"]} between steps '
+          f'{start_step} and {start_step + num_steps}; stopping. The last '
+          'good checkpoint in the model directory is kept. Lower the '
+          'learning rate, raise warmup_steps, or check the data.')
+    step = int(self.global_step.numpy())
+    seconds = max(time.time() - start_time, 1e-9)
+    drop_now = self.token_drop and step - 1 < self.full_sequence_start
+    outputs.update(
+        learning_rate=float(self.optimizer.learning_rate(step - 1))
+        if callable(self.optimizer.learning_rate) else float(
+            self.optimizer.learning_rate),
+        examples_per_second=num_steps * self.run.global_batch_size / seconds,
+        kept_token_fraction=(self.keep_k / self.data.seq_length
+                             if drop_now else 1.0))
+    self._log_progress(step, outputs, num_steps / seconds)
+    if self.importance is not None:
+      self._importance_summaries(step)
+    return outputs
+
+  def _log_progress(self, step, outputs, steps_per_second):
+    total = self.run.train_steps
+    eta = (total - step) / max(steps_per_second, 1e-9)
+    phase = 'token drop' if outputs['kept_token_fraction'] < 1 else 'full'
+    logging.info(
+        'step %d/%d | loss %.4f | mlm acc %.4f | %.2f steps/s | ETA %s | %s',
+        step, total, outputs['mlm_loss'], outputs['mlm_accuracy'],
+        steps_per_second, time.strftime('%H:%M:%S', time.gmtime(eta)), phase)
+    print(f'step {step}/{total}  loss {outputs["mlm_loss"]:.4f}  '
+          f'acc {outputs["mlm_accuracy"]:.4f}  {steps_per_second:.2f} steps/s'
+          f'  ETA {time.strftime("%H:%M:%S", time.gmtime(eta))}  [{phase}]',
+          flush=True)
+
+  def importance_table(self) -> np.ndarray:
+    table = self.importance.table
+    return np.asarray(self.strategy.experimental_local_results(table)[0]
+                      if hasattr(table, 'values') else table.numpy())
+
+  def top_tokens(self, n=20, bottom=False) -> List[str]:
+    table = self.importance_table()
+    order = np.argsort(table)
+    order = order if bottom else order[::-1]
+    return [f'{self.vocab[i]} ({table[i]:.3f})' for i in order[:n]]
+
+  def _importance_summaries(self, step):
+    if not tf.summary.should_record_summaries():
+      return
+    table = self.importance_table()
+    tf.summary.histogram('importance/table', table, step=step)
+    tf.summary.scalar('importance/mean', float(table.mean()), step=step)
+    tf.summary.text('importance/top_tokens', ', '.join(self.top_tokens()),
+                    step=step)
+    tf.summary.text('importance/bottom_tokens',
+                    ', '.join(self.top_tokens(bottom=True)), step=step)
+
+  # ---------------------------------------------------------------- evaluate
+  def _eval_fn(self, with_dropping: bool):
+    if with_dropping not in self._eval_fns:
+      model, sums = self.model, (self.eval_drop_sums if with_dropping
+                                 else self.eval_sums)
+
+      def step(features):
+        with _dropping(model, with_dropping):
+          outputs = model(masked_lm.model_inputs(features), training=False)
+        losses = masked_lm.mlm_slot_losses(features['masked_lm_ids'],
+                                           outputs['mlm_logits'])
+        sums.update(masked_lm.mlm_metrics(features, outputs['mlm_logits'],
+                                          losses))
+
+      strategy = self.strategy
+
+      @tf.function
+      def run_step(features):
+        strategy.run(step, args=(features,))
+
+      self._eval_fns[with_dropping] = run_step
+    return self._eval_fns[with_dropping]
+
+  def evaluate(self, num_steps):
+    if not self.data.eval_data:
+      return {}
+    variants = [False]
+    if self.token_drop and self.run.eval_with_dropping:
+      variants.append(True)
+    outputs = {}
+    for with_dropping in variants:
+      dataset = self.strategy.distribute_datasets_from_function(
+          lambda ctx: load_dataset(
+              self.data.eval_data, self.data,
+              ctx.get_per_replica_batch_size(self.run.eval_batch_size),
+              False, self.run.seed, ctx))
+      fn = self._eval_fn(with_dropping)
+      for i, features in enumerate(dataset):
+        if 0 <= num_steps <= i:
+          break
+        fn(features)
+      sums = self.eval_drop_sums if with_dropping else self.eval_sums
+      outputs.update(sums.result())
+    logging.info('eval at step %d: %s', int(self.global_step.numpy()),
+                 outputs)
+    print(f'eval step {int(self.global_step.numpy())}: ' + ', '.join(
+        f'{k} {v:.4f}' for k, v in outputs.items()), flush=True)
+    return outputs
+
+
+def _dropping(model, enabled: bool):
+  """Forces dropping on or off while a token-drop model's call is traced."""
+  encoder = model.encoder_network
+  if isinstance(encoder, TokenDropBertEncoder):
+    return encoder.force_dropping(enabled)
+  return contextlib.nullcontext()
+
+
+def _is_chief(strategy) -> bool:
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return True
+  return resolver.task_type == 'chief' or (
+      resolver.task_type == 'worker' and resolver.task_id == 0 and
+      'chief' not in resolver.cluster_spec().as_dict())
+
+
+def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
+                    optimizer_config: OptimizerConfig, run: RunConfig,
+                    operative_config: Optional[str] = None) -> Dict:
+  """Pretrains (resuming from `run.model_dir` if it holds a checkpoint).
+
+  Args:
+    strategy: a tf.distribute strategy.
+    encoder_config, data, optimizer_config, run: the configuration.
+    operative_config: text written to `model_dir/operative_config.gin` and to
+      TensorBoard (the gin config in effect).
+
+  Returns:
+    The final results (also written to `model_dir/results.json`).
+  """
+  check_configs(encoder_config, data, run)
+  ids = special_tokens.resolve_special_token_ids(data.vocab_file)
+  vocab_size = encoder_config.vocab_size or ids.vocab_size
+  if encoder_config.vocab_size and encoder_config.vocab_size != ids.vocab_size:
+    raise ValueError(
+        f'encoder.vocab_size={encoder_config.vocab_size} differs from the '
+        f'{ids.vocab_size} entries of {data.vocab_file!r}; leave vocab_size '
+        'unset to take it from the vocab.')
+  for pattern in filter(None, (data.train_data, data.eval_data)):
+    validate.validate_pretraining_data(
+        pattern, data.seq_length, data.max_predictions_per_seq, vocab_size,
+        data.use_next_sentence_label)
+  tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
+  tf_keras.utils.set_random_seed(run.seed)
+  chief = _is_chief(strategy)
+  tf.io.gfile.makedirs(run.model_dir)
+  ckpt_dir = run.model_dir
+  if not chief:
+    resolver = strategy.cluster_resolver
+    ckpt_dir = os.path.join(run.model_dir, '.workers',
+                            f'{resolver.task_type}_{resolver.task_id}')
+
+  trainer = Pretrainer(strategy, encoder_config, data, optimizer_config, run)
+  manager = tf.train.CheckpointManager(
+      trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
+      step_counter=trainer.global_step,
+      checkpoint_interval=run.checkpoint_interval)
+  controller = orbit.Controller(
+      strategy=strategy,
+      trainer=trainer,
+      evaluator=trainer if data.eval_data else None,
+      global_step=trainer.global_step,
+      steps_per_loop=run.steps_per_loop,
+      checkpoint_manager=manager,
+      summary_interval=run.summary_interval,
+      summary_dir=os.path.join(run.model_dir, 'train') if chief else None,
+      eval_summary_dir=os.path.join(run.model_dir, 'eval') if chief else None)
+  if operative_config is not None and chief:
+    with tf.io.gfile.GFile(os.path.join(run.model_dir,
+                                        'operative_config.gin'), 'w') as f:
+      f.write(operative_config)
+    with tf.summary.create_file_writer(
+        os.path.join(run.model_dir, 'train')).as_default():
+      tf.summary.text('operative_config',
+                      '\n'.join('    ' + l for l in
+                                operative_config.splitlines()), step=0)
+
+  start = time.time()
+  start_step = int(trainer.global_step.numpy())
+  if data.eval_data and run.eval_interval > 0:
+    controller.train_and_evaluate(run.train_steps, run.eval_steps,
+                                  run.eval_interval)
+  else:
+    controller.train(run.train_steps)
+  if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(
+      f'-{run.train_steps}'):
+    manager.save(checkpoint_number=trainer.global_step, check_interval=False)
+  eval_results = trainer.evaluate(run.eval_steps) if data.eval_data else {}
+  results = dict(
+      step=int(trainer.global_step.numpy()),
+      resumed_from_step=start_step,
+      seconds=round(time.time() - start, 1),
+      token_drop=trainer.token_drop,
+      keep_k=trainer.keep_k,
+      seq_length=data.seq_length,
+      checkpoint=manager.latest_checkpoint,
+      tensorboard=run.model_dir,
+      **{f'eval_{k.replace("/", "_")}': v for k, v in eval_results.items()})
+  if trainer.importance is not None:
+    table = trainer.importance_table()
+    np.save(os.path.join(ckpt_dir, 'importance.npy'), table)
+    results['top_tokens'] = trainer.top_tokens(10)
+    results['bottom_tokens'] = trainer.top_tokens(10, bottom=True)
+  if chief:
+    with tf.io.gfile.GFile(os.path.join(run.model_dir, 'results.json'),
+                           'w') as f:
+      json.dump(results, f, indent=2)
+  return results
