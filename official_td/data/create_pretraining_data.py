@@ -161,14 +161,14 @@ def pack(docs: List[TokenizedDocument], ids: special_tokens.SpecialTokenIds,
   stream = np.concatenate(stream)
   words = np.concatenate(words)
   sequences = []
-  for start in range(0, len(stream), body):
-    chunk = stream[start:start + body]
-    if len(chunk) and chunk[0] == ids.sep_id:
-      chunk, word_chunk = chunk[1:], words[start + 1:start + body]
-    else:
-      word_chunk = words[start:start + body]
-    if not len(chunk):
+  start = 0
+  while start < len(stream):
+    if stream[start] == ids.sep_id:  # no sequence starts at a boundary.
+      start += 1
       continue
+    chunk = stream[start:start + body]
+    word_chunk = words[start:start + body]
+    start += body
     tokens = np.concatenate([[ids.cls_id], chunk, [ids.sep_id]])
     sequences.append(Sequence_(tokens, np.zeros_like(tokens),
                                np.concatenate([[-1], word_chunk, [-1]])))

@@ -508,15 +508,18 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
 
   start = time.time()
   start_step = int(trainer.global_step.numpy())
-  if data.eval_data and run.eval_interval > 0:
-    controller.train_and_evaluate(run.train_steps, run.eval_steps,
-                                  run.eval_interval)
-  else:
-    controller.train(run.train_steps)
+  eval_results = {}
+  if trainer.global_step.numpy() < run.train_steps:
+    if data.eval_data and run.eval_interval > 0:
+      eval_results = controller.train_and_evaluate(
+          run.train_steps, run.eval_steps, run.eval_interval) or {}
+    else:
+      controller.train(run.train_steps)
   if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(
       f'-{run.train_steps}'):
     manager.save(checkpoint_number=trainer.global_step, check_interval=False)
-  eval_results = trainer.evaluate(run.eval_steps) if data.eval_data else {}
+  if data.eval_data and not eval_results:
+    eval_results = trainer.evaluate(run.eval_steps)
   results = dict(
       step=int(trainer.global_step.numpy()),
       resumed_from_step=start_step,

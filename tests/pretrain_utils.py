@@ -1,0 +1,65 @@
+"""Helpers of the pretraining tests: a tiny corpus, data, and train runs."""
+
+import os
+import subprocess
+import sys
+
+from official_td.data import create_pretraining_data as cpd
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SENTENCES = [
+    'the cat sat on the mat and looked at the dog.',
+    'a dog ran in the park with a red ball.',
+    'the sun is bright and the sky is blue today.',
+    'she reads a book about the history of the sea.',
+    'we eat bread and cheese for lunch every day.',
+    'the train leaves the station at nine in the morning.',
+]
+
+
+def tiny_corpus(num_documents=60):
+  """Repetitive documents: a tiny model learns them in tens of steps."""
+  return ['\n'.join(SENTENCES[(d + i) % len(SENTENCES)] for i in range(4))
+          for d in range(num_documents)]
+
+
+def make_data(output_dir, **overrides):
+  options = cpd.DataOptions(seq_length=32, max_predictions_per_seq=5,
+                            num_shards=2, eval_fraction=0.2, seed=1)
+  for k, v in overrides.items():
+    setattr(options, k, v)
+  return cpd.create_pretraining_data(tiny_corpus(), output_dir, options,
+                                     build_vocab_size=200)
+
+
+def data_bindings(data_dir):
+  return [f"data.train_data = '{data_dir}/train-*'",
+          f"data.eval_data = '{data_dir}/eval-*'",
+          f"data.vocab_file = '{data_dir}/vocab.txt'"]
+
+
+def train_command(model_dir, bindings=(), gin_file='gin/experiments/ci_tiny.gin',
+                  extra_flags=()):
+  cmd = [sys.executable, '-m', 'official_td.train', f'--gin_file={gin_file}',
+         f'--model_dir={model_dir}']
+  cmd += [f'--gin_bindings={b}' for b in bindings]
+  return cmd + list(extra_flags)
+
+
+def env(**extra):
+  environ = dict(os.environ)
+  environ['PYTHONPATH'] = REPO + os.pathsep + environ.get('PYTHONPATH', '')
+  environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  environ.update(extra)
+  return environ
+
+
+def run_train(model_dir, bindings=(), timeout=600, check=True, **kwargs):
+  proc = subprocess.run(train_command(model_dir, bindings, **kwargs),
+                        cwd=REPO, env=env(), capture_output=True, text=True,
+                        timeout=timeout)
+  if check and proc.returncode:
+    raise AssertionError(f'train failed ({proc.returncode}):\n'
+                         f'{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}')
+  return proc

@@ -1,0 +1,306 @@
+"""End-to-end tests of data creation and pretraining (real subprocesses)."""
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from official.nlp.data import pretrain_dataloader
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+
+def read_checkpoint(model_dir, name='model'):
+  """Trainable weights and the importance table of the latest checkpoint."""
+  path = tf.train.latest_checkpoint(model_dir)
+  reader = tf.train.load_checkpoint(path)
+  values = {}
+  for key in reader.get_variable_to_shape_map():
+    if key.startswith(name + '/') or key.startswith('importance/'):
+      if 'OPTIMIZER_SLOT' not in key:
+        values[key] = reader.get_tensor(key)
+  return path, values
+
+
+def progress_losses(stdout):
+  return [float(m) for m in re.findall(r'^step \d+/\d+\s+loss ([\d.]+)',
+                                       stdout, re.M)]
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+class PretrainEndToEndTest(tu.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.data_dir = os.path.join(cls.root, 'data')
+    cls.summary = pu.make_data(cls.data_dir)
+    cls.bindings = pu.data_bindings(cls.data_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def model_dir(self, name):
+    return os.path.join(self.root, name + str(time.time_ns()))
+
+  def test_data_is_read_by_bert_pretrain_data_loader(self):
+    self.assertEqual(self.summary['train']['shards'], 2)
+    self.assertGreater(self.summary['train']['sequences'], 10)
+    params = pretrain_dataloader.BertPretrainDataConfig(
+        input_path=os.path.join(self.data_dir, 'train-*'),
+        global_batch_size=4, is_training=False, seq_length=32,
+        max_predictions_per_seq=5, use_next_sentence_label=False)
+    batch = next(iter(
+        pretrain_dataloader.BertPretrainDataLoader(params).load()))
+    self.assertEqual(batch['input_word_ids'].shape, (4, 32))
+    vocab = open(os.path.join(self.data_dir, 'vocab.txt')).read().split('\n')
+    ids = batch['input_word_ids'].numpy()
+    self.assertEqual(vocab[ids[0, 0]], '[CLS]')
+    # Labels are the original tokens; weights mark real predictions.
+    pos = batch['masked_lm_positions'].numpy()
+    weights = batch['masked_lm_weights'].numpy()
+    labels = batch['masked_lm_ids'].numpy()
+    self.assertTrue((weights > 0).any())
+    masked = ids[np.arange(4)[:, None], pos][weights > 0]
+    self.assertGreater(np.mean(masked == vocab.index('[MASK]')), 0.4)
+    self.assertTrue(all(vocab[t] not in ('[CLS]', '[SEP]', '[PAD]')
+                        for t in labels[weights > 0]))
+    # Packed: only the corpus's last sequence can hold padding.
+    self.assertLessEqual(
+        np.sum((batch['input_mask'].numpy() == 0).any(axis=1)), 1)
+    self.assertLess(self.summary['train']['padding_fraction'], 0.05)
+
+  def test_trains_evaluates_and_checkpoints(self):
+    model_dir = self.model_dir('e2e')
+    proc = pu.run_train(model_dir, self.bindings +
+                        ['run.train_steps = 60', 'run.eval_interval = 60'])
+    losses = progress_losses(proc.stdout)
+    self.assertLen(losses, 6)
+    self.assertLess(losses[-1], losses[0] - 0.5)
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['step'], 60)
+    self.assertEqual(results['keep_k'], 16)
+    self.assertTrue(results['checkpoint'].endswith('ckpt-60'))
+    self.assertTrue(np.isfinite(results['eval_mlm_loss']))
+    self.assertIn('eval_dropped_mlm_loss', results)
+    self.assertIn('Final eval (full sequences): MLM accuracy', proc.stdout)
+    config = open(os.path.join(model_dir, 'operative_config.gin')).read()
+    self.assertIn('encoder.keep_k = 16', config)
+    # TensorBoard got the drop-specific summaries.
+    tags = set()
+    for path in glob.glob(os.path.join(model_dir, 'train', 'events.*')):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        tags.update(v.tag for v in event.summary.value)
+    for tag in ('mlm_loss', 'mlm_accuracy', 'learning_rate', 'steps_per_second',
+                'examples_per_second', 'kept_token_fraction',
+                'importance/table', 'importance/top_tokens', 'operative_config'):
+      self.assertIn(tag, tags)
+    # The importance table was saved with the checkpoint and learned.
+    _, values = read_checkpoint(model_dir)
+    table = [v for k, v in values.items() if k.startswith('importance/')][0]
+    self.assertLess(table.min(), 10.0)
+
+  def test_resume_after_sigkill_equals_uninterrupted_run(self):
+    bindings = self.bindings + ['run.train_steps = 300', 'run.eval_interval = 0',
+                                'run.full_sequence_fraction = 0.1']
+    reference_dir = self.model_dir('reference')
+    pu.run_train(reference_dir, bindings)
+
+    killed_dir = self.model_dir('killed')
+    proc = subprocess.Popen(pu.train_command(killed_dir, bindings), cwd=pu.REPO,
+                            env=pu.env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while (not glob.glob(os.path.join(killed_dir, 'ckpt-*.index')) and
+           proc.poll() is None and time.time() < deadline):
+      time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    self.assertEqual(proc.wait(), -signal.SIGKILL)
+    killed_at = tf.train.latest_checkpoint(killed_dir)
+    self.assertIsNotNone(killed_at)
+    self.assertFalse(killed_at.endswith('ckpt-300'), killed_at)
+    self.assertFalse(os.path.exists(os.path.join(killed_dir, 'results.json')))
+
+    pu.run_train(killed_dir, bindings)
+    results = json.load(open(os.path.join(killed_dir, 'results.json')))
+    self.assertEqual(results['step'], 300)
+    self.assertGreater(results['resumed_from_step'], 0)
+    ref_path, ref = read_checkpoint(reference_dir)
+    got_path, got = read_checkpoint(killed_dir)
+    self.assertTrue(ref_path.endswith('ckpt-300'))
+    self.assertTrue(got_path.endswith('ckpt-300'))
+    self.assertEqual(sorted(ref), sorted(got))
+    self.assertTrue(any(k.startswith('importance/') for k in ref))
+    for key in ref:
+      self.assertAllClose(ref[key], got[key], atol=1e-5, msg=key)
+
+  def test_mirrored_on_two_cpu_replicas(self):
+    model_dir = self.model_dir('mirrored')
+    proc = pu.run_train(model_dir, self.bindings + ['run.train_steps = 20'],
+                        extra_flags=['--strategy=mirrored',
+                                     '--cpu_replicas=2'])
+    self.assertIn('MirroredStrategy with 2 replica(s)', proc.stderr)
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['step'], 20)
+    self.assertTrue(np.isfinite(results['eval_mlm_loss']))
+
+  def test_multi_worker_mirrored_two_processes(self):
+    model_dir = self.model_dir('multiworker')
+    ports = [free_port(), free_port()]
+    cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
+    procs = []
+    for index in range(2):
+      tf_config = json.dumps({'cluster': cluster,
+                              'task': {'type': 'worker', 'index': index}})
+      procs.append(subprocess.Popen(
+          pu.train_command(model_dir, self.bindings + [
+              'run.train_steps = 20', 'run.eval_interval = 0'],
+                           extra_flags=['--strategy=multi_worker_mirrored']),
+          cwd=pu.REPO, env=pu.env(TF_CONFIG=tf_config),
+          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+      self.assertEqual(p.returncode, 0, err[-5000:])
+    chief = np.load(os.path.join(model_dir, 'importance.npy'))
+    worker = np.load(os.path.join(model_dir, '.workers', 'worker_1',
+                                  'importance.npy'))
+    self.assertAllEqual(chief, worker)
+    self.assertLess(chief.min(), 10.0)
+    self.assertTrue(tf.train.latest_checkpoint(model_dir).endswith('ckpt-20'))
+
+  def test_jit_compiled_train_step(self):
+    model_dir = self.model_dir('jit')
+    pu.run_train(model_dir, self.bindings + ['run.train_steps = 10',
+                                             'run.jit_compile = True'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['step'], 10)
+
+  def test_baseline_runs_the_same_code_without_dropping(self):
+    model_dir = self.model_dir('baseline')
+    pu.run_train(model_dir, self.bindings + ['run.train_steps = 10',
+                                             'encoder.token_drop = False'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertFalse(results['token_drop'])
+    self.assertEqual(results['keep_k'], 32)
+    self.assertNotIn('eval_dropped_mlm_loss', results)
+
+  def test_nan_loss_stops_and_keeps_last_good_checkpoint(self):
+    model_dir = self.model_dir('nan')
+    pu.run_train(model_dir, self.bindings + ['run.train_steps = 10',
+                                             'run.eval_interval = 0'])
+    good_path, good = read_checkpoint(model_dir)
+    proc = pu.run_train(model_dir, self.bindings + [
+        'run.train_steps = 30', 'run.eval_interval = 0',
+        'optimizer.learning_rate = 1e30'], check=False)
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn('The training loss became nan', proc.stderr)
+    self.assertIn('last good checkpoint', proc.stderr)
+    path, values = read_checkpoint(model_dir)
+    self.assertEqual(path, good_path)
+    for key in good:
+      self.assertAllEqual(good[key], values[key])
+      self.assertTrue(np.isfinite(values[key]).all())
+
+
+class BadInputTest(tu.TestCase):
+  """Each bad input: one clear error, before any work, nothing half-written."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.data_dir = os.path.join(cls.root, 'data')
+    pu.make_data(cls.data_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def assert_fails_cleanly(self, bindings, message, data_dir=None):
+    model_dir = os.path.join(self.root, 'model' + str(time.time_ns()))
+    proc = pu.run_train(model_dir, pu.data_bindings(data_dir or self.data_dir)
+                        + bindings, check=False)
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn(message, proc.stderr)
+    self.assertEqual(glob.glob(os.path.join(model_dir, 'ckpt-*')), [])
+    return proc
+
+  def copy_data(self):
+    copy = os.path.join(self.root, 'copy' + str(time.time_ns()))
+    shutil.copytree(self.data_dir, copy)
+    return copy
+
+  def test_missing_shard(self):
+    self.assert_fails_cleanly([f"data.train_data = '{self.root}/nope/train-*'"],
+                              'No TFRecord file matches')
+
+  def test_corrupt_shard(self):
+    copy = self.copy_data()
+    shard = sorted(glob.glob(os.path.join(copy, 'train-*')))[1]
+    with open(shard, 'r+b') as f:
+      f.seek(200)
+      f.write(b'\x00garbage\xff' * 4)
+    proc = self.assert_fails_cleanly([], 'is corrupt or unreadable', copy)
+    self.assertIn(os.path.basename(shard), proc.stderr)
+
+  def test_vocab_id_mismatch(self):
+    copy = self.copy_data()
+    vocab = open(os.path.join(copy, 'vocab.txt')).read().split('\n')
+    with open(os.path.join(copy, 'small_vocab.txt'), 'w') as f:
+      f.write('\n'.join(vocab[:40]) + '\n')
+    self.assert_fails_cleanly(
+        [f"data.vocab_file = '{copy}/small_vocab.txt'"],
+        'but the vocab has 40 ids', copy)
+
+  def test_seq_length_exceeds_max_positions(self):
+    self.assert_fails_cleanly(['data.seq_length = 64'],
+                              "exceeds the encoder's max_sequence_length=32")
+
+  def test_record_length_differs_from_config(self):
+    self.assert_fails_cleanly(['data.seq_length = 16', 'encoder.keep_k = 8'],
+                              "has length 32 but the config has seq_length=16")
+
+  def test_misspelled_gin_binding(self):
+    self.assert_fails_cleanly(['run.trian_steps = 3'], 'trian_steps')
+
+  def test_empty_corpus(self):
+    empty = os.path.join(self.root, 'empty.txt')
+    open(empty, 'w').write('\n\n  \n')
+    out = os.path.join(self.root, 'empty_data')
+    proc = subprocess.run(
+        [pu.sys.executable, '-m', 'official_td.data.create_pretraining_data',
+         f'--input_files={empty}', f'--output_dir={out}',
+         '--build_vocab_size=100'],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True, timeout=300)
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn('The corpus is empty', proc.stderr)
+    self.assertFalse(os.path.exists(out))
+    self.assertEqual(glob.glob(os.path.join(self.root, '.tmp-empty_data*')), [])
+
+  def test_existing_output_is_never_overwritten(self):
+    before = sorted(os.listdir(self.data_dir))
+    with self.assertRaisesRegex(ValueError, 'already exists and is not empty'):
+      pu.make_data(self.data_dir)
+    self.assertEqual(sorted(os.listdir(self.data_dir)), before)
+
+
+if __name__ == '__main__':
+  tf.test.main()
