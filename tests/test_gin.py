@@ -1,0 +1,68 @@
+"""Every gin experiment parses and configures what its header says."""
+
+import glob
+import os
+
+import gin
+
+from official_td import configurables
+from official_td import flops
+from official_td import train
+from tests import testing_utils as tu
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = ["data.train_data = 'd/train-*'", "data.vocab_file = 'd/vocab.txt'"]
+
+
+def configure(gin_file, bindings=()):
+  gin.clear_config()
+  train.parse_gin([gin_file], list(bindings))
+  return (configurables.encoder(), configurables.data(),
+          configurables.optimizer(), configurables.run())
+
+
+class GinTest(tu.TestCase):
+
+  def tearDown(self):
+    gin.clear_config()
+    super().tearDown()
+
+  def test_every_experiment_parses(self):
+    files = sorted(glob.glob(os.path.join(REPO, 'gin/experiments/*.gin')))
+    self.assertGreaterEqual(len(files), 5)
+    for path in files:
+      encoder, data, _, run = configure(path, DATA)
+      self.assertLessEqual(data.seq_length, encoder.max_sequence_length, path)
+      self.assertGreater(run.train_steps, 0, path)
+      with open(path) as f:
+        self.assertIn('python -m official_td.train', f.read(), path)
+
+  def test_paper_setting(self):
+    encoder, data, optimizer, run = configure(
+        'gin/experiments/bert_base_token_drop.gin', DATA)
+    self.assertEqual((encoder.num_layers, encoder.hidden_size), (12, 768))
+    self.assertEqual((data.seq_length, encoder.keep_k), (512, 256))
+    self.assertEqual(data.max_predictions_per_seq, 76)
+    self.assertEqual((run.global_batch_size, run.train_steps), (512, 1000000))
+    self.assertEqual((optimizer.learning_rate, optimizer.warmup_steps),
+                     (1e-4, 10000))
+    self.assertTrue(encoder.token_drop)
+    baseline, _, _, _ = configure('gin/experiments/bert_base_baseline.gin',
+                                  DATA)
+    self.assertFalse(baseline.token_drop)
+    self.assertAlmostEqual(flops.FlopModel(keep_k=encoder.keep_k).ratio(),
+                           0.755, places=3)
+
+  def test_required_bindings_are_enforced(self):
+    gin.clear_config()
+    with self.assertRaisesRegex(ValueError, r'data.train_data set to '
+                                r'`%gin.REQUIRED` but not subsequently'):
+      train.parse_gin(['gin/experiments/bert_base_token_drop.gin'], [])
+
+  def test_misspelled_binding_names_the_parameter(self):
+    with self.assertRaisesRegex(ValueError, 'keep_kk'):
+      configure('gin/experiments/demo.gin', ['encoder.keep_kk = 3'])
+
+  def test_missing_gin_file(self):
+    with self.assertRaisesRegex(ValueError, 'does not exist'):
+      configure('gin/experiments/nope.gin')
