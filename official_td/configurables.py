@@ -7,6 +7,7 @@ entry points read their configuration through the names registered here:
   data.*        `official_td.tasks.pretrain.DataConfig`
   optimizer.*   `official_td.tasks.pretrain.OptimizerConfig`
   run.*         `official_td.tasks.pretrain.RunConfig`
+  finetune.*    `official_td.tasks.classification.FinetuneConfig`
 """
 
 import gin
@@ -17,3 +18,8 @@ encoder = gin.external_configurable(pretrain.EncoderConfig, 'encoder')
 data = gin.external_configurable(pretrain.DataConfig, 'data')
 optimizer = gin.external_configurable(pretrain.OptimizerConfig, 'optimizer')
 run = gin.external_configurable(pretrain.RunConfig, 'run')
+
+from official_td.tasks import classification  # pylint: disable=g-bad-import-order,g-import-not-at-top
+
+finetune = gin.external_configurable(classification.FinetuneConfig,
+                                     'finetune')

@@ -7,7 +7,7 @@ import gin
 
 from official_td import configurables
 from official_td import flops
-from official_td import train
+from official_td import runtime
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,7 +16,7 @@ DATA = ["data.train_data = 'd/train-*'", "data.vocab_file = 'd/vocab.txt'"]
 
 def configure(gin_file, bindings=()):
   gin.clear_config()
-  train.parse_gin([gin_file], list(bindings))
+  runtime.parse_gin([gin_file], list(bindings))
   return (configurables.encoder(), configurables.data(),
           configurables.optimizer(), configurables.run())
 
@@ -57,7 +57,7 @@ class GinTest(tu.TestCase):
     gin.clear_config()
     with self.assertRaisesRegex(ValueError, r'data.train_data set to '
                                 r'`%gin.REQUIRED` but not subsequently'):
-      train.parse_gin(['gin/experiments/bert_base_token_drop.gin'], [])
+      runtime.parse_gin(['gin/experiments/bert_base_token_drop.gin'], [])
 
   def test_misspelled_binding_names_the_parameter(self):
     with self.assertRaisesRegex(ValueError, 'keep_kk'):

@@ -102,6 +102,57 @@ def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
   return cleaned
 
 
+def embedded_classification_task(output_dir: str,
+                                 examples_per_class: int = 1000,
+                                 eval_fraction: float = 0.2,
+                                 seed: int = 0):
+  """Writes a CPU-sized classification task from the embedded corpus.
+
+  Each example is one paragraph; the label says where it comes from: the
+  Python language reference (`reference`, from `pydoc_data.topics`) or a
+  library docstring (`docstring`). Balanced classes, no download.
+
+  Args:
+    output_dir: where `train.csv` and `eval.csv` are written (columns `text`,
+      `label`); created if missing, existing files are not overwritten.
+    examples_per_class: paragraphs drawn per class (fewer if not available).
+    eval_fraction: share of the examples in `eval.csv`.
+    seed: sampling seed.
+
+  Returns:
+    `(train_path, eval_path)`.
+  """
+  import csv  # pylint: disable=g-import-not-at-top
+  import random  # pylint: disable=g-import-not-at-top
+  from pydoc_data import topics  # pylint: disable=g-import-not-at-top
+  paths = (os.path.join(output_dir, 'train.csv'),
+           os.path.join(output_dir, 'eval.csv'))
+  if any(tf.io.gfile.exists(p) for p in paths):
+    raise ValueError(f'{output_dir!r} already holds train.csv/eval.csv; '
+                     'choose another directory.')
+  def paragraphs(texts):
+    out = []
+    for text in texts:
+      out.extend(p for p in clean_prose(text).split('\n')
+                 if 8 <= len(p.split()) <= 120)
+    return sorted(set(out))
+  rng = random.Random(seed)
+  reference = paragraphs(topics.topics[k] for k in sorted(topics.topics))
+  docstrings = paragraphs(_stdlib_docstrings())
+  n = min(examples_per_class, len(reference), len(docstrings))
+  rows = ([(t, 'reference') for t in rng.sample(reference, n)] +
+          [(t, 'docstring') for t in rng.sample(docstrings, n)])
+  rng.shuffle(rows)
+  split = int(len(rows) * (1 - eval_fraction))
+  tf.io.gfile.makedirs(output_dir)
+  for path, part in zip(paths, (rows[:split], rows[split:])):
+    with tf.io.gfile.GFile(path, 'w') as f:
+      writer = csv.writer(f)
+      writer.writerow(['text', 'label'])
+      writer.writerows(part)
+  return paths
+
+
 def text_file_corpus(patterns: Sequence[str]) -> List[str]:
   """Reads documents from plain-text files.
 

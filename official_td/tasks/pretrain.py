@@ -103,16 +103,7 @@ class RunConfig:
 
 def build_encoder(config: EncoderConfig, vocab_file: str):
   """The encoder for `config`; token-drop ids resolved from `vocab_file`."""
-  common = dict(
-      vocab_size=config.vocab_size,
-      hidden_size=config.hidden_size,
-      num_layers=config.num_layers,
-      num_attention_heads=config.num_attention_heads,
-      inner_dim=config.inner_dim,
-      max_sequence_length=config.max_sequence_length,
-      type_vocab_size=config.type_vocab_size,
-      output_dropout=config.dropout,
-      attention_dropout=config.dropout)
+  common = plain_encoder_kwargs(config)
   if not config.token_drop:
     return networks.BertEncoderV2(**common)
   return TokenDropBertEncoder(
@@ -125,6 +116,24 @@ def build_encoder(config: EncoderConfig, vocab_file: str):
       importance_initial_value=config.importance_initial_value,
       vocab_file=vocab_file,
       **common)
+
+
+def plain_encoder_kwargs(config: EncoderConfig) -> Dict:
+  """`BertEncoderV2` arguments of `config`: what fine-tuning and export load.
+
+  Written to `model_dir/encoder_config.json` next to `vocab.txt`, so a
+  pretraining directory is self-contained, like a released BERT checkpoint.
+  """
+  return dict(
+      vocab_size=config.vocab_size,
+      hidden_size=config.hidden_size,
+      num_layers=config.num_layers,
+      num_attention_heads=config.num_attention_heads,
+      inner_dim=config.inner_dim,
+      max_sequence_length=config.max_sequence_length,
+      type_vocab_size=config.type_vocab_size,
+      output_dropout=config.dropout,
+      attention_dropout=config.dropout)
 
 
 def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
@@ -539,4 +548,9 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
     with tf.io.gfile.GFile(os.path.join(run.model_dir, 'results.json'),
                            'w') as f:
       json.dump(results, f, indent=2)
+    with tf.io.gfile.GFile(os.path.join(run.model_dir, 'encoder_config.json'),
+                           'w') as f:
+      json.dump(plain_encoder_kwargs(trainer.encoder_config), f, indent=2)
+    tf.io.gfile.copy(data.vocab_file, os.path.join(run.model_dir, 'vocab.txt'),
+                     overwrite=True)
   return results

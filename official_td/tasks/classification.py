@@ -1,0 +1,298 @@
+"""Fine-tuning a pretrained (token-dropped) BERT for text classification.
+
+A token-dropped checkpoint is an ordinary BERT: this path loads its weights
+into a plain tf-models-official `BertEncoderV2` (no token-drop code at all),
+puts `BertClassifier`'s head on it, and trains with Keras `fit` (checkpoints,
+TensorBoard, a progress bar). Text goes through tf-models-official's
+`BertTokenizer` / `BertPackInputs` layers (tensorflow-text inside), the same
+preprocessing the exported SavedModel runs in-graph.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.nlp.modeling import layers
+from official.nlp.modeling import models
+from official.nlp.modeling import networks
+
+ENCODER_CONFIG = 'encoder_config.json'
+FINETUNE_CONFIG = 'finetune_config.json'
+
+
+@dataclasses.dataclass
+class ClassificationData:
+  """Texts (one or two segments) and integer labels."""
+  text_a: List[str]
+  text_b: Optional[List[str]]
+  labels: np.ndarray
+  label_names: List[str]
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+  """A fine-tuning run.
+
+  Data comes from CSV/TSV files (`train_file`, `eval_file`, with columns
+  `text_column`, optional `text_b_column`, `label_column`) or from a prepared
+  TFDS GLUE task (`tfds_name`, e.g. `glue/sst2`, under `tfds_data_dir`).
+  """
+  pretrained_dir: str = ''
+  model_dir: str = ''
+  train_file: str = ''
+  eval_file: str = ''
+  text_column: str = 'text'
+  text_b_column: str = ''
+  label_column: str = 'label'
+  tfds_name: str = ''
+  tfds_data_dir: str = ''
+  seq_length: int = 128
+  batch_size: int = 32
+  epochs: int = 3
+  learning_rate: float = 5e-5
+  warmup_fraction: float = 0.1
+  dropout: float = 0.1
+  max_examples: int = 0
+  seed: int = 1
+
+
+# ------------------------------------------------------------------- loading
+def load_pretrained_encoder(pretrained_dir: str):
+  """A plain BertEncoderV2 holding the encoder weights of `pretrained_dir`.
+
+  Args:
+    pretrained_dir: a pretraining model dir (checkpoint, encoder_config.json,
+      vocab.txt), or a fine-tuning dir (its config names the pretraining dir).
+
+  Returns:
+    `(encoder, encoder_kwargs, vocab_file, checkpoint_path)`.
+  """
+  config_path = os.path.join(pretrained_dir, ENCODER_CONFIG)
+  if not tf.io.gfile.exists(config_path):
+    raise ValueError(
+        f'{pretrained_dir!r} has no {ENCODER_CONFIG}: pass the --model_dir of '
+        'a finished `python -m official_td.train` run.')
+  with tf.io.gfile.GFile(config_path) as f:
+    kwargs = json.load(f)
+  checkpoint = tf.train.latest_checkpoint(pretrained_dir)
+  if checkpoint is None:
+    raise ValueError(f'No checkpoint in {pretrained_dir!r}.')
+  encoder = networks.BertEncoderV2(**kwargs)
+  encoder(encoder.inputs)
+  tf.train.Checkpoint(encoder=encoder).read(
+      checkpoint).assert_existing_objects_matched().expect_partial()
+  return (encoder, kwargs, os.path.join(pretrained_dir, 'vocab.txt'),
+          checkpoint)
+
+
+def read_delimited(path: str, text_column: str, label_column: str,
+                   text_b_column: str = '',
+                   label_names: Optional[Sequence[str]] = None
+                   ) -> ClassificationData:
+  """Reads a CSV (`.csv`) or TSV (other suffixes) file with a header row."""
+  delimiter = ',' if path.endswith('.csv') else '\t'
+  with tf.io.gfile.GFile(path) as f:
+    rows = list(csv.DictReader(f, delimiter=delimiter))
+  if not rows:
+    raise ValueError(f'{path!r} has no data rows.')
+  for column in filter(None, (text_column, text_b_column, label_column)):
+    if column not in rows[0]:
+      raise ValueError(f'{path!r} has no column {column!r}; its columns are '
+                       f'{list(rows[0])}. Set the column flags to match.')
+  raw_labels = [r[label_column] for r in rows]
+  if label_names is None:
+    label_names = sorted(set(raw_labels))
+  index = {name: i for i, name in enumerate(label_names)}
+  unknown = sorted(set(raw_labels) - set(index))
+  if unknown:
+    raise ValueError(f'{path!r} has labels {unknown} not seen in training '
+                     f'({list(label_names)}).')
+  return ClassificationData(
+      text_a=[r[text_column] for r in rows],
+      text_b=[r[text_b_column] for r in rows] if text_b_column else None,
+      labels=np.array([index[l] for l in raw_labels], np.int32),
+      label_names=list(label_names))
+
+
+GLUE_TEXT_KEYS = {
+    'cola': ('sentence', None), 'sst2': ('sentence', None),
+    'mrpc': ('sentence1', 'sentence2'), 'qqp': ('question1', 'question2'),
+    'stsb': ('sentence1', 'sentence2'), 'mnli': ('premise', 'hypothesis'),
+    'qnli': ('question', 'sentence'), 'rte': ('sentence1', 'sentence2'),
+    'wnli': ('sentence1', 'sentence2'),
+}
+
+
+def read_tfds_glue(name: str, data_dir: str, split: str) -> ClassificationData:
+  """A GLUE task from a prepared TFDS `data_dir` (no download)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  task = name.split('/')[-1]
+  if task not in GLUE_TEXT_KEYS:
+    raise ValueError(f'Unsupported GLUE task {name!r}; one of '
+                     f'{sorted(GLUE_TEXT_KEYS)}.')
+  builder = tfds.builder(name, data_dir=data_dir or None)
+  if not tf.io.gfile.exists(builder.data_dir):
+    raise ValueError(f'TFDS {name!r} is not prepared under {data_dir!r}; '
+                     'prepare it with `tfds build` where the network is '
+                     'reachable.')
+  key_a, key_b = GLUE_TEXT_KEYS[task]
+  a, b, labels = [], [], []
+  for ex in builder.as_dataset(split=split).as_numpy_iterator():
+    a.append(ex[key_a].decode())
+    if key_b:
+      b.append(ex[key_b].decode())
+    labels.append(int(ex['label']))
+  names = builder.info.features['label'].names
+  return ClassificationData(a, b if key_b else None,
+                            np.array(labels, np.int32), list(names))
+
+
+# -------------------------------------------------------------- preprocessing
+class TextPreprocessor(tf_keras.layers.Layer):
+  """Raw strings -> BERT inputs, with tf-models-official's text layers."""
+
+  def __init__(self, vocab_file: str, seq_length: int, lower_case=True,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.tokenizer = layers.BertTokenizer(vocab_file=vocab_file,
+                                          lower_case=lower_case)
+    self.packer = layers.BertPackInputs(
+        seq_length, special_tokens_dict=self.tokenizer.get_special_tokens_dict())
+
+  def call(self, text_a, text_b=None):
+    segments = [self.tokenizer(text_a)]
+    if text_b is not None:
+      segments.append(self.tokenizer(text_b))
+    return self.packer(segments)
+
+
+def make_dataset(data: ClassificationData, preprocessor: TextPreprocessor,
+                 batch_size: int, training: bool, seed: int):
+  columns = {'text_a': data.text_a}
+  if data.text_b is not None:
+    columns['text_b'] = data.text_b
+  ds = tf.data.Dataset.from_tensor_slices((columns, data.labels))
+  if training:
+    ds = ds.shuffle(len(data.labels), seed=seed, reshuffle_each_iteration=True)
+  ds = ds.batch(batch_size)
+  ds = ds.map(lambda x, y: (preprocessor(x['text_a'], x.get('text_b')), y),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# ------------------------------------------------------------------- metrics
+def classification_metrics(labels: np.ndarray, predictions: np.ndarray,
+                           num_classes: int) -> Dict[str, float]:
+  """Accuracy; F1 and Matthews correlation for binary tasks."""
+  labels, predictions = np.asarray(labels), np.asarray(predictions)
+  result = {'accuracy': float(np.mean(labels == predictions))}
+  if num_classes == 2:
+    tp = float(np.sum((predictions == 1) & (labels == 1)))
+    tn = float(np.sum((predictions == 0) & (labels == 0)))
+    fp = float(np.sum((predictions == 1) & (labels == 0)))
+    fn = float(np.sum((predictions == 0) & (labels == 1)))
+    result['f1'] = 2 * tp / max(2 * tp + fp + fn, 1.0)
+    denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    result['matthews_corr'] = float((tp * tn - fp * fn) / denom) if denom else 0.0
+  return result
+
+
+# ------------------------------------------------------------------ training
+def build_classifier(encoder, num_classes: int, dropout: float):
+  return models.BertClassifier(network=encoder, num_classes=num_classes,
+                               dropout_rate=dropout)
+
+
+def load_data(config: FinetuneConfig) -> Tuple[ClassificationData,
+                                               ClassificationData]:
+  if config.tfds_name:
+    train = read_tfds_glue(config.tfds_name, config.tfds_data_dir, 'train')
+    evaluation = read_tfds_glue(config.tfds_name, config.tfds_data_dir,
+                                'validation')
+  else:
+    if not config.train_file or not config.eval_file:
+      raise ValueError('Set train_file and eval_file (CSV/TSV), or tfds_name.')
+    train = read_delimited(config.train_file, config.text_column,
+                           config.label_column, config.text_b_column)
+    evaluation = read_delimited(config.eval_file, config.text_column,
+                                config.label_column, config.text_b_column,
+                                train.label_names)
+  if config.max_examples:
+    train = ClassificationData(
+        train.text_a[:config.max_examples],
+        train.text_b[:config.max_examples] if train.text_b else None,
+        train.labels[:config.max_examples], train.label_names)
+  return train, evaluation
+
+
+def finetune(config: FinetuneConfig, strategy=None) -> Dict:
+  """Fine-tunes and evaluates; writes a checkpoint, TensorBoard logs and
+  `results.json` / `finetune_config.json` into `config.model_dir`."""
+  if not config.model_dir or not config.pretrained_dir:
+    raise ValueError('Set --model_dir and finetune.pretrained_dir.')
+  strategy = strategy or tf.distribute.get_strategy()
+  train, evaluation = load_data(config)
+  num_classes = len(train.label_names)
+  tf_keras.utils.set_random_seed(config.seed)
+  with strategy.scope():
+    encoder, encoder_kwargs, vocab_file, source = load_pretrained_encoder(
+        config.pretrained_dir)
+    if config.seq_length > encoder_kwargs['max_sequence_length']:
+      raise ValueError(
+          f'seq_length={config.seq_length} exceeds the encoder\'s '
+          f'max_sequence_length={encoder_kwargs["max_sequence_length"]}.')
+    classifier = build_classifier(encoder, num_classes, config.dropout)
+    steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
+    from official.nlp import optimization  # pylint: disable=g-import-not-at-top
+    optimizer = optimization.create_optimizer(
+        config.learning_rate, steps, int(config.warmup_fraction * steps))
+    classifier.compile(
+        optimizer=optimizer,
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=['accuracy'])
+  preprocessor = TextPreprocessor(vocab_file, config.seq_length)
+  train_ds = make_dataset(train, preprocessor, config.batch_size, True,
+                          config.seed)
+  eval_ds = make_dataset(evaluation, preprocessor, config.batch_size, False,
+                         config.seed)
+  tf.io.gfile.makedirs(config.model_dir)
+  checkpoint = tf.train.Checkpoint(encoder=encoder, model=classifier)
+  manager = tf.train.CheckpointManager(checkpoint, config.model_dir,
+                                       max_to_keep=2)
+  if manager.latest_checkpoint:
+    raise ValueError(
+        f'{config.model_dir!r} already holds a fine-tuning checkpoint; '
+        'choose a new --model_dir (results are never overwritten).')
+  history = classifier.fit(
+      train_ds, validation_data=eval_ds, epochs=config.epochs, verbose=2,
+      callbacks=[tf_keras.callbacks.TensorBoard(config.model_dir)])
+  manager.save(checkpoint_number=steps)
+  logits = classifier.predict(eval_ds, verbose=0)
+  metrics = classification_metrics(evaluation.labels,
+                                   np.argmax(logits, -1), num_classes)
+  results = dict(pretrained_checkpoint=source, checkpoint=manager.latest_checkpoint,
+                 num_classes=num_classes, label_names=train.label_names,
+                 train_examples=len(train.labels),
+                 eval_examples=len(evaluation.labels),
+                 final_train_loss=float(history.history['loss'][-1]),
+                 **{f'eval_{k}': v for k, v in metrics.items()})
+  with tf.io.gfile.GFile(os.path.join(config.model_dir, 'results.json'),
+                         'w') as f:
+    json.dump(results, f, indent=2)
+  with tf.io.gfile.GFile(os.path.join(config.model_dir, FINETUNE_CONFIG),
+                         'w') as f:
+    json.dump(dict(encoder=encoder_kwargs, num_classes=num_classes,
+                   label_names=train.label_names,
+                   seq_length=config.seq_length,
+                   has_text_b=train.text_b is not None), f, indent=2)
+  tf.io.gfile.copy(vocab_file, os.path.join(config.model_dir, 'vocab.txt'),
+                   overwrite=True)
+  logging.info('fine-tuning results: %s', results)
+  return results
