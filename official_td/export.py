@@ -1,0 +1,167 @@
+r"""Exports a pretrained or fine-tuned model as a SavedModel for TF Serving.
+
+  python -m official_td.export --model_dir=runs/demo --export_dir=exports \
+      --model_name=td_bert --version=1 --seq_length=128
+
+writes `exports/td_bert/1/` (TF Serving's layout) holding a plain BERT: no
+token dropping, no importance table. Signatures:
+
+  serving_default    text: string [batch] (and text_b: string [batch] for a
+                     sentence-pair classifier) -> encoder: pooled_output,
+                     sequence_output; classifier: probabilities, label (int),
+                     label_name (string).
+  serving_tokenized  input_word_ids, input_mask, input_type_ids: int32
+                     [batch, seq_length] -> the same outputs.
+
+Tokenization runs in the graph (tf-models-official's BertTokenizer layer over
+tensorflow-text, the vocab stored as an asset): load the model in Python only
+after `import tensorflow_text`. The export is written to a temporary directory
+and renamed when complete; an existing version is never overwritten.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Optional
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from official_td.tasks import classification
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('model_dir', None,
+                    'A pretraining (official_td.train) or fine-tuning '
+                    '(official_td.finetune) model directory.')
+flags.DEFINE_string('export_dir', None, 'Base directory of exported models.')
+flags.DEFINE_string('model_name', 'td_bert', 'Model name (a subdirectory).')
+flags.DEFINE_integer('version', 1, 'Version number (a new subdirectory).')
+flags.DEFINE_integer('seq_length', None, 'Tokens per input (default: the '
+                     'fine-tuning length, else 128).')
+
+
+class ServingModule(tf.Module):
+  """Raw text or token ids in; encoder or classifier outputs out."""
+
+  def __init__(self, encoder, vocab_file: str, seq_length: int,
+               classifier=None, label_names=None, pair: bool = False):
+    super().__init__()
+    self.encoder = encoder
+    self.classifier = classifier
+    self.preprocessor = classification.TextPreprocessor(vocab_file,
+                                                        seq_length)
+    self.label_names = tf.constant(label_names or [], tf.string)
+    self.seq_length = seq_length
+    self.pair = pair
+
+  def _outputs(self, inputs):
+    if self.classifier is not None:
+      logits = self.classifier(inputs, training=False)
+      probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+      label = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+      return dict(probabilities=probabilities, label=label,
+                  label_name=tf.gather(self.label_names, label))
+    outputs = self.encoder(inputs, training=False)
+    return dict(pooled_output=outputs['pooled_output'],
+                sequence_output=outputs['sequence_output'])
+
+  @tf.function
+  def serve_text(self, text):
+    return self._outputs(self.preprocessor(text))
+
+  @tf.function
+  def serve_text_pair(self, text, text_b):
+    return self._outputs(self.preprocessor(text, text_b))
+
+  @tf.function
+  def serve_tokenized(self, input_word_ids, input_mask, input_type_ids):
+    return self._outputs(dict(input_word_ids=input_word_ids,
+                              input_mask=input_mask,
+                              input_type_ids=input_type_ids))
+
+  def signatures(self):
+    ids = tf.TensorSpec([None, self.seq_length], tf.int32)
+    text = tf.TensorSpec([None], tf.string, name='text')
+    if self.pair:
+      default = self.serve_text_pair.get_concrete_function(
+          text, tf.TensorSpec([None], tf.string, name='text_b'))
+    else:
+      default = self.serve_text.get_concrete_function(text)
+    return {
+        'serving_default': default,
+        'serving_tokenized': self.serve_tokenized.get_concrete_function(
+            tf.TensorSpec.from_spec(ids, 'input_word_ids'),
+            tf.TensorSpec.from_spec(ids, 'input_mask'),
+            tf.TensorSpec.from_spec(ids, 'input_type_ids')),
+    }
+
+
+def build_serving_module(model_dir: str,
+                         seq_length: Optional[int] = None) -> ServingModule:
+  """Rebuilds the model of `model_dir` (plain BertEncoderV2, + classifier)."""
+  finetune_config = os.path.join(model_dir, classification.FINETUNE_CONFIG)
+  if tf.io.gfile.exists(finetune_config):
+    with tf.io.gfile.GFile(finetune_config) as f:
+      config = json.load(f)
+    from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
+    encoder = networks.BertEncoderV2(**config['encoder'])
+    classifier = classification.build_classifier(
+        encoder, config['num_classes'], 0.0)
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    if checkpoint is None:
+      raise ValueError(f'No checkpoint in {model_dir!r}.')
+    tf.train.Checkpoint(encoder=encoder, model=classifier).read(
+        checkpoint).assert_existing_objects_matched().expect_partial()
+    return ServingModule(encoder, os.path.join(model_dir, 'vocab.txt'),
+                         seq_length or config['seq_length'], classifier,
+                         config['label_names'], config['has_text_b'])
+  encoder, kwargs, vocab_file, _ = classification.load_pretrained_encoder(
+      model_dir)
+  seq_length = seq_length or min(128, kwargs['max_sequence_length'])
+  if seq_length > kwargs['max_sequence_length']:
+    raise ValueError(f'seq_length={seq_length} exceeds the encoder\'s '
+                     f'max_sequence_length={kwargs["max_sequence_length"]}.')
+  return ServingModule(encoder, vocab_file, seq_length)
+
+
+def export(model_dir: str, export_dir: str, model_name: str, version: int,
+           seq_length: Optional[int] = None) -> str:
+  """Writes `export_dir/model_name/version`; returns that path.
+
+  Raises:
+    ValueError: if the version directory exists (it is never overwritten) or
+      the model directory cannot be loaded.
+  """
+  target = os.path.join(export_dir, model_name, str(int(version)))
+  if tf.io.gfile.exists(target):
+    raise ValueError(
+        f'{target!r} already exists; exports are never overwritten. Use a new '
+        f'--version (TF Serving serves the highest).')
+  module = build_serving_module(model_dir, seq_length)
+  parent = os.path.dirname(target)
+  tf.io.gfile.makedirs(parent)
+  tmp = tempfile.mkdtemp(prefix=f'.tmp-{version}-', dir=parent)
+  try:
+    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, target)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return target
+
+
+def main(argv):
+  del argv
+  if not FLAGS.model_dir or not FLAGS.export_dir:
+    raise app.UsageError('--model_dir and --export_dir are required.')
+  path = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.model_name,
+                FLAGS.version, FLAGS.seq_length)
+  print(f'Exported to {path}')
+
+
+if __name__ == '__main__':
+  app.run(main)

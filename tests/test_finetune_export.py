@@ -1,0 +1,159 @@
+"""Fine-tuning a token-dropped checkpoint as a plain BERT, and its export."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from official_td import export
+from official_td.tasks import classification
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+TEXTS = ['the cat sat on the mat', 'a dog ran in the park',
+         'the cat looked at the sun', 'a dog reads a book']
+
+
+def write_csv(path, rows):
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['text', 'label'])
+    writer.writerows(rows)
+
+
+class FinetuneExportTest(tu.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    data_dir = os.path.join(cls.root, 'data')
+    pu.make_data(data_dir)
+    cls.pretrained = os.path.join(cls.root, 'pretrained')
+    pu.run_train(cls.pretrained, pu.data_bindings(data_dir) +
+                 ['run.train_steps = 20'])
+    # A task a tiny model can learn: does the sentence mention a cat?
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(160):
+      words = list(rng.choice(pu.SENTENCES[1].split(), 5))
+      label = 'cat' if rng.random() < 0.5 else 'other'
+      if label == 'cat':
+        words.insert(int(rng.integers(0, 5)), 'cat')
+      rows.append((' '.join(words), label))
+    write_csv(os.path.join(cls.root, 'train.csv'), rows[:128])
+    write_csv(os.path.join(cls.root, 'eval.csv'), rows[128:])
+    cls.finetuned = os.path.join(cls.root, 'finetuned')
+    cls.results = classification.finetune(classification.FinetuneConfig(
+        pretrained_dir=cls.pretrained, model_dir=cls.finetuned,
+        train_file=os.path.join(cls.root, 'train.csv'),
+        eval_file=os.path.join(cls.root, 'eval.csv'), seq_length=16,
+        batch_size=16, epochs=15, learning_rate=3e-3, dropout=0.0))
+    cls.exports = os.path.join(cls.root, 'exports')
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_pretrained_weights_load_into_plain_bert_encoder_v2(self):
+    encoder, kwargs, vocab, path = classification.load_pretrained_encoder(
+        self.pretrained)
+    self.assertEqual(type(encoder).__name__, 'BertEncoderV2')
+    self.assertEqual(kwargs['num_layers'], 3)
+    self.assertTrue(os.path.exists(vocab))
+    reader = tf.train.load_checkpoint(path)
+    key = ('encoder/_transformer_layers/1/_attention_layer/_query_dense/'
+           'kernel/.ATTRIBUTES/VARIABLE_VALUE')
+    layer = encoder.transformer_layers[1]
+    self.assertAllEqual(reader.get_tensor(key),
+                        layer._attention_layer._query_dense.kernel.numpy())
+    self.assertFalse(any('importance' in v.name for v in encoder.variables))
+
+  def test_finetuning_reports_metrics(self):
+    self.assertEqual(self.results['num_classes'], 2)
+    self.assertEqual(self.results['label_names'], ['cat', 'other'])
+    for key in ('eval_accuracy', 'eval_f1', 'eval_matthews_corr'):
+      self.assertIn(key, self.results)
+    self.assertGreater(self.results['eval_accuracy'], 0.7)
+    self.assertTrue(os.path.exists(self.results['checkpoint'] + '.index'))
+
+  def test_metrics_match_definitions(self):
+    m = classification.classification_metrics([1, 1, 0, 0, 1], [1, 0, 0, 1, 1],
+                                              2)
+    self.assertAlmostEqual(m['accuracy'], 0.6)
+    self.assertAlmostEqual(m['f1'], 2 * 2 / (2 * 2 + 1 + 1))
+    self.assertAlmostEqual(m['matthews_corr'], (2 * 1 - 1 * 1) / np.sqrt(
+        3 * 3 * 2 * 2))
+
+  def test_bad_csv_column_is_named(self):
+    path = os.path.join(self.root, 'bad.csv')
+    write_csv(path, [('x', 'y')])
+    with self.assertRaisesRegex(ValueError, "no column 'sentence'"):
+      classification.read_delimited(path, 'sentence', 'label')
+
+  def run_python(self, code):
+    proc = subprocess.run([sys.executable, '-c', code], cwd=pu.REPO,
+                          env=pu.env(), capture_output=True, text=True,
+                          timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
+    return proc.stdout
+
+  def test_encoder_export_loads_in_a_fresh_process_with_same_outputs(self):
+    path = export.export(self.pretrained, self.exports, 'encoder', 1, 16)
+    self.assertEqual(path, os.path.join(self.exports, 'encoder', '1'))
+    show = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
+         'show', '--dir', path, '--all'], capture_output=True, text=True,
+        timeout=300, env=pu.env())
+    self.assertEqual(show.returncode, 0, show.stderr[-2000:])
+    for name in ("signature_def['serving_default']",
+                 "signature_def['serving_tokenized']", "inputs['text']",
+                 "outputs['pooled_output']", "outputs['sequence_output']"):
+      self.assertIn(name, show.stdout)
+    module = export.build_serving_module(self.pretrained, 16)
+    expected = module.serve_text(tf.constant(TEXTS))['pooled_output'].numpy()
+    out = self.run_python(
+        'import json, tensorflow as tf, tensorflow_text\n'
+        f'm = tf.saved_model.load({path!r})\n'
+        'r = tf.train.load_checkpoint(' + repr(path + '/variables/variables')
+        + ').get_variable_to_shape_map()\n'
+        'assert r and not any("importance" in k for k in r), sorted(r)\n'
+        f'o = m.signatures["serving_default"](text=tf.constant({TEXTS!r}))\n'
+        'print(json.dumps(o["pooled_output"].numpy().tolist()))\n')
+    got = np.array(json.loads(out.strip().splitlines()[-1]))
+    self.assertAllClose(got, expected, atol=1e-5)
+    with self.assertRaisesRegex(ValueError, 'never overwritten'):
+      export.export(self.pretrained, self.exports, 'encoder', 1, 16)
+
+  def test_classifier_export_runs_with_saved_model_cli(self):
+    path = export.export(self.finetuned, self.exports, 'classifier', 3)
+    module = export.build_serving_module(self.finetuned)
+    expected = module.serve_text(tf.constant(TEXTS[:1]))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'official_td.saved_model_cli', 'run', '--dir',
+         path, '--tag_set', 'serve', '--signature_def', 'serving_default',
+         '--input_exprs', f'text=["{TEXTS[0]}"]'], cwd=pu.REPO, env=pu.env(),
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    probs = proc.stdout.split('Result for output key probabilities:')[1]
+    values = np.array([float(x) for x in
+                       probs.replace('[', ' ').replace(']', ' ').split()])
+    self.assertAllClose(values, expected['probabilities'].numpy()[0],
+                        atol=1e-5)
+    label = expected['label_name'].numpy()[0].decode()
+    self.assertIn(f"[b'{label}']", proc.stdout)
+    # Tokenized inputs give the same answer as raw text.
+    inputs = module.preprocessor(tf.constant(TEXTS[:1]))
+    tokenized = module.serve_tokenized(**inputs)
+    self.assertAllClose(tokenized['probabilities'], expected['probabilities'])
+
+
+if __name__ == '__main__':
+  tf.test.main()
