@@ -241,6 +241,7 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
           f'global_batch_size={run.global_batch_size} is not divisible by the '
           f'{replicas} replicas; use a multiple of {replicas}.')
     self.train_iterator = None  # made at the first train(), after restore.
+    self.train_seconds = 0.0  # time inside train() in this process.
     self._loops = {}
     self._eval_fns = {}
     self._last_log = None
@@ -339,6 +340,7 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
           'learning rate, raise warmup_steps, or check the data.')
     step = int(self.global_step.numpy())
     seconds = max(time.time() - start_time, 1e-9)
+    self.train_seconds += seconds
     drop_now = self.token_drop and step - 1 < self.full_sequence_start
     outputs.update(
         learning_rate=float(self.optimizer.learning_rate(step - 1))
@@ -533,6 +535,7 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
       step=int(trainer.global_step.numpy()),
       resumed_from_step=start_step,
       seconds=round(time.time() - start, 1),
+      train_seconds=round(trainer.train_seconds, 1),
       token_drop=trainer.token_drop,
       keep_k=trainer.keep_k,
       seq_length=data.seq_length,
