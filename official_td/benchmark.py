@@ -33,6 +33,7 @@ from official.nlp.modeling import networks
 from official_td import flops
 from official_td.networks import TokenDropBertEncoder
 from official_td.tasks import masked_lm
+from official_td.tasks import pretrain
 
 FLAGS = flags.FLAGS
 
@@ -57,15 +58,15 @@ flags.DEFINE_enum('precision', 'float32', ['float32', 'mixed_bfloat16',
 
 
 def encoder_kwargs():
-  return dict(
+  """The encoder shape of the flags, as the training task builds it."""
+  return pretrain.plain_encoder_kwargs(pretrain.EncoderConfig(
       vocab_size=FLAGS.vocab_size,
       hidden_size=FLAGS.hidden_size,
       num_layers=FLAGS.num_layers,
       num_attention_heads=FLAGS.num_attention_heads,
       inner_dim=FLAGS.inner_dim,
       max_sequence_length=FLAGS.seq_length,
-      output_dropout=FLAGS.dropout,
-      attention_dropout=FLAGS.dropout)
+      dropout=FLAGS.dropout))
 
 
 def random_batch(rng):

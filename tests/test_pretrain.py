@@ -90,7 +90,8 @@ class PretrainEndToEndTest(tu.TestCase):
   def test_trains_evaluates_and_checkpoints(self):
     model_dir = self.model_dir('e2e')
     proc = pu.run_train(model_dir, self.bindings +
-                        ['run.train_steps = 60', 'run.eval_interval = 60'])
+                        ['run.train_steps = 60', 'run.eval_interval = 60',
+                         'run.full_sequence_fraction = 0.5'])
     losses = progress_losses(proc.stdout)
     self.assertLen(losses, 6)
     self.assertLess(losses[-1], losses[0] - 0.5)
@@ -104,10 +105,18 @@ class PretrainEndToEndTest(tu.TestCase):
     config = open(os.path.join(model_dir, 'operative_config.gin')).read()
     self.assertIn('encoder.keep_k = 16', config)
     # TensorBoard got the drop-specific summaries.
-    tags = set()
+    tags, kept_fraction = set(), {}
     for path in glob.glob(os.path.join(model_dir, 'train', 'events.*')):
       for event in tf.compat.v1.train.summary_iterator(path):
         tags.update(v.tag for v in event.summary.value)
+        for v in event.summary.value:
+          if v.tag == 'kept_token_fraction':
+            kept_fraction[event.step] = float(tf.make_ndarray(v.tensor))
+    # Dropping (16 of 32 kept) for the first half, full sequences after.
+    self.assertEqual(kept_fraction, {10: 0.5, 20: 0.5, 30: 0.5, 40: 1.0,
+                                     50: 1.0, 60: 1.0})
+    self.assertEqual(progress_losses(proc.stdout) and
+                     proc.stdout.count('[token drop]'), 3)
     for tag in ('mlm_loss', 'mlm_accuracy', 'learning_rate', 'steps_per_second',
                 'examples_per_second', 'kept_token_fraction',
                 'importance/table', 'importance/top_tokens', 'operative_config'):

@@ -379,6 +379,11 @@ def _create(documents, out, options, vocab_file, build_vocab_size):
       sequences = [sequences[i] for i in order]
     dupes = options.dupe_factor if split == 'train' else 1
     num_shards = options.num_shards if split == 'train' else 1
+    if num_shards > len(sequences) * dupes:  # no empty shard.
+      logging.warning('Only %d %s sequences: writing %d shards instead of %d.',
+                      len(sequences) * dupes, split, len(sequences) * dupes,
+                      num_shards)
+      num_shards = len(sequences) * dupes
     real_tokens = sum(len(s.tokens) for s in sequences)
 
     def examples(sequences=sequences, dupes=dupes, split=split):

@@ -1,0 +1,165 @@
+"""Runs the README's commands, in order, with tiny settings.
+
+Every `bash` and `python` block of the README is executed in a scratch
+workspace (the package and gin files linked in), so the paths the README uses
+(`runs/...`, `exports/...`) are real. Each command gets tiny settings appended
+(absl takes the last value of a repeated flag); a command that cannot run on
+this machine must be listed in NOT_RUNNABLE with the reason.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+README = os.path.join(pu.REPO, 'README.md')
+
+# Substring of a command -> why it cannot run here.
+NOT_RUNNABLE = {
+    'gs://': 'needs a cloud bucket and a TPU',
+    '--tfds_name=': 'needs a prepared TFDS dataset (a download)',
+    'glue_sst2.gin': 'needs a prepared TFDS GLUE dataset (a download)',
+    'docker run': 'no Docker engine on the test machine',
+    'curl ': 'needs the TF Serving container',
+    'pytest': 'the quickstart test command: .ci/run executes it verbatim',
+    'bert_base_token_drop.gin': 'BERT-base on a TPU',
+}
+
+TINY_DATA = ['--max_documents=150', '--seq_length=32',
+             '--max_predictions_per_seq=5', '--build_vocab_size=400']
+TINY_MODEL = ['encoder.num_layers = 3', 'encoder.hidden_size = 32',
+              'encoder.num_attention_heads = 2', 'encoder.inner_dim = 64',
+              'encoder.max_sequence_length = 32', 'encoder.keep_k = 16',
+              'data.seq_length = 32', 'data.max_predictions_per_seq = 5',
+              'run.train_steps = 10', 'run.steps_per_loop = 5',
+              'run.checkpoint_interval = 5', 'run.eval_interval = 10',
+              'run.summary_interval = 5', 'run.global_batch_size = 8',
+              'run.eval_batch_size = 8', 'run.eval_steps = 3']
+TINY_FINETUNE = ['finetune.seq_length = 32', 'finetune.epochs = 1',
+                 'finetune.max_examples = 64', 'finetune.batch_size = 16']
+TINY_BENCHMARK = ['--num_layers=2', '--hidden_size=16',
+                  '--num_attention_heads=2', '--inner_dim=32',
+                  '--vocab_size=300', '--seq_length=32', '--keep_k=16',
+                  '--max_predictions=4', '--batch_size=2', '--steps=1']
+
+
+def blocks(text):
+  """(language, body) of each fenced block."""
+  return re.findall(r'```(bash|python)\n(.*?)```', text, re.S)
+
+
+def bash_commands(body):
+  """Commands of a bash block: continuation lines joined, comments dropped."""
+  commands, current = [], ''
+  for line in body.splitlines():
+    if not current and line.lstrip().startswith('#'):
+      continue
+    current += line.rstrip('\\').rstrip() + ' ' if line.endswith('\\') else line
+    if not line.endswith('\\'):
+      if current.strip():
+        commands.append(current.strip())
+      current = ''
+  return commands
+
+
+def tiny(command):
+  """Appends the tiny settings to each `python -m` invocation it holds."""
+  command = command.replace('python3 -m venv .venv && .venv/bin/pip install '
+                            '-q -r requirements.txt && ', '')
+  command = command.replace('.venv/bin/python', 'python')
+  parts = re.split(r'(&&|\|\||\))', command)
+  out = []
+  for part in parts:
+    extra = []
+    if 'official_td.data.create_pretraining_data' in part:
+      extra = TINY_DATA
+    elif 'official_td.train' in part or 'official_td.compare' in part:
+      extra = ['--gin_bindings=' + b for b in TINY_MODEL]
+      if 'official_td.compare' in part:
+        extra += ['--finetune_bindings=' + b for b in TINY_FINETUNE]
+    elif 'official_td.finetune' in part:
+      extra = ['--gin_bindings=' + b for b in TINY_FINETUNE]
+    elif 'official_td.benchmark' in part:
+      extra = TINY_BENCHMARK
+    elif 'official_td.export' in part:
+      extra = ['--seq_length=32']
+    out.append(part.rstrip() + (' ' + ' '.join(f"'{e}'" for e in extra) + ' '
+                                if extra else ''))
+  return ''.join(out)
+
+
+class ReadmeTest(tu.TestCase):
+
+  def test_quickstart_is_first_and_ci_runs_its_test_command(self):
+    text = open(README).read()
+    quick = text.split('## Quickstart', 1)[1].split('\n## ', 1)[0]
+    commands = bash_commands(blocks(quick)[0][1])
+    self.assertLen(commands, 2)
+    self.assertIn('official_td.train --gin_file=gin/experiments/demo.gin',
+                  commands[0])
+    self.assertIn('pytest', commands[1])
+    ci = open(os.path.join(pu.REPO, '.ci', 'run')).read()
+    self.assertIn('## Quickstart', ci)  # .ci/run reads the command from here.
+
+  def test_every_command_runs(self):
+    work = tempfile.mkdtemp()
+    try:
+      for name in ('official_td', 'gin', 'requirements.txt'):
+        os.symlink(os.path.join(pu.REPO, name), os.path.join(work, name))
+      bindir = os.path.join(work, 'bin')
+      os.makedirs(bindir)
+      os.symlink(sys.executable, os.path.join(bindir, 'python'))
+      for tool in ('saved_model_cli',):
+        os.symlink(os.path.join(os.path.dirname(sys.executable), tool),
+                   os.path.join(bindir, tool))
+      env = pu.env(PATH=bindir + os.pathsep + os.environ['PATH'],
+                   PYTHONPATH=work)
+      # Inputs the README's "your own data" examples name.
+      os.makedirs(os.path.join(work, 'corpus'))
+      with open(os.path.join(work, 'corpus', 'a.txt'), 'w') as f:
+        f.write('\n\n'.join(pu.tiny_corpus(40)))
+      ran, skipped = [], []
+      for language, body in blocks(open(README).read()):
+        if language == 'python':
+          proc = subprocess.run([sys.executable, '-c', body], cwd=work,
+                                env=env, capture_output=True, text=True,
+                                timeout=600)
+          self.assertEqual(proc.returncode, 0, body + proc.stderr[-3000:])
+          ran.append(body.splitlines()[0])
+          continue
+        for command in bash_commands(body):
+          reason = [r for k, r in NOT_RUNNABLE.items() if k in command]
+          if reason:
+            skipped.append((command, reason[0]))
+            continue
+          if 'vocab.txt' in command and 'create_pretraining_data' in command:
+            command = command.replace('--vocab_file=vocab.txt',
+                                      '--vocab_file=runs/demo_data/vocab.txt')
+          if 'train.tsv' in command:
+            self._write_tsv(work)
+          proc = subprocess.run(['bash', '-c', tiny(command)], cwd=work,
+                                env=env, capture_output=True, text=True,
+                                timeout=900)
+          self.assertEqual(proc.returncode, 0,
+                           f'{command}\n{proc.stdout[-2000:]}\n'
+                           f'{proc.stderr[-4000:]}')
+          ran.append(command)
+      self.assertGreaterEqual(len(ran), 10)
+      self.assertTrue(os.path.exists(os.path.join(
+          work, 'runs', 'compare', 'loss_vs_time.png')))
+      self.assertTrue(os.path.exists(os.path.join(
+          work, 'exports', 'td_bert', '1', 'saved_model.pb')))
+    finally:
+      shutil.rmtree(work, ignore_errors=True)
+
+  def _write_tsv(self, work):
+    for name in ('train.tsv', 'dev.tsv'):
+      with open(os.path.join(work, name), 'w') as f:
+        f.write('text\tlabel\n')
+        for i, sentence in enumerate(pu.SENTENCES * 4):
+          f.write(f'{sentence}\t{"cat" if "cat" in sentence else i % 2}\n')
