@@ -113,7 +113,9 @@ class ReadmeTest(tu.TestCase):
         os.symlink(os.path.join(pu.REPO, name), os.path.join(work, name))
       bindir = os.path.join(work, 'bin')
       os.makedirs(bindir)
-      os.symlink(sys.executable, os.path.join(bindir, 'python'))
+      with open(os.path.join(bindir, 'python'), 'w') as f:
+        f.write(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+      os.chmod(os.path.join(bindir, 'python'), 0o755)
       for tool in ('saved_model_cli',):
         os.symlink(os.path.join(os.path.dirname(sys.executable), tool),
                    os.path.join(bindir, tool))
