@@ -1,10 +1,13 @@
 """Helpers of the pretraining tests: a tiny corpus, data, and train runs."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from official_td.data import create_pretraining_data as cpd
+from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,3 +66,20 @@ def run_train(model_dir, bindings=(), timeout=600, check=True, **kwargs):
     raise AssertionError(f'train failed ({proc.returncode}):\n'
                          f'{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}')
   return proc
+
+
+class TinyDataTestCase(tu.TestCase):
+  """Creates the tiny pretraining data once per class, in a temp dir."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.data_dir = os.path.join(cls.root, 'data')
+    cls.summary = make_data(cls.data_dir)
+    cls.bindings = data_bindings(cls.data_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()

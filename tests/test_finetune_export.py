@@ -3,10 +3,8 @@
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -14,7 +12,6 @@ import tensorflow as tf
 from official_td import export
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
-from tests import testing_utils as tu
 
 TEXTS = ['the cat sat on the mat', 'a dog ran in the park',
          'the cat looked at the sun', 'a dog reads a book']
@@ -27,17 +24,13 @@ def write_csv(path, rows):
     writer.writerows(rows)
 
 
-class FinetuneExportTest(tu.TestCase):
+class FinetuneExportTest(pu.TinyDataTestCase):
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.root = tempfile.mkdtemp()
-    data_dir = os.path.join(cls.root, 'data')
-    pu.make_data(data_dir)
     cls.pretrained = os.path.join(cls.root, 'pretrained')
-    pu.run_train(cls.pretrained, pu.data_bindings(data_dir) +
-                 ['run.train_steps = 20'])
+    pu.run_train(cls.pretrained, cls.bindings + ['run.train_steps = 20'])
     # A task a tiny model can learn: does the sentence mention a cat?
     rng = np.random.default_rng(0)
     rows = []
@@ -56,11 +49,6 @@ class FinetuneExportTest(tu.TestCase):
         eval_file=os.path.join(cls.root, 'eval.csv'), seq_length=16,
         batch_size=16, epochs=15, learning_rate=3e-3, dropout=0.0))
     cls.exports = os.path.join(cls.root, 'exports')
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.root, ignore_errors=True)
-    super().tearDownClass()
 
   def test_pretrained_weights_load_into_plain_bert_encoder_v2(self):
     encoder, kwargs, vocab, path = classification.load_pretrained_encoder(

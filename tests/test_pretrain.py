@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
 import numpy as np
@@ -16,7 +15,6 @@ import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
 from tests import pretrain_utils as pu
-from tests import testing_utils as tu
 
 
 def read_checkpoint(model_dir, name='model'):
@@ -42,20 +40,7 @@ def free_port():
     return s.getsockname()[1]
 
 
-class PretrainEndToEndTest(tu.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.root = tempfile.mkdtemp()
-    cls.data_dir = os.path.join(cls.root, 'data')
-    cls.summary = pu.make_data(cls.data_dir)
-    cls.bindings = pu.data_bindings(cls.data_dir)
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.root, ignore_errors=True)
-    super().tearDownClass()
+class PretrainEndToEndTest(pu.TinyDataTestCase):
 
   def model_dir(self, name):
     return os.path.join(self.root, name + str(time.time_ns()))
@@ -127,7 +112,7 @@ class PretrainEndToEndTest(tu.TestCase):
     self.assertLess(table.min(), 10.0)
 
   def test_resume_after_sigkill_equals_uninterrupted_run(self):
-    bindings = self.bindings + ['run.train_steps = 300', 'run.eval_interval = 0',
+    bindings = self.bindings + ['run.train_steps = 150', 'run.eval_interval = 0',
                                 'run.full_sequence_fraction = 0.1']
     reference_dir = self.model_dir('reference')
     pu.run_train(reference_dir, bindings)
@@ -144,17 +129,17 @@ class PretrainEndToEndTest(tu.TestCase):
     self.assertEqual(proc.wait(), -signal.SIGKILL)
     killed_at = tf.train.latest_checkpoint(killed_dir)
     self.assertIsNotNone(killed_at)
-    self.assertFalse(killed_at.endswith('ckpt-300'), killed_at)
+    self.assertFalse(killed_at.endswith('ckpt-150'), killed_at)
     self.assertFalse(os.path.exists(os.path.join(killed_dir, 'results.json')))
 
     pu.run_train(killed_dir, bindings)
     results = json.load(open(os.path.join(killed_dir, 'results.json')))
-    self.assertEqual(results['step'], 300)
+    self.assertEqual(results['step'], 150)
     self.assertGreater(results['resumed_from_step'], 0)
     ref_path, ref = read_checkpoint(reference_dir)
     got_path, got = read_checkpoint(killed_dir)
-    self.assertTrue(ref_path.endswith('ckpt-300'))
-    self.assertTrue(got_path.endswith('ckpt-300'))
+    self.assertTrue(ref_path.endswith('ckpt-150'))
+    self.assertTrue(got_path.endswith('ckpt-150'))
     self.assertEqual(sorted(ref), sorted(got))
     self.assertTrue(any(k.startswith('importance/') for k in ref))
     for key in ref:
@@ -228,20 +213,8 @@ class PretrainEndToEndTest(tu.TestCase):
       self.assertTrue(np.isfinite(values[key]).all())
 
 
-class BadInputTest(tu.TestCase):
+class BadInputTest(pu.TinyDataTestCase):
   """Each bad input: one clear error, before any work, nothing half-written."""
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.root = tempfile.mkdtemp()
-    cls.data_dir = os.path.join(cls.root, 'data')
-    pu.make_data(cls.data_dir)
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.root, ignore_errors=True)
-    super().tearDownClass()
 
   def assert_fails_cleanly(self, bindings, message, data_dir=None):
     model_dir = os.path.join(self.root, 'model' + str(time.time_ns()))

@@ -9,6 +9,7 @@ imported), with code examples, doctests and indented blocks removed.
 
 import ast
 import glob
+import itertools
 import os
 import re
 import sysconfig
@@ -88,12 +89,10 @@ def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
     A list of cleaned documents (about 2 MB of text in all).
   """
   from pydoc_data import topics  # pylint: disable=g-import-not-at-top
-  docs = []
-  for name in sorted(topics.topics):
-    docs.append(topics.topics[name])
-  docs.extend(_stdlib_docstrings())
+  raw = itertools.chain((topics.topics[k] for k in sorted(topics.topics)),
+                        _stdlib_docstrings())
   cleaned = []
-  for doc in docs:
+  for doc in raw:  # lazily: a capped corpus stops reading early.
     text = clean_prose(doc)
     if text:
       cleaned.append(text)

@@ -3,7 +3,6 @@
 import contextlib
 from typing import Optional, Sequence
 
-import tensorflow as tf
 import tf_keras
 
 from official.nlp.modeling import networks

@@ -207,7 +207,6 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     self.strategy = strategy
     self.data = data
     self.run = run
-    self.vocab_file = data.vocab_file
     ids = special_tokens.resolve_special_token_ids(data.vocab_file)
     if encoder_config.vocab_size is None:
       encoder_config = dataclasses.replace(encoder_config,
@@ -244,7 +243,6 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     self.train_seconds = 0.0  # time inside train() in this process.
     self._loops = {}
     self._eval_fns = {}
-    self._last_log = None
 
   # ---------------------------------------------------------------- checkpoint
   def checkpoint(self) -> tf.train.Checkpoint:
@@ -543,8 +541,9 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
       tensorboard=run.model_dir,
       **{f'eval_{k.replace("/", "_")}': v for k, v in eval_results.items()})
   if trainer.importance is not None:
-    table = trainer.importance_table()
-    np.save(os.path.join(ckpt_dir, 'importance.npy'), table)
+    with tf.io.gfile.GFile(os.path.join(ckpt_dir, 'importance.npy'),
+                           'wb') as f:
+      np.save(f, trainer.importance_table())
     results['top_tokens'] = trainer.top_tokens(10)
     results['bottom_tokens'] = trainer.top_tokens(10, bottom=True)
   if chief:
@@ -554,6 +553,7 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
     with tf.io.gfile.GFile(os.path.join(run.model_dir, 'encoder_config.json'),
                            'w') as f:
       json.dump(plain_encoder_kwargs(trainer.encoder_config), f, indent=2)
-    tf.io.gfile.copy(data.vocab_file, os.path.join(run.model_dir, 'vocab.txt'),
-                     overwrite=True)
+    vocab_copy = os.path.join(run.model_dir, 'vocab.txt')
+    if os.path.abspath(vocab_copy) != os.path.abspath(data.vocab_file):
+      tf.io.gfile.copy(data.vocab_file, vocab_copy, overwrite=True)
   return results
