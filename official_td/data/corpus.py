@@ -180,6 +180,29 @@ def text_file_corpus(patterns: Sequence[str]) -> List[str]:
   return docs
 
 
+def load_prepared_tfds(name: str, data_dir: Optional[str], split: str):
+  """`tfds.load` of a dataset already prepared under `data_dir`, no download.
+
+  Returns:
+    `(dataset, info)`.
+
+  Raises:
+    ValueError: naming the fix, if the dataset is unknown or not prepared.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    return tfds.load(name, split=split, data_dir=data_dir or None,
+                     download=False, with_info=True)
+  except AssertionError as e:  # what tfds raises for unprepared data.
+    raise ValueError(
+        f'TFDS dataset {name!r} is not prepared under data_dir={data_dir!r}. '
+        f'Prepare it first (`tfds build {name.split("/")[0]} '
+        '--data_dir=...`) on a machine with network access.') from e
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise ValueError(f'Unknown TFDS dataset {name!r}; check the name '
+                     '(e.g. wikipedia/20230601.en, c4/en).') from e
+
+
 def tfds_corpus(name: str,
                 data_dir: Optional[str],
                 split: str = 'train',
@@ -198,24 +221,15 @@ def tfds_corpus(name: str,
     A list of documents.
 
   Raises:
-    ValueError: if the dataset is not prepared under `data_dir`.
+    ValueError: if the dataset is unknown, not prepared under `data_dir`, or
+      has no `text_key` feature.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  try:
-    builder = tfds.builder(name, data_dir=data_dir)
-  except Exception as e:  # pylint: disable=broad-except
-    raise ValueError(f'Unknown TFDS dataset {name!r}: {e}') from e
-  if not tf.io.gfile.exists(builder.data_dir) or not builder.info.splits:
-    raise ValueError(
-        f'TFDS dataset {name!r} is not prepared under data_dir={data_dir!r}. '
-        'Prepare it first (e.g. `tfds build ' + name.split('/')[0] +
-        ' --data_dir=...`) on a machine with network access.')
-  ds = builder.as_dataset(split=split)
+  ds, info = load_prepared_tfds(name, data_dir, split)
+  if text_key not in info.features:
+    raise ValueError(f'TFDS dataset {name!r} has no feature {text_key!r}; '
+                     f'features are {sorted(info.features)}.')
   docs = []
   for example in ds.as_numpy_iterator():
-    if text_key not in example:
-      raise ValueError(f'TFDS dataset {name!r} has no feature {text_key!r}; '
-                       f'features are {sorted(example)}.')
     text = example[text_key]
     docs.append(text.decode('utf-8') if isinstance(text, bytes) else text)
     if max_documents and len(docs) >= max_documents:

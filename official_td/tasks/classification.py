@@ -22,6 +22,7 @@ import tf_keras
 from official.nlp.modeling import layers
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td.data import corpus
 
 ENCODER_CONFIG = 'encoder_config.json'
 FINETUNE_CONFIG = 'finetune_config.json'
@@ -132,24 +133,19 @@ GLUE_TEXT_KEYS = {
 
 def read_tfds_glue(name: str, data_dir: str, split: str) -> ClassificationData:
   """A GLUE task from a prepared TFDS `data_dir` (no download)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   task = name.split('/')[-1]
   if task not in GLUE_TEXT_KEYS:
     raise ValueError(f'Unsupported GLUE task {name!r}; one of '
                      f'{sorted(GLUE_TEXT_KEYS)}.')
-  builder = tfds.builder(name, data_dir=data_dir or None)
-  if not tf.io.gfile.exists(builder.data_dir):
-    raise ValueError(f'TFDS {name!r} is not prepared under {data_dir!r}; '
-                     'prepare it with `tfds build` where the network is '
-                     'reachable.')
+  ds, info = corpus.load_prepared_tfds(name, data_dir, split)
   key_a, key_b = GLUE_TEXT_KEYS[task]
   a, b, labels = [], [], []
-  for ex in builder.as_dataset(split=split).as_numpy_iterator():
+  for ex in ds.as_numpy_iterator():
     a.append(ex[key_a].decode())
     if key_b:
       b.append(ex[key_b].decode())
     labels.append(int(ex['label']))
-  names = builder.info.features['label'].names
+  names = info.features['label'].names
   return ClassificationData(a, b if key_b else None,
                             np.array(labels, np.int32), list(names))
 
