@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from official_td.data import corpus
 from official_td.data import create_pretraining_data as cpd
+from official_td.data import validate
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -112,6 +113,21 @@ class CreatePretrainingDataTest(tu.TestCase):
     self.assertEqual(len(shards), summary['train']['shards'])
     for path in shards:
       self.assertNotEmpty(read_records(path))
+
+  def test_validation_of_large_data_reads_only_the_first_records(self):
+    out, _, _ = self.make()
+    shards = sorted(glob.glob(os.path.join(out, 'train-*')))
+    with open(shards[1], 'r+b') as f:  # corrupt the end of one shard.
+      f.seek(-20, os.SEEK_END)
+      f.write(b'\xff' * 20)
+    with self.assertRaisesRegex(ValueError, 'corrupt or unreadable'):
+      validate.validate_pretraining_data(
+          os.path.join(out, 'train-*'), 32, 5, 1000)
+    # Above the full-scan size, the first records of every shard are read.
+    files = validate.validate_pretraining_data(
+        os.path.join(out, 'train-*'), 32, 5, 1000, full_scan_max_bytes=100,
+        max_records_checked=4)
+    self.assertEqual(files, shards)
 
   def test_embedded_corpus_is_prose(self):
     docs = corpus.embedded_corpus(max_documents=200)

@@ -11,13 +11,19 @@ def validate_pretraining_data(file_pattern: str,
                               max_predictions_per_seq: int,
                               vocab_size: int,
                               use_next_sentence_label: bool = False,
-                              max_records_checked: int = 2000) -> List[str]:
+                              max_records_checked: int = 2000,
+                              full_scan_max_bytes: int = 1 << 30
+                              ) -> List[str]:
   """Raises one clear ValueError naming the file if the data cannot be used.
 
-  Every shard is read to its end (TFRecord CRCs catch truncated or corrupt
-  files); the first `max_records_checked` records in all are parsed and
-  checked against the config: feature lengths, ids below `vocab_size`,
-  masked positions inside the sequence.
+  While the files total at most `full_scan_max_bytes`, every shard is read to
+  its end (TFRecord CRCs catch truncated or corrupt files). Larger datasets
+  (pretraining corpora of many GB) would make that read longer than it is
+  worth at each start: then every shard is opened and its first records are
+  read, and later corruption surfaces when training reaches it. In both
+  cases the first `max_records_checked` records are parsed and checked
+  against the config: feature lengths, ids below `vocab_size`, masked
+  positions inside the sequence.
 
   Args:
     file_pattern: comma-separated globs of TFRecord files.
@@ -26,6 +32,7 @@ def validate_pretraining_data(file_pattern: str,
     vocab_size: the model's vocabulary size.
     use_next_sentence_label: whether records must carry NSP labels.
     max_records_checked: records parsed and value-checked.
+    full_scan_max_bytes: total size up to which every record is read.
 
   Returns:
     The matched files.
@@ -39,11 +46,18 @@ def validate_pretraining_data(file_pattern: str,
           'with `python -m official_td.data.create_pretraining_data` or fix '
           'the path.')
     files.extend(matched)
+  total_bytes = sum(tf.io.gfile.stat(path).length for path in files)
+  per_file = None  # read every record.
+  if total_bytes > full_scan_max_bytes:
+    per_file = max(1, max_records_checked // len(files))
   checked = 0
   for path in files:
     try:
       records = 0
-      for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+      dataset = tf.data.TFRecordDataset(path)
+      if per_file is not None:
+        dataset = dataset.take(per_file)
+      for record in dataset.as_numpy_iterator():
         records += 1
         if checked < max_records_checked:
           _check_record(path, record, seq_length, max_predictions_per_seq,
