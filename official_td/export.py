@@ -29,6 +29,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
+from official.nlp.modeling import networks
 from official_td.tasks import classification
 
 FLAGS = flags.FLAGS
@@ -106,7 +107,6 @@ def build_serving_module(model_dir: str,
   if tf.io.gfile.exists(finetune_config):
     with tf.io.gfile.GFile(finetune_config) as f:
       config = json.load(f)
-    from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
     encoder = networks.BertEncoderV2(**config['encoder'])
     classifier = classification.build_classifier(
         encoder, config['num_classes'], 0.0)

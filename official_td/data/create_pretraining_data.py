@@ -131,7 +131,8 @@ def tokenize(documents: Sequence[str], tokenizer,
 
 
 @dataclasses.dataclass
-class Sequence_:  # pylint: disable=invalid-name
+class PackedSequence:
+  """One sequence before masking: ids, segments and the word of each id."""
   tokens: np.ndarray
   segment_ids: np.ndarray
   words: np.ndarray
@@ -139,7 +140,8 @@ class Sequence_:  # pylint: disable=invalid-name
 
 
 def pack(docs: List[TokenizedDocument], ids: special_tokens.SpecialTokenIds,
-         options: DataOptions, rng: np.random.Generator) -> List[Sequence_]:
+         options: DataOptions,
+         rng: np.random.Generator) -> List[PackedSequence]:
   """Packs documents into sequences of exactly `seq_length` tokens.
 
   Without NSP, consecutive sentences and documents fill each sequence
@@ -170,7 +172,7 @@ def pack(docs: List[TokenizedDocument], ids: special_tokens.SpecialTokenIds,
     word_chunk = words[start:start + body]
     start += body
     tokens = np.concatenate([[ids.cls_id], chunk, [ids.sep_id]])
-    sequences.append(Sequence_(tokens, np.zeros_like(tokens),
+    sequences.append(PackedSequence(tokens, np.zeros_like(tokens),
                                np.concatenate([[-1], word_chunk, [-1]])))
   return sequences
 
@@ -206,13 +208,13 @@ def _pack_nsp(docs, ids, options, rng):
                                  [ids.sep_id]])
         segments = np.concatenate([np.zeros(len(a) + 2), np.ones(len(b) + 1)])
         word = np.concatenate([[-1], a_words, [-1], b_words + 10**9, [-1]])
-        sequences.append(Sequence_(tokens, segments.astype(np.int64), word,
-                                   label))
+        sequences.append(PackedSequence(tokens, segments.astype(np.int64),
+                                        word, label))
       chunk, chunk_words, length = [], [], 0
   return sequences
 
 
-def mask_sequence(seq: Sequence_, ids: special_tokens.SpecialTokenIds,
+def mask_sequence(seq: PackedSequence, ids: special_tokens.SpecialTokenIds,
                   vocab_size: int, options: DataOptions,
                   rng: np.random.Generator) -> Dict[str, np.ndarray]:
   """BERT masking of one sequence, padded to `seq_length` / predictions.
@@ -246,7 +248,8 @@ def mask_sequence(seq: Sequence_, ids: special_tokens.SpecialTokenIds,
     if r < 0.8:
       input_ids[pos] = ids.mask_id
     elif r < 0.9:
-      input_ids[pos] = rng.integers(len(_RESERVED), vocab_size)
+      input_ids[pos] = rng.integers(len(vocab_lib.RESERVED_TOKENS),
+                                    vocab_size)
   pad = s - n
   features = dict(
       input_ids=np.pad(input_ids, (0, pad), constant_values=ids.pad_id),
@@ -261,8 +264,6 @@ def mask_sequence(seq: Sequence_, ids: special_tokens.SpecialTokenIds,
     features['next_sentence_labels'] = np.array([seq.next_sentence_label])
   return features
 
-
-_RESERVED = vocab_lib.RESERVED_TOKENS
 
 
 def to_example(features: Dict[str, np.ndarray]) -> bytes:

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from official.nlp import optimization
 from official.nlp.modeling import layers
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
@@ -246,7 +247,6 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
           f'max_sequence_length={encoder_kwargs["max_sequence_length"]}.')
     classifier = build_classifier(encoder, num_classes, config.dropout)
     steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
-    from official.nlp import optimization  # pylint: disable=g-import-not-at-top
     optimizer = optimization.create_optimizer(
         config.learning_rate, steps, int(config.warmup_fraction * steps))
     classifier.compile(

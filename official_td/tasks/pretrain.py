@@ -207,13 +207,12 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     self.strategy = strategy
     self.data = data
     self.run = run
-    ids = special_tokens.resolve_special_token_ids(data.vocab_file)
-    if encoder_config.vocab_size is None:
-      encoder_config = dataclasses.replace(encoder_config,
-                                           vocab_size=ids.vocab_size)
-    self.encoder_config = encoder_config
     with tf.io.gfile.GFile(data.vocab_file) as f:
       self.vocab = [line.rstrip('\n') for line in f]
+    if encoder_config.vocab_size is None:
+      encoder_config = dataclasses.replace(encoder_config,
+                                           vocab_size=len(self.vocab))
+    self.encoder_config = encoder_config
 
     with strategy.scope():
       self.encoder = build_encoder(encoder_config, data.vocab_file)
@@ -470,16 +469,17 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
   """
   check_configs(encoder_config, data, run)
   ids = special_tokens.resolve_special_token_ids(data.vocab_file)
-  vocab_size = encoder_config.vocab_size or ids.vocab_size
   if encoder_config.vocab_size and encoder_config.vocab_size != ids.vocab_size:
     raise ValueError(
         f'encoder.vocab_size={encoder_config.vocab_size} differs from the '
         f'{ids.vocab_size} entries of {data.vocab_file!r}; leave vocab_size '
         'unset to take it from the vocab.')
+  encoder_config = dataclasses.replace(encoder_config,
+                                       vocab_size=ids.vocab_size)
   for pattern in filter(None, (data.train_data, data.eval_data)):
     validate.validate_pretraining_data(
-        pattern, data.seq_length, data.max_predictions_per_seq, vocab_size,
-        data.use_next_sentence_label)
+        pattern, data.seq_length, data.max_predictions_per_seq,
+        ids.vocab_size, data.use_next_sentence_label)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
   tf_keras.utils.set_random_seed(run.seed)
   chief = _is_chief(strategy)
