@@ -121,14 +121,22 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     proc = subprocess.Popen(pu.train_command(killed_dir, bindings), cwd=pu.REPO,
                             env=pu.env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    # Kill only once TF's checkpoint state names a checkpoint: the state file
+    # is written (atomically) after the checkpoint's own files, so what
+    # `latest_checkpoint` returns is complete and restorable.
     deadline = time.time() + 300
-    while (not glob.glob(os.path.join(killed_dir, 'ckpt-*.index')) and
-           proc.poll() is None and time.time() < deadline):
-      time.sleep(0.01)
+    seen = None
+    while seen is None and proc.poll() is None and time.time() < deadline:
+      seen = tf.train.latest_checkpoint(killed_dir)
+      if seen is None:
+        time.sleep(0.01)  # polling interval, not synchronization.
     proc.send_signal(signal.SIGKILL)
     self.assertEqual(proc.wait(), -signal.SIGKILL)
+    self.assertIsNotNone(seen, 'no checkpoint was written before the run ended')
     killed_at = tf.train.latest_checkpoint(killed_dir)
     self.assertIsNotNone(killed_at)
+    self.assertGreaterEqual(int(killed_at.rsplit('-', 1)[1]),
+                            int(seen.rsplit('-', 1)[1]))
     self.assertFalse(killed_at.endswith('ckpt-150'), killed_at)
     self.assertFalse(os.path.exists(os.path.join(killed_dir, 'results.json')))
 
