@@ -94,6 +94,8 @@ def random_batch(rng):
 def make_step(encoder, importance=None):
   model = models.BertPretrainerV2(encoder)
   optimizer = optimization.create_optimizer(1e-4, 10000, 100)
+  if FLAGS.precision == 'mixed_float16':
+    optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
 
   @tf.function(jit_compile=FLAGS.jit_compile)
   def step(features):

@@ -16,7 +16,6 @@ same classification task (default: the embedded task of
 """
 
 import csv
-import glob
 import json
 import os
 import subprocess
@@ -51,7 +50,7 @@ def _run(args):
 def loss_curve(model_dir):
   """(seconds since the first summary, step, mlm_loss) from TensorBoard."""
   points = []
-  for path in glob.glob(os.path.join(model_dir, 'train', 'events.*')):
+  for path in tf.io.gfile.glob(os.path.join(model_dir, 'train', 'events.*')):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
         if value.tag == 'mlm_loss':
@@ -65,13 +64,18 @@ def loss_curve(model_dir):
   return [(t - start, s, l) for t, s, l in points]
 
 
+def _read_json(path):
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
 def summarize(output_dir):
   """Reads both variants' results; writes the table and the plot."""
   rows, curves = [], {}
   for name, _ in VARIANTS:
-    pre = json.load(open(os.path.join(output_dir, name, 'results.json')))
-    fine = json.load(open(os.path.join(output_dir, name + '_finetune',
-                                       'results.json')))
+    pre = _read_json(os.path.join(output_dir, name, 'results.json'))
+    fine = _read_json(os.path.join(output_dir, name + '_finetune',
+                                   'results.json'))
     curves[name] = loss_curve(os.path.join(output_dir, name))
     row = dict(
         model=name,
@@ -88,7 +92,8 @@ def summarize(output_dir):
                                             float('nan')), 4),
         finetune_accuracy=round(fine['eval_accuracy'], 4))
     rows.append(row)
-  with open(os.path.join(output_dir, 'comparison.csv'), 'w', newline='') as f:
+  with tf.io.gfile.GFile(os.path.join(output_dir, 'comparison.csv'),
+                         'w') as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
@@ -99,7 +104,7 @@ def summarize(output_dir):
   lines.append('')
   lines.append(f'token_drop / baseline pretraining time: '
                f'{drop["pretrain_seconds"] / base["pretrain_seconds"]:.3f}')
-  with open(os.path.join(output_dir, 'comparison.md'), 'w') as f:
+  with tf.io.gfile.GFile(os.path.join(output_dir, 'comparison.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
 
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -115,7 +120,9 @@ def summarize(output_dir):
   ax.set_title('Token dropping vs. baseline')
   ax.legend()
   fig.tight_layout()
-  fig.savefig(os.path.join(output_dir, 'loss_vs_time.png'), dpi=100)
+  with tf.io.gfile.GFile(os.path.join(output_dir, 'loss_vs_time.png'),
+                         'wb') as f:
+    fig.savefig(f, format='png', dpi=100)
   plt.close(fig)
   return rows
 
@@ -125,11 +132,11 @@ def main(argv):
   if not FLAGS.output_dir:
     raise app.UsageError('--output_dir is required.')
   out = FLAGS.output_dir
-  os.makedirs(out, exist_ok=True)
+  tf.io.gfile.makedirs(out)
   finetune_bindings = list(FLAGS.finetune_bindings)
   if FLAGS.embedded_task:
     task = os.path.join(out, 'task')
-    if not os.path.exists(os.path.join(task, 'train.csv')):
+    if not tf.io.gfile.exists(os.path.join(task, 'train.csv')):
       from official_td.data import corpus  # pylint: disable=g-import-not-at-top
       corpus.embedded_classification_task(task)
     finetune_bindings += [f"finetune.train_file = '{task}/train.csv'",
@@ -138,17 +145,18 @@ def main(argv):
   pretrain_flags += [f'--gin_bindings={b}' for b in FLAGS.gin_bindings]
   for name, binding in VARIANTS:
     model_dir = os.path.join(out, name)
-    if not os.path.exists(os.path.join(model_dir, 'results.json')):
+    if not tf.io.gfile.exists(os.path.join(model_dir, 'results.json')):
       _run(['official_td.train', f'--model_dir={model_dir}',
             f'--gin_bindings={binding}'] + pretrain_flags)
     finetune_dir = model_dir + '_finetune'
-    if not os.path.exists(os.path.join(finetune_dir, 'results.json')):
+    if not tf.io.gfile.exists(os.path.join(finetune_dir, 'results.json')):
       _run(['official_td.finetune', f'--gin_file={FLAGS.finetune_gin}',
             f"--gin_bindings=finetune.pretrained_dir = '{model_dir}'",
             f'--model_dir={finetune_dir}'] +
            [f'--gin_bindings={b}' for b in finetune_bindings])
   summarize(out)
-  print(open(os.path.join(out, 'comparison.md')).read())
+  with tf.io.gfile.GFile(os.path.join(out, 'comparison.md')) as f:
+    print(f.read())
   print(f'Wrote {out}/comparison.md, comparison.csv, loss_vs_time.png')
 
 

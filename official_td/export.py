@@ -15,14 +15,18 @@ token dropping, no importance table. Signatures:
 
 Tokenization runs in the graph (tf-models-official's BertTokenizer layer over
 tensorflow-text, the vocab stored as an asset): load the model in Python only
-after `import tensorflow_text`. The export is written to a temporary directory
-and renamed when complete; an existing version is never overwritten.
+after `import tensorflow_text`. The export is written to a hidden staging
+directory, then published: renamed on local disk; on `gs://` (any non-local
+tf.io.gfile URL) copied with `saved_model.pb` last, the file TF Serving needs
+before it loads a version. An existing version is never overwritten.
 """
 
-import json
 import os
-import shutil
-import tempfile
+
+# TensorFlow's C++ start-up chatter is not for the console unless asked for.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import json
 from typing import Optional
 
 from absl import app
@@ -30,6 +34,8 @@ from absl import flags
 import tensorflow as tf
 
 from official.nlp.modeling import networks
+from official_td import io_utils
+from official_td import runtime
 from official_td.tasks import classification
 
 FLAGS = flags.FLAGS
@@ -40,6 +46,7 @@ flags.DEFINE_string('model_dir', None,
 flags.DEFINE_string('export_dir', None, 'Base directory of exported models.')
 flags.DEFINE_string('model_name', 'td_bert', 'Model name (a subdirectory).')
 flags.DEFINE_integer('version', 1, 'Version number (a new subdirectory).')
+flags.DEFINE_bool('verbose', False, 'Show tracebacks of input errors.')
 flags.DEFINE_integer('seq_length', None, 'Tokens per input (default: the '
                      'fine-tuning length, else 128).')
 
@@ -137,19 +144,20 @@ def export(model_dir: str, export_dir: str, model_name: str, version: int,
   """
   target = os.path.join(export_dir, model_name, str(int(version)))
   if tf.io.gfile.exists(target):
+    complete = tf.io.gfile.exists(os.path.join(target, 'saved_model.pb'))
     raise ValueError(
         f'{target!r} already exists; exports are never overwritten. Use a new '
-        f'--version (TF Serving serves the highest).')
+        '--version (TF Serving serves the highest).' + (
+            '' if complete else ' It has no saved_model.pb: an interrupted '
+            'export; delete it and export again.'))
   module = build_serving_module(model_dir, seq_length)
-  parent = os.path.dirname(target)
-  tf.io.gfile.makedirs(parent)
-  tmp = tempfile.mkdtemp(prefix=f'.tmp-{version}-', dir=parent)
+  tf.io.gfile.makedirs(os.path.dirname(target))
+  staging = io_utils.staging_dir(target)
   try:
-    tf.saved_model.save(module, tmp, signatures=module.signatures())
-    os.chmod(tmp, 0o755)
-    os.rename(tmp, target)
+    tf.saved_model.save(module, staging, signatures=module.signatures())
+    io_utils.publish(staging, target, marker='saved_model.pb')
   except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
+    io_utils.remove_quietly(staging)
     raise
   return target
 
@@ -157,11 +165,11 @@ def export(model_dir: str, export_dir: str, model_name: str, version: int,
 def main(argv):
   del argv
   if not FLAGS.model_dir or not FLAGS.export_dir:
-    raise app.UsageError('--model_dir and --export_dir are required.')
+    raise ValueError('--model_dir and --export_dir are required.')
   path = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.model_name,
                 FLAGS.version, FLAGS.seq_length)
   print(f'Exported to {path}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))

@@ -8,6 +8,11 @@ The pretrained weights are loaded into a plain tf-models-official
       --model_dir=runs/demo_finetune
 """
 
+import os
+
+# TensorFlow's C++ start-up chatter is not for the console unless asked for.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
 import json
 
 from absl import app
@@ -25,12 +30,13 @@ flags.DEFINE_enum('strategy', 'one_device',
                   ['one_device', 'mirrored', 'multi_worker_mirrored', 'tpu'],
                   'tf.distribute strategy.')
 flags.DEFINE_string('tpu', None, 'TPU address (`local` on a Colab / TPU VM).')
+flags.DEFINE_bool('verbose', False, 'Show tracebacks of configuration errors.')
 
 
 def main(argv):
   del argv
   if not FLAGS.model_dir:
-    raise app.UsageError('--model_dir is required.')
+    raise ValueError('--model_dir is required.')
   runtime.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   config = configurables.finetune(model_dir=FLAGS.model_dir)
   strategy = runtime.make_strategy(FLAGS.strategy, FLAGS.tpu)
@@ -42,4 +48,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))

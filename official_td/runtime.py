@@ -1,10 +1,14 @@
-"""What every entry point does first: read gin, pick a tf.distribute strategy.
+"""What every entry point does: read gin, pick a tf.distribute strategy, keep
+the console readable and end a user's mistake with one clear message.
 
-Kept free of absl flags so that several entry points can share it.
+Kept free of absl flag definitions so that several entry points can share it.
 """
 
 import os
+import sys
 
+from absl import flags
+from absl import logging
 import gin
 import tensorflow as tf
 
@@ -39,3 +43,74 @@ def make_strategy(name, tpu=None, num_gpus=None, cpu_replicas=0):
     num_gpus = min(1, len(tf.config.list_physical_devices('GPU')))
   return distribute_utils.get_distribution_strategy(
       distribution_strategy=name, num_gpus=num_gpus or 0, tpu_address=tpu)
+
+
+# A user's mistake (bad path, config or data) surfaces as one of these: the
+# message says what is wrong and how to fix it; its traceback helps nobody.
+_log_file = None  # set by `log_to_file`.
+
+USER_ERRORS = (ValueError, FloatingPointError, FileNotFoundError,
+               tf.errors.NotFoundError, tf.errors.PermissionDeniedError)
+
+
+def main_with_clean_errors(main, verbose=lambda: False):
+  """Wraps an absl `main`: user errors print one line and exit with code 1.
+
+  Args:
+    main: the entry point's `main(argv)`.
+    verbose: returns True when the user asked for tracebacks (`--verbose`).
+
+  Returns:
+    A `main(argv)` for `absl.app.run`. Real crashes (any other exception)
+    keep their traceback.
+  """
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except USER_ERRORS as e:
+      if verbose():
+        raise
+      message = getattr(e, 'message', None) or str(e)
+      if _log_file:  # the console gets the message once, below.
+        logging.info('%s: %s', type(e).__name__, message)
+      sys.stdout.flush()
+      print(f'Error: {message}\n(run with --verbose for the traceback)',
+            file=sys.stderr, flush=True)
+      sys.exit(1)
+  return wrapped
+
+
+def log_to_file(program: str, model_dir: str, verbose: bool = False) -> str:
+  """Sends absl/TF Python logs to a file; the console keeps warnings and up.
+
+  The file goes to `model_dir/logs/` when `model_dir` is local; absl writes
+  log files with local file APIs, so for a `gs://` model dir it goes to the
+  local temp directory (the path is returned and printed by the caller).
+  orbit's Controller prints each output dict besides logging it; it is
+  routed to the log only, next to the entry point's own progress line.
+
+  Args:
+    program: log file prefix (`train`, `finetune`).
+    model_dir: the run's directory.
+    verbose: keep everything on stderr as well (absl's default).
+
+  Returns:
+    The log file path.
+  """
+  from orbit import controller  # pylint: disable=g-import-not-at-top
+  controller._log = logging.info  # pylint: disable=protected-access
+  if '://' not in model_dir:
+    log_dir = os.path.join(model_dir, 'logs')
+  else:
+    log_dir = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'official_td',
+                           'logs')
+  os.makedirs(log_dir, exist_ok=True)  # local by construction.
+  handler = logging.get_absl_handler()
+  handler.use_absl_log_file(program, log_dir)
+  if not verbose:
+    flags.FLAGS.stderrthreshold = 'warning'
+  else:
+    flags.FLAGS.alsologtostderr = True
+  global _log_file
+  _log_file = os.path.join(log_dir, f'{program}.INFO')
+  return _log_file

@@ -5,17 +5,27 @@ r"""Pretrains a (token-dropping) BERT from gin configs.
       [--strategy=one_device|mirrored|multi_worker_mirrored|tpu] [--tpu=local]
 
 Restarting the same command resumes from the last checkpoint in --model_dir.
+The console shows one progress line per loop and one line per evaluation;
+the full log (orbit's output dicts, TensorFlow's messages) is in
+`model_dir/logs/train.INFO`. A configuration or data mistake ends with one
+message and exit code 1 (`--verbose` shows the traceback).
 """
 
-import json
+import os
 
-from absl import app
-from absl import flags
-from absl import logging
-import gin
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes, rendezvous)
+# is not for the console unless the user asks for it.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from official_td import configurables
-from official_td import runtime
+import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+import gin  # pylint: disable=g-import-not-at-top
+
+from official_td import configurables  # pylint: disable=g-import-not-at-top
+from official_td import runtime  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -31,21 +41,29 @@ flags.DEFINE_integer(
     'cpu_replicas', 0,
     'Split the CPU into this many logical devices and mirror over them: '
     'the CPU proxy of a multi-replica run.')
+flags.DEFINE_bool('verbose', False,
+                  'Log everything to the console too, and show tracebacks.')
 
 
 def main(argv):
   del argv
   if not FLAGS.model_dir:
-    raise app.UsageError('--model_dir is required.')
+    raise ValueError('--model_dir is required.')
   runtime.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   run = configurables.run(model_dir=FLAGS.model_dir)
   encoder = configurables.encoder()
   data = configurables.data()
   optimizer = configurables.optimizer()
+  log_file = runtime.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
   strategy = runtime.make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.num_gpus,
-                           FLAGS.cpu_replicas)
-  logging.info('Strategy %s with %d replica(s).', type(strategy).__name__,
-               strategy.num_replicas_in_sync)
+                                   FLAGS.cpu_replicas)
+  replicas = strategy.num_replicas_in_sync
+  header = (f'{type(strategy).__name__} with {replicas} replica(s), global '
+            f'batch {run.global_batch_size} '
+            f'({run.global_batch_size // replicas} per replica)')
+  logging.info(header)
+  print(header, flush=True)
+  print(f'Log: {log_file}', flush=True)
   from official_td.tasks import pretrain  # pylint: disable=g-import-not-at-top
   results = pretrain.run_pretraining(
       strategy, encoder, data, optimizer, run,
@@ -60,4 +78,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from official.nlp import optimization
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
 from official_td.networks import TokenDropBertEncoder
@@ -196,6 +197,71 @@ class TokenDropBertEncoderTest(tu.TestCase):
       self.assertEqual(encoder.importance.table.dtype, tf.float32)
     finally:
       tf_keras.mixed_precision.set_global_policy('float32')
+
+
+class LossScalingTest(tu.TestCase):
+  """mixed_float16: dynamic loss scaling in the pretraining step."""
+
+  def setUp(self):
+    super().setUp()
+    tf_keras.mixed_precision.set_global_policy('mixed_float16')
+    self.addCleanup(tf_keras.mixed_precision.set_global_policy, 'float32')
+
+  def make(self, optimizer):
+    tf_keras.utils.set_random_seed(3)
+    encoder = TokenDropBertEncoder(keep_k=6, **tu.TINY_ENCODER)
+    model = models.BertPretrainerV2(encoder)
+    features = tu.batch(seed=5)
+    # Prediction weights of 1e-6: the mean loss is ~1e-5, so the gradients
+    # flowing back through the float16 activations are far below float16's
+    # smallest subnormal (6e-8) unless the loss is scaled.
+    features['masked_lm_weights'] = features['masked_lm_weights'] * 1e-6
+    model(masked_lm.model_inputs(features))
+    step = tf.function(lambda f: masked_lm.train_step(
+        model, optimizer, f, encoder.importance))
+    return encoder, model, step, features
+
+  def biases(self, model):
+    # Biases get no weight decay: they move only if their gradient is != 0.
+    return {v.name: v.numpy() for v in model.trainable_variables
+            if 'bias' in v.name and 'pooler' not in v.name}
+
+  def test_tiny_loss_still_trains_with_loss_scaling(self):
+    moved = {}
+    for scaled in (False, True):
+      optimizer = optimization.create_optimizer(1e-3, 100, 0)
+      if scaled:
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+      _, model, step, features = self.make(optimizer)
+      before = self.biases(model)
+      step(features)
+      after = self.biases(model)
+      moved[scaled] = sum(np.any(before[k] != after[k]) for k in before)
+    total = len(before)
+    # Unscaled, the float16 gradients of the encoder underflow to zero...
+    self.assertLess(moved[False], total // 2)
+    # ... scaled, every bias receives a gradient.
+    self.assertEqual(moved[True], total)
+
+  def test_overflowing_step_is_skipped_and_table_untouched(self):
+    optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
+        optimization.create_optimizer(1e-3, 100, 0), initial_scale=2.0**40)
+    encoder, model, step, features = self.make(optimizer)
+    features['masked_lm_weights'] = tf.ones_like(
+        features['masked_lm_weights'])
+    weights = [w.copy() for w in model.get_weights()]
+    table = encoder.importance.table.numpy().copy()
+    step(features)  # 2**40 * loss overflows float16 gradients.
+    for before, after in zip(weights, model.get_weights()):
+      self.assertAllEqual(before, after)
+    self.assertAllEqual(table, encoder.importance.table.numpy())
+    self.assertLess(float(optimizer.loss_scale), 2.0**40)
+    # Once the scale has come down, steps apply and the table learns.
+    for _ in range(30):
+      step(features)
+    self.assertLess(encoder.importance.table.numpy().min(), 10.0)
+    self.assertTrue(any(np.any(b != a) for b, a in
+                        zip(weights, model.get_weights())))
 
 
 class DistributedTest(tu.TestCase):

@@ -63,6 +63,7 @@ class FinetuneConfig:
   dropout: float = 0.1
   max_examples: int = 0
   seed: int = 1
+  mixed_precision: str = 'float32'  # or mixed_bfloat16 / mixed_float16.
 
 
 # ------------------------------------------------------------------- loading
@@ -238,6 +239,7 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
   train, evaluation = load_data(config)
   num_classes = len(train.label_names)
   tf_keras.utils.set_random_seed(config.seed)
+  tf_keras.mixed_precision.set_global_policy(config.mixed_precision)
   with strategy.scope():
     encoder, encoder_kwargs, vocab_file, source = load_pretrained_encoder(
         config.pretrained_dir)
@@ -249,6 +251,10 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
     steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
     optimizer = optimization.create_optimizer(
         config.learning_rate, steps, int(config.warmup_fraction * steps))
+    if config.mixed_precision == 'mixed_float16':
+      # Dynamic loss scaling (Keras `fit` scales and unscales through it);
+      # bfloat16 needs none.
+      optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     classifier.compile(
         optimizer=optimizer,
         loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -11,6 +11,7 @@ from typing import Dict, Optional
 import tensorflow as tf
 import tf_keras
 
+from official.modeling import grad_utils
 from official_td.layers.token_importance import TokenImportance
 
 ENCODER_INPUTS = ('input_word_ids', 'input_mask', 'input_type_ids')
@@ -41,41 +42,84 @@ def mlm_metrics(features, logits, slot_losses):
       weight_sum=tf.reduce_sum(weights))
 
 
+def trained_variables(model: tf_keras.Model):
+  """The variables the MLM loss reaches.
+
+  Without classification heads (no NSP) nothing reads the pooled output, so
+  the pooler gets no gradient; it is left out rather than warned about.
+  """
+  variables = model.trainable_variables
+  encoder = getattr(model, 'encoder_network', None)
+  if getattr(model, 'classification_heads', None) or encoder is None:
+    return variables
+  pooler = getattr(encoder, 'pooler_layer', None)
+  unused = {v.ref() for v in pooler.trainable_variables} if pooler else set()
+  return [v for v in variables if v.ref() not in unused]
+
+
 def train_step(model: tf_keras.Model,
                optimizer,
                features: Dict[str, tf.Tensor],
-               importance: Optional[TokenImportance] = None):
+               importance: Optional[TokenImportance] = None,
+               gradient_clip_norm: float = 1.0):
   """One replica's pretraining step. Call inside `strategy.run` (or alone).
+
+  The math does not depend on how the global batch is split over replicas:
+  the loss is the weighted sum of this replica's slot losses divided by the
+  *global* (all-reduced) sum of prediction weights, so the all-reduced
+  gradient is the gradient of the global batch's mean loss; it is clipped by
+  its global norm after the all-reduce (tf-models-official's
+  `grad_utils.minimize_using_explicit_allreduce`, which the legacy AdamW then
+  applies without clipping again per replica).
+
+  With a `LossScaleOptimizer` (`mixed_float16`) the loss is scaled before the
+  gradient and the gradients unscaled after the all-reduce; a step whose
+  gradients overflow is skipped by the optimizer and leaves the importance
+  table untouched too. The table is always updated from the unscaled float32
+  per-slot losses.
 
   Args:
     model: a `BertPretrainerV2` (plain or token-drop encoder).
-    optimizer: a tf_keras optimizer.
+    optimizer: a tf_keras optimizer, optionally a `LossScaleOptimizer`.
     features: a batch with the model inputs plus `masked_lm_ids` and
       `masked_lm_weights`.
     importance: the token-drop encoder's `TokenImportance`, updated from this
       step's losses; None for a plain encoder.
+    gradient_clip_norm: clip the all-reduced gradients to this global norm;
+      0 disables clipping.
 
   Returns:
     A dict of the replica's weighted sums (`loss_sum`, `correct_sum`,
-    `weight_sum`) and the scalar `loss` it optimized.
+    `weight_sum`) and the global batch's mean `loss`.
   """
   weights = tf.cast(features['masked_lm_weights'], tf.float32)
-  num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+  ctx = tf.distribute.get_replica_context()
+  global_weight = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                 tf.reduce_sum(weights))
   with tf.GradientTape() as tape:
     outputs = model(model_inputs(features), training=True)
     slot_losses = mlm_slot_losses(features['masked_lm_ids'],
                                   outputs['mlm_logits'])
-    loss = tf.reduce_sum(slot_losses * weights) / tf.maximum(
-        tf.reduce_sum(weights), 1.0)
-    scaled_loss = loss / num_replicas
-  variables = model.trainable_variables
-  grads = tape.gradient(scaled_loss, variables)
-  # The pooler gets no gradient from the MLM loss alone (no NSP head).
-  optimizer.apply_gradients(
-      [(g, v) for g, v in zip(grads, variables) if g is not None])
+    loss = tf.reduce_sum(slot_losses * weights) / tf.maximum(global_weight,
+                                                             1.0)
+  finite = []
+
+  def check_and_clip(grads_and_vars):
+    grads, variables = zip(*grads_and_vars)
+    finite.append(tf.reduce_all(
+        [tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+    if gradient_clip_norm and gradient_clip_norm > 0:
+      grads, _ = tf.clip_by_global_norm(grads, gradient_clip_norm)
+    return list(zip(grads, variables))
+
+  grad_utils.minimize_using_explicit_allreduce(
+      tape, optimizer, loss, trained_variables(model),
+      post_allreduce_callbacks=[check_and_clip])
   if importance is not None:
+    # A skipped (overflowing) step observes nothing: zero weights.
+    applied = tf.cast(finite[0], tf.float32)
     importance.update(features['masked_lm_ids'],
-                      tf.stop_gradient(slot_losses), weights)
+                      tf.stop_gradient(slot_losses), weights * applied)
   metrics = mlm_metrics(features, outputs['mlm_logits'], slot_losses)
-  metrics['loss'] = loss
+  metrics['loss'] = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
   return metrics

@@ -78,6 +78,7 @@ class OptimizerConfig:
   learning_rate: float = 1e-4
   warmup_steps: int = 10000
   end_learning_rate: float = 0.0
+  gradient_clip_norm: float = 1.0  # of the all-reduced gradient; 0: off.
 
 
 @dataclasses.dataclass
@@ -157,7 +158,11 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
 
 def load_dataset(pattern: str, data: DataConfig, batch_size: int,
                  is_training: bool, seed: int, input_context=None):
-  """tf-models-official's BertPretrainDataLoader over `pattern`."""
+  """tf-models-official's BertPretrainDataLoader over `pattern`.
+
+  `batch_size` is the global batch: the loader divides it by the replicas of
+  `input_context` itself (pass None to read global batches).
+  """
   params = pretrain_dataloader.BertPretrainDataConfig(
       input_path=pattern,
       global_batch_size=batch_size,
@@ -171,6 +176,65 @@ def load_dataset(pattern: str, data: DataConfig, batch_size: int,
       deterministic=True,
       cycle_length=1 if not is_training else None)
   return pretrain_dataloader.BertPretrainDataLoader(params).load(input_context)
+
+
+def dummy_inputs(data: DataConfig) -> Dict[str, tf.Tensor]:
+  """A one-sequence batch of the model's inputs, to build its variables."""
+  s, p = data.seq_length, data.max_predictions_per_seq
+  return dict(input_word_ids=tf.zeros((1, s), tf.int32),
+              input_mask=tf.ones((1, s), tf.int32),
+              input_type_ids=tf.zeros((1, s), tf.int32),
+              masked_lm_positions=tf.zeros((1, p), tf.int32))
+
+
+def replica_slices(dataset, global_batch_size: int, input_context=None,
+                   pad: bool = False):
+  """Global batches -> the per-replica batches of one input pipeline.
+
+  Every input pipeline reads the same deterministic stream of global batches
+  and keeps the slices of the replicas it feeds, in replica order (which is
+  how `distribute_datasets_from_function` hands consecutive elements to a
+  pipeline's replicas). Replica `r` of `R` gets rows `[r*B/R, (r+1)*B/R)` of
+  global batch `B`: the examples of a step, and thus the run's math, do not
+  depend on how many replicas or workers the batch is split over. (Sharding
+  files per worker would read less, but then the split changes what a step
+  sees.)
+
+  Args:
+    dataset: a dataset of global batches (dicts of `[B, ...]` tensors).
+    global_batch_size: `B`, divisible by the replicas in sync.
+    input_context: a `tf.distribute.InputContext`, or None (one replica).
+    pad: pad a short final batch to `B` rows with zeros (an evaluation set
+      whose size is not a multiple of `B`; padded rows have prediction
+      weight 0 and count nowhere).
+
+  Returns:
+    A dataset of `[B/R, ...]` batches.
+  """
+  def pad_rows(batch):
+    def pad_one(v):
+      missing = global_batch_size - tf.shape(v)[0]
+      padding = [[0, missing]] + [[0, 0]] * (len(v.shape) - 1)
+      return tf.pad(v, padding)
+    return tf.nest.map_structure(pad_one, batch)
+
+  if pad:
+    dataset = dataset.map(pad_rows)
+  replicas = input_context.num_replicas_in_sync if input_context else 1
+  if replicas == 1:
+    return dataset
+  per_replica = global_batch_size // replicas
+  per_pipeline = replicas // input_context.num_input_pipelines
+  first = input_context.input_pipeline_id * per_pipeline
+
+  def split(batch):
+    def split_one(v):
+      v = tf.reshape(v, [replicas, per_replica] + v.shape[1:].as_list())
+      return v[first:first + per_pipeline]
+    return tf.nest.map_structure(split_one, batch)
+
+  return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE,
+                     deterministic=True).unbatch()
 
 
 class _Sums:
@@ -213,13 +277,22 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       encoder_config = dataclasses.replace(encoder_config,
                                            vocab_size=len(self.vocab))
     self.encoder_config = encoder_config
+    self.gradient_clip_norm = optimizer_config.gradient_clip_norm
 
     with strategy.scope():
       self.encoder = build_encoder(encoder_config, data.vocab_file)
       self.model = models.BertPretrainerV2(self.encoder, name='bert')
+      # Create every variable now, eagerly, in the strategy's scope: the MLM
+      # head is otherwise built lazily inside the first replicated step,
+      # where its random initialization depends on the strategy.
+      self.model(dummy_inputs(data), training=False)
       self.optimizer = optimization.create_optimizer(
           optimizer_config.learning_rate, run.train_steps,
           optimizer_config.warmup_steps, optimizer_config.end_learning_rate)
+      if run.mixed_precision == 'mixed_float16':
+        # float16 gradients underflow without it (bfloat16 needs none).
+        self.optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
+            self.optimizer)
       self.importance = getattr(self.encoder, 'importance', None)
       self.train_sums = _Sums()
       self.eval_sums = _Sums()
@@ -234,10 +307,11 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       self.full_sequence_start = 0
 
     replicas = strategy.num_replicas_in_sync
-    if run.global_batch_size % replicas:
-      raise ValueError(
-          f'global_batch_size={run.global_batch_size} is not divisible by the '
-          f'{replicas} replicas; use a multiple of {replicas}.')
+    for name in ('global_batch_size', 'eval_batch_size'):
+      if getattr(run, name) % replicas:
+        raise ValueError(
+            f'run.{name}={getattr(run, name)} is not divisible by the '
+            f'{replicas} replicas; use a multiple of {replicas}.')
     self.train_iterator = None  # made at the first train(), after restore.
     self.train_seconds = 0.0  # time inside train() in this process.
     self._loops = {}
@@ -267,11 +341,12 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
 
     def dataset_fn(ctx):
       dataset = load_dataset(
-          data.train_data, data,
-          ctx.get_per_replica_batch_size(run.global_batch_size), True,
-          run.seed if skip or not step else run.seed + step, ctx)
-      per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
-      return dataset.skip(skip * per_pipeline)
+          data.train_data, data, run.global_batch_size, True,
+          run.seed if skip or not step else run.seed + step)
+      # Each step consumed one global batch (a loss-scale-skipped step too:
+      # the optimizer counts it).
+      dataset = dataset.skip(skip)
+      return replica_slices(dataset, run.global_batch_size, ctx)
 
     return iter(strategy.distribute_datasets_from_function(dataset_fn))
 
@@ -293,7 +368,8 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
                  ctx.replica_id_in_sync_group * local)
         features['drop_seed'] = first + tf.range(local) + run.seed * 1000003
       with _dropping(model, drop):
-        sums = masked_lm.train_step(model, optimizer, features, importance)
+        sums = masked_lm.train_step(model, optimizer, features, importance,
+                                    self.gradient_clip_norm)
       self.train_sums.update(sums)
 
     if run.jit_compile:
@@ -417,11 +493,11 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       variants.append(True)
     outputs = {}
     for with_dropping in variants:
+      batch = self.run.eval_batch_size
       dataset = self.strategy.distribute_datasets_from_function(
-          lambda ctx: load_dataset(
-              self.data.eval_data, self.data,
-              ctx.get_per_replica_batch_size(self.run.eval_batch_size),
-              False, self.run.seed, ctx))
+          lambda ctx: replica_slices(
+              load_dataset(self.data.eval_data, self.data, batch, False,
+                           self.run.seed), batch, ctx, pad=True))
       fn = self._eval_fn(with_dropping)
       for i, features in enumerate(dataset):
         if 0 <= num_steps <= i:

@@ -1,0 +1,74 @@
+"""Writing outputs that never look complete before they are: any tf.io.gfile URL.
+
+Users write datasets, checkpoints and exports to local disk or to object
+stores (`gs://`; TF's in-memory `ram://` stands in for it in tests). A local
+directory is published by one atomic rename. Object stores have no directory
+rename (a "rename" there is a copy object by object), so the files are copied
+into place with a completion marker last: a reader that waits for the marker
+(TF Serving loads a version only once `saved_model.pb` is there; training
+reads a dataset only once `data_summary.json` is there) never sees half an
+output.
+"""
+
+import os
+import uuid
+from typing import Optional
+
+import tensorflow as tf
+
+
+def is_local(path: str) -> bool:
+  """True for a path on the local filesystem (no URL scheme, or file://)."""
+  return '://' not in path or path.startswith('file://')
+
+
+def staging_dir(target: str) -> str:
+  """A new hidden sibling of `target` on the same filesystem.
+
+  Its name starts with `.tmp-`, which neither TF Serving (numeric version
+  directories only) nor a `train-*` file pattern picks up.
+  """
+  parent, name = os.path.split(target.rstrip('/'))
+  return os.path.join(parent, f'.tmp-{name}-{uuid.uuid4().hex[:12]}')
+
+
+def publish(staging: str, target: str, marker: Optional[str] = None):
+  """Moves the finished `staging` directory to `target` (which must not exist).
+
+  Local: one atomic rename. Elsewhere: every file is copied to `target`, the
+  file named `marker` (relative to the directory) last, then `staging` is
+  deleted.
+
+  Args:
+    staging: a complete directory (e.g. from `staging_dir`).
+    target: the final path; must not exist.
+    marker: the file whose presence marks `target` complete.
+
+  Raises:
+    ValueError: if `target` exists (outputs are never overwritten).
+  """
+  if tf.io.gfile.exists(target):
+    raise ValueError(f'{target!r} already exists; it is never overwritten.')
+  if is_local(target):
+    tf.io.gfile.rename(staging, target)
+    return
+  files = []
+  for root, _, names in tf.io.gfile.walk(staging):
+    files.extend(os.path.join(root, n) for n in names)
+  marker_path = os.path.join(staging, marker) if marker else None
+  files.sort(key=lambda p: (p == marker_path, p))
+  for path in files:
+    relative = path[len(staging.rstrip('/')) + 1:]
+    destination = os.path.join(target, relative)
+    tf.io.gfile.makedirs(os.path.dirname(destination))
+    tf.io.gfile.copy(path, destination)
+  tf.io.gfile.rmtree(staging)
+
+
+def remove_quietly(path: str):
+  """Deletes a staging directory left by a failed write, if it is there."""
+  try:
+    if tf.io.gfile.exists(path):
+      tf.io.gfile.rmtree(path)
+  except tf.errors.OpError:
+    pass
