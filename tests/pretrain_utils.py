@@ -53,7 +53,8 @@ def train_command(model_dir, bindings=(), gin_file='gin/experiments/ci_tiny.gin'
 def env(**extra):
   environ = dict(os.environ)
   environ['PYTHONPATH'] = REPO + os.pathsep + environ.get('PYTHONPATH', '')
-  environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
+  # The entry points choose their own console level, as for a user.
+  environ.pop('TF_CPP_MIN_LOG_LEVEL', None)
   environ.update(extra)
   return environ
 

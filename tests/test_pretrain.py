@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
+from official_td.tasks import pretrain
 from tests import pretrain_utils as pu
 
 
@@ -89,6 +90,17 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     losses = progress_losses(proc.stdout)
     self.assertLen(losses, 6)
     self.assertLess(losses[-1], losses[0] - 0.5)
+    # A quiet console: each loss once (orbit's output dicts and TF's C++
+    # messages go to the log file), and nothing but warnings on stderr.
+    console = proc.stdout + proc.stderr
+    for loss in losses:
+      self.assertEqual(console.count(f'{loss:.4f}'), 1, console)
+      self.assertNotIn(repr(loss)[:8], console.replace(f'{loss:.4f}', ''))
+    self.assertNotIn('output:', console)
+    self.assertNotIn('rendezvous', console)
+    self.assertEqual(proc.stderr.strip(), '')
+    log = open(os.path.join(model_dir, 'logs', 'train.INFO')).read()
+    self.assertIn('output:', log)  # orbit's dicts are in the log.
     results = json.load(open(os.path.join(model_dir, 'results.json')))
     self.assertEqual(results['step'], 60)
     self.assertEqual(results['keep_k'], 16)
@@ -251,6 +263,56 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     for key in good:
       self.assertAllEqual(good[key], values[key])
       self.assertTrue(np.isfinite(values[key]).all())
+
+
+class ReplicaInputTest(pu.TinyDataTestCase):
+  """The input pipeline gives every replica its slice of the global batch."""
+
+  def batches(self, strategy, global_batch, steps, is_training=True):
+    data = pretrain.DataConfig(
+        train_data=os.path.join(self.data_dir, 'train-*'),
+        vocab_file=os.path.join(self.data_dir, 'vocab.txt'), seq_length=32,
+        max_predictions_per_seq=5, shuffle_buffer_size=100)
+    pattern = data.train_data if is_training else os.path.join(
+        self.data_dir, 'eval-*')
+
+    def dataset_fn(ctx):
+      return pretrain.replica_slices(
+          pretrain.load_dataset(pattern, data, global_batch, is_training, 7),
+          global_batch, ctx, pad=not is_training)
+
+    dataset = strategy.distribute_datasets_from_function(dataset_fn)
+    out = []
+    for i, batch in enumerate(dataset):
+      if i == steps:
+        break
+      parts = strategy.experimental_local_results(batch)
+      self.assertLen(parts, strategy.num_replicas_in_sync)
+      for part in parts:  # each replica: global / replicas sequences.
+        self.assertEqual(part['input_word_ids'].shape[0],
+                         global_batch // strategy.num_replicas_in_sync)
+      out.append({k: np.concatenate([p[k].numpy() for p in parts])
+                  for k in parts[0]})
+    return out
+
+  def test_two_replicas_see_the_one_device_batches(self):
+    one = self.batches(tf.distribute.OneDeviceStrategy('/cpu:0'), 8, 6)
+    two = self.batches(
+        tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1']), 8, 6)
+    self.assertLen(two, 6)
+    for a, b in zip(one, two):
+      self.assertEqual(sorted(a), sorted(b))
+      for key in a:
+        self.assertAllEqual(a[key], b[key])
+
+  def test_eval_pads_the_last_batch_with_weightless_rows(self):
+    strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+    batches = self.batches(strategy, 8, 100, is_training=False)
+    weights = np.concatenate([b['masked_lm_weights'] for b in batches])
+    sequences = self.summary['eval']['sequences']
+    self.assertEqual(len(weights), -(-sequences // 8) * 8)
+    self.assertTrue((weights[:sequences].sum(axis=1) > 0).all())
+    self.assertEqual(weights[sequences:].sum(), 0)
 
 
 class BadInputTest(pu.TinyDataTestCase):
