@@ -316,6 +316,7 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     self.train_seconds = 0.0  # time inside train() in this process.
     self._loops = {}
     self._eval_fns = {}
+    self._eval_data = None
 
   # ---------------------------------------------------------------- checkpoint
   def checkpoint(self) -> tf.train.Checkpoint:
@@ -485,6 +486,16 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       self._eval_fns[with_dropping] = run_step
     return self._eval_fns[with_dropping]
 
+  def _eval_dataset(self):
+    """The distributed eval set, built once (each pass re-iterates it)."""
+    if self._eval_data is None:
+      batch = self.run.eval_batch_size
+      self._eval_data = self.strategy.distribute_datasets_from_function(
+          lambda ctx: replica_slices(
+              load_dataset(self.data.eval_data, self.data, batch, False,
+                           self.run.seed), batch, ctx, pad=True))
+    return self._eval_data
+
   def evaluate(self, num_steps):
     if not self.data.eval_data:
       return {}
@@ -493,13 +504,8 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       variants.append(True)
     outputs = {}
     for with_dropping in variants:
-      batch = self.run.eval_batch_size
-      dataset = self.strategy.distribute_datasets_from_function(
-          lambda ctx: replica_slices(
-              load_dataset(self.data.eval_data, self.data, batch, False,
-                           self.run.seed), batch, ctx, pad=True))
       fn = self._eval_fn(with_dropping)
-      for i, features in enumerate(dataset):
+      for i, features in enumerate(self._eval_dataset()):
         if 0 <= num_steps <= i:
           break
         fn(features)
@@ -527,6 +533,26 @@ def _is_chief(strategy) -> bool:
   return resolver.task_type == 'chief' or (
       resolver.task_type == 'worker' and resolver.task_id == 0 and
       'chief' not in resolver.cluster_spec().as_dict())
+
+
+def make_controller(trainer: Pretrainer, ckpt_dir: str, chief: bool = True):
+  """The orbit Controller (and its CheckpointManager) that drives `trainer`."""
+  run = trainer.run
+  manager = tf.train.CheckpointManager(
+      trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
+      step_counter=trainer.global_step,
+      checkpoint_interval=run.checkpoint_interval)
+  controller = orbit.Controller(
+      strategy=trainer.strategy,
+      trainer=trainer,
+      evaluator=trainer if trainer.data.eval_data else None,
+      global_step=trainer.global_step,
+      steps_per_loop=run.steps_per_loop,
+      checkpoint_manager=manager,
+      summary_interval=run.summary_interval,
+      summary_dir=os.path.join(run.model_dir, 'train') if chief else None,
+      eval_summary_dir=os.path.join(run.model_dir, 'eval') if chief else None)
+  return controller, manager
 
 
 def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
@@ -567,20 +593,7 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
                             f'{resolver.task_type}_{resolver.task_id}')
 
   trainer = Pretrainer(strategy, encoder_config, data, optimizer_config, run)
-  manager = tf.train.CheckpointManager(
-      trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
-      step_counter=trainer.global_step,
-      checkpoint_interval=run.checkpoint_interval)
-  controller = orbit.Controller(
-      strategy=strategy,
-      trainer=trainer,
-      evaluator=trainer if data.eval_data else None,
-      global_step=trainer.global_step,
-      steps_per_loop=run.steps_per_loop,
-      checkpoint_manager=manager,
-      summary_interval=run.summary_interval,
-      summary_dir=os.path.join(run.model_dir, 'train') if chief else None,
-      eval_summary_dir=os.path.join(run.model_dir, 'eval') if chief else None)
+  controller, manager = make_controller(trainer, ckpt_dir, chief)
   if operative_config is not None and chief:
     with tf.io.gfile.GFile(os.path.join(run.model_dir,
                                         'operative_config.gin'), 'w') as f:
