@@ -7,6 +7,7 @@ import sys
 import tempfile
 
 from official_td.data import create_pretraining_data as cpd
+from official_td.data import pipeline
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,13 +28,20 @@ def tiny_corpus(num_documents=60):
           for d in range(num_documents)]
 
 
-def make_data(output_dir, **overrides):
+# Beam in the test process (no worker start-up): the data of most tests.
+IN_PROCESS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
+
+
+def make_data(output_dir, documents=None, beam_args=IN_PROCESS, **overrides):
   options = cpd.DataOptions(seq_length=32, max_predictions_per_seq=5,
                             num_shards=2, eval_fraction=0.2, seed=1)
   for k, v in overrides.items():
     setattr(options, k, v)
-  return cpd.create_pretraining_data(tiny_corpus(), output_dir, options,
-                                     build_vocab_size=200)
+  if documents is None:
+    documents = pipeline.in_memory(tiny_corpus())
+  return cpd.create_pretraining_data(documents, output_dir, options,
+                                     build_vocab_size=200,
+                                     beam_args=beam_args)
 
 
 def data_bindings(data_dir):

@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 from official_td.data import corpus
 from official_td.data import create_pretraining_data as cpd
 from official_td.tasks import classification
+from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
 
@@ -24,15 +25,25 @@ class TfdsTest(tu.TestCase):
 
   def test_pretraining_data_from_a_tfds_text_dataset(self):
     with mock(30):
-      docs = cpd.load_documents(tfds_name='wikipedia/20230601.en',
-                                tfds_data_dir='/prepared', max_documents=20)
-    self.assertLen(docs, 20)
-    self.assertTrue(all(isinstance(d, str) and d for d in docs))
-    out = os.path.join(tempfile.mkdtemp(), 'data')
-    summary = cpd.create_pretraining_data(
-        docs, out, cpd.DataOptions(seq_length=16, max_predictions_per_seq=2,
-                                   num_shards=1), build_vocab_size=100)
+      docs = corpus.tfds_corpus('wikipedia/20230601.en', '/prepared',
+                                max_documents=20)
+      self.assertLen(docs, 20)
+      self.assertTrue(all(isinstance(d, str) and d for d in docs))
+      # The pipeline streams the dataset in even sub-splits.
+      source = cpd.make_source(tfds_name='wikipedia/20230601.en',
+                               tfds_data_dir='/prepared', tfds_units=3)
+      self.assertLen(set(source.units), 3)
+      self.assertEqual(source.units, ('train[0%:33%]', 'train[33%:66%]',
+                                      'train[66%:100%]'))
+      # (TFDS's mock serves every sub-split whole: 3 x 30 documents here.)
+      self.assertLen(list(source.documents()), 90)
+      out = os.path.join(tempfile.mkdtemp(), 'data')
+      summary = cpd.create_pretraining_data(
+          source, out, cpd.DataOptions(seq_length=16,
+                                       max_predictions_per_seq=2),
+          build_vocab_size=100, beam_args=pu.IN_PROCESS)
     self.assertGreater(summary['train']['sequences'], 0)
+    self.assertEqual(summary['source']['units'], 3)
 
   def test_glue_pair_task(self):
     with mock(12):

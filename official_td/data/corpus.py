@@ -9,11 +9,14 @@ imported), with code examples, doctests and indented blocks removed.
 
 import ast
 import glob
+import gzip
+import io
 import itertools
 import os
 import re
 import sysconfig
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
+import zlib
 
 import tensorflow as tf
 
@@ -59,12 +62,16 @@ def clean_prose(text: str) -> str:
   return '\n'.join(prose)
 
 
-def _stdlib_docstrings() -> Iterator[str]:
+def _stdlib_files() -> List[str]:
   stdlib = sysconfig.get_paths()['stdlib']
-  for path in sorted(glob.glob(os.path.join(stdlib, '**', '*.py'),
-                               recursive=True)):
-    if 'site-packages' in path or os.sep + 'test' in path:
-      continue
+  return [p for p in sorted(glob.glob(os.path.join(stdlib, '**', '*.py'),
+                                      recursive=True))
+          if 'site-packages' not in p and os.sep + 'test' not in p]
+
+
+def _stdlib_docstrings(paths: Optional[Sequence[str]] = None
+                       ) -> Iterator[str]:
+  for path in _stdlib_files() if paths is None else paths:
     try:
       with open(path, encoding='utf-8') as f:
         tree = ast.parse(f.read())
@@ -76,6 +83,23 @@ def _stdlib_docstrings() -> Iterator[str]:
         doc = ast.get_docstring(node)
         if doc:
           yield doc
+
+
+def read_embedded(unit: int, num_units: int) -> Iterator[str]:
+  """Part `unit` of `num_units` of the embedded corpus, streamed.
+
+  Part 0 holds the help topics; the standard library's files are dealt to
+  the parts in turn. Together the parts are `embedded_corpus()`.
+  """
+  from pydoc_data import topics  # pylint: disable=g-import-not-at-top
+  raw = _stdlib_docstrings(_stdlib_files()[unit::num_units])
+  if unit == 0:
+    raw = itertools.chain((topics.topics[k] for k in sorted(topics.topics)),
+                          raw)
+  for doc in raw:
+    text = clean_prose(doc)
+    if text:
+      yield text
 
 
 def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
@@ -152,32 +176,70 @@ def embedded_classification_task(output_dir: str,
   return paths
 
 
-def text_file_corpus(patterns: Sequence[str]) -> List[str]:
-  """Reads documents from plain-text files.
+def split_documents(lines: Iterable[str]) -> Iterator[str]:
+  """Blank-line-separated blocks of `lines`, streamed: one document each.
 
-  One document per blank-line-separated block (so a file without blank lines
-  is one document); the lines of a document are its sentences.
-
-  Args:
-    patterns: file paths or globs (any `tf.io.gfile` filesystem).
-
-  Returns:
-    A list of documents, sentences joined by newlines.
-
-  Raises:
-    ValueError: if a pattern matches no file.
+  The lines of a document are its sentences; a file without blank lines is
+  one document.
   """
-  docs = []
+  current = []
+  for line in lines:
+    line = line.strip()
+    if line:
+      current.append(line)
+    elif current:
+      yield '\n'.join(current)
+      current = []
+  if current:
+    yield '\n'.join(current)
+
+
+def open_text(path: str):
+  """A text stream of `path` (any tf.io.gfile URL); `.gz` is decompressed."""
+  raw = tf.io.gfile.GFile(path, 'rb')
+  if path.endswith('.gz'):
+    return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding='utf-8',
+                            errors='replace')
+  return io.TextIOWrapper(raw, encoding='utf-8', errors='replace')
+
+
+def read_text_file(path: str) -> Iterator[str]:
+  """The documents of one text file, streamed (never the whole file)."""
+  with open_text(path) as f:
+    yield from split_documents(f)
+
+
+def check_gzip(path: str):
+  """Reads a `.gz` file to its end; a clear ValueError if it is corrupt."""
+  try:
+    with tf.io.gfile.GFile(path, 'rb') as raw:
+      with gzip.GzipFile(fileobj=raw) as f:
+        while f.read(1 << 22):
+          pass
+  except (OSError, EOFError, zlib.error) as e:
+    raise ValueError(f'{path!r} is not a readable gzip file ({e}); recompress '
+                     'it or leave it out of --input_files.') from None
+
+
+def match_input_files(patterns: Sequence[str]) -> List[str]:
+  """The sorted files matching `patterns` (any tf.io.gfile URL)."""
+  files = []
   for pattern in patterns:
-    files = sorted(tf.io.gfile.glob(pattern))
-    if not files:
+    matched = sorted(tf.io.gfile.glob(pattern))
+    if not matched:
       raise ValueError(f'No file matches the input pattern {pattern!r}.')
-    for path in files:
-      with tf.io.gfile.GFile(path, 'r') as f:
-        text = f.read()
-      blocks = re.split(r'\n\s*\n', text)
-      docs.extend(b.strip() for b in blocks if b.strip())
-  return docs
+    files.extend(m for m in matched if not tf.io.gfile.isdir(m))
+  if not files:
+    raise ValueError(f'The input patterns {list(patterns)} match only '
+                     'directories; name the text files (e.g. DIR/*.txt).')
+  return sorted(set(files))
+
+
+def text_file_corpus(patterns: Sequence[str]) -> List[str]:
+  """All documents of the files as a list: for small corpora and tests only
+  (the data pipeline streams them)."""
+  return [doc for path in match_input_files(patterns)
+          for doc in read_text_file(path)]
 
 
 def load_prepared_tfds(name: str, data_dir: Optional[str], split: str):
@@ -203,35 +265,37 @@ def load_prepared_tfds(name: str, data_dir: Optional[str], split: str):
                      '(e.g. wikipedia/20230601.en, c4/en).') from e
 
 
+def check_tfds_text(name: str, data_dir: Optional[str], split: str,
+                    text_key: str):
+  """Raises a clear ValueError unless the dataset is prepared with `text_key`."""
+  _, info = load_prepared_tfds(name, data_dir, split)
+  if text_key not in info.features:
+    raise ValueError(f'TFDS dataset {name!r} has no feature {text_key!r}; '
+                     f'features are {sorted(info.features)}.')
+
+
+def read_tfds(name: str, data_dir: Optional[str], split: str,
+              text_key: str = 'text') -> Iterator[str]:
+  """The documents of a prepared TFDS split (or sub-split), streamed."""
+  check_tfds_text(name, data_dir, split, text_key)
+  ds, _ = load_prepared_tfds(name, data_dir, split)
+  for example in ds.as_numpy_iterator():
+    text = example[text_key]
+    text = text.decode('utf-8') if isinstance(text, bytes) else text
+    if text.strip():
+      yield text
+
+
 def tfds_corpus(name: str,
                 data_dir: Optional[str],
                 split: str = 'train',
                 text_key: str = 'text',
                 max_documents: Optional[int] = None) -> List[str]:
-  """Reads documents from a prepared TFDS dataset (no download).
-
-  Args:
-    name: TFDS name, e.g. `wikipedia/20230601.en`, `c4/en`, `bookcorpus`.
-    data_dir: the `data_dir` the dataset was prepared into.
-    split: split to read.
-    text_key: feature holding the text.
-    max_documents: optional cap.
-
-  Returns:
-    A list of documents.
+  """Documents of a prepared TFDS dataset as a list (small corpora, tests).
 
   Raises:
     ValueError: if the dataset is unknown, not prepared under `data_dir`, or
       has no `text_key` feature.
   """
-  ds, info = load_prepared_tfds(name, data_dir, split)
-  if text_key not in info.features:
-    raise ValueError(f'TFDS dataset {name!r} has no feature {text_key!r}; '
-                     f'features are {sorted(info.features)}.')
-  docs = []
-  for example in ds.as_numpy_iterator():
-    text = example[text_key]
-    docs.append(text.decode('utf-8') if isinstance(text, bytes) else text)
-    if max_documents and len(docs) >= max_documents:
-      break
-  return docs
+  return list(itertools.islice(read_tfds(name, data_dir, split, text_key),
+                               max_documents))

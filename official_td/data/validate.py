@@ -12,8 +12,8 @@ def validate_pretraining_data(file_pattern: str,
                               vocab_size: int,
                               use_next_sentence_label: bool = False,
                               max_records_checked: int = 2000,
-                              full_scan_max_bytes: int = 1 << 30
-                              ) -> List[str]:
+                              full_scan_max_bytes: int = 1 << 30,
+                              masking: str = 'static') -> List[str]:
   """Raises one clear ValueError naming the file if the data cannot be used.
 
   While the files total at most `full_scan_max_bytes`, every shard is read to
@@ -33,6 +33,8 @@ def validate_pretraining_data(file_pattern: str,
     use_next_sentence_label: whether records must carry NSP labels.
     max_records_checked: records parsed and value-checked.
     full_scan_max_bytes: total size up to which every record is read.
+    masking: 'static' (masked records) or 'dynamic' (unmasked records with
+      `word_ids`).
 
   Returns:
     The matched files.
@@ -61,7 +63,7 @@ def validate_pretraining_data(file_pattern: str,
         records += 1
         if checked < max_records_checked:
           _check_record(path, record, seq_length, max_predictions_per_seq,
-                        vocab_size, use_next_sentence_label)
+                        vocab_size, use_next_sentence_label, masking)
           checked += 1
     except tf.errors.OpError as e:
       raise ValueError(
@@ -75,7 +77,7 @@ def validate_pretraining_data(file_pattern: str,
 
 
 def _check_record(path, record, seq_length, max_predictions, vocab_size,
-                  use_nsp):
+                  use_nsp, masking='static'):
   example = tf.train.Example.FromString(record)
   feature = example.features.feature
 
@@ -87,11 +89,15 @@ def _check_record(path, record, seq_length, max_predictions, vocab_size,
     f = feature[name]
     return np.array(f.int64_list.value or f.float_list.value)
 
-  for name, length in (('input_ids', seq_length), ('input_mask', seq_length),
-                       ('segment_ids', seq_length),
-                       ('masked_lm_positions', max_predictions),
-                       ('masked_lm_ids', max_predictions),
-                       ('masked_lm_weights', max_predictions)):
+  lengths = [('input_ids', seq_length), ('input_mask', seq_length),
+             ('segment_ids', seq_length)]
+  if masking == 'dynamic':
+    lengths.append(('word_ids', seq_length))
+  else:
+    lengths += [('masked_lm_positions', max_predictions),
+                ('masked_lm_ids', max_predictions),
+                ('masked_lm_weights', max_predictions)]
+  for name, length in lengths:
     got = len(values(name))
     if got != length:
       what = ('seq_length' if length == seq_length else
@@ -100,14 +106,16 @@ def _check_record(path, record, seq_length, max_predictions, vocab_size,
           f'{path!r}: feature {name!r} has length {got} but the config has '
           f'{what}={length}; recreate the data with the same {what}, or set '
           f'{what}={got} in the config.')
-  for name in ('input_ids', 'masked_lm_ids'):
+  for name in ('input_ids',) if masking == 'dynamic' else ('input_ids',
+                                                           'masked_lm_ids'):
     top = int(values(name).max())
     if top >= vocab_size:
       raise ValueError(
           f'{path!r}: feature {name!r} holds id {top} but the vocab has '
           f'{vocab_size} ids; the data was made with another vocab. Use the '
           'vocab.txt written next to the data.')
-  if int(values('masked_lm_positions').max()) >= seq_length:
+  if masking != 'dynamic' and int(
+      values('masked_lm_positions').max()) >= seq_length:
     raise ValueError(f'{path!r}: a masked position lies outside the '
                      f'sequence of {seq_length}.')
   if use_nsp and 'next_sentence_labels' not in feature:

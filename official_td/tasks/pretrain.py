@@ -18,7 +18,7 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -30,6 +30,8 @@ from official.nlp import optimization
 from official.nlp.data import pretrain_dataloader
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td.data import dynamic_masking
+from official_td.data import pipeline as data_pipeline
 from official_td.data import validate
 from official_td.layers import special_tokens
 from official_td.networks import TokenDropBertEncoder
@@ -70,6 +72,12 @@ class DataConfig:
   max_predictions_per_seq: int = 76
   use_next_sentence_label: bool = False
   shuffle_buffer_size: int = 10000
+  # Read from the data's data_summary.json (a directory without it is
+  # refused: incomplete); set these two only with require_summary = False.
+  require_summary: bool = True
+  masking: str = 'static'
+  masked_lm_prob: float = 0.15  # dynamic masking only.
+  whole_word_masking: bool = False  # dynamic masking only.
 
 
 @dataclasses.dataclass
@@ -157,12 +165,19 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
 
 
 def load_dataset(pattern: str, data: DataConfig, batch_size: int,
-                 is_training: bool, seed: int, input_context=None):
-  """tf-models-official's BertPretrainDataLoader over `pattern`.
+                 is_training: bool, seed: int, input_context=None,
+                 masking: Optional[dynamic_masking.MaskingConfig] = None):
+  """Batches of pretraining features from the records of `pattern`.
 
-  `batch_size` is the global batch: the loader divides it by the replicas of
-  `input_context` itself (pass None to read global batches).
+  Static (masked) records: tf-models-official's BertPretrainDataLoader.
+  Unmasked records (`masking` given): `dynamic_masking.load`, which draws the
+  masks while reading. `batch_size` is the global batch: the loader divides
+  it by the replicas of `input_context` itself (pass None to read global
+  batches).
   """
+  if masking is not None:
+    return dynamic_masking.load(pattern, masking, batch_size, is_training,
+                                seed, data.shuffle_buffer_size)
   params = pretrain_dataloader.BertPretrainDataConfig(
       input_path=pattern,
       global_batch_size=batch_size,
@@ -176,6 +191,46 @@ def load_dataset(pattern: str, data: DataConfig, batch_size: int,
       deterministic=True,
       cycle_length=1 if not is_training else None)
   return pretrain_dataloader.BertPretrainDataLoader(params).load(input_context)
+
+
+def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
+  """Checks the data directories' completion markers; reads the masking.
+
+  Returns:
+    `data` with `masking` (and for dynamic data the masking settings) from
+    `data_summary.json`, and the train summary (empty without one).
+
+  Raises:
+    ValueError: if a directory has no summary (an interrupted creation), or
+      the summary disagrees with the config.
+  """
+  if not data.require_summary:
+    return data, {}
+  summaries = {}
+  for name in ('train_data', 'eval_data'):
+    pattern = getattr(data, name)
+    for part in filter(None, (p.strip() for p in pattern.split(','))):
+      if not tf.io.gfile.glob(part):
+        raise ValueError(
+            f'No TFRecord file matches {part!r}. Create the data with `python '
+            '-m official_td.data.create_pretraining_data` or fix the path.')
+      directory = os.path.dirname(part)
+      summaries.setdefault(name, data_pipeline.read_summary(directory))
+  summary = summaries['train_data']
+  for name, value in (('seq_length', data.seq_length),
+                      ('max_predictions_per_seq',
+                       data.max_predictions_per_seq)):
+    if summary.get(name, value) != value:
+      raise ValueError(
+          f'The data was made with {name}={summary[name]} but the config has '
+          f'data.{name}={value}; set data.{name} = {summary[name]} or '
+          'recreate the data.')
+  masking = summary.get('masking', 'static')
+  if masking == 'dynamic':
+    data = dataclasses.replace(
+        data, masked_lm_prob=summary['masked_lm_prob'],
+        whole_word_masking=summary['whole_word_masking'])
+  return dataclasses.replace(data, masking=masking), summary
 
 
 def dummy_inputs(data: DataConfig) -> Dict[str, tf.Tensor]:
@@ -277,6 +332,15 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       encoder_config = dataclasses.replace(encoder_config,
                                            vocab_size=len(self.vocab))
     self.encoder_config = encoder_config
+    self.masking = None
+    if data.masking == 'dynamic':
+      self.masking = dynamic_masking.MaskingConfig(
+          seq_length=data.seq_length,
+          max_predictions_per_seq=data.max_predictions_per_seq,
+          vocab_size=len(self.vocab), mask_id=self.vocab.index('[MASK]'),
+          masked_lm_prob=data.masked_lm_prob,
+          whole_word_masking=data.whole_word_masking,
+          use_next_sentence_label=data.use_next_sentence_label)
     self.gradient_clip_norm = optimizer_config.gradient_clip_norm
 
     with strategy.scope():
@@ -343,7 +407,8 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     def dataset_fn(ctx):
       dataset = load_dataset(
           data.train_data, data, run.global_batch_size, True,
-          run.seed if skip or not step else run.seed + step)
+          run.seed if skip or not step else run.seed + step,
+          masking=self.masking)
       # Each step consumed one global batch (a loss-scale-skipped step too:
       # the optimizer counts it).
       dataset = dataset.skip(skip)
@@ -493,7 +558,8 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       self._eval_data = self.strategy.distribute_datasets_from_function(
           lambda ctx: replica_slices(
               load_dataset(self.data.eval_data, self.data, batch, False,
-                           self.run.seed), batch, ctx, pad=True))
+                           self.run.seed, masking=self.masking), batch, ctx,
+              pad=True))
     return self._eval_data
 
   def evaluate(self, num_steps):
@@ -578,10 +644,11 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
         'unset to take it from the vocab.')
   encoder_config = dataclasses.replace(encoder_config,
                                        vocab_size=ids.vocab_size)
+  data, _ = resolve_data(data)
   for pattern in filter(None, (data.train_data, data.eval_data)):
     validate.validate_pretraining_data(
         pattern, data.seq_length, data.max_predictions_per_seq,
-        ids.vocab_size, data.use_next_sentence_label)
+        ids.vocab_size, data.use_next_sentence_label, masking=data.masking)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
   tf_keras.utils.set_random_seed(run.seed)
   chief = _is_chief(strategy)
