@@ -196,11 +196,11 @@ def split_documents(lines: Iterable[str]) -> Iterator[str]:
 
 def open_text(path: str):
   """A text stream of `path` (any tf.io.gfile URL); `.gz` is decompressed."""
-  raw = tf.io.gfile.GFile(path, 'rb')
   if path.endswith('.gz'):
+    raw = tf.io.gfile.GFile(path, 'rb')
     return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding='utf-8',
                             errors='replace')
-  return io.TextIOWrapper(raw, encoding='utf-8', errors='replace')
+  return tf.io.gfile.GFile(path, 'r')
 
 
 def read_text_file(path: str) -> Iterator[str]:

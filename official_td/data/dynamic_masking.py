@@ -142,7 +142,8 @@ def load(file_pattern: str, config: MaskingConfig, batch_size: int,
   if is_training:
     dataset = dataset.shuffle(len(files), seed=seed).repeat()
   dataset = dataset.interleave(
-      tf.data.TFRecordDataset, cycle_length=min(8, len(files)) or 1,
+      tf.data.TFRecordDataset,
+      cycle_length=(min(8, len(files)) or 1) if is_training else 1,
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   if is_training:
     dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)

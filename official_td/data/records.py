@@ -24,7 +24,8 @@ def serialize(features: Dict[str, np.ndarray]) -> bytes:
     return tf.train.Feature(int64_list=tf.train.Int64List(
         value=v.astype(np.int64).tolist()))
   return tf.train.Example(features=tf.train.Features(
-      feature={k: feature(v) for k, v in features.items()})).SerializeToString()
+      feature={k: feature(v) for k, v in features.items()})).SerializeToString(
+          deterministic=True)  # map fields in key order: byte-stable.
 
 
 def parse(record: bytes) -> Dict[str, np.ndarray]:

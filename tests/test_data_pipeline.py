@@ -1,0 +1,463 @@
+"""The Beam data pipeline: its stages, its runners, its outputs and errors."""
+
+import collections
+import glob
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import numpy as np
+import tensorflow as tf
+
+from official.nlp.data import pretrain_dataloader
+from official_td.data import create_pretraining_data as cpd
+from official_td.data import dynamic_masking
+from official_td.data import pipeline
+from official_td.data import records
+from official_td.data import vocab as vocab_lib
+from official_td.layers import special_tokens
+from official_td.tasks import pretrain
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+# Two worker processes: the DirectRunner as on a 2-core machine.
+TWO_WORKERS = ('--direct_running_mode=multi_processing',
+               '--direct_num_workers=2')
+NUM_DOCS = 24
+
+
+def word_vocab(path):
+  """Whole-word tokens: d0..d23 name the documents, w0..w29 fill them."""
+  tokens = list(vocab_lib.RESERVED_TOKENS)
+  tokens += [f'd{i}' for i in range(NUM_DOCS)] + [f'w{i}' for i in range(30)]
+  with open(path, 'w') as f:
+    f.write('\n'.join(tokens) + '\n')
+  return path, tokens
+
+
+def labelled_corpus(seed=0):
+  """Documents whose every sentence starts with the document's own token,
+  of very different lengths (many shorter and some longer than a sequence)."""
+  rng = np.random.default_rng(seed)
+  docs = []
+  for d in range(NUM_DOCS):
+    sentences = []
+    for _ in range(int(rng.integers(1, 30))):
+      words = [f'w{int(w)}' for w in rng.integers(0, 30, rng.integers(2, 12))]
+      sentences.append(' '.join([f'd{d}'] + words))
+    docs.append('\n'.join(sentences))
+  return docs
+
+
+def read_rows(pattern):
+  return [records.parse(r) for path in sorted(tf.io.gfile.glob(pattern))
+          for r in tf.data.TFRecordDataset(path).as_numpy_iterator()]
+
+
+def unmask(row):
+  ids = row['input_ids'].copy()
+  real = row['masked_lm_weights'] > 0
+  ids[row['masked_lm_positions'][real]] = row['masked_lm_ids'][real]
+  return ids
+
+
+class StagesTest(tu.TestCase):
+  """The pure functions the pipeline chains."""
+
+  def setUp(self):
+    super().setUp()
+    self.vocab, self.tokens = word_vocab(os.path.join(self.get_temp_dir(),
+                                                      'vocab.txt'))
+    self.ids = special_tokens.resolve_special_token_ids(self.vocab)
+    self.tokenizer = vocab_lib.make_tokenizer(self.vocab)
+
+  def test_split_documents_streams_blank_line_blocks(self):
+    lines = iter(['a b\n', 'c\n', '\n', '  \n', 'd\n', '\n', 'e f\n'])
+    self.assertEqual(list(pipeline.corpus_lib.split_documents(lines)),
+                     ['a b\nc', 'd', 'e f'])
+
+  def test_tokenize_batches_keep_documents_and_words(self):
+    docs = [('k0', 'd0 w1 w2\nd0 w3'), ('k1', '   '), ('k2', 'd2 w4')]
+    out = list(pipeline.tokenize(iter(docs), self.tokenizer, batch_size=2))
+    self.assertEqual([d.key for d in out], ['k0', 'k2'])
+    first = out[0]
+    self.assertEqual([[self.tokens[i] for i in s] for s in first.sentences],
+                     [['d0', 'w1', 'w2'], ['d0', 'w3']])
+    self.assertEqual([w.tolist() for w in first.words], [[0, 1, 2], [3, 4]])
+
+  def test_pack_fills_exact_sequences_across_documents(self):
+    docs = list(pipeline.tokenize(
+        ((str(i), d) for i, d in enumerate(labelled_corpus())),
+        self.tokenizer))
+    seqs = list(pipeline.pack(iter(docs), self.ids, 16, 'unit/train'))
+    self.assertEqual([s.key for s in seqs],
+                     [f'unit/train/{i}' for i in range(len(seqs))])
+    for seq in seqs[:-1]:  # all but the last are full.
+      self.assertLen(seq.tokens, 16)
+    for seq in seqs:
+      self.assertEqual(seq.tokens[0], self.ids.cls_id)
+      self.assertEqual(seq.tokens[-1], self.ids.sep_id)
+      self.assertNotEqual(seq.tokens[1], self.ids.sep_id)
+    # The bodies, concatenated, are the documents closed by [SEP]s.
+    stream = np.concatenate([s.tokens[1:-1] for s in seqs])
+    expected = np.concatenate(
+        [np.concatenate(d.sentences + [[self.ids.sep_id]]) for d in docs])
+    self.assertAllEqual(stream[stream != self.ids.sep_id],
+                        expected[expected != self.ids.sep_id])
+
+  def test_masked_copies_depend_on_key_not_on_order(self):
+    seq = pipeline.PackedSequence(
+        'u/train/3', np.array([2] + list(range(5, 35)) + [3]),
+        np.zeros(32, np.int64), np.array([-1] + list(range(30)) + [-1]))
+    options = pipeline.DataOptions(seq_length=32, max_predictions_per_seq=5,
+                                   dupe_factor=2)
+    a = list(pipeline.masked_copies(seq, self.ids, 59, options))
+    b = list(pipeline.masked_copies(seq, self.ids, 59, options))
+    for x, y in zip(a, b):
+      for k in x:
+        self.assertAllEqual(x[k], y[k])
+    self.assertFalse(np.array_equal(a[0]['masked_lm_positions'],
+                                    a[1]['masked_lm_positions']))
+
+  def test_options_reject_predictions_that_do_not_fit(self):
+    with self.assertRaisesRegex(ValueError, 'does not fit seq_length=16'):
+      pipeline.DataOptions(seq_length=16,
+                           max_predictions_per_seq=15).validate()
+
+
+class PipelineTest(tu.TestCase):
+  """The whole pipeline on the DirectRunner with two worker processes."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.vocab, cls.tokens = word_vocab(os.path.join(cls.root, 'vocab.txt'))
+    cls.docs = labelled_corpus()
+    # Each document in its own file (some gzipped): 24 units, read in
+    # parallel.
+    cls.files = []
+    for i, doc in enumerate(cls.docs):
+      path = os.path.join(cls.root, 'corpus', f'doc{i:02d}.txt')
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      if i % 3 == 0:
+        path += '.gz'
+        with gzip.open(path, 'wt') as f:
+          f.write(doc + '\n')
+      else:
+        with open(path, 'w') as f:
+          f.write(doc + '\n')
+      cls.files.append(path)
+    cls.options = pipeline.DataOptions(
+        seq_length=16, max_predictions_per_seq=4, eval_fraction=0.25, seed=3,
+        dupe_factor=2)
+    cls.multi = os.path.join(cls.root, 'multi')
+    cls.summary = pipeline.create_pretraining_data(
+        pipeline.text_files([os.path.join(cls.root, 'corpus', '*')]),
+        cls.multi, cls.options, vocab_file=cls.vocab, beam_args=TWO_WORKERS)
+
+  def test_records_are_read_by_bert_pretrain_data_loader(self):
+    params = pretrain_dataloader.BertPretrainDataConfig(
+        input_path=os.path.join(self.multi, 'train-*'), global_batch_size=4,
+        is_training=False, seq_length=16, max_predictions_per_seq=4,
+        use_next_sentence_label=False)
+    batch = next(iter(
+        pretrain_dataloader.BertPretrainDataLoader(params).load()))
+    self.assertEqual(batch['input_word_ids'].shape, (4, 16))
+    self.assertEqual(batch['masked_lm_ids'].shape, (4, 4))
+
+  def test_sequences_are_exact_and_unmasking_gives_back_every_token(self):
+    rows = read_rows(os.path.join(self.multi, '*.tfrecord'))
+    copies = self.options.dupe_factor
+    self.assertLen(rows, (self.summary['train']['sequences'] +
+                          self.summary['eval']['sequences']))
+    counts = collections.Counter()
+    ids = special_tokens.resolve_special_token_ids(self.vocab)
+    for row in rows:
+      n = int(row['input_mask'].sum())
+      self.assertLen(row['input_ids'], 16)
+      self.assertTrue((row['input_mask'][:n] == 1).all())
+      original = unmask(row)
+      self.assertEqual(original[0], ids.cls_id)
+      self.assertEqual(original[n - 1], ids.sep_id)
+      self.assertTrue((original[n:] == ids.pad_id).all())
+      counts.update(self.tokens[i] for i in original[1:n]
+                    if i not in (ids.sep_id,))
+    # Per document (d<i> starts each of its sentences) and in all: every
+    # token of the corpus, `dupe_factor` times; none lost, none doubled.
+    expected = collections.Counter()
+    for doc in self.docs:
+      expected.update(doc.split())
+    for token, count in expected.items():
+      self.assertEqual(counts[token], copies * count, token)
+    self.assertEqual(sum(counts.values()), copies * sum(expected.values()))
+    # Eval holds whole documents: a document's token is in one split only.
+    eval_tokens = {self.tokens[i] for r in read_rows(
+        os.path.join(self.multi, 'eval-*')) for i in unmask(r)}
+    train_tokens = {self.tokens[i] for r in read_rows(
+        os.path.join(self.multi, 'train-*')) for i in unmask(r)}
+    doc_tokens = {f'd{i}' for i in range(NUM_DOCS)}
+    self.assertTrue(eval_tokens & doc_tokens)
+    self.assertFalse(eval_tokens & train_tokens & doc_tokens)
+
+  def test_masking_rates(self):
+    rows = read_rows(os.path.join(self.multi, 'train-*'))
+    ids = special_tokens.resolve_special_token_ids(self.vocab)
+    masked = kept = replaced = total = 0
+    for row in rows:
+      real = row['masked_lm_weights'] > 0
+      positions = row['masked_lm_positions'][real]
+      n = int(row['input_mask'].sum())
+      maskable = int(np.sum(~np.isin(row['input_ids'][:n],
+                                     [ids.cls_id, ids.sep_id]) |
+                            (row['input_ids'][:n] == ids.mask_id)))
+      self.assertEqual(len(positions),
+                       min(4, max(1, round(maskable * 0.15))))
+      got, labels = row['input_ids'][positions], row['masked_lm_ids'][real]
+      masked += np.sum(got == ids.mask_id)
+      kept += np.sum(got == labels)
+      replaced += np.sum((got != ids.mask_id) & (got != labels))
+      total += len(positions)
+    # Binomial sampling error at this size: about 0.03 (80%), 0.02 (10%).
+    self.assertGreater(total, 300)
+    self.assertAlmostEqual(masked / total, 0.8, delta=0.08)
+    self.assertAlmostEqual(kept / total, 0.1, delta=0.06)
+    self.assertAlmostEqual(replaced / total, 0.1, delta=0.06)
+
+  def test_one_process_and_two_workers_write_the_same_records(self):
+    single = os.path.join(self.root, 'single' + uuid.uuid4().hex[:6])
+    pipeline.create_pretraining_data(
+        pipeline.text_files([os.path.join(self.root, 'corpus', '*')]),
+        single, self.options, vocab_file=self.vocab,
+        beam_args=pu.IN_PROCESS)
+    for split in ('train', 'eval'):
+      a = sorted(r for p in glob.glob(os.path.join(single, f'{split}-*'))
+                 for r in tf.data.TFRecordDataset(p).as_numpy_iterator())
+      b = sorted(r for p in glob.glob(os.path.join(self.multi, f'{split}-*'))
+                 for r in tf.data.TFRecordDataset(p).as_numpy_iterator())
+      self.assertNotEmpty(a)
+      self.assertEqual(a, b, split)
+
+  def test_summary_is_the_completion_marker(self):
+    summary = json.load(open(os.path.join(self.multi, 'data_summary.json')))
+    self.assertEqual(summary['train']['documents'] +
+                     summary['eval']['documents'], NUM_DOCS)
+    self.assertEqual(summary['source']['units'], NUM_DOCS)
+    self.assertFalse(os.path.exists(os.path.join(self.multi, '.incomplete')))
+    self.assertFalse(os.path.exists(os.path.join(self.multi, '.beam-temp')))
+    with self.assertRaisesRegex(ValueError, 'never overwritten'):
+      pipeline.create_pretraining_data(
+          pipeline.text_files(self.files), self.multi, self.options,
+          vocab_file=self.vocab, beam_args=pu.IN_PROCESS)
+
+
+class DynamicMaskingTest(tu.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.data = os.path.join(cls.root, 'dynamic')
+    cls.summary = pu.make_data(cls.data, masking='dynamic',
+                               whole_word_masking=True)
+    vocab = open(os.path.join(cls.data, 'vocab.txt')).read().split('\n')[:-1]
+    cls.config = dynamic_masking.MaskingConfig(
+        seq_length=32, max_predictions_per_seq=5, vocab_size=len(vocab),
+        mask_id=vocab.index('[MASK]'), whole_word_masking=True)
+
+  def test_records_are_unmasked_once(self):
+    self.assertEqual(self.summary['masking'], 'dynamic')
+    rows = read_rows(os.path.join(self.data, 'train-*'))
+    self.assertLen(rows, self.summary['train']['sequences'])
+    self.assertNotIn('masked_lm_ids', rows[0])
+    self.assertIn('word_ids', rows[0])
+
+  def test_two_epochs_see_different_masks_and_labels_are_true(self):
+    pattern = os.path.join(self.data, 'train-*')
+    n = self.summary['train']['sequences']
+    dataset = dynamic_masking.load(pattern, self.config, 1, True, seed=5,
+                                   shuffle_buffer_size=1)
+    # With a shuffle buffer of 1 and one file order per epoch, compare the
+    # same record in epoch 1 and epoch 2 by its unmasked ids.
+    rows = [{k: v.numpy()[0] for k, v in b.items()}
+            for b in dataset.take(2 * n)]
+    first = {}
+    differs = 0
+    for row in rows:
+      original = row['input_word_ids'].copy()
+      real = row['masked_lm_weights'] > 0
+      original[row['masked_lm_positions'][real]] = row['masked_lm_ids'][real]
+      key = original.tobytes()
+      positions = tuple(row['masked_lm_positions'][real])
+      if key in first:
+        differs += first[key] != positions
+      else:
+        first[key] = positions
+    self.assertGreater(differs, n // 2)
+
+  def test_resumed_stream_has_the_uninterrupted_masks(self):
+    pattern = os.path.join(self.data, 'train-*')
+    full = list(dynamic_masking.load(pattern, self.config, 4, True,
+                                     seed=9).take(12))
+    resumed = list(dynamic_masking.load(pattern, self.config, 4, True,
+                                        seed=9).skip(7).take(5))
+    for a, b in zip(full[7:], resumed):
+      for key in a:
+        self.assertAllEqual(a[key], b[key])
+
+  def test_whole_words_and_rates(self):
+    pattern = os.path.join(self.data, 'train-*')
+    batch = next(iter(dynamic_masking.load(pattern, self.config, 64, False,
+                                           seed=1)))
+    rows = read_rows(pattern)[:64]
+    for i, row in enumerate(rows):
+      real = batch['masked_lm_weights'][i].numpy() > 0
+      positions = batch['masked_lm_positions'][i].numpy()[real]
+      words = row['word_ids']
+      self.assertTrue((words[positions] >= 0).all())  # never [CLS]/[SEP].
+      chosen = set(words[positions].tolist())
+      for w in chosen:  # every piece of a chosen word.
+        self.assertTrue(set(np.where(words == w)[0]) <= set(positions))
+      self.assertAllEqual(batch['masked_lm_ids'][i].numpy()[real],
+                          row['input_ids'][positions])
+
+  def test_training_from_dynamic_data(self):
+    model_dir = os.path.join(self.root, 'model')
+    proc = pu.run_train(model_dir, pu.data_bindings(self.data) + [
+        'run.train_steps = 10', 'run.eval_interval = 10'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['step'], 10)
+    self.assertTrue(np.isfinite(results['eval_mlm_loss']))
+    self.assertIn('step 10/10', proc.stdout)
+
+
+class OutputsTest(tu.TestCase):
+
+  def test_ram_filesystem_output_trains(self):
+    out = f'ram://data-{uuid.uuid4().hex[:8]}/td'
+    summary = pu.make_data(out, beam_args=())  # ram:// runs in-process.
+    self.assertTrue(tf.io.gfile.exists(f'{out}/data_summary.json'))
+    self.assertFalse(os.path.exists('ram:'))
+    results = pretrain.run_pretraining(
+        tf.distribute.OneDeviceStrategy('/cpu:0'),
+        pretrain.EncoderConfig(hidden_size=16, num_layers=2,
+                               num_attention_heads=2, inner_dim=32,
+                               max_sequence_length=32, keep_k=16),
+        pretrain.DataConfig(train_data=f'{out}/train-*',
+                            vocab_file=f'{out}/vocab.txt', seq_length=32,
+                            max_predictions_per_seq=5),
+        pretrain.OptimizerConfig(warmup_steps=1),
+        pretrain.RunConfig(model_dir=f'{out}-model', train_steps=4,
+                           global_batch_size=4, steps_per_loop=2,
+                           checkpoint_interval=2, summary_interval=2))
+    self.assertEqual(results['step'], 4)
+    self.assertGreater(summary['train']['sequences'], 0)
+
+  def test_killed_run_leaves_nothing_training_accepts_and_rerun_completes(
+      self):
+    out = os.path.join(tempfile.mkdtemp(), 'data')
+    command = [sys.executable, '-m', 'official_td.data.create_pretraining_data',
+               f'--output_dir={out}', '--build_vocab_size=500',
+               '--seq_length=32', '--max_predictions_per_seq=5',
+               '--num_workers=2']
+    # A session of its own: the kill takes the Beam worker processes too.
+    proc = subprocess.Popen(command, cwd=pu.REPO, env=pu.env(),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    marker = os.path.join(out, '.incomplete')
+    deadline = time.time() + 300
+    while (proc.poll() is None and not os.path.exists(marker) and
+           time.time() < deadline):
+      time.sleep(0.05)  # polling interval, not synchronization.
+    os.killpg(proc.pid, signal.SIGKILL)
+    self.assertEqual(proc.wait(), -signal.SIGKILL)
+    self.assertTrue(os.path.exists(marker))
+    self.assertFalse(os.path.exists(os.path.join(out, 'data_summary.json')))
+    with self.assertRaisesRegex(ValueError, 'has no data_summary.json'):
+      pipeline.read_summary(out)  # what training checks first.
+    rerun = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
+                           capture_output=True, text=True, timeout=600)
+    self.assertEqual(rerun.returncode, 0, rerun.stderr[-3000:])
+    summary = json.load(open(os.path.join(out, 'data_summary.json')))
+    self.assertGreater(summary['train']['sequences'], 1000)
+    self.assertFalse(os.path.exists(marker))
+
+
+class BadInputTest(tu.TestCase):
+  """Each bad input: one clear error, before any output."""
+
+  def assert_rejected(self, message, source=None, vocab_file=None,
+                      output_dir=None, beam_args=pu.IN_PROCESS, **options):
+    out = output_dir or os.path.join(tempfile.mkdtemp(), 'out')
+    existed = os.path.exists(out)
+    before = sorted(os.listdir(out)) if existed else None
+    with self.assertRaisesRegex(ValueError, message):
+      pipeline.create_pretraining_data(
+          source if source is not None else pipeline.in_memory(
+              pu.tiny_corpus()), out,
+          pipeline.DataOptions(seq_length=options.pop('seq_length', 32),
+                               max_predictions_per_seq=options.pop(
+                                   'max_predictions_per_seq', 5), **options),
+          vocab_file=vocab_file,
+          build_vocab_size=None if vocab_file else 100, beam_args=beam_args)
+    if existed:
+      self.assertEqual(sorted(os.listdir(out)), before)
+    else:
+      self.assertFalse(os.path.exists(out))
+
+  def test_no_input_matched(self):
+    with self.assertRaisesRegex(ValueError, 'No file matches'):
+      cpd.make_source(input_files=['/nonexistent/dir/*.txt'])
+
+  def test_empty_corpus(self):
+    path = os.path.join(tempfile.mkdtemp(), 'empty.txt')
+    open(path, 'w').write('\n \n\n')
+    self.assert_rejected('The corpus is empty', pipeline.text_files([path]))
+
+  def test_corrupt_gzip(self):
+    path = os.path.join(tempfile.mkdtemp(), 'bad.txt.gz')
+    with gzip.open(path, 'wt') as f:
+      f.write('some text\n' * 1000)
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])  # truncated.
+    self.assert_rejected('not a readable gzip file',
+                         pipeline.text_files([path]))
+
+  def test_vocab_without_special_tokens(self):
+    vocab = tu.write_vocab(os.path.join(tempfile.mkdtemp(), 'v.txt'),
+                           omit=('[MASK]',))
+    self.assert_rejected(r'\[MASK\]', vocab_file=vocab)
+
+  def test_existing_complete_output(self):
+    out = os.path.join(tempfile.mkdtemp(), 'data')
+    pu.make_data(out)
+    self.assert_rejected('never overwritten', output_dir=out)
+
+  def test_predictions_that_do_not_fit(self):
+    self.assert_rejected('does not fit seq_length=16', seq_length=16,
+                         max_predictions_per_seq=20)
+
+  def test_unknown_runner_option(self):
+    self.assert_rejected('Unknown option', beam_args=['--runnr=Dataflow'])
+
+  def test_unknown_runner_option_on_the_command_line(self):
+    out = os.path.join(tempfile.mkdtemp(), 'data')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'official_td.data.create_pretraining_data',
+         f'--output_dir={out}', '--build_vocab_size=100', '--num_workrs=2'],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=300)
+    self.assertEqual(proc.returncode, 1)
+    self.assertIn("Unknown option(s) ['num_workrs']", proc.stderr)
+    self.assertNotIn('Traceback', proc.stderr)
+    self.assertFalse(os.path.exists(out))
+
+
+if __name__ == '__main__':
+  tf.test.main()
