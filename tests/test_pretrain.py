@@ -360,7 +360,12 @@ class BadInputTest(pu.TinyDataTestCase):
 
   def test_record_length_differs_from_config(self):
     self.assert_fails_cleanly(['data.seq_length = 16', 'encoder.keep_k = 8'],
-                              "has length 32 but the config has seq_length=16")
+                              'The data was made with seq_length=32 but the '
+                              'config has data.seq_length=16')
+    # Records without a summary (written by other tools) are checked too.
+    self.assert_fails_cleanly(['data.seq_length = 16', 'encoder.keep_k = 8',
+                               'data.require_summary = False'],
+                              'has length 32 but the config has seq_length=16')
 
   def test_misspelled_gin_binding(self):
     self.assert_fails_cleanly(['run.trian_steps = 3'], 'trian_steps')
@@ -381,7 +386,7 @@ class BadInputTest(pu.TinyDataTestCase):
 
   def test_existing_output_is_never_overwritten(self):
     before = sorted(os.listdir(self.data_dir))
-    with self.assertRaisesRegex(ValueError, 'already exists and is not empty'):
+    with self.assertRaisesRegex(ValueError, 'complete pretraining data'):
       pu.make_data(self.data_dir)
     self.assertEqual(sorted(os.listdir(self.data_dir)), before)
 

@@ -30,7 +30,7 @@ NOT_RUNNABLE = {
     'bert_base_token_drop.gin': 'BERT-base on a TPU',
 }
 
-TINY_DATA = ['--max_documents=150', '--seq_length=32',
+TINY_DATA = ['--vocab_sample_mb=1', '--seq_length=32',
              '--max_predictions_per_seq=5', '--build_vocab_size=400']
 TINY_MODEL = ['encoder.num_layers = 3', 'encoder.hidden_size = 32',
               'encoder.num_attention_heads = 2', 'encoder.inner_dim = 64',

@@ -42,11 +42,12 @@ import tensorflow as tf
 
 from official_td.data import corpus as corpus_lib
 from official_td.data import records
+from official_td.data.summary import INCOMPLETE
+from official_td.data.summary import read_summary  # pylint: disable=unused-import
+from official_td.data.summary import SUMMARY
 from official_td.data import vocab as vocab_lib
 from official_td.layers import special_tokens
 
-SUMMARY = 'data_summary.json'
-INCOMPLETE = '.incomplete'  # present while a pipeline writes a directory.
 METRICS_NAMESPACE = 'official_td'
 
 
@@ -877,18 +878,3 @@ def _first_document(source: Source):
   raise ValueError(
       'The corpus is empty: no document with text was found. Check '
       '--input_files (blank-line-separated documents) or the TFDS split.')
-
-
-def read_summary(data_dir: str) -> Dict:
-  """`data_summary.json` of a data directory; a clear error if it is not
-  there (an interrupted or foreign directory)."""
-  path = os.path.join(data_dir, SUMMARY)
-  if not tf.io.gfile.exists(path):
-    raise ValueError(
-        f'{data_dir!r} has no {SUMMARY}: its data creation did not finish '
-        '(interrupted?) or it was not written by official_td. Re-run '
-        '`python -m official_td.data.create_pretraining_data` (an interrupted '
-        'output is cleared and completed), or set data.require_summary = '
-        'False for records written by other tools.')
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)

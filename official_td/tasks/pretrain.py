@@ -31,7 +31,7 @@ from official.nlp.data import pretrain_dataloader
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
 from official_td.data import dynamic_masking
-from official_td.data import pipeline as data_pipeline
+from official_td.data import summary as data_summary
 from official_td.data import validate
 from official_td.layers import special_tokens
 from official_td.networks import TokenDropBertEncoder
@@ -215,7 +215,7 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
             f'No TFRecord file matches {part!r}. Create the data with `python '
             '-m official_td.data.create_pretraining_data` or fix the path.')
       directory = os.path.dirname(part)
-      summaries.setdefault(name, data_pipeline.read_summary(directory))
+      summaries.setdefault(name, data_summary.read_summary(directory))
   summary = summaries['train_data']
   for name, value in (('seq_length', data.seq_length),
                       ('max_predictions_per_seq',

@@ -1,0 +1,162 @@
+r"""Throughput and peak memory of the data pipeline, against the Model Garden's.
+
+Generates a text corpus (the embedded corpus's documents, written to files
+of about 1 MB, repeated in shuffled order to the requested size), then runs,
+each as its own process and on the same text, vocab and settings:
+
+  beam_1x / beam_8x       this pipeline, every core, on the corpus at 1x and
+                          8x size: does peak memory grow with the corpus?
+  beam_1x_one_worker      this pipeline with one worker process: the gain of
+                          the others;
+  model_garden_1x         tf-models-official's
+                          `official.nlp.data.create_pretraining_data` (the
+                          reference; it holds the corpus in memory).
+
+For each: wall seconds, text MB/s (input MB / wall seconds, start-up
+included) and peak RSS, summed over the process and its children (Beam's
+workers) and of the largest single process, sampled every 0.1 s. The last
+line printed is one JSON object with the runs and the ratios.
+
+  python -m official_td.data.benchmark --size_mb=8
+"""
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import random  # pylint: disable=g-import-not-at-top
+import subprocess  # pylint: disable=g-import-not-at-top
+import sys  # pylint: disable=g-import-not-at-top
+import tempfile  # pylint: disable=g-import-not-at-top
+import time  # pylint: disable=g-import-not-at-top
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+import psutil  # pylint: disable=g-import-not-at-top
+
+from official_td.data import corpus  # pylint: disable=g-import-not-at-top
+from official_td.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_float('size_mb', 8.0, 'Corpus size at 1x (MB of text).')
+flags.DEFINE_integer('scale', 8, 'The larger corpus is this many times 1x.')
+flags.DEFINE_integer('seq_length', 128, 'Sequence length.')
+flags.DEFINE_integer('max_predictions_per_seq', 20, 'MLM slots.')
+flags.DEFINE_integer('vocab_size', 8000, 'Vocab learned once, used by all.')
+flags.DEFINE_bool('model_garden', True, 'Also run the Model Garden script.')
+flags.DEFINE_string('work_dir', None, 'Scratch directory (default: temp).')
+
+
+def write_corpus(directory, size_mb, seed=0):
+  """Files of ~1 MB of the embedded documents until `size_mb` is reached."""
+  docs = corpus.embedded_corpus()
+  rng = random.Random(seed)
+  os.makedirs(directory, exist_ok=True)
+  written, part, files = 0, 0, []
+  target = int(size_mb * 1e6)
+  while written < target:
+    order = list(range(len(docs)))
+    rng.shuffle(order)
+    chunk, size = [], 0
+    for i in order:
+      chunk.append(docs[i])
+      size += len(docs[i].encode()) + 2
+      if size >= 1e6 or written + size >= target:
+        path = os.path.join(directory, f'part{part:04d}.txt')
+        with open(path, 'w') as f:
+          f.write('\n\n'.join(chunk) + '\n')
+        files.append(path)
+        written += size
+        part += 1
+        chunk, size = [], 0
+        if written >= target:
+          break
+  return files, written / 1e6
+
+
+def measure(command, env=None):
+  """Runs `command`; returns wall seconds and peak RSS (total, largest)."""
+  start = time.perf_counter()
+  proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=env)
+  root = psutil.Process(proc.pid)
+  peak_total = peak_single = 0
+  while proc.poll() is None:
+    try:
+      rss = [root.memory_info().rss] + [
+          c.memory_info().rss for c in root.children(recursive=True)]
+    except psutil.Error:
+      rss = [0]
+    peak_total = max(peak_total, sum(rss))
+    peak_single = max(peak_single, max(rss))
+    time.sleep(0.1)  # sampling interval.
+  seconds = time.perf_counter() - start
+  stderr = proc.stderr.read().decode(errors='replace')
+  if proc.returncode:
+    raise RuntimeError(f'{command} failed:\n{stderr[-3000:]}')
+  return dict(seconds=round(seconds, 1),
+              peak_rss_total_mb=round(peak_total / 2**20),
+              peak_rss_largest_process_mb=round(peak_single / 2**20))
+
+
+def main(argv):
+  del argv
+  work = FLAGS.work_dir or tempfile.mkdtemp(prefix='td_data_bench_')
+  small, small_mb = write_corpus(os.path.join(work, 'corpus_1x'),
+                                 FLAGS.size_mb)
+  large, large_mb = write_corpus(os.path.join(work, 'corpus_8x'),
+                                 FLAGS.size_mb * FLAGS.scale, seed=1)
+  vocab = os.path.join(work, 'vocab.txt')
+  vocab_lib.build_vocab(corpus.embedded_corpus(), FLAGS.vocab_size, vocab)
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+      [os.getcwd()] + [p for p in [env.get('PYTHONPATH')] if p])
+
+  def ours(files, name, workers):
+    return [sys.executable, '-m', 'official_td.data.create_pretraining_data',
+            f'--input_files={",".join(files)}', f'--vocab_file={vocab}',
+            f'--output_dir={os.path.join(work, name)}',
+            f'--seq_length={FLAGS.seq_length}',
+            f'--max_predictions_per_seq={FLAGS.max_predictions_per_seq}',
+            f'--num_workers={workers}']
+
+  cores = os.cpu_count() or 1
+  runs = {}
+  for name, files, mb, workers in (
+      ('beam_1x', small, small_mb, cores),
+      ('beam_1x_one_worker', small, small_mb, 1),
+      ('beam_8x', large, large_mb, cores)):
+    runs[name] = measure(ours(files, name, workers), env)
+    runs[name].update(text_mb=round(mb, 2), workers=workers,
+                      mb_per_s=round(mb / runs[name]['seconds'], 3))
+    print(name, runs[name], flush=True)
+  if FLAGS.model_garden:
+    name = 'model_garden_1x'
+    runs[name] = measure(
+        [sys.executable, '-m', 'official.nlp.data.create_pretraining_data',
+         f'--input_file={",".join(small)}',
+         f'--output_file={os.path.join(work, name + ".tfrecord")}',
+         f'--vocab_file={vocab}', '--do_lower_case=true',
+         f'--max_seq_length={FLAGS.seq_length}',
+         f'--max_predictions_per_seq={FLAGS.max_predictions_per_seq}',
+         '--masked_lm_prob=0.15', '--dupe_factor=1', '--random_seed=12345'],
+        env)
+    runs[name].update(text_mb=round(small_mb, 2), workers=1,
+                      mb_per_s=round(small_mb / runs[name]['seconds'], 3))
+    print(name, runs[name], flush=True)
+  result = dict(
+      cores=cores, seq_length=FLAGS.seq_length, runs=runs,
+      rss_8x_over_1x=round(runs['beam_8x']['peak_rss_total_mb'] /
+                           runs['beam_1x']['peak_rss_total_mb'], 3),
+      all_workers_over_one=round(runs['beam_1x']['mb_per_s'] /
+                                 runs['beam_1x_one_worker']['mb_per_s'], 3))
+  if FLAGS.model_garden:
+    result['beam_over_model_garden'] = round(
+        runs['beam_1x']['mb_per_s'] / runs['model_garden_1x']['mb_per_s'], 3)
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  app.run(main)
