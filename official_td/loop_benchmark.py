@@ -102,12 +102,14 @@ def main(argv):
   run = pretrain.RunConfig(
       model_dir=os.path.join(work, 'model'), train_steps=total_steps * 10,
       global_batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.batch_size,
-      steps_per_loop=n, summary_interval=n, checkpoint_interval=10**9,
+      steps_per_loop=n, summary_interval=n,
       eval_with_dropping=False)
   trainer = pretrain.Pretrainer(strategy, encoder, data,
                                 pretrain.OptimizerConfig(warmup_steps=10),
                                 run)
-  controller, _ = pretrain.make_controller(trainer, run.model_dir)
+  # No checkpoints: orbit saves one at the end of every `train()` call, which a
+  # real run makes once; here every timed round is such a call.
+  controller, _ = pretrain.make_controller(trainer, None)
   features = next(iter(pretrain.load_dataset(data.train_data, data,
                                              FLAGS.batch_size, True, 0)))
   step = trainer._step_fn(drop=True)  # pylint: disable=protected-access

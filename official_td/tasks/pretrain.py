@@ -601,13 +601,19 @@ def _is_chief(strategy) -> bool:
       'chief' not in resolver.cluster_spec().as_dict())
 
 
-def make_controller(trainer: Pretrainer, ckpt_dir: str, chief: bool = True):
-  """The orbit Controller (and its CheckpointManager) that drives `trainer`."""
+def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
+                    chief: bool = True):
+  """The orbit Controller (and its CheckpointManager) that drives `trainer`.
+
+  `ckpt_dir=None` makes a controller that writes no checkpoint (benchmarks).
+  """
   run = trainer.run
-  manager = tf.train.CheckpointManager(
-      trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
-      step_counter=trainer.global_step,
-      checkpoint_interval=run.checkpoint_interval)
+  manager = None
+  if ckpt_dir is not None:
+    manager = tf.train.CheckpointManager(
+        trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
+        step_counter=trainer.global_step,
+        checkpoint_interval=run.checkpoint_interval)
   controller = orbit.Controller(
       strategy=trainer.strategy,
       trainer=trainer,
