@@ -551,15 +551,31 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       self._eval_fns[with_dropping] = run_step
     return self._eval_fns[with_dropping]
 
+  # Evaluation sets up to this size (TFRecord bytes) are held in memory after
+  # the first pass: later evaluations then run no input pipeline beside the
+  # model.
+  EVAL_CACHE_MAX_BYTES = 256 << 20
+
   def _eval_dataset(self):
     """The distributed eval set, built once (each pass re-iterates it)."""
     if self._eval_data is None:
-      batch = self.run.eval_batch_size
+      batch, steps = self.run.eval_batch_size, self.run.eval_steps
+      files = [f for p in self.data.eval_data.split(',')
+               for f in tf.io.gfile.glob(p.strip())]
+      cache = sum(tf.io.gfile.stat(f).length for f in files) <= (
+          self.EVAL_CACHE_MAX_BYTES)
+
+      def dataset_fn(ctx):
+        dataset = load_dataset(self.data.eval_data, self.data, batch, False,
+                               self.run.seed, masking=self.masking)
+        if steps > 0:
+          dataset = dataset.take(steps)
+        if cache:
+          dataset = dataset.cache()
+        return replica_slices(dataset, batch, ctx, pad=True)
+
       self._eval_data = self.strategy.distribute_datasets_from_function(
-          lambda ctx: replica_slices(
-              load_dataset(self.data.eval_data, self.data, batch, False,
-                           self.run.seed, masking=self.masking), batch, ctx,
-              pad=True))
+          dataset_fn)
     return self._eval_data
 
   def evaluate(self, num_steps):
