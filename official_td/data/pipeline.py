@@ -693,6 +693,20 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
   return options
 
 
+def _runner(options: beam_options.PipelineOptions):
+  """The runner object for `options`; None lets Beam pick the named runner.
+
+  For the DirectRunner, Beam 2.77 first tries its Prism runner, which
+  downloads a binary at run time (and fails offline, or runs with other
+  settings); the FnApiRunner is the DirectRunner's own engine, works offline
+  and is what `--direct_running_mode` / `--direct_num_workers` configure.
+  """
+  if options.get_all_options().get('runner') in (None, 'DirectRunner'):
+    from apache_beam.runners.portability import fn_api_runner  # pylint: disable=g-import-not-at-top
+    return fn_api_runner.FnApiRunner()
+  return None
+
+
 def _check_output_dir(output_dir: str):
   """Refuses a complete or foreign output; clears our own interrupted one."""
   if not tf.io.gfile.exists(output_dir):
@@ -804,7 +818,7 @@ def create_pretraining_data(source,
     vocab_info = dict(built=False, source=vocab_file)
   ids = special_tokens.resolve_special_token_ids(vocab_path)
 
-  with beam.Pipeline(options=beam_opts) as pipeline:
+  with beam.Pipeline(runner=_runner(beam_opts), options=beam_opts) as pipeline:
     build_pipeline(pipeline, source, vocab_path, output_dir, options)
   result = pipeline.result if hasattr(pipeline, 'result') else None
   if tf.io.gfile.exists(os.path.join(output_dir, '.beam-temp')):
