@@ -20,6 +20,7 @@ from official_td.data import create_pretraining_data as cpd
 from official_td.data import dynamic_masking
 from official_td.data import pipeline
 from official_td.data import records
+from official_td.data import summary as summary_lib
 from official_td.data import vocab as vocab_lib
 from official_td.layers import special_tokens
 from official_td.tasks import pretrain
@@ -380,7 +381,7 @@ class OutputsTest(tu.TestCase):
     self.assertTrue(os.path.exists(marker))
     self.assertFalse(os.path.exists(os.path.join(out, 'data_summary.json')))
     with self.assertRaisesRegex(ValueError, 'has no data_summary.json'):
-      pipeline.read_summary(out)  # what training checks first.
+      summary_lib.read_summary(out)  # what training checks first.
     rerun = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
                            capture_output=True, text=True, timeout=600)
     self.assertEqual(rerun.returncode, 0, rerun.stderr[-3000:])

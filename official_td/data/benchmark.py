@@ -34,6 +34,7 @@ import time  # pylint: disable=g-import-not-at-top
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 import psutil  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td.data import corpus  # pylint: disable=g-import-not-at-top
 from official_td.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
@@ -53,7 +54,7 @@ def write_corpus(directory, size_mb, seed=0):
   """Files of ~1 MB of the embedded documents until `size_mb` is reached."""
   docs = corpus.embedded_corpus()
   rng = random.Random(seed)
-  os.makedirs(directory, exist_ok=True)
+  tf.io.gfile.makedirs(directory)
   written, part, files = 0, 0, []
   target = int(size_mb * 1e6)
   while written < target:
@@ -65,7 +66,7 @@ def write_corpus(directory, size_mb, seed=0):
       size += len(docs[i].encode()) + 2
       if size >= 1e6 or written + size >= target:
         path = os.path.join(directory, f'part{part:04d}.txt')
-        with open(path, 'w') as f:
+        with tf.io.gfile.GFile(path, 'w') as f:
           f.write('\n\n'.join(chunk) + '\n')
         files.append(path)
         written += size

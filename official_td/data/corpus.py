@@ -112,17 +112,8 @@ def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
   Returns:
     A list of cleaned documents (about 2 MB of text in all).
   """
-  from pydoc_data import topics  # pylint: disable=g-import-not-at-top
-  raw = itertools.chain((topics.topics[k] for k in sorted(topics.topics)),
-                        _stdlib_docstrings())
-  cleaned = []
-  for doc in raw:  # lazily: a capped corpus stops reading early.
-    text = clean_prose(doc)
-    if text:
-      cleaned.append(text)
-      if max_documents and len(cleaned) >= max_documents:
-        break
-  return cleaned
+  # Lazily: a capped corpus stops reading early.
+  return list(itertools.islice(read_embedded(0, 1), max_documents or None))
 
 
 def embedded_classification_task(output_dir: str,

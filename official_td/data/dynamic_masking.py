@@ -19,6 +19,7 @@ import dataclasses
 import tensorflow as tf
 
 # Random replacements are drawn above the reserved ids, as in static masking.
+from official_td.data import validate
 from official_td.data.vocab import RESERVED_TOKENS
 
 
@@ -136,8 +137,7 @@ def load(file_pattern: str, config: MaskingConfig, batch_size: int,
   Returns:
     A `tf.data.Dataset` of feature dicts.
   """
-  files = sorted(f for pattern in file_pattern.split(',')
-                 for f in tf.io.gfile.glob(pattern.strip()))
+  files = validate.match_files(file_pattern)
   dataset = tf.data.Dataset.from_tensor_slices(files)
   if is_training:
     dataset = dataset.shuffle(len(files), seed=seed).repeat()

@@ -43,7 +43,6 @@ import tensorflow as tf
 from official_td.data import corpus as corpus_lib
 from official_td.data import records
 from official_td.data.summary import INCOMPLETE
-from official_td.data.summary import read_summary  # pylint: disable=unused-import
 from official_td.data.summary import SUMMARY
 from official_td.data import vocab as vocab_lib
 from official_td.layers import special_tokens
@@ -552,6 +551,14 @@ def _mask_fn(vocab_file, options):
   return lambda seq: masked_copies(seq, ids, ids.vocab_size, options)
 
 
+_TEMP_DIR = '.beam-temp'  # under the output directory, removed at the end.
+
+
+def _new_temp_file(temp_dir: str, prefix: str) -> str:
+  tf.io.gfile.makedirs(temp_dir)
+  return os.path.join(temp_dir, f'{prefix}-{uuid.uuid4().hex}.tfrecord')
+
+
 class _WriteBundle(beam.DoFn):
   """Writes each bundle's records to one new TFRecord file in `temp_dir`."""
 
@@ -564,9 +571,7 @@ class _WriteBundle(beam.DoFn):
 
   def process(self, record: bytes):
     if self._writer is None:
-      tf.io.gfile.makedirs(self._temp_dir)
-      self._path = os.path.join(
-          self._temp_dir, f'{self._prefix}-{uuid.uuid4().hex}.tfrecord')
+      self._path = _new_temp_file(self._temp_dir, self._prefix)
       self._writer = tf.io.TFRecordWriter(self._path)
     self._writer.write(record)
 
@@ -578,8 +583,7 @@ class _WriteBundle(beam.DoFn):
 
 def _write_group(keyed, temp_dir: str, prefix: str) -> str:
   _, group = keyed
-  tf.io.gfile.makedirs(temp_dir)
-  path = os.path.join(temp_dir, f'{prefix}-{uuid.uuid4().hex}.tfrecord')
+  path = _new_temp_file(temp_dir, prefix)
   with tf.io.TFRecordWriter(path) as writer:
     for record in group:
       writer.write(record)
@@ -622,7 +626,7 @@ class WriteTFRecords(beam.PTransform):
     self._num_shards = num_shards
 
   def expand(self, pcoll):
-    temp_dir = os.path.join(self._output_dir, '.beam-temp')
+    temp_dir = os.path.join(self._output_dir, _TEMP_DIR)
     if self._num_shards:
       n = self._num_shards
       paths = (pcoll
@@ -679,7 +683,7 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
         '`python -m apache_beam.runners.runner --help` or the runner\'s '
         'documentation (e.g. --runner=DataflowRunner --project=... '
         '--region=... --temp_location=gs://...).')
-  if known.get('runner') in (None, 'DirectRunner'):
+  if _is_direct(options):
     direct = options.view_as(beam_options.DirectOptions)
     if output_dir.startswith('ram://'):
       # ram:// is one process's memory: workers of their own cannot see it.
@@ -693,6 +697,10 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
   return options
 
 
+def _is_direct(options: beam_options.PipelineOptions) -> bool:
+  return options.get_all_options().get('runner') in (None, 'DirectRunner')
+
+
 def _runner(options: beam_options.PipelineOptions):
   """The runner object for `options`; None lets Beam pick the named runner.
 
@@ -701,7 +709,7 @@ def _runner(options: beam_options.PipelineOptions):
   settings); the FnApiRunner is the DirectRunner's own engine, works offline
   and is what `--direct_running_mode` / `--direct_num_workers` configure.
   """
-  if options.get_all_options().get('runner') in (None, 'DirectRunner'):
+  if _is_direct(options):
     from apache_beam.runners.portability import fn_api_runner  # pylint: disable=g-import-not-at-top
     return fn_api_runner.FnApiRunner()
   return None
@@ -787,30 +795,26 @@ def create_pretraining_data(source,
   beam_opts = pipeline_options(beam_args, output_dir, num_workers)
   _check_output_dir(output_dir)
   source.check()
-  sample = None
-  if vocab_file is None:
-    sample = _vocab_sample(source, vocab_sample_bytes)
-    if not sample:
-      raise ValueError(
-          'The corpus is empty: no document with text was found. Check '
-          '--input_files (blank-line-separated documents) or the TFDS split.')
-  else:
-    _first_document(source)  # an empty corpus fails here, before output.
+  # With a vocab given, one document proves the corpus is not empty.
+  sample = _vocab_sample(source, vocab_sample_bytes if vocab_file is None
+                         else 1)
+  if not sample:
+    raise ValueError(
+        'The corpus is empty: no document with text was found. Check '
+        '--input_files (blank-line-separated documents) or the TFDS split.')
 
   tf.io.gfile.makedirs(output_dir)
   with tf.io.gfile.GFile(os.path.join(output_dir, INCOMPLETE), 'w') as f:
     f.write('create_pretraining_data is writing this directory.\n')
   vocab_path = os.path.join(output_dir, 'vocab.txt')
-  vocab_info = {}
   if vocab_file is None:
+    sample_bytes = sum(len(d.encode()) for d in sample)
     logging.info('Learning a %d-token vocab from %d documents (%d bytes)...',
-                 build_vocab_size, len(sample),
-                 sum(len(d.encode()) for d in sample))
+                 build_vocab_size, len(sample), sample_bytes)
     vocab_lib.build_vocab(sample, build_vocab_size, vocab_path,
                           options.lower_case)
     vocab_info = dict(built=True, requested_size=build_vocab_size,
-                      sample_documents=len(sample),
-                      sample_bytes=sum(len(d.encode()) for d in sample),
+                      sample_documents=len(sample), sample_bytes=sample_bytes,
                       sample_limit_bytes=vocab_sample_bytes)
     del sample
   else:
@@ -821,8 +825,8 @@ def create_pretraining_data(source,
   with beam.Pipeline(runner=_runner(beam_opts), options=beam_opts) as pipeline:
     build_pipeline(pipeline, source, vocab_path, output_dir, options)
   result = pipeline.result if hasattr(pipeline, 'result') else None
-  if tf.io.gfile.exists(os.path.join(output_dir, '.beam-temp')):
-    tf.io.gfile.rmtree(os.path.join(output_dir, '.beam-temp'))
+  if tf.io.gfile.exists(os.path.join(output_dir, _TEMP_DIR)):
+    tf.io.gfile.rmtree(os.path.join(output_dir, _TEMP_DIR))
   counts = _metric_counts(result) if result is not None else {}
 
   summary = dict(
@@ -878,17 +882,10 @@ def create_pretraining_data(source,
 def _vocab_sample(source: Source, limit_bytes: int) -> List[str]:
   sample, size = [], 0
   for doc in source.documents():
+    if not doc.strip():
+      continue
     sample.append(doc)
     size += len(doc.encode())
     if size >= limit_bytes:
       break
   return sample
-
-
-def _first_document(source: Source):
-  for doc in source.documents():
-    if doc.strip():
-      return doc
-  raise ValueError(
-      'The corpus is empty: no document with text was found. Check '
-      '--input_files (blank-line-separated documents) or the TFDS split.')

@@ -6,6 +6,21 @@ import numpy as np
 import tensorflow as tf
 
 
+def match_files(file_pattern: str) -> List[str]:
+  """The files of comma-separated globs, in order; a clear ValueError naming
+  the first glob that matches nothing."""
+  files = []
+  for pattern in filter(None, (p.strip() for p in file_pattern.split(','))):
+    matched = sorted(tf.io.gfile.glob(pattern))
+    if not matched:
+      raise ValueError(
+          f'No TFRecord file matches {pattern!r}. Create the data with '
+          '`python -m official_td.data.create_pretraining_data` or fix the '
+          'path.')
+    files.extend(matched)
+  return files
+
+
 def validate_pretraining_data(file_pattern: str,
                               seq_length: int,
                               max_predictions_per_seq: int,
@@ -39,15 +54,7 @@ def validate_pretraining_data(file_pattern: str,
   Returns:
     The matched files.
   """
-  files = []
-  for pattern in file_pattern.split(','):
-    matched = sorted(tf.io.gfile.glob(pattern.strip()))
-    if not matched:
-      raise ValueError(
-          f'No TFRecord file matches {pattern.strip()!r}. Create the data '
-          'with `python -m official_td.data.create_pretraining_data` or fix '
-          'the path.')
-    files.extend(matched)
+  files = match_files(file_pattern)
   total_bytes = sum(tf.io.gfile.stat(path).length for path in files)
   per_file = None  # read every record.
   if total_bytes > full_scan_max_bytes:

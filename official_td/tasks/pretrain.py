@@ -210,10 +210,7 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
   for name in ('train_data', 'eval_data'):
     pattern = getattr(data, name)
     for part in filter(None, (p.strip() for p in pattern.split(','))):
-      if not tf.io.gfile.glob(part):
-        raise ValueError(
-            f'No TFRecord file matches {part!r}. Create the data with `python '
-            '-m official_td.data.create_pretraining_data` or fix the path.')
+      validate.match_files(part)  # a missing path is named before the summary.
       directory = os.path.dirname(part)
       summaries.setdefault(name, data_summary.read_summary(directory))
   summary = summaries['train_data']
@@ -560,8 +557,7 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     """The distributed eval set, built once (each pass re-iterates it)."""
     if self._eval_data is None:
       batch, steps = self.run.eval_batch_size, self.run.eval_steps
-      files = [f for p in self.data.eval_data.split(',')
-               for f in tf.io.gfile.glob(p.strip())]
+      files = validate.match_files(self.data.eval_data)
       cache = sum(tf.io.gfile.stat(f).length for f in files) <= (
           self.EVAL_CACHE_MAX_BYTES)
 
