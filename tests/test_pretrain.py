@@ -132,39 +132,48 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     table = [v for k, v in values.items() if k.startswith('importance/')][0]
     self.assertLess(table.min(), 10.0)
 
-  def test_resume_after_sigkill_equals_uninterrupted_run(self):
-    bindings = self.bindings + ['run.train_steps = 150', 'run.eval_interval = 0',
-                                'run.full_sequence_fraction = 0.1']
-    reference_dir = self.model_dir('reference')
-    pu.run_train(reference_dir, bindings)
-
-    killed_dir = self.model_dir('killed')
-    proc = subprocess.Popen(pu.train_command(killed_dir, bindings), cwd=pu.REPO,
+  def kill_after_checkpoint(self, model_dir, bindings, min_step):
+    """Starts a run in `model_dir`, SIGKILLs it once it has checkpointed at
+    or after `min_step`; returns the latest checkpoint's step."""
+    proc = subprocess.Popen(pu.train_command(model_dir, bindings), cwd=pu.REPO,
                             env=pu.env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     # Kill only once TF's checkpoint state names a checkpoint: the state file
     # is written (atomically) after the checkpoint's own files, so what
     # `latest_checkpoint` returns is complete and restorable.
     deadline = time.time() + 300
-    seen = None
-    while seen is None and proc.poll() is None and time.time() < deadline:
-      seen = tf.train.latest_checkpoint(killed_dir)
-      if seen is None:
+    seen = 0
+    while seen < min_step and proc.poll() is None and time.time() < deadline:
+      path = tf.train.latest_checkpoint(model_dir)
+      seen = int(path.rsplit('-', 1)[1]) if path else 0
+      if seen < min_step:
         time.sleep(0.01)  # polling interval, not synchronization.
     proc.send_signal(signal.SIGKILL)
     self.assertEqual(proc.wait(), -signal.SIGKILL)
-    self.assertIsNotNone(seen, 'no checkpoint was written before the run ended')
-    killed_at = tf.train.latest_checkpoint(killed_dir)
-    self.assertIsNotNone(killed_at)
-    self.assertGreaterEqual(int(killed_at.rsplit('-', 1)[1]),
-                            int(seen.rsplit('-', 1)[1]))
-    self.assertFalse(killed_at.endswith('ckpt-150'), killed_at)
-    self.assertFalse(os.path.exists(os.path.join(killed_dir, 'results.json')))
+    self.assertGreaterEqual(seen, min_step,
+                            f'no checkpoint at or after step {min_step}')
+    killed_at = int(tf.train.latest_checkpoint(model_dir).rsplit('-', 1)[1])
+    self.assertGreaterEqual(killed_at, seen)
+    self.assertFalse(os.path.exists(os.path.join(model_dir, 'results.json')))
+    return killed_at
 
+  def test_resume_after_sigkill_in_every_phase_equals_uninterrupted_run(self):
+    # Phases: k = 8 from step 0, k = 16 from 60, full sequences from 105.
+    bindings = self.bindings + [
+        'run.train_steps = 150', 'run.eval_interval = 0',
+        'run.keep_schedule = ((0.0, 0.25), (0.4, 0.5), (0.7, 1.0))']
+    reference_dir = self.model_dir('reference')
+    pu.run_train(reference_dir, bindings)
+
+    killed_dir = self.model_dir('killed')
+    for phase_start, phase_end in ((10, 60), (70, 105), (110, 150)):
+      killed_at = self.kill_after_checkpoint(killed_dir, bindings, phase_start)
+      self.assertLess(killed_at, phase_end)
     pu.run_train(killed_dir, bindings)
     results = json.load(open(os.path.join(killed_dir, 'results.json')))
     self.assertEqual(results['step'], 150)
-    self.assertGreater(results['resumed_from_step'], 0)
+    self.assertGreaterEqual(results['resumed_from_step'], 110)
+    self.assertEqual(results['keep_phases'], [[0, 8], [60, 16], [105, 32]])
     ref_path, ref = read_checkpoint(reference_dir)
     got_path, got = read_checkpoint(killed_dir)
     self.assertTrue(ref_path.endswith('ckpt-150'))
@@ -263,6 +272,63 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     for key in good:
       self.assertAllEqual(good[key], values[key])
       self.assertTrue(np.isfinite(values[key]).all())
+
+
+class KeepScheduleTest(pu.TinyDataTestCase):
+
+  def test_phases_follow_the_schedule(self):
+    run = pretrain.RunConfig(
+        train_steps=40, keep_schedule=((0.0, 0.25), (0.55, 0.5), (0.75, 1.0)))
+    pretrain.check_keep_schedule(run, 32)
+    # 0.55 * 40 = 22, 0.75 * 40 = 30; 0.25 * 32 = 8, 0.5 * 32 = 16.
+    self.assertEqual(pretrain.keep_phases(run, 32, 16),
+                     [(0, 8), (22, 16), (30, 32)])
+    # full_sequence_fraction is the two-phase special case.
+    run = pretrain.RunConfig(train_steps=40, full_sequence_fraction=0.1)
+    self.assertEqual(pretrain.keep_phases(run, 32, 12), [(0, 12), (36, 32)])
+    run = pretrain.RunConfig(train_steps=40)
+    self.assertEqual(pretrain.keep_phases(run, 32, 12), [(0, 12)])
+    # Equal neighbours merge; a model without dropping has one full phase.
+    run = pretrain.RunConfig(
+        train_steps=40, keep_schedule=((0.0, 0.5), (0.5, 0.5), (0.8, 1.0)))
+    self.assertEqual(pretrain.keep_phases(run, 32, 16), [(0, 16), (32, 32)])
+    self.assertEqual(pretrain.keep_phases(run, 32, None), [(0, 32)])
+
+  def test_bad_schedules_raise(self):
+    for schedule, message in (
+        (((0.1, 0.5),), 'start at fraction 0.0'),
+        (((0.0, 0.5), (0.5, 0.25), (0.4, 1.0)), 'must increase'),
+        (((0.0, 0.5), (1.0, 1.0)), 'below 1.0'),
+        (((0.0, 0.01),), 'keeps 0 of 32'),
+        (((0.0, 0.99),), 'keeps 32 of 32'),
+        ((0.0, 0.5), 'pairs')):
+      with self.assertRaisesRegex(ValueError, message):
+        pretrain.check_keep_schedule(
+            pretrain.RunConfig(keep_schedule=schedule), 32)
+    with self.assertRaisesRegex(ValueError, 'not both'):
+      pretrain.check_keep_schedule(pretrain.RunConfig(
+          keep_schedule=((0.0, 0.5),), full_sequence_fraction=0.1), 32)
+
+  def test_switches_k_at_the_stated_steps_one_compiled_loop_per_k(self):
+    model_dir = os.path.join(self.root, 'schedule')
+    pu.run_train(model_dir, self.bindings + [
+        'run.train_steps = 40', 'run.eval_interval = 40',
+        'run.keep_schedule = ((0.0, 0.25), (0.55, 0.5), (0.75, 1.0))'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['keep_phases'], [[0, 8], [22, 16], [30, 32]])
+    self.assertEqual(results['compiled_train_loops'],
+                     {'8': 1, '16': 1, '32': 1})
+    # Evaluation with dropping measures the last dropping phase's k.
+    self.assertIn('eval_dropped_mlm_loss', results)
+    kept_fraction = {}
+    for path in glob.glob(os.path.join(model_dir, 'train', 'events.*')):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for v in event.summary.value:
+          if v.tag == 'kept_token_fraction':
+            kept_fraction[event.step] = float(tf.make_ndarray(v.tensor))
+    # Steps 0-19 keep 8 of 32; the loop of steps 20-29 keeps 8 for two steps
+    # and 16 for eight: (2 * 8 + 8 * 16) / (10 * 32) = 0.45; then full.
+    self.assertEqual(kept_fraction, {10: 0.25, 20: 0.25, 30: 0.45, 40: 1.0})
 
 
 class ReplicaInputTest(pu.TinyDataTestCase):

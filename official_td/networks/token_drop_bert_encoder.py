@@ -115,6 +115,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     self._keep_ratio = keep_ratio
     self._drop_at_eval = drop_at_eval
     self._forced_dropping = None
+    self._forced_keep_k = None
     self._output_drop_indices = output_drop_indices
     if importance is None:
       importance = TokenImportance(
@@ -156,23 +157,28 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     return self._drop_start_layer, self._drop_end_layer
 
   @contextlib.contextmanager
-  def force_dropping(self, enabled: Optional[bool]):
+  def force_dropping(self, enabled: Optional[bool],
+                     keep_k: Optional[int] = None):
     """Within the block, calls drop tokens iff `enabled` (None: default).
 
     A Python-level switch, read when a call is traced: e.g. a training step
     traced under `force_dropping(False)` runs full sequences (with dropout),
     and an eval step traced under `force_dropping(True)` measures the model
-    as it was trained.
+    as it was trained. `keep_k`, if given, replaces the configured number of
+    kept tokens for these calls (one traced step per k: a keep schedule).
     """
-    saved, self._forced_dropping = self._forced_dropping, enabled
+    saved = self._forced_dropping, self._forced_keep_k
+    self._forced_dropping, self._forced_keep_k = enabled, keep_k
     try:
       yield self
     finally:
-      self._forced_dropping = saved
+      self._forced_dropping, self._forced_keep_k = saved
 
   def keep_k_for(self, seq_length: int) -> int:
     """The number of kept tokens for a sequence of `seq_length`."""
-    if self._keep_k is not None:
+    if self._forced_keep_k is not None:
+      keep_k = self._forced_keep_k
+    elif self._keep_k is not None:
       keep_k = self._keep_k
     else:
       keep_k = int(round(self._keep_ratio * seq_length))

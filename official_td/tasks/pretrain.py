@@ -12,6 +12,7 @@ Configuration objects are plain dataclasses; `official_td.configurables`
 exposes them to gin.
 """
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -102,6 +103,12 @@ class RunConfig:
   checkpoint_interval: int = 10000
   max_checkpoints: int = 5
   summary_interval: int = 1000
+  # The kept ratio over training, piecewise constant: ((from_fraction, ratio),
+  # ...) — from this fraction of the steps on, keep this fraction of the
+  # tokens in the drop window; ratio 1.0 is full sequences. Each distinct k is
+  # one compiled train step. None: the encoder's keep_k / keep_ratio, then the
+  # last `full_sequence_fraction` of the steps on full sequences.
+  keep_schedule: Optional[Tuple[Tuple[float, float], ...]] = None
   full_sequence_fraction: float = 0.0
   eval_with_dropping: bool = True
   resume_data_position: bool = True
@@ -160,8 +167,76 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
   if not 0.0 <= run.full_sequence_fraction <= 1.0:
     raise ValueError('run.full_sequence_fraction must be in [0, 1], got '
                      f'{run.full_sequence_fraction}.')
+  if run.keep_schedule is not None:
+    check_keep_schedule(run, data.seq_length)
   if run.train_steps <= 0 or run.global_batch_size <= 0:
     raise ValueError('train_steps and global_batch_size must be positive.')
+
+
+def check_keep_schedule(run: RunConfig, seq_length: int):
+  """Raises ValueError unless `run.keep_schedule` is a usable schedule."""
+  schedule = run.keep_schedule
+  example = 'e.g. run.keep_schedule = ((0.0, 0.25), (0.5, 0.5), (0.9, 1.0))'
+  try:
+    phases = [(float(f), float(r)) for f, r in schedule]
+  except (TypeError, ValueError):
+    raise ValueError(
+        f'run.keep_schedule={schedule!r} must be pairs (from_fraction, '
+        f'keep_ratio); {example}.') from None
+  if not phases or phases[0][0] != 0.0:
+    raise ValueError(f'run.keep_schedule={schedule!r} must start at fraction '
+                     f'0.0; {example}.')
+  fractions = [f for f, _ in phases]
+  if fractions != sorted(set(fractions)) or fractions[-1] >= 1.0:
+    raise ValueError(
+        f'run.keep_schedule={schedule!r}: the fractions must increase and stay '
+        f'below 1.0; {example}.')
+  for _, ratio in phases:
+    k = int(round(ratio * seq_length))
+    if ratio != 1.0 and not 0 < k < seq_length:
+      raise ValueError(
+          f'run.keep_schedule: keep ratio {ratio} keeps {k} of {seq_length} '
+          f'tokens; a ratio must keep between 1 and {seq_length - 1} tokens, '
+          'or be 1.0 (full sequences).')
+  if run.full_sequence_fraction:
+    raise ValueError(
+        'Set either run.keep_schedule or run.full_sequence_fraction, not '
+        'both: end the schedule with (1 - fraction, 1.0) instead.')
+
+
+def keep_phases(run: RunConfig, seq_length: int,
+                keep_k: Optional[int]) -> List[Tuple[int, int]]:
+  """The run's keep schedule as `(first_step, kept_tokens)` phases.
+
+  Args:
+    run: the run; its `keep_schedule`, or else `full_sequence_fraction`.
+    seq_length: S; a phase keeping S tokens runs full sequences.
+    keep_k: the encoder's kept tokens (None: a model without dropping, one
+      full-sequence phase).
+
+  Returns:
+    Phases in step order, the first at step 0; consecutive phases with the
+    same k are merged and phases without steps left out.
+  """
+  if keep_k is None:
+    return [(0, seq_length)]
+  schedule = run.keep_schedule
+  if schedule is None:
+    schedule = ((0.0, keep_k / seq_length),
+                (1.0 - run.full_sequence_fraction, 1.0))
+  phases = []
+  for fraction, ratio in schedule:
+    start = int(round(run.train_steps * fraction))
+    if start >= run.train_steps and phases:
+      continue
+    k = seq_length if ratio >= 1.0 else int(round(ratio * seq_length))
+    if run.keep_schedule is None and ratio < 1.0:
+      k = keep_k  # exactly the encoder's k (no rounding through a ratio).
+    if phases and phases[-1][0] == start:
+      phases[-1] = (start, k)
+    elif not phases or phases[-1][1] != k:
+      phases.append((start, k))
+  return phases
 
 
 def load_dataset(pattern: str, data: DataConfig, batch_size: int,
@@ -354,6 +429,11 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
         # float16 gradients underflow without it (bfloat16 needs none).
         self.optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
             self.optimizer)
+      # The optimizer's slots too: created lazily, they would make the first
+      # compiled train loop trace twice (once more per k of a schedule on a
+      # TPU, where each trace is a compilation).
+      inner = getattr(self.optimizer, 'inner_optimizer', self.optimizer)
+      inner._create_all_weights(masked_lm.trained_variables(self.model))  # pylint: disable=protected-access
       self.importance = getattr(self.encoder, 'importance', None)
       self.train_sums = _Sums()
       self.eval_sums = _Sums()
@@ -362,8 +442,14 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     self.token_drop = isinstance(self.encoder, TokenDropBertEncoder)
     self.keep_k = (self.encoder.keep_k_for(data.seq_length)
                    if self.token_drop else data.seq_length)
-    self.full_sequence_start = int(
-        round(run.train_steps * (1.0 - run.full_sequence_fraction)))
+    self.phases = keep_phases(run, data.seq_length,
+                              self.keep_k if self.token_drop else None)
+    # Train-loop seconds of the run so far, over restarts (checkpointed).
+    self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                     name='train_seconds')
+    # Compiled train loops per kept-token count (a Python count at trace
+    # time: one per distinct k of the schedule).
+    self.loop_traces = collections.Counter()
     if not self.token_drop:
       self.full_sequence_start = 0
 
@@ -374,7 +460,6 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
             f'run.{name}={getattr(run, name)} is not divisible by the '
             f'{replicas} replicas; use a multiple of {replicas}.')
     self.train_iterator = None  # made at the first train(), after restore.
-    self.train_seconds = 0.0  # time inside train() in this process.
     self._loops = {}
     self._eval_fns = {}
     self._eval_data = None
@@ -383,7 +468,7 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
   def checkpoint(self) -> tf.train.Checkpoint:
     """Everything a resume needs: weights, optimizer, table, data position."""
     items = dict(model=self.model, optimizer=self.optimizer,
-                 encoder=self.encoder)
+                 encoder=self.encoder, train_seconds=self.train_seconds)
     if self.importance is not None:
       items['importance'] = self.importance
     return tf.train.Checkpoint(**items)
@@ -414,8 +499,17 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     return iter(strategy.distribute_datasets_from_function(dataset_fn))
 
   # --------------------------------------------------------------------- train
-  def _step_fn(self, drop: bool):
+  def phase_at(self, step: int) -> Tuple[int, int]:
+    """(kept tokens, first step of the next phase) at `step`."""
+    ends = [start for start, _ in self.phases[1:]] + [self.run.train_steps]
+    for (start, k), end in zip(self.phases, ends):
+      if start <= step < end:
+        return k, end
+    return self.phases[-1][1], max(step + 1, self.run.train_steps)
+
+  def _step_fn(self, keep_k: int):
     model, optimizer = self.model, self.optimizer
+    drop = keep_k < self.data.seq_length
     importance = self.importance if drop else None
     run = self.run
     global_step = self.global_step
@@ -430,7 +524,7 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
         first = (tf.cast(global_step, tf.int32) * run.global_batch_size +
                  ctx.replica_id_in_sync_group * local)
         features['drop_seed'] = first + tf.range(local) + run.seed * 1000003
-      with _dropping(model, drop):
+      with _dropping(model, drop, keep_k):
         sums = masked_lm.train_step(model, optimizer, features, importance,
                                     self.gradient_clip_norm)
       self.train_sums.update(sums)
@@ -439,18 +533,20 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       return tf.function(step, jit_compile=True)
     return step
 
-  def _loop(self, drop: bool):
-    if drop not in self._loops:
-      step = self._step_fn(drop)
+  def _loop(self, keep_k: int):
+    """The compiled loop of train steps keeping `keep_k` tokens."""
+    if keep_k not in self._loops:
+      step = self._step_fn(keep_k)
       strategy = self.strategy
 
       @tf.function
       def loop(iterator, num_steps):
+        self.loop_traces[keep_k] += 1
         for _ in tf.range(num_steps):
           strategy.run(step, args=(next(iterator),))
 
-      self._loops[drop] = loop
-    return self._loops[drop]
+      self._loops[keep_k] = loop
+    return self._loops[keep_k]
 
   def train(self, num_steps):
     num_steps = int(num_steps)
@@ -458,15 +554,13 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       self.train_iterator = self._make_train_iterator()
     start_step = int(self.global_step.numpy())
     start_time = time.time()
-    remaining = num_steps
+    remaining, kept_tokens = num_steps, 0
     while remaining:
-      step = int(self.global_step.numpy())
-      drop = self.token_drop and step < self.full_sequence_start
-      n = remaining
-      if drop:
-        n = min(remaining, self.full_sequence_start - step)
-      self._loop(drop)(self.train_iterator, tf.constant(n))
+      keep_k, phase_end = self.phase_at(int(self.global_step.numpy()))
+      n = min(remaining, phase_end - int(self.global_step.numpy()))
+      self._loop(keep_k)(self.train_iterator, tf.constant(n))
       remaining -= n
+      kept_tokens += n * keep_k
     outputs = self.train_sums.result()
     if not math.isfinite(outputs['mlm_loss']):
       raise FloatingPointError(
@@ -476,15 +570,14 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
           'learning rate, raise warmup_steps, or check the data.')
     step = int(self.global_step.numpy())
     seconds = max(time.time() - start_time, 1e-9)
-    self.train_seconds += seconds
-    drop_now = self.token_drop and step - 1 < self.full_sequence_start
+    self.train_seconds.assign_add(seconds)
     outputs.update(
         learning_rate=float(self.optimizer.learning_rate(step - 1))
         if callable(self.optimizer.learning_rate) else float(
             self.optimizer.learning_rate),
         examples_per_second=num_steps * self.run.global_batch_size / seconds,
-        kept_token_fraction=(self.keep_k / self.data.seq_length
-                             if drop_now else 1.0))
+        # Of the drop window's tokens, averaged over this loop's steps.
+        kept_token_fraction=kept_tokens / (num_steps * self.data.seq_length))
     self._log_progress(step, outputs, num_steps / seconds)
     if self.importance is not None:
       self._importance_summaries(step)
@@ -526,13 +619,23 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
                     ', '.join(self.top_tokens(bottom=True)), step=step)
 
   # ---------------------------------------------------------------- evaluate
+  def eval_keep_k(self) -> int:
+    """The k that evaluation with dropping uses: the current phase's, or
+    (on full sequences) the last dropping phase's before it, or the first."""
+    step = int(self.global_step.numpy())
+    dropping = [(start, k) for start, k in self.phases
+                if k < self.data.seq_length]
+    started = [k for start, k in dropping if start <= step]
+    return started[-1] if started else dropping[0][1]
+
   def _eval_fn(self, with_dropping: bool):
-    if with_dropping not in self._eval_fns:
+    keep_k = self.eval_keep_k() if with_dropping else None
+    if (with_dropping, keep_k) not in self._eval_fns:
       model, sums = self.model, (self.eval_drop_sums if with_dropping
                                  else self.eval_sums)
 
       def step(features):
-        with _dropping(model, with_dropping):
+        with _dropping(model, with_dropping, keep_k):
           outputs = model(masked_lm.model_inputs(features), training=False)
         losses = masked_lm.mlm_slot_losses(features['masked_lm_ids'],
                                            outputs['mlm_logits'])
@@ -545,8 +648,8 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
       def run_step(features):
         strategy.run(step, args=(features,))
 
-      self._eval_fns[with_dropping] = run_step
-    return self._eval_fns[with_dropping]
+      self._eval_fns[with_dropping, keep_k] = run_step
+    return self._eval_fns[with_dropping, keep_k]
 
   # Evaluation sets up to this size (TFRecord bytes) are held in memory after
   # the first pass: later evaluations then run no input pipeline beside the
@@ -578,7 +681,8 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     if not self.data.eval_data:
       return {}
     variants = [False]
-    if self.token_drop and self.run.eval_with_dropping:
+    if self.run.eval_with_dropping and any(
+        k < self.data.seq_length for _, k in self.phases):
       variants.append(True)
     outputs = {}
     for with_dropping in variants:
@@ -589,6 +693,10 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
         fn(features)
       sums = self.eval_drop_sums if with_dropping else self.eval_sums
       outputs.update(sums.result())
+    # Beside the eval scalars (under orbit's eval writer): the train-loop
+    # seconds behind this evaluation, for loss-against-time plots.
+    tf.summary.scalar('train_seconds', self.train_seconds,
+                      step=self.global_step)
     logging.info('eval at step %d: %s', int(self.global_step.numpy()),
                  outputs)
     print(f'eval step {int(self.global_step.numpy())}: ' + ', '.join(
@@ -596,11 +704,12 @@ class Pretrainer(orbit.AbstractTrainer, orbit.AbstractEvaluator):
     return outputs
 
 
-def _dropping(model, enabled: bool):
-  """Forces dropping on or off while a token-drop model's call is traced."""
+def _dropping(model, enabled: bool, keep_k: Optional[int] = None):
+  """Forces dropping on or off (keeping `keep_k` tokens) while a token-drop
+  model's call is traced."""
   encoder = model.encoder_network
   if isinstance(encoder, TokenDropBertEncoder):
-    return encoder.force_dropping(enabled)
+    return encoder.force_dropping(enabled, keep_k)
   return contextlib.nullcontext()
 
 
@@ -707,9 +816,12 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
       step=int(trainer.global_step.numpy()),
       resumed_from_step=start_step,
       seconds=round(time.time() - start, 1),
-      train_seconds=round(trainer.train_seconds, 1),
+      train_seconds=round(float(trainer.train_seconds.numpy()), 2),
       token_drop=trainer.token_drop,
       keep_k=trainer.keep_k,
+      keep_phases=[list(p) for p in trainer.phases],
+      compiled_train_loops={str(k): n for k, n in
+                            sorted(trainer.loop_traces.items())},
       seq_length=data.seq_length,
       checkpoint=manager.latest_checkpoint,
       tensorboard=run.model_dir,
