@@ -127,20 +127,6 @@ def shape_from_gin(gin_files, gin_bindings) -> Shape:
                tuple((start / steps, k) for start, k in phases))
 
 
-def schedule_ratio(phases, step_s, plain_s) -> float:
-  """Mean step time of a keep schedule over the plain step's.
-
-  Args:
-    phases: `((start_fraction, keep_k), ...)`; keep_k = S runs a plain step.
-    step_s: seconds per step for each dropping keep_k.
-    plain_s: seconds per plain (full-sequence) step.
-  """
-  ends = [f for f, _ in phases[1:]] + [1.0]
-  total = sum((end - start) * step_s.get(k, plain_s)
-              for (start, k), end in zip(phases, ends))
-  return total / plain_s
-
-
 # Special ids as in a vocab built by official_td.data.vocab (the benchmark
 # needs no vocab file): [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4.
 PAD, UNK, CLS, SEP, MASK = range(5)
@@ -304,7 +290,8 @@ def main(argv):
       importance_fraction=round(importance_s / drop_s, 5),
       keep_phases=[list(p) for p in shape.phases],
       step_s={str(k): round(t, 6) for k, t in step_s.items()},
-      schedule_ratio=round(schedule_ratio(shape.phases, step_s, plain_s), 4),
+      schedule_ratio=round(pretrain.schedule_ratio(shape.phases, step_s,
+                                                     plain_s), 4),
   )
   print(json.dumps(result))
 

@@ -239,6 +239,20 @@ def keep_phases(run: RunConfig, seq_length: int,
   return phases
 
 
+def schedule_ratio(phases, step_s, plain_s) -> float:
+  """Mean step time of a keep schedule over the plain step's.
+
+  Args:
+    phases: `((start_fraction, keep_k), ...)`; keep_k = S runs a plain step.
+    step_s: seconds per step for each dropping keep_k.
+    plain_s: seconds per plain (full-sequence) step.
+  """
+  ends = [f for f, _ in phases[1:]] + [1.0]
+  total = sum((end - start) * step_s.get(k, plain_s)
+              for (start, k), end in zip(phases, ends))
+  return total / plain_s
+
+
 def load_dataset(pattern: str, data: DataConfig, batch_size: int,
                  is_training: bool, seed: int, input_context=None,
                  masking: Optional[dynamic_masking.MaskingConfig] = None):

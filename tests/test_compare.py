@@ -1,0 +1,190 @@
+"""Tests of the budgeted study (official_td.compare), end to end."""
+
+import csv
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+from official_td import compare
+from official_td.tasks import pretrain
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+
+class PlanTest(tu.TestCase):
+
+  def test_budget_steps_follow_the_measured_ratio(self):
+    # Half the baseline's time at 0.8 of its step time: 0.625 of its steps.
+    self.assertEqual(compare.budget_steps(0.5, 0.8, 1000), 625)
+    self.assertEqual(compare.budget_steps(0.75, 0.75, 333), 333)
+    self.assertEqual(compare.budget_steps(0.001, 0.9, 100), 1)
+
+  def test_schedule_ratio_weights_phases_by_their_steps(self):
+    # 80% of the steps at 0.6 s, 20% full (plain, 1.0 s): 0.68.
+    self.assertAlmostEqual(
+        pretrain.schedule_ratio(((0.0, 32), (0.8, 128)), {32: 0.6}, 1.0),
+        0.68)
+
+  def test_plan_scales_steps_and_warmup(self):
+    ratios = {'td': dict(schedule_ratio=0.8)}
+    runs = compare.plan([('td', ['encoder.keep_k = 8'])], [0.5], [7], ratios,
+                        baseline_steps=1000, warmup_steps=100,
+                        evals_per_run=4)
+    self.assertEqual([r[0] for r in runs], ['baseline', 'td_b0.50'])
+    base, td = runs
+    self.assertIn('run.train_steps = 1000', base[4])
+    self.assertIn('encoder.token_drop = False', base[4])
+    self.assertIn('run.train_steps = 625', td[4])
+    self.assertIn('optimizer.warmup_steps = 62', td[4])
+    self.assertIn('run.eval_interval = 157', td[4])
+    self.assertIn('encoder.keep_k = 8', td[4])
+    self.assertIn('run.seed = 7', td[4])
+
+  def test_break_even_interpolates_between_budgets(self):
+    budgets = [0.6, 0.7, 0.8]
+    self.assertAlmostEqual(
+        compare.break_even(budgets, [5.0, 4.6, 4.2], 4.4)[0], 0.75)
+    self.assertEqual(compare.break_even(budgets, [4.0, 3.9, 3.8], 4.4),
+                     (0.6, 'at_most'))
+    self.assertEqual(compare.break_even(budgets, [5.0, 4.9, 4.8], 4.4),
+                     (None, 'above'))
+    # Unsorted input, and the smallest crossing wins.
+    self.assertAlmostEqual(
+        compare.break_even([0.8, 0.6, 0.7], [4.0, 5.0, 4.5], 4.75)[0], 0.65)
+
+  def test_bad_flags_raise(self):
+    with self.assertRaisesRegex(ValueError, 'distinct fractions'):
+      compare.parse_budgets(['0.5', '0.5'])
+    with self.assertRaisesRegex(ValueError, 'fractions of the baseline'):
+      compare.parse_budgets(['half'])
+    with self.assertRaisesRegex(ValueError, 'not "baseline"'):
+      compare.parse_arms(['baseline=encoder.keep_k = 8'])
+    self.assertEqual(
+        compare.parse_arms(['k8=encoder.keep_k = 8; run.seed = 1', 'plain']),
+        [('k8', ['encoder.keep_k = 8', 'run.seed = 1']), ('plain', [])])
+
+
+def recompute_break_even(rows, arm):
+  """From study.csv alone: (break-even, kind), independent of compare."""
+  base = statistics.fmean(float(r['eval_mlm_loss']) for r in rows
+                          if r['arm'] == 'baseline')
+  by_budget = {}
+  for r in rows:
+    if r['arm'] == arm:
+      by_budget.setdefault(float(r['budget']), []).append(
+          float(r['eval_mlm_loss']))
+  curve = sorted((b, statistics.fmean(v)) for b, v in by_budget.items())
+  previous = None
+  for budget, loss in curve:
+    if loss <= base:
+      if previous is None:
+        return budget, 'at_most'
+      b0, l0 = previous
+      return b0 + (budget - b0) * (l0 - base) / (l0 - loss), 'interpolated'
+    previous = (budget, loss)
+  return None, 'above'
+
+
+class StudyEndToEndTest(pu.TinyDataTestCase):
+
+  def command(self, out, budgets='0.5,1.5'):
+    cmd = [sys.executable, '-m', 'official_td.compare',
+           '--gin_file=gin/experiments/ci_tiny.gin', f'--output_dir={out}',
+           f'--budgets={budgets}', '--seeds=2', '--evals_per_run=2',
+           '--benchmark_steps=5']
+    cmd += [f'--gin_bindings={b}' for b in self.bindings]
+    cmd += ['--finetune_bindings=' + b for b in (
+        'finetune.seq_length = 32', 'finetune.epochs = 1',
+        'finetune.max_examples = 32', 'finetune.batch_size = 16')]
+    return cmd
+
+  def test_study_runs_resumes_and_reports_a_recomputable_break_even(self):
+    out = os.path.join(self.root, 'study')
+    # Interrupt the study (and its runs: the whole process group) once the
+    # first run has finished.
+    first = os.path.join(out, 'runs', 'baseline', 'seed42', 'results.json')
+    proc = subprocess.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while (not os.path.exists(first) and proc.poll() is None and
+           time.time() < deadline):
+      time.sleep(0.05)  # polling interval, not synchronization.
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    self.assertTrue(os.path.exists(first), 'the first run never finished')
+    self.assertFalse(os.path.exists(os.path.join(out, 'study.csv')))
+    finished = {}
+    for root, _, files in os.walk(os.path.join(out, 'runs')):
+      if 'results.json' in files:
+        path = os.path.join(root, 'results.json')
+        finished[path] = open(path, 'rb').read()
+
+    # A different study in the same directory is refused before any work.
+    other = subprocess.run(self.command(out, budgets='0.6'), cwd=pu.REPO,
+                           env=pu.env(), capture_output=True, text=True,
+                           timeout=300)
+    self.assertEqual(other.returncode, 1)
+    self.assertIn('holds a study with other settings (budgets differ)',
+                  other.stderr)
+
+    # The same command finishes the study without redoing finished runs.
+    rerun = subprocess.run(self.command(out), cwd=pu.REPO, env=pu.env(),
+                           capture_output=True, text=True, timeout=1200)
+    self.assertEqual(rerun.returncode, 0, rerun.stdout[-3000:] +
+                     rerun.stderr[-5000:])
+    for path, content in finished.items():
+      self.assertEqual(open(path, 'rb').read(), content, path)
+      self.assertIn(f'[finished] {os.path.dirname(path)}', rerun.stdout)
+      self.assertNotIn(f'--model_dir={os.path.dirname(path)} ', rerun.stdout)
+    self.assertNotIn('official_td.benchmark', rerun.stdout)  # stored.
+
+    with open(os.path.join(out, 'study.csv')) as f:
+      rows = list(csv.DictReader(f))
+    self.assertLen(rows, 6)  # (baseline + 2 budgets) x 2 seeds.
+    # Steps from the side-by-side step times, stored by the study.
+    timing = json.load(open(os.path.join(out, 'step_times',
+                                         'token_drop.json')))
+    ratio = pretrain.schedule_ratio(
+        [tuple(p) for p in timing['keep_phases']],
+        {int(k): v for k, v in timing['step_s'].items()},
+        timing['plain_step_s'])
+    self.assertAlmostEqual(ratio, timing['schedule_ratio'], places=3)
+    for r in rows:
+      budget = float(r['budget'])
+      expected = 40 if r['arm'] == 'baseline' else round(
+          budget * 40 / timing['schedule_ratio'])
+      self.assertEqual(int(r['steps']), expected, r)
+      results = json.load(open(os.path.join(
+          out, 'runs', r['run'], f'seed{r["seed"]}', 'results.json')))
+      self.assertEqual(results['step'], expected)
+      self.assertAlmostEqual(float(r['eval_mlm_loss']),
+                             results['eval_mlm_loss'], places=4)
+    self.assertEqual(sorted({r['seed'] for r in rows}), ['42', '43'])
+
+    value, kind = recompute_break_even(rows, 'token_drop')
+    # 1.5 of the baseline's time trains ~60 steps against its 40: the
+    # break-even lies between the two budgets.
+    self.assertEqual(kind, 'interpolated')
+    summary = json.load(open(os.path.join(out, 'study_summary.json')))
+    arm = summary['arms']['token_drop']
+    self.assertEqual(arm['break_even_kind'], kind)
+    self.assertAlmostEqual(arm['break_even'], value, places=3)
+    self.assertLen(arm['per_seed'], 2)
+    report = open(os.path.join(out, 'study.md')).read()
+    self.assertIn(f'- **token_drop**: {value:.3f} (per seed: ', report)
+    self.assertRegex(report, r'\| baseline \| 1\.00 \| 40 \| 2 \|')
+    for name in ('loss_vs_time.png', 'loss_vs_budget.png'):
+      self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000)
+    # Every run's held-out curve has its evaluations with train-loop time.
+    curve = compare.eval_curve(os.path.join(out, 'runs', 'baseline',
+                                            'seed42'))
+    self.assertEqual([c[1] for c in curve], [20, 40])
+    self.assertTrue(all(c[0] > 0 for c in curve))
+    self.assertLess(curve[0][0], curve[1][0])
+    self.assertRegex(report, r'\| token_drop \| 1\.50 \| \d+ \| 2 \|')
+
