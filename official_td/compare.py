@@ -38,23 +38,28 @@ Arms: `--arm=NAME=BINDINGS` (gin bindings separated by `;`, on top of
 `token_drop`, with the config as it is.
 """
 
-import csv
-import json
-import math
 import os
-import statistics
-import subprocess
-import sys
-from typing import Dict, List, Optional, Sequence, Tuple
 
-from absl import app
-from absl import flags
-from absl import logging
-import gin
-import tensorflow as tf
+# TensorFlow's C++ start-up chatter is not for the console unless asked for
+# (the runs, subprocesses, inherit the setting).
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from official_td import configurables
-from official_td import runtime
+import csv  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import json  # pylint: disable=g-import-not-at-top
+import math  # pylint: disable=g-import-not-at-top
+import statistics  # pylint: disable=g-import-not-at-top
+import subprocess  # pylint: disable=g-import-not-at-top
+import sys  # pylint: disable=g-import-not-at-top
+from typing import Dict, List, Optional, Sequence, Tuple  # pylint: disable=g-import-not-at-top
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+import gin  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from official_td import configurables  # pylint: disable=g-import-not-at-top
+from official_td import runtime  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 

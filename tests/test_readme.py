@@ -42,6 +42,8 @@ TINY_MODEL = ['encoder.num_layers = 3', 'encoder.hidden_size = 32',
               'run.eval_batch_size = 8', 'run.eval_steps = 3']
 TINY_FINETUNE = ['finetune.seq_length = 32', 'finetune.epochs = 1',
                  'finetune.max_examples = 64', 'finetune.batch_size = 16']
+TINY_STUDY = ['--budgets=0.9', '--seeds=1', '--evals_per_run=1',
+              '--benchmark_steps=2']
 TINY_BENCHMARK = ['--num_layers=2', '--hidden_size=16',
                   '--num_attention_heads=2', '--inner_dim=32',
                   '--vocab_size=300', '--seq_length=32', '--keep_k=16',
@@ -82,6 +84,7 @@ def tiny(command):
       extra = ['--gin_bindings=' + b for b in TINY_MODEL]
       if 'official_td.compare' in part:
         extra += ['--finetune_bindings=' + b for b in TINY_FINETUNE]
+        extra += TINY_STUDY
     elif 'official_td.finetune' in part:
       extra = ['--gin_bindings=' + b for b in TINY_FINETUNE]
     elif 'official_td.benchmark' in part:
@@ -153,7 +156,7 @@ class ReadmeTest(tu.TestCase):
           ran.append(command)
       self.assertGreaterEqual(len(ran), 10)
       self.assertTrue(os.path.exists(os.path.join(
-          work, 'runs', 'compare', 'loss_vs_time.png')))
+          work, 'runs', 'study', 'loss_vs_time.png')))
       self.assertTrue(os.path.exists(os.path.join(
           work, 'exports', 'td_bert', '1', 'saved_model.pb')))
     finally:
