@@ -87,6 +87,8 @@ def tiny(command):
         extra += TINY_STUDY
     elif 'official_td.finetune' in part:
       extra = ['--gin_bindings=' + b for b in TINY_FINETUNE]
+    elif 'official_td.benchmark' in part and '--gin_file' in part:
+      extra = ['--gin_bindings=' + b for b in TINY_MODEL] + ['--steps=1']
     elif 'official_td.benchmark' in part:
       extra = TINY_BENCHMARK
     elif 'official_td.export' in part:

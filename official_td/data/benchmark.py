@@ -6,16 +6,21 @@ each as its own process and on the same text, vocab and settings:
 
   beam_1x / beam_8x       this pipeline, every core, on the corpus at 1x and
                           8x size: does peak memory grow with the corpus?
-  beam_1x_one_worker      this pipeline with one worker process: the gain of
-                          the others;
+  beam_1x_one_worker /    this pipeline with one worker process, at 1x and
+  beam_8x_one_worker      8x: the gain of the other workers, end to end and
+                          once start-up is amortized;
   model_garden_1x         tf-models-official's
                           `official.nlp.data.create_pretraining_data` (the
                           reference; it holds the corpus in memory).
 
 For each: wall seconds, text MB/s (input MB / wall seconds, start-up
-included) and peak RSS, summed over the process and its children (Beam's
-workers) and of the largest single process, sampled every 0.1 s. The last
-line printed is one JSON object with the runs and the ratios.
+included) and peak memory, sampled every 0.1 s over the process and its
+children (Beam's workers): the sum of their RSS, the RSS of the largest, and
+the sum of their PSS (proportional set size: each shared page counted once
+over the processes that map it). Summed RSS counts the TensorFlow libraries
+(~430 MB of shared, file-backed pages) once per process; summed PSS is the
+physical memory the job holds. The last line printed is one JSON object with
+the runs and the ratios.
 
   python -m official_td.data.benchmark --size_mb=8
 """
@@ -47,6 +52,8 @@ flags.DEFINE_integer('seq_length', 128, 'Sequence length.')
 flags.DEFINE_integer('max_predictions_per_seq', 20, 'MLM slots.')
 flags.DEFINE_integer('vocab_size', 8000, 'Vocab learned once, used by all.')
 flags.DEFINE_bool('model_garden', True, 'Also run the Model Garden script.')
+flags.DEFINE_bool('one_worker_8x', True,
+                  'Also run one worker on the 8x corpus (the longest run).')
 flags.DEFINE_string('work_dir', None, 'Scratch directory (default: temp).')
 
 
@@ -77,21 +84,31 @@ def write_corpus(directory, size_mb, seed=0):
   return files, written / 1e6
 
 
+def _memory(process):
+  """(RSS, PSS) of one process; zeros once it is gone."""
+  try:
+    info = process.memory_full_info()
+    return info.rss, info.pss
+  except psutil.Error:
+    return 0, 0
+
+
 def measure(command, env=None):
-  """Runs `command`; returns wall seconds and peak RSS (total, largest)."""
+  """Runs `command`; returns wall seconds and peak memory (see module doc)."""
   start = time.perf_counter()
   proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, env=env)
   root = psutil.Process(proc.pid)
-  peak_total = peak_single = 0
+  peak_total = peak_single = peak_pss = 0
   while proc.poll() is None:
     try:
-      rss = [root.memory_info().rss] + [
-          c.memory_info().rss for c in root.children(recursive=True)]
+      processes = [root] + root.children(recursive=True)
     except psutil.Error:
-      rss = [0]
-    peak_total = max(peak_total, sum(rss))
-    peak_single = max(peak_single, max(rss))
+      processes = []
+    memory = [_memory(p) for p in processes] or [(0, 0)]
+    peak_total = max(peak_total, sum(rss for rss, _ in memory))
+    peak_single = max(peak_single, max(rss for rss, _ in memory))
+    peak_pss = max(peak_pss, sum(pss for _, pss in memory))
     time.sleep(0.1)  # sampling interval.
   seconds = time.perf_counter() - start
   stderr = proc.stderr.read().decode(errors='replace')
@@ -99,7 +116,8 @@ def measure(command, env=None):
     raise RuntimeError(f'{command} failed:\n{stderr[-3000:]}')
   return dict(seconds=round(seconds, 1),
               peak_rss_total_mb=round(peak_total / 2**20),
-              peak_rss_largest_process_mb=round(peak_single / 2**20))
+              peak_rss_largest_process_mb=round(peak_single / 2**20),
+              peak_pss_total_mb=round(peak_pss / 2**20))
 
 
 def main(argv):
@@ -125,10 +143,12 @@ def main(argv):
 
   cores = os.cpu_count() or 1
   runs = {}
-  for name, files, mb, workers in (
-      ('beam_1x', small, small_mb, cores),
-      ('beam_1x_one_worker', small, small_mb, 1),
-      ('beam_8x', large, large_mb, cores)):
+  plan = [('beam_1x', small, small_mb, cores),
+          ('beam_1x_one_worker', small, small_mb, 1),
+          ('beam_8x', large, large_mb, cores)]
+  if FLAGS.one_worker_8x:
+    plan.append(('beam_8x_one_worker', large, large_mb, 1))
+  for name, files, mb, workers in plan:
     runs[name] = measure(ours(files, name, workers), env)
     runs[name].update(text_mb=round(mb, 2), workers=workers,
                       mb_per_s=round(mb / runs[name]['seconds'], 3))
@@ -151,8 +171,14 @@ def main(argv):
       cores=cores, seq_length=FLAGS.seq_length, runs=runs,
       rss_8x_over_1x=round(runs['beam_8x']['peak_rss_total_mb'] /
                            runs['beam_1x']['peak_rss_total_mb'], 3),
+      pss_8x_over_1x=round(runs['beam_8x']['peak_pss_total_mb'] /
+                           runs['beam_1x']['peak_pss_total_mb'], 3),
       all_workers_over_one=round(runs['beam_1x']['mb_per_s'] /
                                  runs['beam_1x_one_worker']['mb_per_s'], 3))
+  if FLAGS.one_worker_8x:
+    result['all_workers_over_one_8x'] = round(
+        runs['beam_8x']['mb_per_s'] / runs['beam_8x_one_worker']['mb_per_s'],
+        3)
   if FLAGS.model_garden:
     result['beam_over_model_garden'] = round(
         runs['beam_1x']['mb_per_s'] / runs['model_garden_1x']['mb_per_s'], 3)
