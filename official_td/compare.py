@@ -59,6 +59,7 @@ import gin  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import configurables  # pylint: disable=g-import-not-at-top
+from official_td import io_utils  # pylint: disable=g-import-not-at-top
 from official_td import runtime  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
@@ -150,11 +151,6 @@ def _read_json(path):
     return json.load(f)
 
 
-def _write_json(path, value):
-  with tf.io.gfile.GFile(path, 'w') as f:
-    json.dump(value, f, indent=2)
-
-
 def check_settings(out: str, settings: Dict):
   """Records the study's settings; a re-run must use the same ones."""
   path = os.path.join(out, 'study.json')
@@ -169,7 +165,7 @@ def check_settings(out: str, settings: Dict):
           'it, or choose a new --output_dir.')
   else:
     tf.io.gfile.makedirs(out)
-    _write_json(path, settings)
+    io_utils.write_json(path, settings)
 
 
 def measure_ratios(out: str, pretrain_flags: List[str],
@@ -190,7 +186,7 @@ def measure_ratios(out: str, pretrain_flags: List[str],
                            f'\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}')
       result = json.loads(proc.stdout.strip().splitlines()[-1])
       tf.io.gfile.makedirs(os.path.dirname(path))
-      _write_json(path, result)
+      io_utils.write_json(path, result)
     results[name] = _read_json(path)
     print(f'{name}: token-drop step time / plain step time = '
           f'{results[name]["schedule_ratio"]:.3f} (measured side by side)',
@@ -399,7 +395,7 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
         f'- **{arm}**: {format_break_even(value, kind, budgets)} '
         f'(per seed: {seed_text}); measured step-time ratio '
         f'{ratios[arm]["schedule_ratio"]:.3f}')
-  _write_json(os.path.join(out, 'study_summary.json'), summary)
+  io_utils.write_json(os.path.join(out, 'study_summary.json'), summary)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   return summary

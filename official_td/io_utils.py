@@ -10,9 +10,10 @@ reads a dataset only once `data_summary.json` is there) never sees half an
 output.
 """
 
+import json
 import os
 import uuid
-from typing import Optional
+from typing import Any, Optional
 
 import tensorflow as tf
 
@@ -63,6 +64,21 @@ def publish(staging: str, target: str, marker: Optional[str] = None):
     tf.io.gfile.makedirs(os.path.dirname(destination))
     tf.io.gfile.copy(path, destination)
   tf.io.gfile.rmtree(staging)
+
+
+def write_json(path: str, value: Any):
+  """Writes `value` as JSON to `path` whole or not at all.
+
+  The text goes to a hidden sibling first, then is renamed over `path`: an
+  atomic rename locally, a single object copy on object stores, so a reader
+  (or a killed writer) never sees a truncated file. For the small files that
+  mark work complete (`results.json`, `data_summary.json`).
+  """
+  parent, name = os.path.split(path)
+  temp = os.path.join(parent, f'.tmp-{name}-{uuid.uuid4().hex[:12]}')
+  with tf.io.gfile.GFile(temp, 'w') as f:
+    json.dump(value, f, indent=2)
+  tf.io.gfile.rename(temp, path, overwrite=True)
 
 
 def remove_quietly(path: str):

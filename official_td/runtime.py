@@ -25,7 +25,7 @@ def parse_gin(gin_files, gin_bindings):
       raise ValueError(f'Gin file {path!r} does not exist.')
   try:
     gin.parse_config_files_and_bindings(gin_files, gin_bindings)
-  except (ValueError, KeyError, TypeError) as e:
+  except (ValueError, KeyError, TypeError, SyntaxError) as e:
     raise ValueError(f'Invalid gin configuration: {e}') from None
 
 

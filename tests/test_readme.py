@@ -74,7 +74,9 @@ def tiny(command):
   command = command.replace('python3 -m venv .venv && .venv/bin/pip install '
                             '-q -r requirements.txt && ', '')
   command = command.replace('.venv/bin/python', 'python')
-  parts = re.split(r'(&&|\|\||\))', command)
+  # Split at `&&`, `||` and a subshell's closing parenthesis (not one inside
+  # a quoted gin value).
+  parts = re.split(r'(&&|\|\||\)(?=\s*(?:&&|\|\||$)))', command)
   out = []
   for part in parts:
     extra = []

@@ -28,7 +28,6 @@ core. Beam's own options pass through (`--runner=DataflowRunner
 
 import dataclasses
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -40,6 +39,7 @@ from apache_beam.options import pipeline_options as beam_options
 import numpy as np
 import tensorflow as tf
 
+from official_td import io_utils
 from official_td.data import corpus as corpus_lib
 from official_td.data import records
 from official_td.data.summary import INCOMPLETE
@@ -873,8 +873,7 @@ def create_pretraining_data(source,
   summary['documents'] = total_docs
   summary['seconds'] = round(time.time() - start, 1)
   # The completion marker, last.
-  with tf.io.gfile.GFile(os.path.join(output_dir, SUMMARY), 'w') as f:
-    json.dump(summary, f, indent=2)
+  io_utils.write_json(os.path.join(output_dir, SUMMARY), summary)
   tf.io.gfile.remove(os.path.join(output_dir, INCOMPLETE))
   return summary
 

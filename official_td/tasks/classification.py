@@ -23,6 +23,7 @@ from official.nlp import optimization
 from official.nlp.modeling import layers
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td import io_utils
 from official_td.data import corpus
 
 ENCODER_CONFIG = 'encoder_config.json'
@@ -285,16 +286,15 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
                  eval_examples=len(evaluation.labels),
                  final_train_loss=float(history.history['loss'][-1]),
                  **{f'eval_{k}': v for k, v in metrics.items()})
-  with tf.io.gfile.GFile(os.path.join(config.model_dir, 'results.json'),
-                         'w') as f:
-    json.dump(results, f, indent=2)
-  with tf.io.gfile.GFile(os.path.join(config.model_dir, FINETUNE_CONFIG),
-                         'w') as f:
-    json.dump(dict(encoder=encoder_kwargs, num_classes=num_classes,
-                   label_names=train.label_names,
-                   seq_length=config.seq_length,
-                   has_text_b=train.text_b is not None), f, indent=2)
+  # What export loads first; `results.json`, the mark of a finished run, last
+  # and whole.
+  io_utils.write_json(os.path.join(config.model_dir, FINETUNE_CONFIG),
+                      dict(encoder=encoder_kwargs, num_classes=num_classes,
+                           label_names=train.label_names,
+                           seq_length=config.seq_length,
+                           has_text_b=train.text_b is not None))
   tf.io.gfile.copy(vocab_file, os.path.join(config.model_dir, 'vocab.txt'),
                    overwrite=True)
+  io_utils.write_json(os.path.join(config.model_dir, 'results.json'), results)
   logging.info('fine-tuning results: %s', results)
   return results

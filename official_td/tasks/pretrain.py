@@ -15,7 +15,6 @@ exposes them to gin.
 import collections
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import time
@@ -31,6 +30,7 @@ from official.nlp import optimization
 from official.nlp.data import pretrain_dataloader
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td import io_utils
 from official_td.data import dynamic_masking
 from official_td.data import summary as data_summary
 from official_td.data import validate
@@ -847,13 +847,12 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
     results['top_tokens'] = trainer.top_tokens(10)
     results['bottom_tokens'] = trainer.top_tokens(10, bottom=True)
   if chief:
-    with tf.io.gfile.GFile(os.path.join(run.model_dir, 'results.json'),
-                           'w') as f:
-      json.dump(results, f, indent=2)
-    with tf.io.gfile.GFile(os.path.join(run.model_dir, 'encoder_config.json'),
-                           'w') as f:
-      json.dump(plain_encoder_kwargs(trainer.encoder_config), f, indent=2)
+    # What fine-tuning loads first; `results.json`, the mark of a finished
+    # run, last and whole.
+    io_utils.write_json(os.path.join(run.model_dir, 'encoder_config.json'),
+                        plain_encoder_kwargs(trainer.encoder_config))
     vocab_copy = os.path.join(run.model_dir, 'vocab.txt')
     if os.path.abspath(vocab_copy) != os.path.abspath(data.vocab_file):
       tf.io.gfile.copy(data.vocab_file, vocab_copy, overwrite=True)
+    io_utils.write_json(os.path.join(run.model_dir, 'results.json'), results)
   return results
