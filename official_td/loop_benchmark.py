@@ -112,7 +112,7 @@ def main(argv):
   controller, _ = pretrain.make_controller(trainer, None)
   features = next(iter(pretrain.load_dataset(data.train_data, data,
                                              FLAGS.batch_size, True, 0)))
-  step = trainer._step_fn(drop=True)  # pylint: disable=protected-access
+  step = trainer._step_fn(trainer.keep_k)  # pylint: disable=protected-access
 
   @tf.function
   def bare_loop(features, num_steps):

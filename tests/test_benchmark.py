@@ -54,3 +54,18 @@ class BenchmarkTest(tu.TestCase):
     self.assertAlmostEqual(
         result['measured_ratio'],
         result['token_drop_step_s'] / result['plain_step_s'], places=2)
+
+  def test_loop_benchmark_prints_json(self):
+    cmd = [sys.executable, '-m', 'official_td.loop_benchmark',
+           '--num_layers=2', '--hidden_size=16', '--num_attention_heads=2',
+           '--inner_dim=32', '--vocab_size=200', '--seq_length=16',
+           '--keep_k=8', '--max_predictions=3', '--batch_size=4',
+           '--steps_per_loop=2', '--rounds=1', '--eval_batches=2']
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key, value in result.items():
+      if key.endswith('_s'):
+        self.assertGreater(value, 0, key)
+

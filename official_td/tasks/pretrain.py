@@ -5,8 +5,9 @@ inside `BertPretrainerV2`, `BertPretrainDataLoader` for the TFRecords, the
 Model Garden AdamW with warmup and linear decay, and orbit's `Controller`
 (loop, checkpoints, summaries). What is written here is what none of them
 does: the token-drop step (importance update from the same step's losses),
-the switch to full sequences for the final fraction of steps, evaluation with
-and without dropping, and the drop-specific summaries.
+keep schedules (the kept ratio over training, one compiled loop per k, e.g.
+full sequences for the final fraction of steps), evaluation with and without
+dropping, and the drop-specific summaries.
 
 Configuration objects are plain dataclasses; `official_td.configurables`
 exposes them to gin.
