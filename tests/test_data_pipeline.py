@@ -7,7 +7,9 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -388,6 +390,53 @@ class OutputsTest(tu.TestCase):
     summary = json.load(open(os.path.join(out, 'data_summary.json')))
     self.assertGreater(summary['train']['sequences'], 1000)
     self.assertFalse(os.path.exists(marker))
+
+
+class WorkerPackagingTest(tu.TestCase):
+
+  REMOTE = ['--runner=DataflowRunner', '--project=my-project',
+            '--region=us-central1', '--temp_location=gs://bucket/tmp']
+
+  def test_remote_runner_gets_an_installable_sdist(self):
+    options = pipeline.pipeline_options(self.REMOTE, 'gs://bucket/out')
+    packages = options.view_as(
+        pipeline.beam_options.SetupOptions).extra_packages
+    self.assertLen(packages, 1)
+    with tarfile.open(packages[0]) as tar:
+      names = tar.getnames()
+    self.assertIn('official_td-0.0.0/setup.py', names)
+    self.assertIn('official_td-0.0.0/official_td/data/pipeline.py', names)
+    # What a worker does with it: pip installs it (here offline: no build
+    # isolation, no dependencies), and the package imports from there.
+    target = tempfile.mkdtemp()
+    try:
+      subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',
+                      '--no-deps', '--no-build-isolation', '--no-index',
+                      f'--target={target}', packages[0]], check=True,
+                     capture_output=True, timeout=300)
+      proc = subprocess.run(
+          [sys.executable, '-c', 'import official_td.data.packaging as p; '
+           'print(p.__file__)'], cwd=target, env=dict(
+               os.environ, PYTHONPATH=target), capture_output=True, text=True,
+          check=True, timeout=60)
+      self.assertTrue(proc.stdout.strip().startswith(target), proc.stdout)
+    finally:
+      shutil.rmtree(target, ignore_errors=True)
+      shutil.rmtree(os.path.dirname(packages[0]), ignore_errors=True)
+
+  def test_code_the_user_ships_is_left_alone(self):
+    for extra in ('--setup_file=./setup.py', '--extra_package=dist/x.tar.gz',
+                  '--sdk_container_image=gcr.io/p/image'):
+      options = pipeline.pipeline_options(self.REMOTE + [extra],
+                                          'gs://bucket/out')
+      packages = options.view_as(
+          pipeline.beam_options.SetupOptions).extra_packages
+      self.assertEqual(packages, ['dist/x.tar.gz'] if 'extra' in extra
+                       else None, extra)
+    # The local runner needs no package.
+    options = pipeline.pipeline_options([], '/tmp/out')
+    self.assertIsNone(options.view_as(
+        pipeline.beam_options.SetupOptions).extra_packages)
 
 
 class BadInputTest(tu.TestCase):

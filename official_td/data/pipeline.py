@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from official_td import io_utils
 from official_td.data import corpus as corpus_lib
+from official_td.data import packaging
 from official_td.data import records
 from official_td.data.summary import INCOMPLETE
 from official_td.data.summary import SUMMARY
@@ -683,6 +684,10 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
         '`python -m apache_beam.runners.runner --help` or the runner\'s '
         'documentation (e.g. --runner=DataflowRunner --project=... '
         '--region=... --temp_location=gs://...).')
+  if not _is_direct(options) and not _is_in_process(options):
+    # Remote workers import official_td: ship it unless the user does.
+    options = beam_options.PipelineOptions(
+        beam_args + packaging.worker_package_args(beam_args))
   if _is_direct(options):
     direct = options.view_as(beam_options.DirectOptions)
     if output_dir.startswith('ram://'):
@@ -699,6 +704,13 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
 
 def _is_direct(options: beam_options.PipelineOptions) -> bool:
   return options.get_all_options().get('runner') in (None, 'DirectRunner')
+
+
+def _is_in_process(options: beam_options.PipelineOptions) -> bool:
+  """Runners whose workers share this machine's Python environment."""
+  return options.get_all_options().get('runner') in (
+      'InteractiveRunner', 'PrismRunner', 'BundleBasedDirectRunner',
+      'SwitchingDirectRunner')
 
 
 def _runner(options: beam_options.PipelineOptions):
