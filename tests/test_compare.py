@@ -175,6 +175,8 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertEqual(arm['break_even_kind'], kind)
     self.assertAlmostEqual(arm['break_even'], value, places=3)
     self.assertLen(arm['per_seed'], 2)
+    self.assertIn(arm['break_even_measured_time_kind'],
+                  ('interpolated', 'at_most', 'above'))
     report = open(os.path.join(out, 'study.md')).read()
     self.assertIn(f'- **token_drop**: {value:.3f} (per seed: ', report)
     self.assertRegex(report, r'\| baseline \| 1\.00 \| 40 \| 2 \|')
