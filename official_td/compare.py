@@ -83,7 +83,6 @@ flags.DEFINE_multi_string('finetune_bindings', [], 'Fine-tuning bindings.')
 flags.DEFINE_bool('embedded_task', True,
                   'Create the embedded classification task in OUTPUT/task and '
                   'fine-tune on it.')
-flags.DEFINE_bool('verbose', False, 'Show tracebacks of configuration errors.')
 
 BASELINE = 'baseline'
 BASELINE_BINDINGS = ('encoder.token_drop = False',)
@@ -518,4 +517,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))
+  # (No --verbose flag here: the notebook imports this module beside
+  # entry points that define one.)
+  app.run(runtime.main_with_clean_errors(main))
