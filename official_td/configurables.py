@@ -3,21 +3,22 @@
 Layers, networks and tasks take plain typed arguments and never import gin;
 entry points read their configuration through the names registered here:
 
-  encoder.*     `official_td.tasks.pretrain.EncoderConfig`
-  data.*        `official_td.tasks.pretrain.DataConfig`
-  optimizer.*   `official_td.tasks.pretrain.OptimizerConfig`
-  run.*         `official_td.tasks.pretrain.RunConfig`
+  encoder.*     `official_td.configs.encoders.EncoderConfig`
+  data.*        `official_td.configs.pretraining.DataConfig`
+  optimizer.*   `official_td.configs.pretraining.OptimizerConfig`
+  run.*         `official_td.configs.pretraining.RunConfig`
   finetune.*    `official_td.tasks.classification.FinetuneConfig`
 """
 
 import gin
 
-from official_td.tasks import pretrain
+from official_td.configs import encoders
+from official_td.configs import pretraining
 
-encoder = gin.external_configurable(pretrain.EncoderConfig, 'encoder')
-data = gin.external_configurable(pretrain.DataConfig, 'data')
-optimizer = gin.external_configurable(pretrain.OptimizerConfig, 'optimizer')
-run = gin.external_configurable(pretrain.RunConfig, 'run')
+encoder = gin.external_configurable(encoders.EncoderConfig, 'encoder')
+data = gin.external_configurable(pretraining.DataConfig, 'data')
+optimizer = gin.external_configurable(pretraining.OptimizerConfig, 'optimizer')
+run = gin.external_configurable(pretraining.RunConfig, 'run')
 
 from official_td.tasks import classification  # pylint: disable=g-bad-import-order,g-import-not-at-top
 

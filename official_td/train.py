@@ -64,8 +64,8 @@ def main(argv):
   logging.info(header)
   print(header, flush=True)
   print(f'Log: {log_file}', flush=True)
-  from official_td.tasks import pretrain  # pylint: disable=g-import-not-at-top
-  results = pretrain.run_pretraining(
+  from official_td import train_lib  # pylint: disable=g-import-not-at-top
+  results = train_lib.run_pretraining(
       strategy, encoder, data, optimizer, run,
       operative_config=gin.operative_config_str())
   print(json.dumps(results))

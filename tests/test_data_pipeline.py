@@ -25,7 +25,9 @@ from official_td.data import records
 from official_td.data import summary as summary_lib
 from official_td.data import vocab as vocab_lib
 from official_td.layers import special_tokens
-from official_td.tasks import pretrain
+from official_td import train_lib
+from official_td.configs import encoders
+from official_td.configs import pretraining
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -347,16 +349,16 @@ class OutputsTest(tu.TestCase):
     summary = pu.make_data(out, beam_args=())  # ram:// runs in-process.
     self.assertTrue(tf.io.gfile.exists(f'{out}/data_summary.json'))
     self.assertFalse(os.path.exists('ram:'))
-    results = pretrain.run_pretraining(
+    results = train_lib.run_pretraining(
         tf.distribute.OneDeviceStrategy('/cpu:0'),
-        pretrain.EncoderConfig(hidden_size=16, num_layers=2,
+        encoders.EncoderConfig(hidden_size=16, num_layers=2,
                                num_attention_heads=2, inner_dim=32,
                                max_sequence_length=32, keep_k=16),
-        pretrain.DataConfig(train_data=f'{out}/train-*',
+        pretraining.DataConfig(train_data=f'{out}/train-*',
                             vocab_file=f'{out}/vocab.txt', seq_length=32,
                             max_predictions_per_seq=5),
-        pretrain.OptimizerConfig(warmup_steps=1),
-        pretrain.RunConfig(model_dir=f'{out}-model', train_steps=4,
+        pretraining.OptimizerConfig(warmup_steps=1),
+        pretraining.RunConfig(model_dir=f'{out}-model', train_steps=4,
                            global_batch_size=4, steps_per_loop=2,
                            checkpoint_interval=2, summary_interval=2))
     self.assertEqual(results['step'], 4)

@@ -14,7 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
-from official_td.tasks import pretrain
+from official_td.configs import pretraining
+from official_td.data import pretrain_dataloader
+from official_td.tasks import keep_schedule
 from tests import pretrain_utils as pu
 
 
@@ -277,22 +279,34 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
 class KeepScheduleTest(pu.TinyDataTestCase):
 
   def test_phases_follow_the_schedule(self):
-    run = pretrain.RunConfig(
+    def steps(run, keep_k):
+      return keep_schedule.phase_steps(
+          keep_schedule.keep_phases(run, 32, keep_k), run.train_steps)
+
+    run = pretraining.RunConfig(
         train_steps=40, keep_schedule=((0.0, 0.25), (0.55, 0.5), (0.75, 1.0)))
-    pretrain.check_keep_schedule(run, 32)
-    # 0.55 * 40 = 22, 0.75 * 40 = 30; 0.25 * 32 = 8, 0.5 * 32 = 16.
-    self.assertEqual(pretrain.keep_phases(run, 32, 16),
-                     [(0, 8), (22, 16), (30, 32)])
+    keep_schedule.check_keep_schedule(run, 32)
+    # One representation: fractions and kept tokens (what benchmarks time)...
+    self.assertEqual(keep_schedule.keep_phases(run, 32, 16),
+                     [(0.0, 8), (0.55, 16), (0.75, 32)])
+    # ... placed on the run: 0.55 * 40 = 22, 0.75 * 40 = 30.
+    self.assertEqual(steps(run, 16), [(0, 8), (22, 16), (30, 32)])
     # full_sequence_fraction is the two-phase special case.
-    run = pretrain.RunConfig(train_steps=40, full_sequence_fraction=0.1)
-    self.assertEqual(pretrain.keep_phases(run, 32, 12), [(0, 12), (36, 32)])
-    run = pretrain.RunConfig(train_steps=40)
-    self.assertEqual(pretrain.keep_phases(run, 32, 12), [(0, 12)])
+    run = pretraining.RunConfig(train_steps=40, full_sequence_fraction=0.1)
+    self.assertEqual(steps(run, 12), [(0, 12), (36, 32)])
+    run = pretraining.RunConfig(train_steps=40, full_sequence_fraction=1.0)
+    self.assertEqual(steps(run, 12), [(0, 32)])
+    run = pretraining.RunConfig(train_steps=40)
+    self.assertEqual(steps(run, 12), [(0, 12)])
     # Equal neighbours merge; a model without dropping has one full phase.
-    run = pretrain.RunConfig(
+    run = pretraining.RunConfig(
         train_steps=40, keep_schedule=((0.0, 0.5), (0.5, 0.5), (0.8, 1.0)))
-    self.assertEqual(pretrain.keep_phases(run, 32, 16), [(0, 16), (32, 32)])
-    self.assertEqual(pretrain.keep_phases(run, 32, None), [(0, 32)])
+    self.assertEqual(steps(run, 16), [(0, 16), (32, 32)])
+    self.assertEqual(steps(run, None), [(0, 32)])
+    # A phase left without steps on a short run disappears.
+    run = pretraining.RunConfig(
+        train_steps=3, keep_schedule=((0.0, 0.25), (0.1, 0.5), (0.9, 1.0)))
+    self.assertEqual(steps(run, 16), [(0, 16)])
 
   def test_bad_schedules_raise(self):
     for schedule, message in (
@@ -303,10 +317,10 @@ class KeepScheduleTest(pu.TinyDataTestCase):
         (((0.0, 0.99),), 'keeps 32 of 32'),
         ((0.0, 0.5), 'pairs')):
       with self.assertRaisesRegex(ValueError, message):
-        pretrain.check_keep_schedule(
-            pretrain.RunConfig(keep_schedule=schedule), 32)
+        keep_schedule.check_keep_schedule(
+            pretraining.RunConfig(keep_schedule=schedule), 32)
     with self.assertRaisesRegex(ValueError, 'not both'):
-      pretrain.check_keep_schedule(pretrain.RunConfig(
+      keep_schedule.check_keep_schedule(pretraining.RunConfig(
           keep_schedule=((0.0, 0.5),), full_sequence_fraction=0.1), 32)
 
   def test_switches_k_at_the_stated_steps_one_compiled_loop_per_k(self):
@@ -335,7 +349,7 @@ class ReplicaInputTest(pu.TinyDataTestCase):
   """The input pipeline gives every replica its slice of the global batch."""
 
   def batches(self, strategy, global_batch, steps, is_training=True):
-    data = pretrain.DataConfig(
+    data = pretraining.DataConfig(
         train_data=os.path.join(self.data_dir, 'train-*'),
         vocab_file=os.path.join(self.data_dir, 'vocab.txt'), seq_length=32,
         max_predictions_per_seq=5, shuffle_buffer_size=100)
@@ -343,8 +357,8 @@ class ReplicaInputTest(pu.TinyDataTestCase):
         self.data_dir, 'eval-*')
 
     def dataset_fn(ctx):
-      return pretrain.replica_slices(
-          pretrain.load_dataset(pattern, data, global_batch, is_training, 7),
+      return pretrain_dataloader.replica_slices(
+          pretrain_dataloader.load_dataset(pattern, data, global_batch, is_training, 7),
           global_batch, ctx, pad=not is_training)
 
     dataset = strategy.distribute_datasets_from_function(dataset_fn)

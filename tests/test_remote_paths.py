@@ -17,7 +17,9 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 from official_td import export
 from official_td import io_utils
 from official_td.tasks import classification
-from official_td.tasks import pretrain
+from official_td import train_lib
+from official_td.configs import encoders
+from official_td.configs import pretraining
 from tests import pretrain_utils as pu
 
 
@@ -37,19 +39,19 @@ class RemotePathsTest(pu.TinyDataTestCase):
     data = f'{root}/data'
     copy_tree(self.data_dir, data)
     model_dir = f'{root}/pretrained'
-    results = pretrain.run_pretraining(
+    results = train_lib.run_pretraining(
         tf.distribute.OneDeviceStrategy('/cpu:0'),
-        pretrain.EncoderConfig(hidden_size=32, num_layers=3,
+        encoders.EncoderConfig(hidden_size=32, num_layers=3,
                                num_attention_heads=2, inner_dim=64,
                                max_sequence_length=32, dropout=0.0,
                                keep_k=16),
-        pretrain.DataConfig(train_data=f'{data}/train-*',
+        pretraining.DataConfig(train_data=f'{data}/train-*',
                             eval_data=f'{data}/eval-*',
                             vocab_file=f'{data}/vocab.txt', seq_length=32,
                             max_predictions_per_seq=5,
                             shuffle_buffer_size=100),
-        pretrain.OptimizerConfig(learning_rate=2e-3, warmup_steps=2),
-        pretrain.RunConfig(model_dir=model_dir, train_steps=10,
+        pretraining.OptimizerConfig(learning_rate=2e-3, warmup_steps=2),
+        pretraining.RunConfig(model_dir=model_dir, train_steps=10,
                            global_batch_size=8, eval_batch_size=8,
                            steps_per_loop=5, checkpoint_interval=5,
                            eval_interval=10, summary_interval=5))

@@ -24,6 +24,17 @@ class _Untracked:
     self.value = value
 
 
+def keep_k_from_ratio(keep_ratio: float, seq_length: int) -> int:
+  """Tokens kept of `seq_length` at `keep_ratio`: `round(ratio * S)`.
+
+  The one place a kept ratio becomes a count (encoder, keep schedules,
+  benchmarks); a ratio of 1.0 or more is the full sequence.
+  """
+  if keep_ratio >= 1.0:
+    return seq_length
+  return int(round(keep_ratio * seq_length))
+
+
 def default_drop_window(num_layers: int):
   """The paper's window `[L/2 - 1, L - 1)`, e.g. `[5, 11)` for 12 layers."""
   return num_layers // 2 - 1, num_layers - 1
@@ -181,7 +192,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     elif self._keep_k is not None:
       keep_k = self._keep_k
     else:
-      keep_k = int(round(self._keep_ratio * seq_length))
+      keep_k = keep_k_from_ratio(self._keep_ratio, seq_length)
     if not 0 < keep_k < seq_length:
       raise ValueError(
           f'Token dropping keeps {keep_k} of {seq_length} tokens; it must keep '

@@ -15,7 +15,7 @@ One process, one model, the same shape and batch, timed interleaved:
 The last line printed is one JSON object with the medians and the ratios
 `loop_overhead` (full loop / bare step - 1) and `eval_over_forward`.
 
-  python -m official_td.loop_benchmark --num_layers=8 --hidden_size=256 \
+  python -m official_td.benchmarks.loop_overhead --num_layers=8 --hidden_size=256 \
       --seq_length=128 --keep_k=64 --batch_size=32
 """
 
@@ -30,12 +30,15 @@ import time  # pylint: disable=g-import-not-at-top
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from official_td.data import records  # pylint: disable=g-import-not-at-top
+from official_td import train_lib  # pylint: disable=g-import-not-at-top
+from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
+from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
+from official_td.configs import pretraining  # pylint: disable=g-import-not-at-top
+from official_td.data import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.tasks import masked_lm  # pylint: disable=g-import-not-at-top
-from official_td.tasks import pretrain  # pylint: disable=g-import-not-at-top
+from official_td.trainers.pretrainer import Pretrainer  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -55,64 +58,40 @@ flags.DEFINE_string('work_dir', None, 'Scratch directory (default: a temp '
                     'directory).')
 
 
-def write_synthetic_data(directory, num_sequences, rng):
-  """Packed random sequences in BertPretrainDataLoader's format + a vocab."""
-  vocab = os.path.join(directory, 'vocab.txt')
-  with tf.io.gfile.GFile(vocab, 'w') as f:
-    f.write('\n'.join(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] +
-                      [f'tok{i}' for i in range(FLAGS.vocab_size - 5)]) + '\n')
-  s, p = FLAGS.seq_length, FLAGS.max_predictions
-  for split, n in (('train', num_sequences), ('eval', FLAGS.eval_batches *
-                                              FLAGS.batch_size)):
-    path = os.path.join(directory, f'{split}-00000-of-00001.tfrecord')
-    with tf.io.TFRecordWriter(path) as writer:
-      for _ in range(n):
-        ids = rng.integers(5, FLAGS.vocab_size, s)
-        ids[0], ids[-1] = 2, 3
-        positions = np.sort(rng.choice(np.arange(1, s - 1), p, False))
-        labels = ids[positions].copy()
-        ids[positions] = 4
-        writer.write(records.serialize(dict(
-            input_ids=ids, input_mask=np.ones(s, np.int64),
-            segment_ids=np.zeros(s, np.int64),
-            masked_lm_positions=positions, masked_lm_ids=labels,
-            masked_lm_weights=np.ones(p, np.float32))))
-  return vocab
-
-
 def main(argv):
   del argv
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix='td_loop_bench_')
-  rng = np.random.default_rng(0)
   n = FLAGS.steps_per_loop
   total_steps = n * (FLAGS.rounds + 2)
-  vocab = write_synthetic_data(work, 4 * FLAGS.batch_size * n, rng)
+  train, evaluation, vocab = synthetic.write_data(
+      work, FLAGS.vocab_size, FLAGS.seq_length, FLAGS.max_predictions,
+      num_train=4 * FLAGS.batch_size * n,
+      num_eval=FLAGS.eval_batches * FLAGS.batch_size)
   strategy = tf.distribute.OneDeviceStrategy(
       tf.config.list_logical_devices()[-1].name)
-  encoder = pretrain.EncoderConfig(
+  encoder = encoders.EncoderConfig(
       hidden_size=FLAGS.hidden_size, num_layers=FLAGS.num_layers,
       num_attention_heads=FLAGS.num_attention_heads,
       inner_dim=FLAGS.inner_dim, max_sequence_length=FLAGS.seq_length,
       keep_k=FLAGS.keep_k)
-  data = pretrain.DataConfig(
-      train_data=os.path.join(work, 'train-*'),
-      eval_data=os.path.join(work, 'eval-*'), vocab_file=vocab,
+  data = pretraining.DataConfig(
+      train_data=train, eval_data=evaluation, vocab_file=vocab,
+      require_summary=False,
       seq_length=FLAGS.seq_length,
       max_predictions_per_seq=FLAGS.max_predictions)
-  run = pretrain.RunConfig(
+  run = pretraining.RunConfig(
       model_dir=os.path.join(work, 'model'), train_steps=total_steps * 10,
       global_batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.batch_size,
       steps_per_loop=n, summary_interval=n,
       eval_with_dropping=False)
-  trainer = pretrain.Pretrainer(strategy, encoder, data,
-                                pretrain.OptimizerConfig(warmup_steps=10),
-                                run)
+  trainer = Pretrainer(strategy, encoder, data,
+                       pretraining.OptimizerConfig(warmup_steps=10), run)
   # No checkpoints: orbit saves one at the end of every `train()` call, which a
   # real run makes once; here every timed round is such a call.
-  controller, _ = pretrain.make_controller(trainer, None)
-  features = next(iter(pretrain.load_dataset(data.train_data, data,
-                                             FLAGS.batch_size, True, 0)))
-  step = trainer._step_fn(trainer.keep_k)  # pylint: disable=protected-access
+  controller, _ = train_lib.make_controller(trainer, None)
+  features = next(iter(pretrain_dataloader.load_dataset(
+      data.train_data, data, FLAGS.batch_size, True, 0)))
+  step = trainer.train_step_fn(trainer.keep_k)
 
   @tf.function
   def bare_loop(features, num_steps):

@@ -11,7 +11,7 @@ their forward FLOPs.
 import dataclasses
 from typing import Optional
 
-from official_td.networks.token_drop_bert_encoder import default_drop_window
+from official_td.networks import default_drop_window
 
 
 def block_flops(q: int, s: int, hidden: int, inner: int) -> int:

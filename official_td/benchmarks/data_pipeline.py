@@ -22,7 +22,7 @@ over the processes that map it). Summed RSS counts the TensorFlow libraries
 physical memory the job holds. The last line printed is one JSON object with
 the runs and the ratios.
 
-  python -m official_td.data.benchmark --size_mb=8
+  python -m official_td.benchmarks.data_pipeline --size_mb=8
 """
 
 import os

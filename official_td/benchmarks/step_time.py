@@ -1,0 +1,279 @@
+r"""Times the trainer's own train step: plain BERT against token dropping.
+
+Both sides are `official_td.trainers.pretrainer.Pretrainer`s, built by the
+code that trains from the same configs: the token-drop trainer from the
+config as it is, the baseline from the same config with
+`encoder.token_drop = False`. What is timed is each trainer's compiled train
+loop (`Pretrainer.train_loop(k)`): the input pipeline, the replicated step
+with its explicit all-reduce and gradient clipping, the importance update
+with the seeded tie-breaks, the metric sums. One loop per kept-token count
+of the keep schedule (its full-sequence phases too, as the token-drop run
+runs them) and the baseline's, interleaved round by round so that all see
+the same machine state; each loop's one-off compilation is done first and
+not timed (training reports it as `compile_seconds`). The last line printed
+is one JSON object:
+
+  plain_step_s, token_drop_step_s (medians, seconds per step), measured_ratio,
+  flop_ratio (`official_td.benchmarks.flops`), importance_s (scores,
+  selection and table update alone), step_s (per k) and schedule_ratio (the
+  schedule's mean step time over the plain step's, from the same phases as
+  training: `official_td.tasks.keep_schedule`).
+
+From a pretraining config (its data, or synthetic records of its shapes):
+
+  python -m official_td.benchmarks.step_time --gin_file=gin/experiments/demo.gin \
+      --gin_bindings="run.keep_schedule = ((0.0, 0.25), (0.8, 1.0))"
+
+From shape flags (synthetic records), e.g. BERT-base, the paper's shape:
+
+  python -m official_td.benchmarks.step_time --seq_length=512 --keep_k=256 \
+      --batch_size=4 --steps=5
+
+`official_td.compare` derives its budgets' steps from `schedule_ratio`.
+"""
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import dataclasses  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import json  # pylint: disable=g-import-not-at-top
+import statistics  # pylint: disable=g-import-not-at-top
+import tempfile  # pylint: disable=g-import-not-at-top
+import time  # pylint: disable=g-import-not-at-top
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import tf_keras  # pylint: disable=g-import-not-at-top
+
+from official_td import configurables  # pylint: disable=g-import-not-at-top
+from official_td import runtime  # pylint: disable=g-import-not-at-top
+from official_td import train_lib  # pylint: disable=g-import-not-at-top
+from official_td.benchmarks import flops  # pylint: disable=g-import-not-at-top
+from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
+from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
+from official_td.configs import pretraining  # pylint: disable=g-import-not-at-top
+from official_td.tasks import keep_schedule  # pylint: disable=g-import-not-at-top
+from official_td.trainers.pretrainer import Pretrainer  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_integer('num_layers', 12, 'Transformer layers.')
+flags.DEFINE_integer('hidden_size', 768, 'Hidden size.')
+flags.DEFINE_integer('num_attention_heads', 12, 'Attention heads.')
+flags.DEFINE_integer('inner_dim', 3072, 'FFN inner size.')
+flags.DEFINE_integer('vocab_size', 30522, 'Vocabulary size.')
+flags.DEFINE_integer('seq_length', 512, 'Sequence length S.')
+flags.DEFINE_integer('keep_k', 256, 'Tokens kept in the drop window.')
+flags.DEFINE_integer('drop_start_layer', None, 'Window start (default L/2-1).')
+flags.DEFINE_integer('drop_end_layer', None, 'Window end (default L-1).')
+flags.DEFINE_integer('max_predictions', 76, 'MLM predictions per sequence.')
+flags.DEFINE_float('dropout', 0.1, 'Output and attention dropout (BERT: 0.1).')
+flags.DEFINE_integer('batch_size', 4, 'Sequences per step.')
+flags.DEFINE_bool('jit_compile', False, 'Compile the steps with XLA.')
+flags.DEFINE_enum('precision', 'float32', ['float32', 'mixed_bfloat16',
+                                            'mixed_float16'],
+                  'Keras mixed-precision policy.')
+flags.DEFINE_multi_string('gin_file', [], 'Take everything from these '
+                          'pretraining gin files (the shape flags above are '
+                          'then unused).')
+flags.DEFINE_multi_string('gin_bindings', [], 'Extra gin bindings.')
+flags.DEFINE_bool('synthetic_data', False, 'With --gin_file: random records '
+                  'of the config\'s shapes instead of its data.')
+flags.DEFINE_integer('steps', 5, 'Timed rounds (each loop once per round).')
+flags.DEFINE_integer('steps_per_timing', 1, 'Train steps per timed loop call '
+                     '(the loop\'s per-call cost is spread over them).')
+flags.DEFINE_integer('warmup_steps', 1, 'Untimed rounds after compilation.')
+
+
+@dataclasses.dataclass
+class Setup:
+  """The configs both trainers are built from."""
+  encoder: encoders.EncoderConfig
+  data: pretraining.DataConfig
+  optimizer: pretraining.OptimizerConfig
+  run: pretraining.RunConfig
+
+
+def setup_from_flags(work_dir: str) -> Setup:
+  """A config of the flags' shape over synthetic records."""
+  encoder = encoders.EncoderConfig(
+      hidden_size=FLAGS.hidden_size, num_layers=FLAGS.num_layers,
+      num_attention_heads=FLAGS.num_attention_heads, inner_dim=FLAGS.inner_dim,
+      max_sequence_length=FLAGS.seq_length, dropout=FLAGS.dropout,
+      keep_k=FLAGS.keep_k, keep_ratio=None,
+      drop_start_layer=FLAGS.drop_start_layer,
+      drop_end_layer=FLAGS.drop_end_layer)
+  data = pretraining.DataConfig(seq_length=FLAGS.seq_length,
+                                max_predictions_per_seq=FLAGS.max_predictions)
+  run = pretraining.RunConfig(
+      global_batch_size=FLAGS.batch_size, mixed_precision=FLAGS.precision,
+      jit_compile=FLAGS.jit_compile)
+  return with_synthetic_data(
+      Setup(encoder, data, pretraining.OptimizerConfig(), run),
+      FLAGS.vocab_size, work_dir)
+
+
+def setup_from_gin(gin_files, gin_bindings, work_dir: str,
+                   synthetic_data: bool) -> Setup:
+  """The pretraining run these gin files configure."""
+  runtime.parse_gin(gin_files, gin_bindings)
+  setup = Setup(configurables.encoder(), configurables.data(),
+                configurables.optimizer(), configurables.run())
+  if synthetic_data:
+    vocab_size = setup.encoder.vocab_size
+    if vocab_size is None:
+      with tf.io.gfile.GFile(setup.data.vocab_file) as f:
+        vocab_size = sum(1 for _ in f)
+    setup = with_synthetic_data(setup, vocab_size, work_dir)
+  return setup
+
+
+def with_synthetic_data(setup: Setup, vocab_size: int, work_dir: str) -> Setup:
+  data, batch = setup.data, setup.run.global_batch_size
+  train, evaluation, vocab = synthetic.write_data(
+      os.path.join(work_dir, 'data'), vocab_size, data.seq_length,
+      data.max_predictions_per_seq, num_train=8 * batch, num_eval=batch)
+  data = dataclasses.replace(data, train_data=train, eval_data=evaluation,
+                             vocab_file=vocab, require_summary=False,
+                             masking='static')
+  return dataclasses.replace(setup, data=data)
+
+
+def build_trainers(setup: Setup, work_dir: str):
+  """`(token_drop_trainer, baseline_trainer)` from one config."""
+  run = dataclasses.replace(setup.run, model_dir=os.path.join(work_dir, 'run'))
+  encoder, data = train_lib.prepare(setup.encoder, setup.data, run)
+  if not encoder.token_drop:
+    raise ValueError('encoder.token_drop is False: there is no token-drop '
+                     'step to compare with the baseline.')
+  tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
+  strategy = tf.distribute.get_strategy()
+  drop = Pretrainer(strategy, encoder, data, setup.optimizer, run)
+  if all(k >= data.seq_length for _, k in drop.phase_fractions):
+    raise ValueError('The configuration drops no tokens (the schedule keeps '
+                     'full sequences): nothing to compare.')
+  plain = Pretrainer(strategy, dataclasses.replace(encoder, token_drop=False),
+                     data, setup.optimizer, run)
+  return drop, plain
+
+
+def time_loop(trainer: Pretrainer, keep_k: int, steps: int) -> float:
+  """Seconds per step of `steps` steps of the trainer's loop for `keep_k`."""
+  start = time.perf_counter()
+  trainer.train_loop(keep_k)(trainer.train_iterator, tf.constant(steps))
+  trainer.global_step.numpy()  # waits for the work to finish.
+  return (time.perf_counter() - start) / steps
+
+
+def time_importance(trainer: Pretrainer, keep_k: int, rounds: int) -> float:
+  """Median seconds of scores, selection and table update alone."""
+  encoder, importance = trainer.encoder, trainer.importance
+  token_drop = encoder._token_drop  # pylint: disable=protected-access
+  features = next(iter(trainer.strategy.experimental_local_results(
+      next(trainer.train_iterator))))
+
+  @tf.function(jit_compile=trainer.run.jit_compile)
+  def step(features):
+    ids = features['input_word_ids']
+    selection = token_drop(importance(ids), features['input_mask'], ids,
+                           keep_k=keep_k)
+    weights = tf.cast(features['masked_lm_weights'], tf.float32)
+    importance.update(features['masked_lm_ids'], weights * 3.0, weights)
+    return selection['kept_indices']
+
+  step(features).numpy()
+  times = []
+  for _ in range(rounds):
+    start = time.perf_counter()
+    step(features).numpy()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def measure(drop: Pretrainer, plain: Pretrainer, rounds: int,
+            warmup_rounds: int, steps_per_timing: int):
+  """Median seconds per step of every loop, timed interleaved.
+
+  Returns:
+    `(plain_s, {keep_k: seconds}, compile_s)`: the baseline's step, each k
+    of the token-drop trainer's schedule (S: its full-sequence phases), and
+    the untimed compilation seconds of each loop.
+  """
+  loops = [(plain, plain.keep_k)] + [
+      (drop, k) for k in sorted({k for _, k in drop.phase_fractions})]
+  compile_s = {}
+  for trainer, k in loops:
+    name = 'plain' if trainer is plain else k
+    compile_s[name] = round(trainer.compile_train_loop(k), 3)
+  times = {name: [] for name in compile_s}
+  for i in range(warmup_rounds + rounds):
+    for (trainer, k), name in zip(loops, compile_s):
+      seconds = time_loop(trainer, k, steps_per_timing)
+      if i >= warmup_rounds:
+        times[name].append(seconds)
+    if i >= warmup_rounds:
+      logging.info('round %d/%d: %s', i + 1 - warmup_rounds, rounds, ', '.join(
+          f'{name}: {t[-1]:.4f} s' for name, t in times.items()))
+  plain_s = statistics.median(times.pop('plain'))
+  step_s = {k: statistics.median(t) for k, t in times.items()}
+  return plain_s, step_s, compile_s
+
+
+def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
+           importance_s: float) -> dict:
+  """The JSON result."""
+  s = drop.data.seq_length
+  keep_k = min(step_s)
+  encoder = drop.encoder_config
+  window = list(drop.encoder.drop_window)
+  model = flops.FlopModel(
+      num_layers=encoder.num_layers, hidden_size=encoder.hidden_size,
+      inner_dim=encoder.inner_dim, seq_length=s, keep_k=keep_k,
+      max_predictions=drop.data.max_predictions_per_seq,
+      vocab_size=encoder.vocab_size, drop_start_layer=window[0],
+      drop_end_layer=window[1])
+  drop_s = step_s[keep_k]
+  return dict(
+      device=tf.config.list_logical_devices()[-1].device_type,
+      precision=drop.run.mixed_precision, jit_compile=drop.run.jit_compile,
+      num_layers=encoder.num_layers, hidden_size=encoder.hidden_size,
+      seq_length=s, keep_k=keep_k, drop_window=window,
+      batch_size=drop.run.global_batch_size, dropout=encoder.dropout,
+      max_predictions=drop.data.max_predictions_per_seq,
+      importance_mode=encoder.importance_mode, steps=FLAGS.steps,
+      steps_per_timing=FLAGS.steps_per_timing,
+      plain_step_s=round(plain_s, 6), token_drop_step_s=round(drop_s, 6),
+      measured_ratio=round(drop_s / plain_s, 4),
+      flop_ratio=round(model.ratio(), 4),
+      ratio_gap=round(drop_s / plain_s - model.ratio(), 4),
+      importance_s=round(importance_s, 5),
+      importance_fraction=round(importance_s / drop_s, 5),
+      keep_phases=[list(p) for p in drop.phase_fractions],
+      step_s={str(k): round(t, 6) for k, t in step_s.items()},
+      compile_s={str(k): t for k, t in compile_s.items()},
+      schedule_ratio=round(keep_schedule.schedule_ratio(
+          drop.phase_fractions, step_s, plain_s), 4))
+
+
+def main(argv):
+  del argv
+  work_dir = tempfile.mkdtemp(prefix='td_step_time_')
+  if FLAGS.gin_file:
+    setup = setup_from_gin(FLAGS.gin_file, FLAGS.gin_bindings, work_dir,
+                           FLAGS.synthetic_data)
+  else:
+    setup = setup_from_flags(work_dir)
+  drop, plain = build_trainers(setup, work_dir)
+  plain_s, step_s, compile_s = measure(drop, plain, FLAGS.steps,
+                                       FLAGS.warmup_steps,
+                                       FLAGS.steps_per_timing)
+  dropping = min(k for k in step_s if k < drop.data.seq_length)
+  importance_s = time_importance(drop, dropping, 3 * FLAGS.steps)
+  print(json.dumps(report(drop, plain_s, step_s, compile_s, importance_s)))
+
+
+if __name__ == '__main__':
+  app.run(runtime.main_with_clean_errors(main))

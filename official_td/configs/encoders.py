@@ -1,0 +1,82 @@
+"""The encoder of pretraining: its configuration and how it is built.
+
+As the Model Garden's `official/nlp/configs/encoders.py`: a dataclass and a
+`build_encoder` that turns it into a network (`BertEncoderV2` for the
+baseline, `TokenDropBertEncoder` with token dropping).
+"""
+
+import dataclasses
+from typing import Dict, Optional
+
+from official.nlp.modeling import networks
+from official_td.networks import keep_k_from_ratio
+from official_td.networks import TokenDropBertEncoder
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+  """The encoder: BERT's shape plus the token-dropping settings.
+
+  `token_drop=False` builds a plain `BertEncoderV2` (the baseline).
+  """
+  vocab_size: Optional[int] = None  # None: read from the vocab file.
+  hidden_size: int = 768
+  num_layers: int = 12
+  num_attention_heads: int = 12
+  inner_dim: int = 3072
+  max_sequence_length: int = 512
+  type_vocab_size: int = 2
+  dropout: float = 0.1
+  token_drop: bool = True
+  keep_k: Optional[int] = None
+  keep_ratio: Optional[float] = 0.5
+  drop_start_layer: Optional[int] = None
+  drop_end_layer: Optional[int] = None
+  importance_mode: str = 'mlm_loss'
+  importance_beta: float = 0.995
+  importance_initial_value: float = 10.0
+
+
+def plain_encoder_kwargs(config: EncoderConfig) -> Dict:
+  """`BertEncoderV2` arguments of `config`: what fine-tuning and export load.
+
+  Written to `model_dir/encoder_config.json` next to `vocab.txt`, so a
+  pretraining directory is self-contained, like a released BERT checkpoint.
+  """
+  return dict(
+      vocab_size=config.vocab_size,
+      hidden_size=config.hidden_size,
+      num_layers=config.num_layers,
+      num_attention_heads=config.num_attention_heads,
+      inner_dim=config.inner_dim,
+      max_sequence_length=config.max_sequence_length,
+      type_vocab_size=config.type_vocab_size,
+      output_dropout=config.dropout,
+      attention_dropout=config.dropout)
+
+
+def build_encoder(config: EncoderConfig, vocab_file: str):
+  """The encoder for `config`; token-drop ids resolved from `vocab_file`."""
+  common = plain_encoder_kwargs(config)
+  if not config.token_drop:
+    return networks.BertEncoderV2(**common)
+  return TokenDropBertEncoder(
+      keep_k=config.keep_k,
+      keep_ratio=None if config.keep_k is not None else config.keep_ratio,
+      drop_start_layer=config.drop_start_layer,
+      drop_end_layer=config.drop_end_layer,
+      importance_mode=config.importance_mode,
+      importance_beta=config.importance_beta,
+      importance_initial_value=config.importance_initial_value,
+      vocab_file=vocab_file,
+      **common)
+
+
+
+def encoder_keep_k(config: EncoderConfig, seq_length: int) -> Optional[int]:
+  """Tokens the encoder keeps of `seq_length` (None: no token dropping)."""
+  if not config.token_drop:
+    return None
+  if config.keep_k is not None:
+    return config.keep_k
+  return keep_k_from_ratio(config.keep_ratio, seq_length)

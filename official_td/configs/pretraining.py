@@ -1,0 +1,83 @@
+"""Data, optimizer and run configuration of pretraining, and their checks."""
+
+import dataclasses
+from typing import Optional, Tuple
+
+from official_td.configs.encoders import EncoderConfig
+from official_td.tasks import keep_schedule
+
+
+@dataclasses.dataclass
+class DataConfig:
+  """Pretraining TFRecords (as written by create_pretraining_data)."""
+  train_data: str = ''
+  eval_data: str = ''
+  vocab_file: str = ''
+  seq_length: int = 512
+  max_predictions_per_seq: int = 76
+  use_next_sentence_label: bool = False
+  shuffle_buffer_size: int = 10000
+  # Read from the data's data_summary.json (a directory without it is
+  # refused: incomplete); set these two only with require_summary = False.
+  require_summary: bool = True
+  masking: str = 'static'
+  masked_lm_prob: float = 0.15  # dynamic masking only.
+  whole_word_masking: bool = False  # dynamic masking only.
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+  """AdamW (weight decay 0.01, not on LayerNorm or biases), warmup, decay."""
+  learning_rate: float = 1e-4
+  warmup_steps: int = 10000
+  end_learning_rate: float = 0.0
+  gradient_clip_norm: float = 1.0  # of the all-reduced gradient; 0: off.
+
+
+@dataclasses.dataclass
+class RunConfig:
+  """Steps, batch and bookkeeping of one run."""
+  model_dir: str = ''
+  train_steps: int = 1000000
+  global_batch_size: int = 512
+  eval_batch_size: int = 64
+  eval_steps: int = -1  # -1: the whole eval set.
+  eval_interval: int = 10000
+  steps_per_loop: int = 1000
+  checkpoint_interval: int = 10000
+  max_checkpoints: int = 5
+  summary_interval: int = 1000
+  # The kept ratio over training, piecewise constant: ((from_fraction, ratio),
+  # ...) — from this fraction of the steps on, keep this fraction of the
+  # tokens in the drop window; ratio 1.0 is full sequences. Each distinct k is
+  # one compiled train step. None: the encoder's keep_k / keep_ratio, then the
+  # last `full_sequence_fraction` of the steps on full sequences.
+  keep_schedule: Optional[Tuple[Tuple[float, float], ...]] = None
+  full_sequence_fraction: float = 0.0
+  eval_with_dropping: bool = True
+  resume_data_position: bool = True
+  mixed_precision: str = 'float32'
+  jit_compile: bool = False
+  seed: int = 42
+
+
+def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
+  """Fails fast, before any work, on settings that cannot work together."""
+  if not run.model_dir:
+    raise ValueError('Set a model directory: --model_dir=DIR.')
+  if not data.train_data:
+    raise ValueError('Set the training data: data.train_data = "DIR/train-*"'
+                     ' (gin) — create it with create_pretraining_data.')
+  if data.seq_length > encoder.max_sequence_length:
+    raise ValueError(
+        f'data.seq_length={data.seq_length} exceeds the encoder\'s '
+        f'max_sequence_length={encoder.max_sequence_length} (its position '
+        'embeddings); lower seq_length or raise max_sequence_length.')
+  if not 0.0 <= run.full_sequence_fraction <= 1.0:
+    raise ValueError('run.full_sequence_fraction must be in [0, 1], got '
+                     f'{run.full_sequence_fraction}.')
+  if run.keep_schedule is not None:
+    keep_schedule.check_keep_schedule(run, data.seq_length)
+  if run.train_steps <= 0 or run.global_batch_size <= 0:
+    raise ValueError('train_steps and global_batch_size must be positive.')
+

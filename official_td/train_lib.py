@@ -1,0 +1,193 @@
+"""Runs a pretraining experiment: configs in, checkpoints and results out.
+
+As the Model Garden's `train_lib.run_experiment`: checks the configuration
+and the data before any work, builds the `Pretrainer`, drives it with an
+`orbit.Controller` (train, evaluate, checkpoint; resuming from the model
+directory), and writes the run's outputs, `results.json` last.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import orbit
+import tensorflow as tf
+import tf_keras
+
+from official_td import io_utils
+from official_td.configs import encoders
+from official_td.configs.encoders import EncoderConfig
+from official_td.configs.pretraining import check_configs
+from official_td.configs.pretraining import DataConfig
+from official_td.configs.pretraining import OptimizerConfig
+from official_td.configs.pretraining import RunConfig
+from official_td.data import pretrain_dataloader
+from official_td.data import validate
+from official_td.layers import special_tokens
+from official_td.trainers.pretrainer import Pretrainer
+
+
+def _is_chief(strategy) -> bool:
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return True
+  return resolver.task_type == 'chief' or (
+      resolver.task_type == 'worker' and resolver.task_id == 0 and
+      'chief' not in resolver.cluster_spec().as_dict())
+
+
+def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
+                    chief: bool = True):
+  """The orbit Controller (and its CheckpointManager) that drives `trainer`.
+
+  `ckpt_dir=None` makes a controller that writes no checkpoint (benchmarks).
+  """
+  run = trainer.run
+  manager = None
+  if ckpt_dir is not None:
+    manager = tf.train.CheckpointManager(
+        trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
+        step_counter=trainer.global_step,
+        checkpoint_interval=run.checkpoint_interval)
+  controller = orbit.Controller(
+      strategy=trainer.strategy,
+      trainer=trainer,
+      evaluator=trainer if trainer.data.eval_data else None,
+      global_step=trainer.global_step,
+      steps_per_loop=run.steps_per_loop,
+      checkpoint_manager=manager,
+      summary_interval=run.summary_interval,
+      summary_dir=os.path.join(run.model_dir, 'train') if chief else None,
+      eval_summary_dir=os.path.join(run.model_dir, 'eval') if chief else None)
+  return controller, manager
+
+
+
+def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
+  """Checks configs, vocab and data before any work; the resolved configs.
+
+  Returns:
+    `(encoder_config, data)`: the vocab size from the vocab, the masking from
+    the data's summary.
+
+  Raises:
+    ValueError: with what is wrong and how to fix it.
+  """
+  check_configs(encoder_config, data, run)
+  ids = special_tokens.resolve_special_token_ids(data.vocab_file)
+  if encoder_config.vocab_size and encoder_config.vocab_size != ids.vocab_size:
+    raise ValueError(
+        f'encoder.vocab_size={encoder_config.vocab_size} differs from the '
+        f'{ids.vocab_size} entries of {data.vocab_file!r}; leave vocab_size '
+        'unset to take it from the vocab.')
+  encoder_config = dataclasses.replace(encoder_config,
+                                       vocab_size=ids.vocab_size)
+  data, _ = pretrain_dataloader.resolve_data(data)
+  for pattern in filter(None, (data.train_data, data.eval_data)):
+    validate.validate_pretraining_data(
+        pattern, data.seq_length, data.max_predictions_per_seq,
+        ids.vocab_size, data.use_next_sentence_label, masking=data.masking)
+  return encoder_config, data
+
+
+def _write_operative_config(model_dir: str, operative_config: str):
+  with tf.io.gfile.GFile(os.path.join(model_dir, 'operative_config.gin'),
+                         'w') as f:
+    f.write(operative_config)
+  with tf.summary.create_file_writer(
+      os.path.join(model_dir, 'train')).as_default():
+    tf.summary.text('operative_config',
+                    '\n'.join('    ' + l for l in
+                              operative_config.splitlines()), step=0)
+
+
+def _train(trainer: Pretrainer, controller, manager) -> Dict:
+  """Trains to `run.train_steps` (evaluating on the way); the last eval."""
+  run, data = trainer.run, trainer.data
+  eval_results = {}
+  if trainer.global_step.numpy() < run.train_steps:
+    if data.eval_data and run.eval_interval > 0:
+      eval_results = controller.train_and_evaluate(
+          run.train_steps, run.eval_steps, run.eval_interval) or {}
+    else:
+      controller.train(run.train_steps)
+  if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(
+      f'-{run.train_steps}'):
+    manager.save(checkpoint_number=trainer.global_step, check_interval=False)
+  if data.eval_data and not eval_results:
+    eval_results = trainer.evaluate(run.eval_steps)
+  return eval_results
+
+
+def _results(trainer: Pretrainer, manager, start_step: int, seconds: float,
+             eval_results: Dict) -> Dict:
+  return dict(
+      step=int(trainer.global_step.numpy()),
+      resumed_from_step=start_step,
+      seconds=round(seconds, 1),
+      train_seconds=round(float(trainer.train_seconds.numpy()), 2),
+      compile_seconds=round(trainer.compile_seconds, 2),
+      token_drop=trainer.token_drop,
+      keep_k=trainer.keep_k,
+      keep_phases=[list(p) for p in trainer.phases],
+      compiled_train_loops={str(k): n for k, n in
+                            sorted(trainer.loop_traces.items())},
+      seq_length=trainer.data.seq_length,
+      checkpoint=manager.latest_checkpoint,
+      tensorboard=trainer.run.model_dir,
+      **{f'eval_{k.replace("/", "_")}': v for k, v in eval_results.items()})
+
+
+def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
+                    optimizer_config: OptimizerConfig, run: RunConfig,
+                    operative_config: Optional[str] = None) -> Dict:
+  """Pretrains (resuming from `run.model_dir` if it holds a checkpoint).
+
+  Args:
+    strategy: a tf.distribute strategy.
+    encoder_config, data, optimizer_config, run: the configuration.
+    operative_config: text written to `model_dir/operative_config.gin` and to
+      TensorBoard (the gin config in effect).
+
+  Returns:
+    The final results (also written to `model_dir/results.json`).
+  """
+  encoder_config, data = prepare(encoder_config, data, run)
+  tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
+  tf_keras.utils.set_random_seed(run.seed)
+  chief = _is_chief(strategy)
+  tf.io.gfile.makedirs(run.model_dir)
+  ckpt_dir = run.model_dir
+  if not chief:
+    resolver = strategy.cluster_resolver
+    ckpt_dir = os.path.join(run.model_dir, '.workers',
+                            f'{resolver.task_type}_{resolver.task_id}')
+
+  trainer = Pretrainer(strategy, encoder_config, data, optimizer_config, run)
+  controller, manager = make_controller(trainer, ckpt_dir, chief)
+  if operative_config is not None and chief:
+    _write_operative_config(run.model_dir, operative_config)
+
+  start = time.time()
+  start_step = int(trainer.global_step.numpy())
+  eval_results = _train(trainer, controller, manager)
+  results = _results(trainer, manager, start_step, time.time() - start,
+                     eval_results)
+  if trainer.importance is not None:
+    with tf.io.gfile.GFile(os.path.join(ckpt_dir, 'importance.npy'),
+                           'wb') as f:
+      np.save(f, trainer.importance_table())
+    results['top_tokens'] = trainer.top_tokens(10)
+    results['bottom_tokens'] = trainer.top_tokens(10, bottom=True)
+  if chief:
+    # What fine-tuning loads first; `results.json`, the mark of a finished
+    # run, last and whole.
+    io_utils.write_json(os.path.join(run.model_dir, 'encoder_config.json'),
+                        encoders.plain_encoder_kwargs(trainer.encoder_config))
+    vocab_copy = os.path.join(run.model_dir, 'vocab.txt')
+    if os.path.abspath(vocab_copy) != os.path.abspath(data.vocab_file):
+      tf.io.gfile.copy(data.vocab_file, vocab_copy, overwrite=True)
+    io_utils.write_json(os.path.join(run.model_dir, 'results.json'), results)
+  return results

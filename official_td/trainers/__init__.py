@@ -1,0 +1,1 @@
+"""Trainers: orbit trainer/evaluator implementations that own the loops."""
