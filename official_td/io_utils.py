@@ -88,3 +88,9 @@ def remove_quietly(path: str):
       tf.io.gfile.rmtree(path)
   except tf.errors.OpError:
     pass
+
+
+def read_json(path: str) -> Any:
+  """The JSON value in `path` (any tf.io.gfile URL)."""
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)

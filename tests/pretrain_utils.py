@@ -6,8 +6,9 @@ import subprocess
 import sys
 import tempfile
 
-from official_td.data import create_pretraining_data as cpd
 from official_td.data import pipeline
+from official_td.data import options as data_options
+from official_td.data import sources
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,13 +34,13 @@ IN_PROCESS = ('--direct_running_mode=in_memory', '--direct_num_workers=1')
 
 
 def make_data(output_dir, documents=None, beam_args=IN_PROCESS, **overrides):
-  options = cpd.DataOptions(seq_length=32, max_predictions_per_seq=5,
+  options = data_options.DataOptions(seq_length=32, max_predictions_per_seq=5,
                             num_shards=2, eval_fraction=0.2, seed=1)
   for k, v in overrides.items():
     setattr(options, k, v)
   if documents is None:
-    documents = pipeline.in_memory(tiny_corpus())
-  return cpd.create_pretraining_data(documents, output_dir, options,
+    documents = sources.in_memory(tiny_corpus())
+  return pipeline.create_pretraining_data(documents, output_dir, options,
                                      build_vocab_size=200,
                                      beam_args=beam_args)
 

@@ -9,8 +9,12 @@ import subprocess
 import sys
 import time
 
-from official_td import compare
-from official_td.tasks import pretrain
+import tensorflow as tf
+
+from official_td.study import events
+from official_td.study import plan
+from official_td.study import report as report_lib
+from official_td.tasks import keep_schedule
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -19,19 +23,19 @@ class PlanTest(tu.TestCase):
 
   def test_budget_steps_follow_the_measured_ratio(self):
     # Half the baseline's time at 0.8 of its step time: 0.625 of its steps.
-    self.assertEqual(compare.budget_steps(0.5, 0.8, 1000), 625)
-    self.assertEqual(compare.budget_steps(0.75, 0.75, 333), 333)
-    self.assertEqual(compare.budget_steps(0.001, 0.9, 100), 1)
+    self.assertEqual(plan.budget_steps(0.5, 0.8, 1000), 625)
+    self.assertEqual(plan.budget_steps(0.75, 0.75, 333), 333)
+    self.assertEqual(plan.budget_steps(0.001, 0.9, 100), 1)
 
   def test_schedule_ratio_weights_phases_by_their_steps(self):
     # 80% of the steps at 0.6 s, 20% full (plain, 1.0 s): 0.68.
     self.assertAlmostEqual(
-        pretrain.schedule_ratio(((0.0, 32), (0.8, 128)), {32: 0.6}, 1.0),
+        keep_schedule.schedule_ratio(((0.0, 32), (0.8, 128)), {32: 0.6}, 1.0),
         0.68)
 
   def test_plan_scales_steps_and_warmup(self):
     ratios = {'td': dict(schedule_ratio=0.8)}
-    runs = compare.plan([('td', ['encoder.keep_k = 8'])], [0.5], [7], ratios,
+    runs = plan.plan([('td', ['encoder.keep_k = 8'])], [0.5], [7], ratios,
                         baseline_steps=1000, warmup_steps=100,
                         evals_per_run=4)
     self.assertEqual([r[0] for r in runs], ['baseline', 'td_b0.50'])
@@ -47,24 +51,24 @@ class PlanTest(tu.TestCase):
   def test_break_even_interpolates_between_budgets(self):
     budgets = [0.6, 0.7, 0.8]
     self.assertAlmostEqual(
-        compare.break_even(budgets, [5.0, 4.6, 4.2], 4.4)[0], 0.75)
-    self.assertEqual(compare.break_even(budgets, [4.0, 3.9, 3.8], 4.4),
+        report_lib.break_even(budgets, [5.0, 4.6, 4.2], 4.4)[0], 0.75)
+    self.assertEqual(report_lib.break_even(budgets, [4.0, 3.9, 3.8], 4.4),
                      (0.6, 'at_most'))
-    self.assertEqual(compare.break_even(budgets, [5.0, 4.9, 4.8], 4.4),
+    self.assertEqual(report_lib.break_even(budgets, [5.0, 4.9, 4.8], 4.4),
                      (None, 'above'))
     # Unsorted input, and the smallest crossing wins.
     self.assertAlmostEqual(
-        compare.break_even([0.8, 0.6, 0.7], [4.0, 5.0, 4.5], 4.75)[0], 0.65)
+        report_lib.break_even([0.8, 0.6, 0.7], [4.0, 5.0, 4.5], 4.75)[0], 0.65)
 
   def test_bad_flags_raise(self):
     with self.assertRaisesRegex(ValueError, 'distinct fractions'):
-      compare.parse_budgets(['0.5', '0.5'])
+      plan.parse_budgets(['0.5', '0.5'])
     with self.assertRaisesRegex(ValueError, 'fractions of the baseline'):
-      compare.parse_budgets(['half'])
+      plan.parse_budgets(['half'])
     with self.assertRaisesRegex(ValueError, 'not "baseline"'):
-      compare.parse_arms(['baseline=encoder.keep_k = 8'])
+      plan.parse_arms(['baseline=encoder.keep_k = 8'])
     self.assertEqual(
-        compare.parse_arms(['k8=encoder.keep_k = 8; run.seed = 1', 'plain']),
+        plan.parse_arms(['k8=encoder.keep_k = 8; run.seed = 1', 'plain']),
         [('k8', ['encoder.keep_k = 8', 'run.seed = 1']), ('plain', [])])
 
 
@@ -104,19 +108,23 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
 
   def test_study_runs_resumes_and_reports_a_recomputable_break_even(self):
     out = os.path.join(self.root, 'study')
-    # Interrupt the study (and its runs: the whole process group) once the
-    # first run has finished.
-    first = os.path.join(out, 'runs', 'baseline', 'seed42', 'results.json')
+    # Interrupt the study (and its runs: the whole process group) in the
+    # middle of its third pretraining run (token_drop at budget 1.5, ~60
+    # steps), once that run has written its first checkpoint (at step 10).
+    killed = os.path.join(out, 'runs', 'token_drop_b1.50', 'seed42')
     proc = subprocess.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
-    while (not os.path.exists(first) and proc.poll() is None and
-           time.time() < deadline):
-      time.sleep(0.05)  # polling interval, not synchronization.
+    while (not tf.train.latest_checkpoint(killed) and proc.poll() is None
+           and time.time() < deadline):
+      time.sleep(0.01)  # polling interval, not synchronization.
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    self.assertTrue(os.path.exists(first), 'the first run never finished')
+    killed_at = tf.train.latest_checkpoint(killed)
+    self.assertIsNotNone(killed_at, 'the third run never checkpointed')
+    self.assertFalse(os.path.exists(os.path.join(killed, 'results.json')),
+                     'the third run finished before it could be killed')
     self.assertFalse(os.path.exists(os.path.join(out, 'study.csv')))
     finished = {}
     for root, _, files in os.walk(os.path.join(out, 'runs')):
@@ -141,7 +149,13 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
       self.assertEqual(open(path, 'rb').read(), content, path)
       self.assertIn(f'[finished] {os.path.dirname(path)}', rerun.stdout)
       self.assertNotIn(f'--model_dir={os.path.dirname(path)} ', rerun.stdout)
-    self.assertNotIn('official_td.benchmark', rerun.stdout)  # stored.
+    self.assertLen(finished, 2)  # the baseline's and budget 0.5's.
+    self.assertNotIn('official_td.benchmarks', rerun.stdout)  # stored.
+    # The killed run resumed from its checkpoint instead of starting over.
+    resumed = json.load(open(os.path.join(killed, 'results.json')))
+    self.assertGreater(resumed['resumed_from_step'], 0)
+    self.assertEqual(resumed['resumed_from_step'],
+                     int(killed_at.rsplit('-', 1)[1]))
 
     with open(os.path.join(out, 'study.csv')) as f:
       rows = list(csv.DictReader(f))
@@ -149,7 +163,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # Steps from the side-by-side step times, stored by the study.
     timing = json.load(open(os.path.join(out, 'step_times',
                                          'token_drop.json')))
-    ratio = pretrain.schedule_ratio(
+    ratio = keep_schedule.schedule_ratio(
         [tuple(p) for p in timing['keep_phases']],
         {int(k): v for k, v in timing['step_s'].items()},
         timing['plain_step_s'])
@@ -183,7 +197,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     for name in ('loss_vs_time.png', 'loss_vs_budget.png'):
       self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000)
     # Every run's held-out curve has its evaluations with train-loop time.
-    curve = compare.eval_curve(os.path.join(out, 'runs', 'baseline',
+    curve = events.eval_curve(os.path.join(out, 'runs', 'baseline',
                                             'seed42'))
     self.assertEqual([c[1] for c in curve], [20, 40])
     self.assertTrue(all(c[0] > 0 for c in curve))

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from official_td.data import corpus
-from official_td.data import create_pretraining_data as cpd
+from official_td.data import options as data_options
+from official_td.data import pipeline
 from official_td.data import validate
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
@@ -66,9 +67,9 @@ class CreatePretrainingDataTest(tu.TestCase):
   def test_whole_word_masking_masks_every_piece(self):
     # Real prose and a small vocab: many words split into several pieces.
     out = os.path.join(tempfile.mkdtemp(), 'data')
-    cpd.create_pretraining_data(
+    pipeline.create_pretraining_data(
         corpus.embedded_corpus(max_documents=150), out,
-        cpd.DataOptions(seq_length=64, max_predictions_per_seq=10,
+        data_options.DataOptions(seq_length=64, max_predictions_per_seq=10,
                         whole_word_masking=True, num_shards=1),
         build_vocab_size=300, beam_args=pu.IN_PROCESS)
     vocab = open(os.path.join(out, 'vocab.txt')).read().split('\n')

@@ -17,10 +17,19 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
+from apache_beam.options import pipeline_options as beam_options
+
 from official.nlp.data import pretrain_dataloader
 from official_td.data import create_pretraining_data as cpd
 from official_td.data import dynamic_masking
 from official_td.data import pipeline
+from official_td.data import corpus
+from official_td.data import masking
+from official_td.data import options as data_options
+from official_td.data import packing
+from official_td.data import runners
+from official_td.data import sources
+from official_td.data import tokenization
 from official_td.data import records
 from official_td.data import summary as summary_lib
 from official_td.data import vocab as vocab_lib
@@ -84,12 +93,12 @@ class StagesTest(tu.TestCase):
 
   def test_split_documents_streams_blank_line_blocks(self):
     lines = iter(['a b\n', 'c\n', '\n', '  \n', 'd\n', '\n', 'e f\n'])
-    self.assertEqual(list(pipeline.corpus_lib.split_documents(lines)),
+    self.assertEqual(list(corpus.split_documents(lines)),
                      ['a b\nc', 'd', 'e f'])
 
   def test_tokenize_batches_keep_documents_and_words(self):
     docs = [('k0', 'd0 w1 w2\nd0 w3'), ('k1', '   '), ('k2', 'd2 w4')]
-    out = list(pipeline.tokenize(iter(docs), self.tokenizer, batch_size=2))
+    out = list(tokenization.tokenize(iter(docs), self.tokenizer, batch_size=2))
     self.assertEqual([d.key for d in out], ['k0', 'k2'])
     first = out[0]
     self.assertEqual([[self.tokens[i] for i in s] for s in first.sentences],
@@ -97,10 +106,10 @@ class StagesTest(tu.TestCase):
     self.assertEqual([w.tolist() for w in first.words], [[0, 1, 2], [3, 4]])
 
   def test_pack_fills_exact_sequences_across_documents(self):
-    docs = list(pipeline.tokenize(
+    docs = list(tokenization.tokenize(
         ((str(i), d) for i, d in enumerate(labelled_corpus())),
         self.tokenizer))
-    seqs = list(pipeline.pack(iter(docs), self.ids, 16, 'unit/train'))
+    seqs = list(packing.pack(iter(docs), self.ids, 16, 'unit/train'))
     self.assertEqual([s.key for s in seqs],
                      [f'unit/train/{i}' for i in range(len(seqs))])
     for seq in seqs[:-1]:  # all but the last are full.
@@ -117,13 +126,13 @@ class StagesTest(tu.TestCase):
                         expected[expected != self.ids.sep_id])
 
   def test_masked_copies_depend_on_key_not_on_order(self):
-    seq = pipeline.PackedSequence(
+    seq = packing.PackedSequence(
         'u/train/3', np.array([2] + list(range(5, 35)) + [3]),
         np.zeros(32, np.int64), np.array([-1] + list(range(30)) + [-1]))
-    options = pipeline.DataOptions(seq_length=32, max_predictions_per_seq=5,
+    options = data_options.DataOptions(seq_length=32, max_predictions_per_seq=5,
                                    dupe_factor=2)
-    a = list(pipeline.masked_copies(seq, self.ids, 59, options))
-    b = list(pipeline.masked_copies(seq, self.ids, 59, options))
+    a = list(masking.masked_copies(seq, self.ids, 59, options))
+    b = list(masking.masked_copies(seq, self.ids, 59, options))
     for x, y in zip(a, b):
       for k in x:
         self.assertAllEqual(x[k], y[k])
@@ -132,7 +141,7 @@ class StagesTest(tu.TestCase):
 
   def test_options_reject_predictions_that_do_not_fit(self):
     with self.assertRaisesRegex(ValueError, 'does not fit seq_length=16'):
-      pipeline.DataOptions(seq_length=16,
+      data_options.DataOptions(seq_length=16,
                            max_predictions_per_seq=15).validate()
 
 
@@ -159,12 +168,12 @@ class PipelineTest(tu.TestCase):
         with open(path, 'w') as f:
           f.write(doc + '\n')
       cls.files.append(path)
-    cls.options = pipeline.DataOptions(
+    cls.options = data_options.DataOptions(
         seq_length=16, max_predictions_per_seq=4, eval_fraction=0.25, seed=3,
         dupe_factor=2)
     cls.multi = os.path.join(cls.root, 'multi')
     cls.summary = pipeline.create_pretraining_data(
-        pipeline.text_files([os.path.join(cls.root, 'corpus', '*')]),
+        sources.text_files([os.path.join(cls.root, 'corpus', '*')]),
         cls.multi, cls.options, vocab_file=cls.vocab, beam_args=TWO_WORKERS)
 
   def test_records_are_read_by_bert_pretrain_data_loader(self):
@@ -238,7 +247,7 @@ class PipelineTest(tu.TestCase):
   def test_one_process_and_two_workers_write_the_same_records(self):
     single = os.path.join(self.root, 'single' + uuid.uuid4().hex[:6])
     pipeline.create_pretraining_data(
-        pipeline.text_files([os.path.join(self.root, 'corpus', '*')]),
+        sources.text_files([os.path.join(self.root, 'corpus', '*')]),
         single, self.options, vocab_file=self.vocab,
         beam_args=pu.IN_PROCESS)
     for split in ('train', 'eval'):
@@ -258,7 +267,7 @@ class PipelineTest(tu.TestCase):
     self.assertFalse(os.path.exists(os.path.join(self.multi, '.beam-temp')))
     with self.assertRaisesRegex(ValueError, 'never overwritten'):
       pipeline.create_pretraining_data(
-          pipeline.text_files(self.files), self.multi, self.options,
+          sources.text_files(self.files), self.multi, self.options,
           vocab_file=self.vocab, beam_args=pu.IN_PROCESS)
 
 
@@ -400,9 +409,9 @@ class WorkerPackagingTest(tu.TestCase):
             '--region=us-central1', '--temp_location=gs://bucket/tmp']
 
   def test_remote_runner_gets_an_installable_sdist(self):
-    options = pipeline.pipeline_options(self.REMOTE, 'gs://bucket/out')
+    options = runners.pipeline_options(self.REMOTE, 'gs://bucket/out')
     packages = options.view_as(
-        pipeline.beam_options.SetupOptions).extra_packages
+        beam_options.SetupOptions).extra_packages
     self.assertLen(packages, 1)
     with tarfile.open(packages[0]) as tar:
       names = tar.getnames()
@@ -429,16 +438,16 @@ class WorkerPackagingTest(tu.TestCase):
   def test_code_the_user_ships_is_left_alone(self):
     for extra in ('--setup_file=./setup.py', '--extra_package=dist/x.tar.gz',
                   '--sdk_container_image=gcr.io/p/image'):
-      options = pipeline.pipeline_options(self.REMOTE + [extra],
+      options = runners.pipeline_options(self.REMOTE + [extra],
                                           'gs://bucket/out')
       packages = options.view_as(
-          pipeline.beam_options.SetupOptions).extra_packages
+          beam_options.SetupOptions).extra_packages
       self.assertEqual(packages, ['dist/x.tar.gz'] if 'extra' in extra
                        else None, extra)
     # The local runner needs no package.
-    options = pipeline.pipeline_options([], '/tmp/out')
+    options = runners.pipeline_options([], '/tmp/out')
     self.assertIsNone(options.view_as(
-        pipeline.beam_options.SetupOptions).extra_packages)
+        beam_options.SetupOptions).extra_packages)
 
 
 class BadInputTest(tu.TestCase):
@@ -451,9 +460,9 @@ class BadInputTest(tu.TestCase):
     before = sorted(os.listdir(out)) if existed else None
     with self.assertRaisesRegex(ValueError, message):
       pipeline.create_pretraining_data(
-          source if source is not None else pipeline.in_memory(
+          source if source is not None else sources.in_memory(
               pu.tiny_corpus()), out,
-          pipeline.DataOptions(seq_length=options.pop('seq_length', 32),
+          data_options.DataOptions(seq_length=options.pop('seq_length', 32),
                                max_predictions_per_seq=options.pop(
                                    'max_predictions_per_seq', 5), **options),
           vocab_file=vocab_file,
@@ -470,7 +479,7 @@ class BadInputTest(tu.TestCase):
   def test_empty_corpus(self):
     path = os.path.join(tempfile.mkdtemp(), 'empty.txt')
     open(path, 'w').write('\n \n\n')
-    self.assert_rejected('The corpus is empty', pipeline.text_files([path]))
+    self.assert_rejected('The corpus is empty', sources.text_files([path]))
 
   def test_corrupt_gzip(self):
     path = os.path.join(tempfile.mkdtemp(), 'bad.txt.gz')
@@ -479,7 +488,7 @@ class BadInputTest(tu.TestCase):
     data = open(path, 'rb').read()
     open(path, 'wb').write(data[:len(data) // 2])  # truncated.
     self.assert_rejected('not a readable gzip file',
-                         pipeline.text_files([path]))
+                         sources.text_files([path]))
 
   def test_vocab_without_special_tokens(self):
     vocab = tu.write_vocab(os.path.join(tempfile.mkdtemp(), 'v.txt'),

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
 from official_td.configs import pretraining
-from official_td.data import pretrain_dataloader
+from official_td.data import pretrain_dataloader as td_dataloader
 from official_td.tasks import keep_schedule
 from tests import pretrain_utils as pu
 
@@ -357,8 +357,9 @@ class ReplicaInputTest(pu.TinyDataTestCase):
         self.data_dir, 'eval-*')
 
     def dataset_fn(ctx):
-      return pretrain_dataloader.replica_slices(
-          pretrain_dataloader.load_dataset(pattern, data, global_batch, is_training, 7),
+      return td_dataloader.replica_slices(
+          td_dataloader.load_dataset(pattern, data, global_batch, is_training,
+                                     7),
           global_batch, ctx, pad=not is_training)
 
     dataset = strategy.distribute_datasets_from_function(dataset_fn)

@@ -11,6 +11,8 @@ import tensorflow_datasets as tfds
 
 from official_td.data import corpus
 from official_td.data import create_pretraining_data as cpd
+from official_td.data import options as data_options
+from official_td.data import pipeline
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
@@ -38,8 +40,8 @@ class TfdsTest(tu.TestCase):
       # (TFDS's mock serves every sub-split whole: 3 x 30 documents here.)
       self.assertLen(list(source.documents()), 90)
       out = os.path.join(tempfile.mkdtemp(), 'data')
-      summary = cpd.create_pretraining_data(
-          source, out, cpd.DataOptions(seq_length=16,
+      summary = pipeline.create_pretraining_data(
+          source, out, data_options.DataOptions(seq_length=16,
                                        max_predictions_per_seq=2),
           build_vocab_size=100, beam_args=pu.IN_PROCESS)
     self.assertGreater(summary['train']['sequences'], 0)

@@ -42,11 +42,8 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from official_td import runtime  # pylint: disable=g-import-not-at-top
-from official_td.data import pipeline  # pylint: disable=g-import-not-at-top
-
-# The library API, importable from here as before.
-DataOptions = pipeline.DataOptions
-create_pretraining_data = pipeline.create_pretraining_data
+from official_td.data import sources  # pylint: disable=g-import-not-at-top
+from official_td.data.options import DataOptions  # pylint: disable=g-import-not-at-top
 
 
 def make_source(input_files: Sequence[str] = (),
@@ -54,17 +51,17 @@ def make_source(input_files: Sequence[str] = (),
                 tfds_data_dir: Optional[str] = None,
                 tfds_split: str = 'train',
                 tfds_text_key: str = 'text',
-                tfds_units: int = 64) -> pipeline.Source:
+                tfds_units: int = 64) -> sources.Source:
   """The corpus: text files, a TFDS dataset, or (neither given) the embedded.
   """
   if input_files and tfds_name:
     raise ValueError('Pass either --input_files or --tfds_name, not both.')
   if input_files:
-    return pipeline.text_files(input_files)
+    return sources.text_files(input_files)
   if tfds_name:
-    return pipeline.tfds_dataset(tfds_name, tfds_data_dir, tfds_split,
+    return sources.tfds_dataset(tfds_name, tfds_data_dir, tfds_split,
                                  tfds_text_key, tfds_units)
-  return pipeline.embedded()
+  return sources.embedded()
 
 
 def define_flags():
@@ -127,7 +124,8 @@ def main(argv):
   source = make_source(flags_.input_files, flags_.tfds_name,
                        flags_.tfds_data_dir, flags_.tfds_split,
                        flags_.tfds_text_key, flags_.tfds_units)
-  summary = create_pretraining_data(
+  from official_td.data import pipeline  # pylint: disable=g-import-not-at-top
+  summary = pipeline.create_pretraining_data(
       source, flags_.output_dir, options, flags_.vocab_file,
       flags_.build_vocab_size, flags_.vocab_sample_mb << 20,
       beam_args=argv[1:], num_workers=flags_.num_workers)

@@ -10,11 +10,10 @@ sequences (what fine-tuning sees) and with dropping.
 """
 
 import collections
-import contextlib
 import dataclasses
 import math
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import List, Tuple
 
 from absl import logging
 import numpy as np
@@ -30,7 +29,6 @@ from official_td.configs.pretraining import DataConfig
 from official_td.configs.pretraining import OptimizerConfig
 from official_td.configs.pretraining import RunConfig
 from official_td.data import pretrain_dataloader
-from official_td.data import validate
 from official_td.networks import TokenDropBertEncoder
 from official_td.tasks import keep_schedule
 from official_td.tasks import masked_lm

@@ -1,0 +1,79 @@
+"""Beam pipeline options and runners for the data pipeline.
+
+The default is Beam's DirectRunner in multi-processing mode on every core;
+Beam's own options pass through (`--runner=DataflowRunner --project=...
+--region=... --temp_location=gs://...`, Flink, Spark), and an option no Beam
+component knows is an error.
+"""
+
+import os
+from typing import Sequence
+
+from apache_beam.options import pipeline_options as beam_options
+
+from official_td.data import packaging
+
+
+# ------------------------------------------------------------ running
+def pipeline_options(beam_args: Sequence[str], output_dir: str,
+                     num_workers: int = 0) -> beam_options.PipelineOptions:
+  """Beam options: the user's, else DirectRunner multi-processing.
+
+  Raises:
+    ValueError: on an option no Beam component knows (a typo would otherwise
+      be dropped silently).
+  """
+  beam_args = list(beam_args)
+  options = beam_options.PipelineOptions(beam_args)
+  known = options.get_all_options(retain_unknown_options=False)
+  every = options.get_all_options(retain_unknown_options=True)
+  unknown = sorted(set(every) - set(known))
+  if unknown:
+    raise ValueError(
+        f'Unknown option(s) {unknown}: neither a flag of this program nor a '
+        f'Beam pipeline option (passed through: {beam_args}); see --help, '
+        '`python -m apache_beam.runners.runner --help` or the runner\'s '
+        'documentation (e.g. --runner=DataflowRunner --project=... '
+        '--region=... --temp_location=gs://...).')
+  if not is_direct(options) and not _is_in_process(options):
+    # Remote workers import official_td: ship it unless the user does.
+    options = beam_options.PipelineOptions(
+        beam_args + packaging.worker_package_args(beam_args))
+  if is_direct(options):
+    direct = options.view_as(beam_options.DirectOptions)
+    if output_dir.startswith('ram://'):
+      # ram:// is one process's memory: workers of their own cannot see it.
+      direct.direct_running_mode = 'in_memory'
+      direct.direct_num_workers = 1
+    else:
+      if not any(a.startswith('--direct_running_mode') for a in beam_args):
+        direct.direct_running_mode = 'multi_processing'
+      if not any(a.startswith('--direct_num_workers') for a in beam_args):
+        direct.direct_num_workers = num_workers or os.cpu_count() or 1
+  return options
+
+
+def is_direct(options: beam_options.PipelineOptions) -> bool:
+  return options.get_all_options().get('runner') in (None, 'DirectRunner')
+
+
+def _is_in_process(options: beam_options.PipelineOptions) -> bool:
+  """Runners whose workers share this machine's Python environment."""
+  return options.get_all_options().get('runner') in (
+      'InteractiveRunner', 'PrismRunner', 'BundleBasedDirectRunner',
+      'SwitchingDirectRunner')
+
+
+def runner_for(options: beam_options.PipelineOptions):
+  """The runner object for `options`; None lets Beam pick the named runner.
+
+  For the DirectRunner, Beam 2.77 first tries its Prism runner, which
+  downloads a binary at run time (and fails offline, or runs with other
+  settings); the FnApiRunner is the DirectRunner's own engine, works offline
+  and is what `--direct_running_mode` / `--direct_num_workers` configure.
+  """
+  if is_direct(options):
+    from apache_beam.runners.portability import fn_api_runner  # pylint: disable=g-import-not-at-top
+    return fn_api_runner.FnApiRunner()
+  return None
+

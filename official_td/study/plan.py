@@ -1,0 +1,82 @@
+"""The study's plan: arms, budgets, and the steps each run trains.
+
+The baseline (`encoder.token_drop = False`) trains the config's
+`run.train_steps` (budget 1.0). An arm with budget b trains
+`round(b * steps / schedule_ratio)` steps, with its own full learning-rate
+schedule (warmup scaled by the same factor) and keep schedule; the ratio is
+the step-time benchmark's, measured on the trainer's own compiled loops.
+"""
+
+import math
+from typing import Dict, List, Sequence, Tuple
+
+
+BASELINE = 'baseline'
+
+
+BASELINE_BINDINGS = ('encoder.token_drop = False',)
+
+
+# --------------------------------------------------------------- the plan
+def budget_steps(budget: float, ratio: float, baseline_steps: int) -> int:
+  """Steps that take `budget` of the baseline's time at `ratio` its step time.
+
+  E.g. budget 0.5 at a measured ratio of 0.8: 0.625 of the baseline's steps.
+  """
+  return max(1, int(round(budget * baseline_steps / ratio)))
+
+
+def parse_arms(specs: Sequence[str]) -> List[Tuple[str, List[str]]]:
+  """`NAME=BINDING; BINDING` flags -> [(name, bindings)]."""
+  arms = []
+  for spec in specs or ['token_drop']:
+    name, _, bindings = spec.partition('=')
+    name = name.strip()
+    if not name or not name.replace('_', '').replace('-', '').isalnum() or (
+        name == BASELINE):
+      raise ValueError(
+          f'--arm={spec!r}: start with a name of letters, digits, _ or - '
+          f'(not "{BASELINE}"), e.g. --arm="k32=encoder.keep_k = 32".')
+    if name in (a for a, _ in arms):
+      raise ValueError(f'--arm name {name!r} is used twice.')
+    arms.append((name, [b.strip() for b in bindings.split(';') if b.strip()]))
+  return arms
+
+
+def parse_budgets(values: Sequence[str]) -> List[float]:
+  try:
+    budgets = sorted(float(v) for v in values)
+  except ValueError:
+    raise ValueError(f'--budgets={",".join(values)}: give fractions of the '
+                     'baseline\'s time, e.g. --budgets=0.6,0.7,0.8') from None
+  if not budgets or any(not 0 < b <= 2 for b in budgets) or len(
+      set(budgets)) != len(budgets):
+    raise ValueError(f'--budgets={",".join(values)}: give distinct fractions '
+                     'in (0, 2], e.g. --budgets=0.6,0.7,0.8')
+  return budgets
+
+
+def run_name(arm: str, budget: float) -> str:
+  return BASELINE if arm == BASELINE else f'{arm}_b{budget:.2f}'
+
+
+def plan(arms, budgets, seeds: List[int], ratios: Dict[str, Dict],
+         baseline_steps: int, warmup_steps: int, evals_per_run: int):
+  """Every run of the study: (run name, arm, budget, seed, bindings)."""
+  runs = []
+  for seed in seeds:
+    specs = [(BASELINE, 1.0, list(BASELINE_BINDINGS), baseline_steps)]
+    for arm, bindings in arms:
+      ratio = ratios[arm]['schedule_ratio']
+      for budget in budgets:
+        specs.append((arm, budget, bindings,
+                      budget_steps(budget, ratio, baseline_steps)))
+    for arm, budget, bindings, steps in specs:
+      warmup = int(round(warmup_steps * steps / baseline_steps))
+      bindings = bindings + [
+          f'run.seed = {seed}', f'run.train_steps = {steps}',
+          f'optimizer.warmup_steps = {warmup}',
+          f'run.eval_interval = {max(1, math.ceil(steps / evals_per_run))}']
+      runs.append((run_name(arm, budget), arm, budget, seed, bindings))
+  return runs
+

@@ -1,0 +1,176 @@
+"""The study's report: one row per run, means over seeds, break-even budget.
+
+The break-even budget is the smallest fraction of the baseline's time at which
+an arm's mean held-out loss is at or below the baseline's mean, interpolated
+linearly between neighbouring budgets; its range comes from the same
+computation per seed (each seed's arm against that seed's baseline). It is
+given on the planned-budget axis and on the axis of measured train-loop
+seconds.
+"""
+
+import csv
+import os
+import statistics
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from official_td import io_utils
+from official_td.study.plan import BASELINE
+
+
+def break_even(budgets: Sequence[float], losses: Sequence[float],
+               target: float) -> Tuple[Optional[float], str]:
+  """Smallest budget whose loss is at or below `target`, interpolated.
+
+  Returns:
+    `(budget, kind)`: kind 'interpolated' (between two budgets, linear in the
+    loss), 'at_most' (already at the smallest budget: the break-even is at or
+    below it) or 'above' (no budget reaches the target; budget None).
+  """
+  points = sorted(zip(budgets, losses))
+  for i, (budget, loss) in enumerate(points):
+    if loss <= target:
+      if i == 0:
+        return budget, 'at_most'
+      b0, l0 = points[i - 1]
+      return b0 + (l0 - target) / (l0 - loss) * (budget - b0), 'interpolated'
+  return None, 'above'
+
+
+def format_break_even(value: Optional[float], kind: str,
+                      budgets: Sequence[float]) -> str:
+  if kind == 'above':
+    return f'> {max(budgets):.2f}'
+  return ('≤ ' if kind == 'at_most' else '') + f'{value:.3f}'
+
+
+def mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return float('nan'), float('nan')
+  std = statistics.stdev(values) if len(values) > 1 else 0.0
+  return statistics.fmean(values), std
+
+
+def collect(out: str, runs) -> List[Dict]:
+  """One row per finished run (pretraining and fine-tuning results)."""
+  rows = []
+  for name, arm, budget, seed, _ in runs:
+    model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
+    pre = io_utils.read_json(os.path.join(model_dir, 'results.json'))
+    fine = io_utils.read_json(os.path.join(out, 'finetune', name, f'seed{seed}',
+                                   'results.json'))
+    rows.append(dict(
+        run=name, arm=arm, budget=budget, seed=seed, steps=pre['step'],
+        train_seconds=pre['train_seconds'],
+        eval_mlm_loss=round(pre['eval_mlm_loss'], 5),
+        eval_mlm_accuracy=round(pre['eval_mlm_accuracy'], 5),
+        finetune_accuracy=round(fine['eval_accuracy'], 5)))
+  return rows
+
+
+def write_csv(out: str, rows: List[Dict]):
+  with tf.io.gfile.GFile(os.path.join(out, 'study.csv'), 'w') as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def group_table(rows: List[Dict], arms: Sequence[str]) -> List[Dict]:
+  """Per (arm, budget): steps, seeds and (mean, std) of every measure."""
+  base_seconds = statistics.fmean(r['train_seconds'] for r in rows
+                                  if r['arm'] == BASELINE)
+  groups = [(BASELINE, 1.0)] + sorted(
+      {(r['arm'], r['budget']) for r in rows if r['arm'] != BASELINE},
+      key=lambda g: (list(arms).index(g[0]), g[1]))
+  table = []
+  for arm, budget in groups:
+    group = [r for r in rows if r['arm'] == arm and r['budget'] == budget]
+    seconds = mean_std([r['train_seconds'] for r in group])
+    table.append(dict(
+        arm=arm, budget=budget, steps=group[0]['steps'], seeds=len(group),
+        train_seconds=seconds, time_fraction=seconds[0] / base_seconds,
+        **{key: mean_std([r[key] for r in group]) for key in (
+            'eval_mlm_loss', 'eval_mlm_accuracy', 'finetune_accuracy')}))
+  return table
+
+
+def table_lines(table: List[Dict]) -> List[str]:
+  lines = [
+      '| arm | budget | steps | seeds | train-loop s | time / baseline | '
+      'held-out MLM loss | held-out MLM accuracy | fine-tuned accuracy |',
+      '|---|---|---|---|---|---|---|---|---|']
+  for t in table:
+    seconds, loss = t['train_seconds'], t['eval_mlm_loss']
+    accuracy, finetune = t['eval_mlm_accuracy'], t['finetune_accuracy']
+    lines.append(
+        f'| {t["arm"]} | {t["budget"]:.2f} | {t["steps"]} | {t["seeds"]} | '
+        f'{seconds[0]:.1f} ± {seconds[1]:.1f} | {t["time_fraction"]:.3f} | '
+        f'{loss[0]:.4f} ± {loss[1]:.4f} | '
+        f'{accuracy[0]:.4f} ± {accuracy[1]:.4f} | '
+        f'{finetune[0]:.4f} ± {finetune[1]:.4f} |')
+  return lines
+
+
+def arm_break_even(arm: str, rows: List[Dict], table: List[Dict],
+                   target: float) -> Dict:
+  """The arm's break-even on both axes, and per seed."""
+  entries = [t for t in table if t['arm'] == arm]
+  budgets = [t['budget'] for t in entries]
+  losses = [t['eval_mlm_loss'][0] for t in entries]
+  value, kind = break_even(budgets, losses, target)
+  per_seed = []
+  for r in rows:
+    if r['arm'] != BASELINE:
+      continue
+    seed_rows = sorted((x['budget'], x['eval_mlm_loss']) for x in rows
+                       if x['arm'] == arm and x['seed'] == r['seed'])
+    if seed_rows:
+      per_seed.append(break_even([b for b, _ in seed_rows],
+                                 [l for _, l in seed_rows],
+                                 r['eval_mlm_loss']))
+  # The same crossing on the axis of measured train-loop time.
+  fractions = [t['time_fraction'] for t in entries]
+  measured, measured_kind = break_even(fractions, losses, target)
+  return dict(
+      break_even=value, break_even_kind=kind,
+      break_even_text=format_break_even(value, kind, budgets),
+      break_even_measured_time=measured,
+      break_even_measured_time_kind=measured_kind,
+      break_even_measured_time_text=format_break_even(
+          measured, measured_kind, fractions),
+      per_seed=[dict(break_even=v, kind=k,
+                     text=format_break_even(v, k, budgets))
+                for v, k in per_seed])
+
+
+def summarize(out: str, rows: List[Dict], arms: Sequence[str],
+              ratios: Dict[str, Dict]) -> Dict:
+  """Writes study.csv, study.md, study_summary.json; returns the summary."""
+  write_csv(out, rows)
+  table = group_table(rows, arms)
+  base = table[0]
+  base_loss = base['eval_mlm_loss'][0]
+  summary = dict(baseline_eval_mlm_loss=base_loss,
+                 baseline_train_seconds=base['train_seconds'][0], arms={})
+  lines = table_lines(table) + [
+      '', 'Break-even budget (smallest fraction of the baseline\'s time at '
+      'which the mean held-out MLM loss is at or below the baseline\'s '
+      f'{base_loss:.4f}; range: the same per seed):', '']
+  for arm in arms:
+    entry = arm_break_even(arm, rows, table, base_loss)
+    entry.update(schedule_ratio=ratios[arm]['schedule_ratio'],
+                 step_s=ratios[arm]['step_s'],
+                 plain_step_s=ratios[arm]['plain_step_s'])
+    summary['arms'][arm] = entry
+    seeds = ', '.join(s['text'] for s in entry['per_seed'])
+    lines.append(
+        f'- **{arm}**: {entry["break_even_text"]} (per seed: {seeds}); '
+        f'measured step-time ratio {entry["schedule_ratio"]:.3f}; on the '
+        'measured train-loop time axis: '
+        f'{entry["break_even_measured_time_text"]}')
+  io_utils.write_json(os.path.join(out, 'study_summary.json'), summary)
+  with tf.io.gfile.GFile(os.path.join(out, 'study.md'), 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+  return summary

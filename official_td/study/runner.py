@@ -1,0 +1,98 @@
+"""Running the study: benchmarks and training runs as resumable subprocesses.
+
+Every run is `python -m official_td.train` (then `official_td.finetune`) in
+its own directory. A finished run (its `results.json`) is skipped; an
+interrupted pretraining run resumes from its checkpoint (the trainer's own
+resume); an interrupted fine-tuning, which is short, is redone. Measured
+step times are stored, so a resumed study keeps its steps.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List, Tuple
+
+import tensorflow as tf
+
+from official_td import io_utils
+
+
+# ---------------------------------------------------------------- running
+class RunFailed(ValueError):
+  """A subprocess of the study failed (its own output says why)."""
+
+
+def _run(args: List[str]):
+  print('$ python -m ' + ' '.join(args), flush=True)
+  proc = subprocess.run([sys.executable, '-m'] + args, check=False)
+  if proc.returncode:
+    raise RunFailed(f'`python -m {args[0]}` failed (exit code '
+                       f'{proc.returncode}); its output is above. Re-running '
+                       'the study resumes where it stopped.')
+
+
+def check_settings(out: str, settings: Dict):
+  """Records the study's settings; a re-run must use the same ones."""
+  path = os.path.join(out, 'study.json')
+  if tf.io.gfile.exists(path):
+    stored = io_utils.read_json(path)
+    if stored != settings:
+      changed = sorted(k for k in set(stored) | set(settings)
+                       if stored.get(k) != settings.get(k))
+      raise ValueError(
+          f'{out} holds a study with other settings ({", ".join(changed)} '
+          'differ). Re-run it with its own flags (see study.json) to resume '
+          'it, or choose a new --output_dir.')
+  else:
+    tf.io.gfile.makedirs(out)
+    io_utils.write_json(path, settings)
+
+
+def measure_ratios(out: str, pretrain_flags: List[str],
+                   arms: List[Tuple[str, List[str]]],
+                   steps: int) -> Dict[str, Dict]:
+  """The benchmark of each arm (stored: a resumed study keeps its steps)."""
+  results = {}
+  for name, bindings in arms:
+    path = os.path.join(out, 'step_times', f'{name}.json')
+    if not tf.io.gfile.exists(path):
+      args = ['official_td.benchmarks.step_time', f'--steps={steps}', '--warmup_steps=2'
+             ] + pretrain_flags + [f'--gin_bindings={b}' for b in bindings]
+      print('$ python -m ' + ' '.join(args), flush=True)
+      proc = subprocess.run([sys.executable, '-m'] + args, check=False,
+                            capture_output=True, text=True)
+      if proc.returncode:
+        raise RunFailed(f'The step-time benchmark of arm {name!r} failed:'
+                           f'\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}')
+      result = json.loads(proc.stdout.strip().splitlines()[-1])
+      tf.io.gfile.makedirs(os.path.dirname(path))
+      io_utils.write_json(path, result)
+    results[name] = io_utils.read_json(path)
+    print(f'{name}: token-drop step time / plain step time = '
+          f'{results[name]["schedule_ratio"]:.3f} (measured side by side)',
+          flush=True)
+  return results
+
+
+def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
+  """Pretrains (or resumes) and fine-tunes one run unless it is finished."""
+  model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
+  finetune_dir = os.path.join(out, 'finetune', name, f'seed{seed}')
+  if tf.io.gfile.exists(os.path.join(model_dir, 'results.json')):
+    print(f'[finished] {model_dir}', flush=True)
+  else:
+    _run(['official_td.train', f'--model_dir={model_dir}'] + pretrain_flags +
+         [f'--gin_bindings={b}' for b in bindings])
+  if tf.io.gfile.exists(os.path.join(finetune_dir, 'results.json')):
+    print(f'[finished] {finetune_dir}', flush=True)
+    return
+  if tf.io.gfile.exists(finetune_dir):
+    # The study's own fine-tuning, interrupted before its results: redo it.
+    print(f'Removing the interrupted fine-tuning {finetune_dir}', flush=True)
+    tf.io.gfile.rmtree(finetune_dir)
+  _run(['official_td.finetune', f'--model_dir={finetune_dir}'] +
+       finetune_flags + [f"--gin_bindings=finetune.pretrained_dir = "
+                         f"'{model_dir}'", f'--gin_bindings=finetune.seed = '
+                         f'{seed}'])
+
