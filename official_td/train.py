@@ -26,6 +26,9 @@ import gin  # pylint: disable=g-import-not-at-top
 
 from official_td import configurables  # pylint: disable=g-import-not-at-top
 from official_td import runtime  # pylint: disable=g-import-not-at-top
+# Before any gin file is parsed: modules of tf-models-official register gin
+# configurables when first imported, which a locked config refuses.
+from official_td import train_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -64,7 +67,6 @@ def main(argv):
   logging.info(header)
   print(header, flush=True)
   print(f'Log: {log_file}', flush=True)
-  from official_td import train_lib  # pylint: disable=g-import-not-at-top
   results = train_lib.run_pretraining(
       strategy, encoder, data, optimizer, run,
       operative_config=gin.operative_config_str())

@@ -1,6 +1,7 @@
 """Helpers of the pretraining tests: a tiny corpus, data, and train runs."""
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,27 @@ def tiny_corpus(num_documents=60):
   """Repetitive documents: a tiny model learns them in tens of steps."""
   return ['\n'.join(SENTENCES[(d + i) % len(SENTENCES)] for i in range(4))
           for d in range(num_documents)]
+
+
+COMMON_WORDS = (
+    'the a cat dog sun sea book train park bread red blue runs reads eats '
+    'with about and for at in on of').split()
+SYLLABLES = 'ka lo mi nu pe ra si to vu ze bar con del fin gor hul'.split()
+
+
+def varied_corpus(num_documents=60, seed=0):
+  """Random sentences of common words and made-up long words (several
+  WordPieces each under a small vocab): no two sequences alike, so an
+  epoch's records are all different."""
+  rng = random.Random(seed)
+
+  def word():
+    if rng.random() < 0.7:
+      return rng.choice(COMMON_WORDS)
+    return ''.join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+  return ['\n'.join(' '.join(word() for _ in range(rng.randint(6, 14))) + '.'
+                    for _ in range(4)) for _ in range(num_documents)]
 
 
 # Beam in the test process (no worker start-up): the data of most tests.

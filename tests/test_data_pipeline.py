@@ -28,6 +28,7 @@ from official_td.data import masking
 from official_td.data import options as data_options
 from official_td.data import packing
 from official_td.data import runners
+from official_td.data import show
 from official_td.data import sources
 from official_td.data import tokenization
 from official_td.data import records
@@ -278,8 +279,9 @@ class DynamicMaskingTest(tu.TestCase):
     super().setUpClass()
     cls.root = tempfile.mkdtemp()
     cls.data = os.path.join(cls.root, 'dynamic')
-    cls.summary = pu.make_data(cls.data, masking='dynamic',
-                               whole_word_masking=True)
+    cls.summary = pu.make_data(
+        cls.data, sources.in_memory(pu.varied_corpus(seed=1)),
+        masking='dynamic', whole_word_masking=True)
     vocab = open(os.path.join(cls.data, 'vocab.txt')).read().split('\n')[:-1]
     cls.config = dynamic_masking.MaskingConfig(
         seq_length=32, max_predictions_per_seq=5, vocab_size=len(vocab),
@@ -292,28 +294,37 @@ class DynamicMaskingTest(tu.TestCase):
     self.assertNotIn('masked_lm_ids', rows[0])
     self.assertIn('word_ids', rows[0])
 
-  def test_two_epochs_see_different_masks_and_labels_are_true(self):
+  def test_epochs_draw_different_masks_on_a_corpus_without_duplicates(self):
+    epochs = [list(show.examples(self.data, epoch=e)) for e in (0, 1)]
+    originals = [ex['original_ids'].tobytes() for ex in epochs[0]]
+    self.assertLen(set(originals), len(originals))  # no two records alike.
+    self.assertLen(originals, self.summary['train']['sequences'])
+    differs = 0
+    for a, b in zip(*epochs):
+      self.assertAllEqual(a['original_ids'], b['original_ids'])
+      differs += not np.array_equal(a['masked_positions'],
+                                    b['masked_positions'])
+    self.assertGreater(differs, 0.9 * len(originals))
+
+  def test_training_stream_masks_each_record_as_its_epoch_says(self):
+    # The stream training reads (shuffled, repeated) gives every record the
+    # mask that `show` draws for it at that epoch: two epochs of the stream
+    # hold each record with its epoch-0 and its epoch-1 mask.
     pattern = os.path.join(self.data, 'train-*')
     n = self.summary['train']['sequences']
-    dataset = dynamic_masking.load(pattern, self.config, 1, True, seed=5,
-                                   shuffle_buffer_size=1)
-    # With a shuffle buffer of 1 and one file order per epoch, compare the
-    # same record in epoch 1 and epoch 2 by its unmasked ids.
-    rows = [{k: v.numpy()[0] for k, v in b.items()}
-            for b in dataset.take(2 * n)]
-    first = {}
-    differs = 0
-    for row in rows:
-      original = row['input_word_ids'].copy()
-      real = row['masked_lm_weights'] > 0
-      original[row['masked_lm_positions'][real]] = row['masked_lm_ids'][real]
-      key = original.tobytes()
-      positions = tuple(row['masked_lm_positions'][real])
-      if key in first:
-        differs += first[key] != positions
-      else:
-        first[key] = positions
-    self.assertGreater(differs, n // 2)
+    stream = dynamic_masking.load(pattern, self.config, 1, True, seed=5,
+                                  shuffle_buffer_size=1)
+    seen = collections.Counter()
+    for row in stream.take(2 * n):
+      ex = show._example({k: v.numpy() for k, v in row.items()}, 0)  # pylint: disable=protected-access
+      seen[ex['original_ids'].tobytes(),
+           ex['masked_positions'].tobytes()] += 1
+    expected = collections.Counter()
+    for epoch in (0, 1):
+      for ex in show.examples(self.data, epoch=epoch, seed=5):
+        expected[ex['original_ids'].tobytes(),
+                 ex['masked_positions'].tobytes()] += 1
+    self.assertEqual(seen, expected)
 
   def test_resumed_stream_has_the_uninterrupted_masks(self):
     pattern = os.path.join(self.data, 'train-*')
@@ -325,7 +336,7 @@ class DynamicMaskingTest(tu.TestCase):
       for key in a:
         self.assertAllEqual(a[key], b[key])
 
-  def test_whole_words_and_rates(self):
+  def test_whole_words_labels_and_never_special_tokens(self):
     pattern = os.path.join(self.data, 'train-*')
     batch = next(iter(dynamic_masking.load(pattern, self.config, 64, False,
                                            seed=1)))

@@ -37,18 +37,20 @@ def masking_config(data: DataConfig, vocab: List[str]
 
 def load_dataset(pattern: str, data: DataConfig, batch_size: int,
                  is_training: bool, seed: int, input_context=None,
-                 masking: Optional[dynamic_masking.MaskingConfig] = None):
+                 masking: Optional[dynamic_masking.MaskingConfig] = None,
+                 epoch: int = 0):
   """Batches of pretraining features from the records of `pattern`.
 
   Static (masked) records: tf-models-official's BertPretrainDataLoader.
   Unmasked records (`masking` given): `dynamic_masking.load`, which draws the
   masks while reading. `batch_size` is the global batch: the loader divides
   it by the replicas of `input_context` itself (pass None to read global
-  batches).
+  batches). A one-pass read (`is_training=False`) of unmasked records draws
+  the masks of `epoch`.
   """
   if masking is not None:
     return dynamic_masking.load(pattern, masking, batch_size, is_training,
-                                seed, data.shuffle_buffer_size)
+                                seed, data.shuffle_buffer_size, epoch)
   params = pretrain_dataloader.BertPretrainDataConfig(
       input_path=pattern,
       global_batch_size=batch_size,
