@@ -100,6 +100,16 @@ def run_train(model_dir, bindings=(), timeout=600, check=True, **kwargs):
   return proc
 
 
+def assert_clean_error(test, proc, message):
+  """A user's mistake ended as designed: exit code 1, exactly one `Error:`
+  line (naming `message`) on stderr, and no traceback anywhere."""
+  test.assertEqual(proc.returncode, 1, proc.stderr[-3000:])
+  errors = [l for l in proc.stderr.splitlines() if l.startswith('Error: ')]
+  test.assertLen(errors, 1, proc.stderr[-3000:])
+  test.assertIn(message, proc.stderr)
+  test.assertNotIn('Traceback', proc.stdout + proc.stderr)
+
+
 class TinyDataTestCase(tu.TestCase):
   """Creates the tiny pretraining data once per class, in a temp dir."""
 

@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
-from official_td import flops
+from official_td.benchmarks import flops
+from official_td.configs import pretraining
+from official_td.tasks import keep_schedule
+from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +40,7 @@ class FlopModelTest(tu.TestCase):
 class BenchmarkTest(tu.TestCase):
 
   def test_prints_json_with_both_timings(self):
-    cmd = [sys.executable, '-m', 'official_td.benchmark', '--num_layers=2',
+    cmd = [sys.executable, '-m', 'official_td.benchmarks.step_time', '--num_layers=2',
            '--hidden_size=16', '--num_attention_heads=2', '--inner_dim=32',
            '--vocab_size=200', '--seq_length=16', '--keep_k=8',
            '--max_predictions=3', '--batch_size=2', '--steps=2']
@@ -55,8 +58,21 @@ class BenchmarkTest(tu.TestCase):
         result['measured_ratio'],
         result['token_drop_step_s'] / result['plain_step_s'], places=2)
 
+  def test_mixed_float16_step_time(self):
+    cmd = [sys.executable, '-m', 'official_td.benchmarks.step_time',
+           '--num_layers=2', '--hidden_size=16', '--num_attention_heads=2',
+           '--inner_dim=32', '--vocab_size=200', '--seq_length=16',
+           '--keep_k=8', '--max_predictions=3', '--batch_size=2', '--steps=2',
+           '--precision=mixed_float16']
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    self.assertEqual(result['precision'], 'mixed_float16')
+    self.assertGreater(result['token_drop_step_s'], 0)
+
   def test_loop_benchmark_prints_json(self):
-    cmd = [sys.executable, '-m', 'official_td.loop_benchmark',
+    cmd = [sys.executable, '-m', 'official_td.benchmarks.loop_overhead',
            '--num_layers=2', '--hidden_size=16', '--num_attention_heads=2',
            '--inner_dim=32', '--vocab_size=200', '--seq_length=16',
            '--keep_k=8', '--max_predictions=3', '--batch_size=4',
@@ -69,3 +85,29 @@ class BenchmarkTest(tu.TestCase):
       if key.endswith('_s'):
         self.assertGreater(value, 0, key)
 
+
+
+class StepTimeFromConfigTest(pu.TinyDataTestCase):
+  """The benchmark times the trainer that trains, built from the config."""
+
+  def test_times_every_k_of_the_configs_schedule_with_its_settings(self):
+    schedule = 'run.keep_schedule = ((0.0, 0.25), (0.5, 0.5), (0.75, 1.0))'
+    cmd = [sys.executable, '-m', 'official_td.benchmarks.step_time',
+           '--gin_file=gin/experiments/ci_tiny.gin', '--steps=2']
+    cmd += [f'--gin_bindings={b}' for b in self.bindings + [
+        schedule, "encoder.importance_mode = 'frequency'"]]
+    proc = subprocess.run(cmd, cwd=REPO, env=pu.env(), capture_output=True,
+                          text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    self.assertEqual(result['importance_mode'], 'frequency')
+    # The phases training runs (one representation: fractions and k).
+    run = pretraining.RunConfig(
+        keep_schedule=((0.0, 0.25), (0.5, 0.5), (0.75, 1.0)))
+    self.assertEqual([tuple(p) for p in result['keep_phases']],
+                     keep_schedule.keep_phases(run, 32, 16))
+    self.assertEqual(sorted(result['step_s']), ['16', '32', '8'])
+    self.assertAlmostEqual(
+        result['schedule_ratio'],
+        (0.5 * result['step_s']['8'] + 0.25 * result['step_s']['16'] +
+         0.25 * result['step_s']['32']) / result['plain_step_s'], places=3)

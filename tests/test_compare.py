@@ -136,9 +136,8 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     other = subprocess.run(self.command(out, budgets='0.6'), cwd=pu.REPO,
                            env=pu.env(), capture_output=True, text=True,
                            timeout=300)
-    self.assertEqual(other.returncode, 1)
-    self.assertIn('holds a study with other settings (budgets differ)',
-                  other.stderr)
+    pu.assert_clean_error(
+        self, other, 'holds a study with other settings (budgets differ)')
 
     # The same command finishes the study without redoing finished runs.
     rerun = subprocess.run(self.command(out), cwd=pu.REPO, env=pu.env(),

@@ -72,6 +72,27 @@ class FinetuneExportTest(pu.TinyDataTestCase):
     self.assertGreater(self.results['eval_accuracy'], 0.7)
     self.assertTrue(os.path.exists(self.results['checkpoint'] + '.index'))
 
+  def test_mixed_float16_finetuning_through_the_command(self):
+    model_dir = os.path.join(self.root, 'finetuned_fp16')
+    bindings = [f"finetune.pretrained_dir = '{self.pretrained}'",
+                f"finetune.train_file = '{self.root}/train.csv'",
+                f"finetune.eval_file = '{self.root}/eval.csv'",
+                'finetune.seq_length = 16', 'finetune.batch_size = 16',
+                'finetune.epochs = 15', 'finetune.learning_rate = 3e-3',
+                'finetune.dropout = 0.0',
+                "finetune.mixed_precision = 'mixed_float16'"]
+    proc = subprocess.run(
+        [sys.executable, '-m', 'official_td.finetune',
+         '--gin_file=gin/finetune/csv.gin', f'--model_dir={model_dir}'] +
+        [f'--gin_bindings={b}' for b in bindings],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=600)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['mixed_precision'], 'mixed_float16')
+    self.assertGreater(results['loss_scale'], 1.0)  # a LossScaleOptimizer.
+    self.assertGreater(results['eval_accuracy'], 0.7)
+
   def test_metrics_match_definitions(self):
     m = classification.classification_metrics([1, 1, 0, 0, 1], [1, 0, 0, 1, 1],
                                               2)

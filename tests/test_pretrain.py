@@ -1,5 +1,6 @@
 """End-to-end tests of data creation and pretraining (real subprocesses)."""
 
+import collections
 import glob
 import json
 import os
@@ -14,31 +15,86 @@ import numpy as np
 import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
+from official.nlp.modeling import models
+from official_td.configs import encoders
 from official_td.configs import pretraining
 from official_td.data import pretrain_dataloader as td_dataloader
 from official_td.tasks import keep_schedule
+from official_td.tasks import masked_lm
 from tests import pretrain_utils as pu
 
 
-def read_checkpoint(model_dir, name='model'):
-  """Trainable weights and the importance table of the latest checkpoint."""
-  path = tf.train.latest_checkpoint(model_dir)
+# Checkpoint keys that are not training state: the object graph, the save
+# counter (a resumed run saved more often) and the wall-clock seconds.
+NOT_STATE = ('_CHECKPOINTABLE_OBJECT_GRAPH', 'save_counter/', 'train_seconds/')
+
+
+def checkpoint_values(path):
+  """Every training-state tensor of a checkpoint: encoder, MLM head,
+  optimizer slots and step, importance table."""
   reader = tf.train.load_checkpoint(path)
-  values = {}
-  for key in reader.get_variable_to_shape_map():
-    if key.startswith(name + '/') or key.startswith('importance/'):
-      if 'OPTIMIZER_SLOT' not in key:
-        values[key] = reader.get_tensor(key)
-  return path, values
-
-
-def read_checkpoint_at(model_dir, step, name='model'):
-  """Weights and importance table of `model_dir/ckpt-<step>`."""
-  reader = tf.train.load_checkpoint(os.path.join(model_dir, f'ckpt-{step}'))
   return {key: reader.get_tensor(key)
           for key in reader.get_variable_to_shape_map()
-          if (key.startswith(name + '/') or key.startswith('importance/'))
-          and 'OPTIMIZER_SLOT' not in key}
+          if not key.startswith(NOT_STATE)}
+
+
+def read_checkpoint(model_dir):
+  path = tf.train.latest_checkpoint(model_dir)
+  return path, checkpoint_values(path)
+
+
+def read_checkpoint_at(model_dir, step):
+  return checkpoint_values(os.path.join(model_dir, f'ckpt-{step}'))
+
+
+def variable_counts(vocab_file):
+  """(trainable, trained) variables of the ci_tiny pretrainer: the pooler
+  is trainable but gets no gradient without NSP, so it has no slots."""
+  config = encoders.EncoderConfig(
+      hidden_size=32, num_layers=3, num_attention_heads=2, inner_dim=64,
+      max_sequence_length=32, dropout=0.0, keep_k=16)
+  config.vocab_size = len(open(vocab_file).read().split())
+  model = models.BertPretrainerV2(encoders.build_encoder(config, vocab_file))
+  model(td_dataloader.dummy_inputs(pretraining.DataConfig(
+      seq_length=32, max_predictions_per_seq=5)))
+  return (len(model.trainable_variables),
+          len(masked_lm.trained_variables(model)))
+
+
+def assert_same_state(test, ref, got, counts, atol, msg=''):
+  """`ref` and `got` hold the same keys and values; returns how many were
+  compared, after checking that every group is there in full."""
+  test.assertEqual(sorted(ref), sorted(got), msg)
+  trainable, trained = counts
+  groups = collections.Counter()
+  for key in ref:
+    top = key.split('/')[0]
+    if 'OPTIMIZER_SLOT' in key:
+      groups['slots'] += 1
+    elif top in ('encoder', 'model'):
+      groups['weights'] += 1
+    else:
+      groups[key] += 1
+  test.assertEqual(groups['weights'], trainable, msg)
+  test.assertEqual(groups['slots'], 2 * trained, msg)  # AdamW's m and v.
+  test.assertEqual(groups['optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE'], 1)
+  test.assertEqual(
+      groups['importance/importance/.ATTRIBUTES/VARIABLE_VALUE'], 1)
+  for key in ref:
+    test.assertAllClose(ref[key], got[key], atol=atol, rtol=0,
+                        msg=f'{key} {msg}')
+  return len(ref)
+
+
+def train_scalars(model_dir, tag):
+  """{step: value} of a scalar in the run's train TensorBoard events."""
+  values = {}
+  for path in glob.glob(os.path.join(model_dir, 'train', 'events.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for v in event.summary.value:
+        if v.tag == tag:
+          values[event.step] = float(tf.make_ndarray(v.tensor))
+  return values
 
 
 def progress_losses(stdout):
@@ -46,10 +102,29 @@ def progress_losses(stdout):
                                        stdout, re.M)]
 
 
-def free_port():
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
+def start_workers(command, env_of, attempts=3):
+  """Two multi-worker processes on fresh ports, retried if a port was taken
+  between choosing it and the worker binding it (no port is held here: TF's
+  server binds it itself). Returns the finished processes' outputs."""
+  for _ in range(attempts):
+    ports = []
+    for _ in range(2):
+      with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        ports.append(s.getsockname()[1])
+    cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
+    procs = [subprocess.Popen(
+        command, cwd=pu.REPO, env=env_of(json.dumps(
+            {'cluster': cluster, 'task': {'type': 'worker', 'index': i}})),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    if any(p.returncode for p in procs) and any(
+        'address already in use' in err.lower() or 'failed to bind' in
+        err.lower() for _, err in outputs):
+      continue
+    return procs, outputs
+  raise AssertionError(f'no free ports after {attempts} attempts')
 
 
 class PretrainEndToEndTest(pu.TinyDataTestCase):
@@ -180,27 +255,30 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     got_path, got = read_checkpoint(killed_dir)
     self.assertTrue(ref_path.endswith('ckpt-150'))
     self.assertTrue(got_path.endswith('ckpt-150'))
-    self.assertEqual(sorted(ref), sorted(got))
-    self.assertTrue(any(k.startswith('importance/') for k in ref))
-    for key in ref:
-      self.assertAllClose(ref[key], got[key], atol=1e-5, msg=key)
+    compared = assert_same_state(self, ref, got, self.counts(), atol=1e-5)
+    self.assertEqual(compared, 60 + 2 * 58 + 5)  # weights, slots, the rest.
 
   # Dropout 0 (ci_tiny), warmup (5) shorter than the run, and a clip norm
   # small enough that every step is clipped.
   SPLIT_BINDINGS = ('run.train_steps = 30', 'run.eval_interval = 0',
                     'optimizer.gradient_clip_norm = 0.05')
 
+  def counts(self):
+    return variable_counts(os.path.join(self.data_dir, 'vocab.txt'))
+
   def assert_same_run(self, reference_dir, model_dir, steps=(10, 20, 30)):
     for step in steps:
       ref = read_checkpoint_at(reference_dir, step)
       got = read_checkpoint_at(model_dir, step)
-      self.assertEqual(sorted(ref), sorted(got))
-      self.assertTrue(any(k.startswith('importance/') for k in ref))
-      for key in ref:
-        self.assertAllClose(ref[key], got[key], atol=1e-4, rtol=0,
-                            msg=f'{key} at step {step}')
+      assert_same_state(self, ref, got, self.counts(), atol=1e-4,
+                        msg=f'at step {step}')
     table = [v for k, v in got.items() if k.startswith('importance/')][0]
     self.assertLess(table.min(), 9.9)  # the table really moved.
+    # Clipping was active at every step of both runs (every loop of 10
+    # steps clipped all 10), so the comparison covers the clip path.
+    for run_dir in (reference_dir, model_dir):
+      clipped = train_scalars(run_dir, 'clipped_step_fraction')
+      self.assertEqual(clipped, {10: 1.0, 20: 1.0, 30: 1.0}, run_dir)
 
   def one_device_reference(self):
     if not hasattr(type(self), '_reference'):
@@ -220,19 +298,10 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
 
   def test_multi_worker_mirrored_two_processes(self):
     model_dir = self.model_dir('multiworker')
-    ports = [free_port(), free_port()]
-    cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
-    procs = []
-    for index in range(2):
-      tf_config = json.dumps({'cluster': cluster,
-                              'task': {'type': 'worker', 'index': index}})
-      procs.append(subprocess.Popen(
-          pu.train_command(model_dir, self.bindings + list(
-              self.SPLIT_BINDINGS),
-                           extra_flags=['--strategy=multi_worker_mirrored']),
-          cwd=pu.REPO, env=pu.env(TF_CONFIG=tf_config),
-          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [p.communicate(timeout=600) for p in procs]
+    procs, outputs = start_workers(
+        pu.train_command(model_dir, self.bindings + list(self.SPLIT_BINDINGS),
+                         extra_flags=['--strategy=multi_worker_mirrored']),
+        lambda tf_config: pu.env(TF_CONFIG=tf_config))
     for p, (out, err) in zip(procs, outputs):
       self.assertEqual(p.returncode, 0, err[-5000:])
     chief = np.load(os.path.join(model_dir, 'importance.npy'))
@@ -248,6 +317,35 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
                                              'run.jit_compile = True'])
     results = json.load(open(os.path.join(model_dir, 'results.json')))
     self.assertEqual(results['step'], 10)
+
+  def test_mixed_float16_pretraining_scales_the_loss(self):
+    # The trainer's own LossScaleOptimizer: a start of 2**40 overflows the
+    # float16 gradients, those steps are skipped (the table and weights
+    # untouched) and the scale halves until steps apply.
+    model_dir = self.model_dir('fp16')
+    pu.run_train(model_dir, self.bindings + [
+        'run.train_steps = 40', 'run.eval_interval = 40',
+        "run.mixed_precision = 'mixed_float16'",
+        'run.initial_loss_scale = 1099511627776.0'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['step'], 40)
+    self.assertTrue(np.isfinite(results['eval_mlm_loss']))
+    scales = train_scalars(model_dir, 'loss_scale')
+    self.assertEqual(sorted(scales), [10, 20, 30, 40])
+    self.assertLess(scales[40], 2.0**40)  # it changed: overflows were seen.
+    self.assertGreater(scales[40], 1.0)
+    _, values = read_checkpoint(model_dir)
+    scale = [v for k, v in values.items() if 'loss_scale' in k and
+             'current' in k]
+    self.assertLen(scale, 1)
+    self.assertEqual(float(scale[0]), scales[40])
+    reference = self.model_dir('fp32')
+    pu.run_train(reference, self.bindings + ['run.train_steps = 40',
+                                             'run.eval_interval = 40'])
+    float32 = json.load(open(os.path.join(reference, 'results.json')))
+    # It trained: the held-out loss is near float32's, far below the start.
+    self.assertLess(abs(results['eval_mlm_loss'] -
+                        float32['eval_mlm_loss']), 0.5)
 
   def test_baseline_runs_the_same_code_without_dropping(self):
     model_dir = self.model_dir('baseline')
@@ -266,14 +364,13 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     proc = pu.run_train(model_dir, self.bindings + [
         'run.train_steps = 30', 'run.eval_interval = 0',
         'optimizer.learning_rate = 1e30'], check=False)
-    self.assertNotEqual(proc.returncode, 0)
-    self.assertIn('The training loss became nan', proc.stderr)
+    pu.assert_clean_error(self, proc, 'The training loss became nan')
     self.assertIn('last good checkpoint', proc.stderr)
     path, values = read_checkpoint(model_dir)
     self.assertEqual(path, good_path)
-    for key in good:
-      self.assertAllEqual(good[key], values[key])
-      self.assertTrue(np.isfinite(values[key]).all())
+    assert_same_state(self, good, values, self.counts(), atol=0)
+    for value in values.values():
+      self.assertTrue(np.isfinite(value).all())
 
 
 class KeepScheduleTest(pu.TinyDataTestCase):
@@ -403,8 +500,7 @@ class BadInputTest(pu.TinyDataTestCase):
     model_dir = os.path.join(self.root, 'model' + str(time.time_ns()))
     proc = pu.run_train(model_dir, pu.data_bindings(data_dir or self.data_dir)
                         + bindings, check=False)
-    self.assertNotEqual(proc.returncode, 0)
-    self.assertIn(message, proc.stderr)
+    pu.assert_clean_error(self, proc, message)
     self.assertEqual(glob.glob(os.path.join(model_dir, 'ckpt-*')), [])
     return proc
 
@@ -460,8 +556,7 @@ class BadInputTest(pu.TinyDataTestCase):
          f'--input_files={empty}', f'--output_dir={out}',
          '--build_vocab_size=100'],
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True, timeout=300)
-    self.assertNotEqual(proc.returncode, 0)
-    self.assertIn('The corpus is empty', proc.stderr)
+    pu.assert_clean_error(self, proc, 'The corpus is empty')
     self.assertFalse(os.path.exists(out))
     self.assertEqual(glob.glob(os.path.join(self.root, '.tmp-empty_data*')), [])
 

@@ -266,10 +266,16 @@ class LossScalingTest(tu.TestCase):
 
 class DistributedTest(tu.TestCase):
 
-  def test_two_replicas_hold_the_single_device_table(self):
+  def test_two_replicas_with_unequal_weights_train_the_one_device_step(self):
     features = tu.batch(batch_size=8, seed=9)
+    # Replica 0's half of the batch has 16 prediction weights, replica 1's
+    # 4: a per-replica mean loss (averaged over replicas) would weigh replica
+    # 1's predictions 4x too much. The loss must divide by the global sum.
+    weights = np.ones((8, 4), np.float32)
+    weights[4:, 1:] = 0.0
+    features['masked_lm_weights'] = tf.constant(weights)
     # The same id appears in both replicas' halves with different losses.
-    tables, weights = {}, None
+    tables, trained, initial = {}, {}, None
     for name, strategy in (
         ('single', tf.distribute.OneDeviceStrategy('/cpu:0')),
         ('mirrored', tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1']))):
@@ -278,16 +284,18 @@ class DistributedTest(tu.TestCase):
         model = models.BertPretrainerV2(encoder)
         optimizer = tf_keras.optimizers.legacy.SGD(0.1)
         model(masked_lm.model_inputs(features))  # builds the MLM head too.
-        if weights is None:
-          weights = model.get_weights()
-        model.set_weights(weights)  # both runs start from the same weights.
+        if initial is None:
+          initial = model.get_weights()
+        model.set_weights(initial)  # both runs start from the same weights.
+        start = [v.numpy() for v in masked_lm.trained_variables(model)]
 
       @tf.function
       def step(dist_features, model=model, optimizer=optimizer,
                encoder=encoder, strategy=strategy):
         return strategy.run(
             lambda f: masked_lm.train_step(model, optimizer, f,
-                                           encoder.importance),
+                                           encoder.importance,
+                                           gradient_clip_norm=0.0),
             args=(dist_features,))
 
       dataset = tf.data.Dataset.from_tensors(features)
@@ -297,11 +305,20 @@ class DistributedTest(tu.TestCase):
       variable = encoder.importance.table
       tables[name] = [v.numpy() for v in getattr(variable, 'values',
                                                  [variable])]
+      trained[name] = [v.numpy() for v in masked_lm.trained_variables(model)]
     self.assertLen(tables['mirrored'], 2)
     self.assertAllEqual(tables['mirrored'][0], tables['mirrored'][1])
     self.assertAllClose(tables['mirrored'][0], tables['single'][0],
                         atol=1e-5)
     self.assertLess(tables['single'][0].min(), 10.0)
+    # Every trained variable (encoder and MLM head) took the same steps.
+    self.assertLen(trained['single'], len(model.trainable_variables) - 2)
+    moved = 0
+    for before, one, two in zip(start, trained['single'],
+                                trained['mirrored']):
+      self.assertAllClose(one, two, atol=1e-6)
+      moved += not np.allclose(before, one)
+    self.assertGreater(moved, len(trained['single']) // 2)
 
 
 class ConfigErrorsTest(tu.TestCase):

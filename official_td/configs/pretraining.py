@@ -57,6 +57,10 @@ class RunConfig:
   eval_with_dropping: bool = True
   resume_data_position: bool = True
   mixed_precision: str = 'float32'
+  # mixed_float16 only: the dynamic loss scale's start (tf_keras's default;
+  # it halves on every overflowing step, which is skipped, and doubles after
+  # 2000 good steps).
+  initial_loss_scale: float = 2.0**15
   jit_compile: bool = False
   seed: int = 42
 

@@ -285,7 +285,10 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
                  train_examples=len(train.labels),
                  eval_examples=len(evaluation.labels),
                  final_train_loss=float(history.history['loss'][-1]),
+                 mixed_precision=config.mixed_precision,
                  **{f'eval_{k}': v for k, v in metrics.items()})
+  if hasattr(optimizer, 'loss_scale'):
+    results['loss_scale'] = float(optimizer.loss_scale)
   # What export loads first; `results.json`, the mark of a finished run, last
   # and whole.
   io_utils.write_json(os.path.join(config.model_dir, FINETUNE_CONFIG),

@@ -90,7 +90,9 @@ def train_step(model: tf_keras.Model,
 
   Returns:
     A dict of the replica's weighted sums (`loss_sum`, `correct_sum`,
-    `weight_sum`) and the global batch's mean `loss`.
+    `weight_sum`), the global batch's mean `loss`, the all-reduced
+    `gradient_norm` before clipping and `clipped` (1.0 if clipping shrank
+    the gradient).
   """
   weights = tf.cast(features['masked_lm_weights'], tf.float32)
   ctx = tf.distribute.get_replica_context()
@@ -102,14 +104,16 @@ def train_step(model: tf_keras.Model,
                                   outputs['mlm_logits'])
     loss = tf.reduce_sum(slot_losses * weights) / tf.maximum(global_weight,
                                                              1.0)
-  finite = []
+  finite, norms = [], []
 
   def check_and_clip(grads_and_vars):
     grads, variables = zip(*grads_and_vars)
     finite.append(tf.reduce_all(
         [tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+    norms.append(tf.linalg.global_norm(grads))
     if gradient_clip_norm and gradient_clip_norm > 0:
-      grads, _ = tf.clip_by_global_norm(grads, gradient_clip_norm)
+      grads, _ = tf.clip_by_global_norm(grads, gradient_clip_norm,
+                                        use_norm=norms[0])
     return list(zip(grads, variables))
 
   grad_utils.minimize_using_explicit_allreduce(
@@ -122,4 +126,11 @@ def train_step(model: tf_keras.Model,
                       tf.stop_gradient(slot_losses), weights * applied)
   metrics = mlm_metrics(features, outputs['mlm_logits'], slot_losses)
   metrics['loss'] = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+  # The all-reduced gradient's norm before clipping (the same on every
+  # replica), and whether clipping changed it.
+  metrics['gradient_norm'] = norms[0]
+  if gradient_clip_norm and gradient_clip_norm > 0:
+    metrics['clipped'] = tf.cast(norms[0] > gradient_clip_norm, tf.float32)
+  else:
+    metrics['clipped'] = tf.constant(0.0)
   return metrics

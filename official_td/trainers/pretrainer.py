@@ -70,7 +70,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       if run.mixed_precision == 'mixed_float16':
         # float16 gradients underflow without it (bfloat16 needs none).
         self.optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
-            self.optimizer)
+            self.optimizer, initial_scale=run.initial_loss_scale)
       # The optimizer's slots too: created lazily, they would make the first
       # compiled train loop trace twice (once more per k of a schedule on a
       # TPU, where each trace is a compilation).
@@ -78,6 +78,11 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       inner._create_all_weights(masked_lm.trained_variables(self.model))  # pylint: disable=protected-access
       self.importance = getattr(self.encoder, 'importance', None)
       self.train_sums = evaluator.MlmSums()
+      # Per step, averaged over a loop: the all-reduced gradient's norm
+      # before clipping and the fraction of steps that clipping changed.
+      self.step_means = {
+          name: tf_keras.metrics.Mean(name, dtype=tf.float32)
+          for name in ('gradient_norm', 'clipped_step_fraction')}
       self.eval_sums = evaluator.MlmSums()
       self.eval_drop_sums = evaluator.MlmSums('dropped/')
     self.global_step = self.optimizer.iterations
@@ -175,6 +180,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
         sums = masked_lm.train_step(model, optimizer, features, importance,
                                     self.gradient_clip_norm)
       self.train_sums.update(sums)
+      self.step_means['gradient_norm'].update_state(sums['gradient_norm'])
+      self.step_means['clipped_step_fraction'].update_state(sums['clipped'])
 
     if run.jit_compile:
       return tf.function(step, jit_compile=True)
@@ -229,6 +236,11 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       remaining -= n
       kept_tokens += n * keep_k
     outputs = self.train_sums.result()
+    for name, mean in self.step_means.items():
+      outputs[name] = float(mean.result())
+      mean.reset_state()
+    if hasattr(self.optimizer, 'loss_scale'):
+      outputs['loss_scale'] = float(self.optimizer.loss_scale)
     if not math.isfinite(outputs['mlm_loss']):
       raise FloatingPointError(
           f'The training loss became {outputs["mlm_loss"]} between steps '
