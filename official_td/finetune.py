@@ -23,22 +23,13 @@ from official_td import runtime
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_multi_string('gin_file', [], 'Gin config files (in order).')
-flags.DEFINE_multi_string('gin_bindings', [], 'Extra gin bindings.')
-flags.DEFINE_string('model_dir', None, 'Where the fine-tuned model goes.')
-flags.DEFINE_enum('strategy', 'one_device',
-                  ['one_device', 'mirrored', 'multi_worker_mirrored', 'tpu'],
-                  'tf.distribute strategy.')
-flags.DEFINE_string('tpu', None, 'TPU address (`local` on a Colab / TPU VM).')
-flags.DEFINE_bool('verbose', False, 'Show tracebacks of configuration errors.')
+runtime.define_flags('Where the fine-tuned model goes.',
+                     'Show tracebacks of configuration errors.')
 
 
 def main(argv):
   del argv
-  if not FLAGS.model_dir:
-    raise ValueError('--model_dir is required.')
-  runtime.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  config = configurables.finetune(model_dir=FLAGS.model_dir)
+  config = configurables.finetune(model_dir=runtime.configure_from_flags())
   strategy = runtime.make_strategy(FLAGS.strategy, FLAGS.tpu)
   from official_td.tasks import classification  # pylint: disable=g-import-not-at-top
   results = classification.finetune(config, strategy)

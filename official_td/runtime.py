@@ -1,7 +1,8 @@
 """What every entry point does: read gin, pick a tf.distribute strategy, keep
 the console readable and end a user's mistake with one clear message.
 
-Kept free of absl flag definitions so that several entry points can share it.
+Defines absl flags only when an entry point calls `define_flags`, so that
+several entry points can share it.
 """
 
 import os
@@ -13,6 +14,33 @@ import gin
 import tensorflow as tf
 
 from official.common import distribute_utils
+
+
+def define_flags(model_dir_help: str, verbose_help: str):
+  """Defines the flags every training entry point shares.
+
+  Called by entry points (`train`, `finetune`) at import, as the Model
+  Garden's `official.common.flags.define_flags`; libraries define none.
+  """
+  flags.DEFINE_multi_string('gin_file', [], 'Gin config files (in order).')
+  flags.DEFINE_multi_string('gin_bindings', [], 'Extra gin bindings.')
+  flags.DEFINE_string('model_dir', None, model_dir_help)
+  flags.DEFINE_enum('strategy', 'one_device',
+                    ['one_device', 'mirrored', 'multi_worker_mirrored', 'tpu'],
+                    'tf.distribute strategy.')
+  flags.DEFINE_string('tpu', None,
+                      'TPU address (`local` on a Colab / TPU VM).')
+  flags.DEFINE_bool('verbose', False, verbose_help)
+
+
+def configure_from_flags() -> str:
+  """Checks `--model_dir` and parses `--gin_file`/`--gin_bindings` (the
+  flags of `define_flags`); returns the model directory."""
+  flags_ = flags.FLAGS
+  if not flags_.model_dir:
+    raise ValueError('--model_dir is required.')
+  parse_gin(flags_.gin_file, flags_.gin_bindings)
+  return flags_.model_dir
 
 
 def parse_gin(gin_files, gin_bindings):

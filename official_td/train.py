@@ -32,28 +32,18 @@ from official_td import train_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_multi_string('gin_file', [], 'Gin config files (in order).')
-flags.DEFINE_multi_string('gin_bindings', [], 'Extra gin bindings.')
-flags.DEFINE_string('model_dir', None, 'Checkpoints, logs and results.')
-flags.DEFINE_enum('strategy', 'one_device',
-                  ['one_device', 'mirrored', 'multi_worker_mirrored', 'tpu'],
-                  'tf.distribute strategy.')
-flags.DEFINE_string('tpu', None, 'TPU address (`local` on a Colab / TPU VM).')
+runtime.define_flags('Checkpoints, logs and results.',
+                     'Log everything to the console too, and show tracebacks.')
 flags.DEFINE_integer('num_gpus', None, 'GPUs for mirrored (default: all).')
 flags.DEFINE_integer(
     'cpu_replicas', 0,
     'Split the CPU into this many logical devices and mirror over them: '
     'the CPU proxy of a multi-replica run.')
-flags.DEFINE_bool('verbose', False,
-                  'Log everything to the console too, and show tracebacks.')
 
 
 def main(argv):
   del argv
-  if not FLAGS.model_dir:
-    raise ValueError('--model_dir is required.')
-  runtime.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  run = configurables.run(model_dir=FLAGS.model_dir)
+  run = configurables.run(model_dir=runtime.configure_from_flags())
   encoder = configurables.encoder()
   data = configurables.data()
   optimizer = configurables.optimizer()

@@ -89,9 +89,9 @@ def tiny(command):
         extra += TINY_STUDY
     elif 'official_td.finetune' in part:
       extra = ['--gin_bindings=' + b for b in TINY_FINETUNE]
-    elif 'official_td.benchmark' in part and '--gin_file' in part:
+    elif 'official_td.benchmarks.step_time' in part and '--gin_file' in part:
       extra = ['--gin_bindings=' + b for b in TINY_MODEL] + ['--steps=1']
-    elif 'official_td.benchmark' in part:
+    elif 'official_td.benchmarks.step_time' in part:
       extra = TINY_BENCHMARK
     elif 'official_td.export' in part:
       extra = ['--seq_length=32']
