@@ -1,9 +1,17 @@
-r"""Exports a pretrained or fine-tuned model as a SavedModel for TF Serving.
+r"""Exports a pretrained or fine-tuned model: SavedModel or Hugging Face.
 
   python -m official_td.export --model_dir=runs/demo --export_dir=exports \
       --model_name=td_bert --version=1 --seq_length=128
+  python -m official_td.export --format=huggingface --model_dir=runs/demo \
+      --export_dir=exports/td_bert_hf
 
-writes `exports/td_bert/1/` (TF Serving's layout) holding a plain BERT: no
+`--format=huggingface` writes a Hugging Face BERT directory at `export_dir`
+itself (`BertForMaskedLM` from a pretraining run, `BertForSequenceClassification`
+from a fine-tuning run; `official_td.interop.hf_export`), staged and published
+atomically like the SavedModel; an existing directory is never overwritten.
+
+The SavedModel (the default, `--format=savedmodel`) goes to
+`exports/td_bert/1/` (TF Serving's layout), holding a plain BERT: no
 token dropping, no importance table. Signatures:
 
   serving_default    text: string [batch] (and text_b: string [batch] for a
@@ -43,7 +51,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('model_dir', None,
                     'A pretraining (official_td.train) or fine-tuning '
                     '(official_td.finetune) model directory.')
-flags.DEFINE_string('export_dir', None, 'Base directory of exported models.')
+flags.DEFINE_string('export_dir', None, 'Base directory of exported models '
+                    '(huggingface: the directory to write).')
+flags.DEFINE_enum('format', 'savedmodel', ['savedmodel', 'huggingface'],
+                  'savedmodel (TF Serving) or huggingface (transformers, '
+                  'KerasHub).')
 flags.DEFINE_string('model_name', 'td_bert', 'Model name (a subdirectory).')
 flags.DEFINE_integer('version', 1, 'Version number (a new subdirectory).')
 flags.DEFINE_bool('verbose', False, 'Show tracebacks of input errors.')
@@ -166,6 +178,11 @@ def main(argv):
   del argv
   if not FLAGS.model_dir or not FLAGS.export_dir:
     raise ValueError('--model_dir and --export_dir are required.')
+  if FLAGS.format == 'huggingface':
+    from official_td.interop import hf_export  # pylint: disable=g-import-not-at-top
+    path = hf_export.export(FLAGS.model_dir, FLAGS.export_dir)
+    print(f'Exported a Hugging Face BERT directory to {path}')
+    return
   path = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.model_name,
                 FLAGS.version, FLAGS.seq_length)
   print(f'Exported to {path}')

@@ -25,6 +25,7 @@ from official_td.configs.pretraining import OptimizerConfig
 from official_td.configs.pretraining import RunConfig
 from official_td.data import pretrain_dataloader
 from official_td.data import validate
+from official_td.interop import init_checkpoint
 from official_td.layers import special_tokens
 from official_td.trainers.pretrainer import Pretrainer
 
@@ -39,10 +40,12 @@ def _is_chief(strategy) -> bool:
 
 
 def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
-                    chief: bool = True):
+                    chief: bool = True, init_fn=None):
   """The orbit Controller (and its CheckpointManager) that drives `trainer`.
 
   `ckpt_dir=None` makes a controller that writes no checkpoint (benchmarks).
+  The controller restores the latest checkpoint of `ckpt_dir`, or, when there
+  is none, calls `init_fn` (the CheckpointManager's initialization hook).
   """
   run = trainer.run
   manager = None
@@ -50,7 +53,7 @@ def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
     manager = tf.train.CheckpointManager(
         trainer.checkpoint(), ckpt_dir, max_to_keep=run.max_checkpoints,
         step_counter=trainer.global_step,
-        checkpoint_interval=run.checkpoint_interval)
+        checkpoint_interval=run.checkpoint_interval, init_fn=init_fn)
   controller = orbit.Controller(
       strategy=trainer.strategy,
       trainer=trainer,
@@ -66,11 +69,12 @@ def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
 
 
 def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
-  """Checks configs, vocab and data before any work; the resolved configs.
+  """Checks configs, vocab, data and the init checkpoint before any work.
 
   Returns:
-    `(encoder_config, data)`: the vocab size from the vocab, the masking from
-    the data's summary.
+    `(encoder_config, data, init_source)`: the vocab size from the vocab, the
+    masking from the data's summary, and what `run.init_checkpoint` holds
+    (None without one).
 
   Raises:
     ValueError: with what is wrong and how to fix it.
@@ -84,12 +88,18 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
         'unset to take it from the vocab.')
   encoder_config = dataclasses.replace(encoder_config,
                                        vocab_size=ids.vocab_size)
+  init_source = None
+  if run.init_checkpoint:
+    init_source = init_checkpoint.inspect(run.init_checkpoint)
+    init_checkpoint.check(init_source,
+                          encoders.plain_encoder_kwargs(encoder_config),
+                          data.vocab_file)
   data, _ = pretrain_dataloader.resolve_data(data)
   for pattern in filter(None, (data.train_data, data.eval_data)):
     validate.validate_pretraining_data(
         pattern, data.seq_length, data.max_predictions_per_seq,
         ids.vocab_size, data.use_next_sentence_label, masking=data.masking)
-  return encoder_config, data
+  return encoder_config, data, init_source
 
 
 def _write_operative_config(model_dir: str, operative_config: str):
@@ -129,12 +139,14 @@ def _results(trainer: Pretrainer, manager, start_step: int, seconds: float,
       seconds=round(seconds, 1),
       train_seconds=round(float(trainer.train_seconds.numpy()), 2),
       compile_seconds=round(trainer.compile_seconds, 2),
+      init_checkpoint=trainer.run.init_checkpoint or None,
       token_drop=trainer.token_drop,
       keep_k=trainer.keep_k,
       keep_phases=[list(p) for p in trainer.phases],
       compiled_train_loops={str(k): n for k, n in
                             sorted(trainer.loop_traces.items())},
       seq_length=trainer.data.seq_length,
+      data_lower_case=trainer.data.lower_case,
       checkpoint=manager.latest_checkpoint,
       tensorboard=trainer.run.model_dir,
       **{f'eval_{k.replace("/", "_")}': v for k, v in eval_results.items()})
@@ -154,7 +166,7 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
   Returns:
     The final results (also written to `model_dir/results.json`).
   """
-  encoder_config, data = prepare(encoder_config, data, run)
+  encoder_config, data, init_source = prepare(encoder_config, data, run)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
   tf_keras.utils.set_random_seed(run.seed)
   chief = _is_chief(strategy)
@@ -166,7 +178,20 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
                             f'{resolver.task_type}_{resolver.task_id}')
 
   trainer = Pretrainer(strategy, encoder_config, data, optimizer_config, run)
-  controller, manager = make_controller(trainer, ckpt_dir, chief)
+  initialized = {}
+
+  def init_fn():  # only when ckpt_dir holds no checkpoint.
+    initialized.update(init_checkpoint.initialize(
+        init_source, trainer.encoder, trainer.model, trainer.importance))
+
+  controller, manager = make_controller(
+      trainer, ckpt_dir, chief, init_fn if init_source else None)
+  if initialized:
+    # Step 0 is the imported weights: a restart resumes from here (or
+    # later), never from run.init_checkpoint again.
+    manager.save(checkpoint_number=0, check_interval=False)
+    print(f'Initialized from {run.init_checkpoint}: '
+          + ', '.join(k for k, v in initialized.items() if v), flush=True)
   if operative_config is not None and chief:
     _write_operative_config(run.model_dir, operative_config)
 

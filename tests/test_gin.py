@@ -6,12 +6,13 @@ import os
 import gin
 
 from official_td import configurables
-from official_td import flops
+from official_td.benchmarks import flops
 from official_td import runtime
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = ["data.train_data = 'd/train-*'", "data.vocab_file = 'd/vocab.txt'"]
+DATA = ["data.train_data = 'd/train-*'", "data.vocab_file = 'd/vocab.txt'",
+        "run.init_checkpoint = 'bert-base-uncased'"]
 
 
 def configure(gin_file, bindings=()):
@@ -52,6 +53,14 @@ class GinTest(tu.TestCase):
     self.assertFalse(baseline.token_drop)
     self.assertAlmostEqual(flops.FlopModel(keep_k=encoder.keep_k).ratio(),
                            0.755, places=3)
+
+  def test_continued_pretraining_requires_its_checkpoint(self):
+    gin.clear_config()
+    with self.assertRaisesRegex(ValueError, r'run.init_checkpoint set to '
+                                r'`%gin.REQUIRED`'):
+      configure('gin/experiments/bert_base_continued.gin', DATA[:2])
+    _, _, _, run = configure('gin/experiments/bert_base_continued.gin', DATA)
+    self.assertEqual(run.init_checkpoint, 'bert-base-uncased')
 
   def test_required_bindings_are_enforced(self):
     gin.clear_config()

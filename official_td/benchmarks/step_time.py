@@ -145,7 +145,7 @@ def with_synthetic_data(setup: Setup, vocab_size: int, work_dir: str) -> Setup:
 def build_trainers(setup: Setup, work_dir: str):
   """`(token_drop_trainer, baseline_trainer)` from one config."""
   run = dataclasses.replace(setup.run, model_dir=os.path.join(work_dir, 'run'))
-  encoder, data = train_lib.prepare(setup.encoder, setup.data, run)
+  encoder, data, _ = train_lib.prepare(setup.encoder, setup.data, run)
   if not encoder.token_drop:
     raise ValueError('encoder.token_drop is False: there is no token-drop '
                      'step to compare with the baseline.')

@@ -8,6 +8,8 @@ baseline, `TokenDropBertEncoder` with token dropping).
 import dataclasses
 from typing import Dict, Optional
 
+from official.modeling import tf_utils
+from official.nlp.modeling import models
 from official.nlp.modeling import networks
 from official_td.networks import keep_k_from_ratio
 from official_td.networks import TokenDropBertEncoder
@@ -71,6 +73,18 @@ def build_encoder(config: EncoderConfig, vocab_file: str):
       vocab_file=vocab_file,
       **common)
 
+
+
+def build_pretrainer(encoder) -> models.BertPretrainerV2:
+  """BERT's masked-LM pretrainer over `encoder`.
+
+  The MLM head's transform uses BERT's (tanh-approximated) GELU, as the
+  Model Garden's masked-LM task (`mlm_activation='gelu'`) and Hugging Face's
+  `BertForMaskedLM` (`gelu_new`) do; `BertPretrainerV2`'s own default is no
+  activation.
+  """
+  return models.BertPretrainerV2(
+      encoder, mlm_activation=tf_utils.get_activation('gelu'), name='bert')
 
 
 def encoder_keep_k(config: EncoderConfig, seq_length: int) -> Optional[int]:

@@ -23,6 +23,7 @@ class DataConfig:
   masking: str = 'static'
   masked_lm_prob: float = 0.15  # dynamic masking only.
   whole_word_masking: bool = False  # dynamic masking only.
+  lower_case: bool = True  # read from data_summary.json (for exports).
 
 
 @dataclasses.dataclass
@@ -38,6 +39,10 @@ class OptimizerConfig:
 class RunConfig:
   """Steps, batch and bookkeeping of one run."""
   model_dir: str = ''
+  # Start from these weights when model_dir holds no checkpoint: a Hugging
+  # Face BERT directory, a run of this project, or a Model Garden
+  # BertEncoderV2 checkpoint (official_td.interop.init_checkpoint).
+  init_checkpoint: str = ''
   train_steps: int = 1000000
   global_batch_size: int = 512
   eval_batch_size: int = 64

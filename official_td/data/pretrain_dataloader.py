@@ -100,7 +100,9 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
     data = dataclasses.replace(
         data, masked_lm_prob=summary['masked_lm_prob'],
         whole_word_masking=summary['whole_word_masking'])
-  return dataclasses.replace(data, masking=masking), summary
+  return dataclasses.replace(data, masking=masking,
+                             lower_case=summary.get('lower_case', True)
+                             ), summary
 
 
 def dummy_inputs(data: DataConfig) -> Dict[str, tf.Tensor]:

@@ -22,7 +22,6 @@ import tensorflow as tf
 import tf_keras
 
 from official.nlp import optimization
-from official.nlp.modeling import models
 from official_td.configs import encoders
 from official_td.configs.encoders import EncoderConfig
 from official_td.configs.pretraining import DataConfig
@@ -59,7 +58,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
 
     with strategy.scope():
       self.encoder = encoders.build_encoder(encoder_config, data.vocab_file)
-      self.model = models.BertPretrainerV2(self.encoder, name='bert')
+      self.model = encoders.build_pretrainer(self.encoder)
       # Create every variable now, eagerly, in the strategy's scope: the MLM
       # head is otherwise built lazily inside the first replicated step,
       # where its random initialization depends on the strategy.

@@ -1,0 +1,2 @@
+"""Interoperability: Hugging Face BERT directories in and out, and starting
+pretraining from existing checkpoints."""

@@ -1,0 +1,291 @@
+"""Hugging Face BERT directories: one name mapping, both directions.
+
+A Hugging Face BERT directory is `config.json` (`model_type: bert`),
+`model.safetensors` (PyTorch names, `[out, in]` kernels), `vocab.txt`,
+`tokenizer_config.json` and `special_tokens_map.json`. `_encoder_entries`,
+`_mlm_entries` and `_classifier_entries` are the one mapping between the
+Model Garden's `BertEncoderV2` (with its `MaskedLM` head or `BertClassifier`
+head) and those names: export reads our variables through it, import assigns
+through it. Tensors are read and written with the `safetensors` package from
+numpy (no PyTorch). Written here because neither tf-models-official nor
+KerasHub writes this format from a Model Garden model.
+
+The architectures agree: post-norm blocks, layer-norm epsilon 1e-12, a tanh
+pooler, absolute position embeddings, and the tanh-approximated GELU, which
+Hugging Face calls `gelu_new` (its `gelu` is the erf form).
+"""
+
+import dataclasses
+import os
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+from safetensors import numpy as safetensors_numpy
+import tensorflow as tf
+
+from official_td import io_utils
+from official_td.layers import special_tokens
+
+CONFIG = 'config.json'
+WEIGHTS = 'model.safetensors'
+FILES = (CONFIG, WEIGHTS, 'vocab.txt', 'tokenizer_config.json',
+         'special_tokens_map.json')
+# The activation of BertEncoderV2's default (and of the MLM head's transform).
+HIDDEN_ACT = 'gelu_new'
+# Hugging Face names of the tanh-approximated GELU; `gelu` (erf) differs from
+# it by at most ~1e-3 per activation.
+TANH_GELU = ('gelu_new', 'gelu_pytorch_tanh', 'gelu_fast')
+
+
+@dataclasses.dataclass
+class Entry:
+  """One tensor: our variable, its Hugging Face name and the conversions."""
+  variable: tf.Variable
+  name: str
+  to_hf: Callable[[np.ndarray], np.ndarray]
+  from_hf: Callable[[np.ndarray], np.ndarray]
+
+
+def _same(x):
+  return x
+
+
+def _dense(variable, name) -> List[Entry]:
+  """A Keras Dense / 2-D EinsumDense `[in, out]` kernel and its bias."""
+  return [Entry(variable.kernel, f'{name}.weight', np.transpose,
+                np.transpose),
+          Entry(variable.bias, f'{name}.bias', _same, _same)]
+
+
+def _norm(layer, name) -> List[Entry]:
+  return [Entry(layer.gamma, f'{name}.weight', _same, _same),
+          Entry(layer.beta, f'{name}.bias', _same, _same)]
+
+
+def _attention(layer, name) -> List[Entry]:
+  """Multi-head projections: `[H, heads, d]` kernels as `[heads*d, H]`."""
+  entries = []
+  for ours, theirs in (('_query_dense', 'query'), ('_key_dense', 'key'),
+                       ('_value_dense', 'value')):
+    dense = getattr(layer, ours)
+    shape = dense.kernel.shape.as_list()
+    entries += [
+        Entry(dense.kernel, f'{name}.self.{theirs}.weight',
+              lambda k: k.reshape(k.shape[0], -1).T,
+              lambda w, s=shape: w.T.reshape(s)),
+        Entry(dense.bias, f'{name}.self.{theirs}.bias',
+              lambda b: b.reshape(-1),
+              lambda b, s=dense.bias.shape.as_list(): b.reshape(s))]
+  out = layer._output_dense  # pylint: disable=protected-access
+  shape = out.kernel.shape.as_list()
+  entries += [
+      Entry(out.kernel, f'{name}.output.dense.weight',
+            lambda k: k.reshape(-1, k.shape[-1]).T,
+            lambda w, s=shape: w.T.reshape(s)),
+      Entry(out.bias, f'{name}.output.dense.bias', _same, _same)]
+  return entries
+
+
+def _encoder_entries(encoder, prefix: str = 'bert.',
+                     pooler: bool = True) -> List[Entry]:
+  # pylint: disable=protected-access
+  entries = [
+      Entry(encoder._embedding_layer.embeddings,
+            f'{prefix}embeddings.word_embeddings.weight', _same, _same),
+      Entry(encoder._position_embedding_layer._position_embeddings,
+            f'{prefix}embeddings.position_embeddings.weight', _same, _same),
+      Entry(encoder._type_embedding_layer.embeddings,
+            f'{prefix}embeddings.token_type_embeddings.weight', _same, _same),
+  ] + _norm(encoder._embedding_norm_layer, f'{prefix}embeddings.LayerNorm')
+  if encoder._embedding_projection is not None:
+    raise ValueError('An encoder with embedding_width != hidden_size (an '
+                     'embedding projection) has no Hugging Face BERT layout.')
+  for i, block in enumerate(encoder.transformer_layers):
+    name = f'{prefix}encoder.layer.{i}'
+    entries += _attention(block._attention_layer, f'{name}.attention')
+    entries += _norm(block._attention_layer_norm,
+                     f'{name}.attention.output.LayerNorm')
+    entries += _dense(block._intermediate_dense, f'{name}.intermediate.dense')
+    entries += _dense(block._output_dense, f'{name}.output.dense')
+    entries += _norm(block._output_layer_norm, f'{name}.output.LayerNorm')
+  if pooler:
+    entries += _dense(encoder.pooler_layer, f'{prefix}pooler.dense')
+  return entries
+
+
+def _mlm_entries(masked_lm) -> List[Entry]:
+  """The MaskedLM head; its decoder is the (tied) word embedding table."""
+  return (_dense(masked_lm.dense, 'cls.predictions.transform.dense') +
+          _norm(masked_lm.layer_norm, 'cls.predictions.transform.LayerNorm') +
+          [Entry(masked_lm.bias, 'cls.predictions.bias', _same, _same)])
+
+
+def _classifier_entries(classifier) -> List[Entry]:
+  """BertClassifier's head on the pooled output (`ClassificationHead` with
+  no inner layer): Hugging Face's `classifier` of
+  `BertForSequenceClassification`."""
+  head = classifier.classifier
+  if getattr(head, 'dense', None) is not None:
+    raise ValueError('A classification head with an inner layer has no '
+                     'BertForSequenceClassification layout.')
+  return _dense(head.out_proj, 'classifier')
+
+
+# ------------------------------------------------------------------ export
+def hf_config(encoder_kwargs: Dict, ids: special_tokens.SpecialTokenIds,
+              architecture: str, label_names: Optional[List[str]] = None
+              ) -> Dict:
+  """`config.json` of a BertEncoderV2 built from `encoder_kwargs`."""
+  config = dict(
+      architectures=[architecture], model_type='bert',
+      vocab_size=encoder_kwargs['vocab_size'],
+      hidden_size=encoder_kwargs['hidden_size'],
+      num_hidden_layers=encoder_kwargs['num_layers'],
+      num_attention_heads=encoder_kwargs['num_attention_heads'],
+      intermediate_size=encoder_kwargs['inner_dim'],
+      hidden_act=HIDDEN_ACT,
+      hidden_dropout_prob=encoder_kwargs.get('output_dropout', 0.1),
+      attention_probs_dropout_prob=encoder_kwargs.get('attention_dropout',
+                                                      0.1),
+      max_position_embeddings=encoder_kwargs['max_sequence_length'],
+      type_vocab_size=encoder_kwargs.get('type_vocab_size', 2),
+      initializer_range=0.02, layer_norm_eps=1e-12,
+      pad_token_id=ids.pad_id, position_embedding_type='absolute',
+      tie_word_embeddings=True, torch_dtype='float32', use_cache=True)
+  if label_names is not None:
+    config['id2label'] = {str(i): n for i, n in enumerate(label_names)}
+    config['label2id'] = {n: i for i, n in enumerate(label_names)}
+  return config
+
+
+def tokenizer_files(vocab: List[str], lower_case: bool,
+                    max_length: int) -> Dict[str, Dict]:
+  """`tokenizer_config.json` and `special_tokens_map.json`."""
+  special = {k: t for k, t in (('unk_token', '[UNK]'), ('sep_token', '[SEP]'),
+                               ('pad_token', '[PAD]'), ('cls_token', '[CLS]'),
+                               ('mask_token', '[MASK]')) if t in vocab}
+  return {
+      'tokenizer_config.json': dict(
+          tokenizer_class='BertTokenizer', do_lower_case=lower_case,
+          strip_accents=None, tokenize_chinese_chars=True,
+          model_max_length=max_length, **special),
+      'special_tokens_map.json': special,
+  }
+
+
+def tensors_of(encoder, masked_lm=None, classifier=None, pooler=True
+               ) -> Dict[str, np.ndarray]:
+  """Hugging Face name -> tensor, for the given (built) layers."""
+  entries = _encoder_entries(encoder, pooler=pooler)
+  if masked_lm is not None:
+    entries += _mlm_entries(masked_lm)
+  if classifier is not None:
+    entries += _classifier_entries(classifier)
+  return {e.name: np.ascontiguousarray(e.to_hf(e.variable.numpy()),
+                                       dtype=np.float32)
+          for e in entries}
+
+
+def write_directory(target: str, tensors: Dict[str, np.ndarray],
+                    config: Dict, vocab_file: str, lower_case: bool):
+  """Writes a Hugging Face directory at `target`, whole or not at all.
+
+  Staged beside `target` and published like the SavedModel export (one
+  rename locally; on object stores `model.safetensors` copied last). An
+  existing `target` is never overwritten.
+  """
+  if tf.io.gfile.exists(target):
+    raise ValueError(f'{target!r} already exists; exports are never '
+                     'overwritten. Choose a new --export_dir.')
+  with tf.io.gfile.GFile(vocab_file) as f:
+    vocab = [line.rstrip('\n') for line in f]
+  parent = os.path.dirname(target.rstrip('/'))
+  if parent:
+    tf.io.gfile.makedirs(parent)
+  staging = io_utils.staging_dir(target)
+  try:
+    tf.io.gfile.makedirs(staging)
+    io_utils.write_json(os.path.join(staging, CONFIG), config)
+    for name, value in tokenizer_files(
+        vocab, lower_case, config['max_position_embeddings']).items():
+      io_utils.write_json(os.path.join(staging, name), value)
+    tf.io.gfile.copy(vocab_file, os.path.join(staging, 'vocab.txt'))
+    with tf.io.gfile.GFile(os.path.join(staging, WEIGHTS), 'wb') as f:
+      f.write(safetensors_numpy.save(tensors, metadata={'format': 'pt'}))
+    io_utils.publish(staging, target, marker=WEIGHTS)
+  except BaseException:
+    io_utils.remove_quietly(staging)
+    raise
+
+
+# ------------------------------------------------------------------ import
+def is_directory(path: str) -> bool:
+  """True if `path` holds a Hugging Face BERT (`config.json` + weights)."""
+  return (tf.io.gfile.exists(os.path.join(path, CONFIG)) and
+          tf.io.gfile.exists(os.path.join(path, WEIGHTS)))
+
+
+def read_config(path: str) -> Dict:
+  config = io_utils.read_json(os.path.join(path, CONFIG))
+  if config.get('model_type') != 'bert':
+    raise ValueError(
+        f'{path}/{CONFIG} has model_type={config.get("model_type")!r}; only '
+        'Hugging Face BERT directories (model_type "bert") can initialize '
+        'this encoder.')
+  return config
+
+
+def encoder_shape(config: Dict) -> Dict:
+  """The encoder shape of a Hugging Face `config.json`, in our names."""
+  return dict(vocab_size=config['vocab_size'],
+              hidden_size=config['hidden_size'],
+              num_layers=config['num_hidden_layers'],
+              num_attention_heads=config['num_attention_heads'],
+              inner_dim=config['intermediate_size'],
+              max_sequence_length=config['max_position_embeddings'],
+              type_vocab_size=config.get('type_vocab_size', 2))
+
+
+def read_tensors(path: str) -> Dict[str, np.ndarray]:
+  with tf.io.gfile.GFile(os.path.join(path, WEIGHTS), 'rb') as f:
+    return safetensors_numpy.load(f.read())
+
+
+def assign(tensors: Dict[str, np.ndarray], encoder, masked_lm=None
+           ) -> Tuple[int, List[str]]:
+  """Assigns a Hugging Face BERT's tensors to the encoder (and MLM head).
+
+  Accepts `BertModel` names (no `bert.` prefix) and `BertForMaskedLM` /
+  `BertForPreTraining` names. The MLM head is assigned when the directory
+  holds one; otherwise it keeps its initial values.
+
+  Returns:
+    `(tensors assigned, names of head tensors missing)`.
+
+  Raises:
+    ValueError: naming the first missing or mis-shaped tensor.
+  """
+  prefix = 'bert.' if any(k.startswith('bert.') for k in tensors) else ''
+  # A BertForMaskedLM has no pooler (no next-sentence task trained it):
+  # ours then keeps its initial values.
+  entries = _encoder_entries(encoder, prefix,
+                             pooler=f'{prefix}pooler.dense.weight' in tensors)
+  head = []
+  if masked_lm is not None:
+    head = _mlm_entries(masked_lm)
+  missing_head = [e.name for e in head if e.name not in tensors]
+  if missing_head and len(missing_head) < len(head):
+    raise ValueError(f'The MLM head is incomplete: {missing_head} missing.')
+  if not missing_head:
+    entries += head
+  for entry in entries:
+    if entry.name not in tensors:
+      raise ValueError(f'{entry.name} is missing from the Hugging Face '
+                       'weights: not a BERT checkpoint of this shape.')
+    value = entry.from_hf(np.asarray(tensors[entry.name], np.float32))
+    if list(value.shape) != entry.variable.shape.as_list():
+      raise ValueError(
+          f'{entry.name} has shape {list(tensors[entry.name].shape)}; the '
+          f'encoder needs {entry.variable.shape.as_list()} (after layout).')
+    entry.variable.assign(value)
+  return len(entries), missing_head

@@ -1,0 +1,167 @@
+"""Starting pretraining from existing weights: `run.init_checkpoint`.
+
+Continued pretraining (a public BERT adapted to a domain corpus) starts from
+one of:
+
+* a Hugging Face BERT directory (`config.json` + `model.safetensors`, e.g.
+  `bert-base-uncased` or an export of `official_td.export
+  --format=huggingface`): the encoder and, where present, the MLM head;
+* a run of this project (its `--model_dir`, or a checkpoint prefix inside
+  it): encoder, MLM head and importance table;
+* a Model Garden checkpoint of a `BertEncoderV2`, as
+  `tf.train.Checkpoint(encoder=...)` writes it (Google's BERT checkpoints for
+  the Model Garden), with the pretrainer's MLM head under `model/` where it
+  holds one.
+
+`inspect` reads only what is cheap (a config, the checkpoint's shapes) so
+that `check` can refuse a mismatch, naming both shapes, before any work; the
+vocab must match the checkpoint's (size and special ids) wherever the
+checkpoint comes with its `vocab.txt`. `initialize` runs only when the model
+directory holds no checkpoint (it is the `init_fn` of the run's
+`CheckpointManager`): a resumed run resumes from its own directory and is
+never re-initialized. The importance table starts at its initial value unless
+the checkpoint holds one.
+"""
+
+import dataclasses
+import os
+import re
+from typing import Dict, Optional
+
+from absl import logging
+import tensorflow as tf
+
+from official_td.interop import huggingface
+from official_td.layers import special_tokens
+
+_EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
+SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
+              'num_attention_heads', 'inner_dim', 'max_sequence_length',
+              'type_vocab_size')
+
+
+@dataclasses.dataclass
+class Source:
+  """What `run.init_checkpoint` names, as far as it was read."""
+  kind: str  # 'huggingface' or 'checkpoint'
+  path: str  # the directory, or the checkpoint prefix
+  shape: Dict[str, int]
+  vocab_file: Optional[str]
+  has_head: bool
+  has_importance: bool
+
+
+def inspect(path: str) -> Source:
+  """Tells what `path` holds; a clear error if it is none of the kinds."""
+  if huggingface.is_directory(path):
+    config = huggingface.read_config(path)
+    tensors_head = 'cls.predictions.transform.dense.weight'
+    with tf.io.gfile.GFile(os.path.join(path, huggingface.WEIGHTS), 'rb') as f:
+      header = f.read(min(1 << 20, tf.io.gfile.stat(
+          os.path.join(path, huggingface.WEIGHTS)).length))
+    vocab = os.path.join(path, 'vocab.txt')
+    return Source('huggingface', path, huggingface.encoder_shape(config),
+                  vocab if tf.io.gfile.exists(vocab) else None,
+                  tensors_head.encode() in header, False)
+  prefix = path
+  if tf.io.gfile.isdir(path):
+    prefix = tf.train.latest_checkpoint(path)
+  if not prefix or not tf.io.gfile.exists(prefix + '.index'):
+    raise ValueError(
+        f'run.init_checkpoint={path!r} is neither a Hugging Face BERT '
+        'directory (config.json + model.safetensors), nor a TensorFlow '
+        'checkpoint (a prefix with .index, or a directory holding one): '
+        'point it at one of those.')
+  shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+  encoder_keys = [k for k in shapes if k == 'encoder/' + _EMBEDDINGS]
+  if not encoder_keys:
+    raise ValueError(
+        f'The checkpoint {prefix!r} holds no BertEncoderV2 under `encoder/` '
+        '(as tf.train.Checkpoint(encoder=BertEncoderV2(...)) writes it); '
+        'save the encoder that way, or export it to a Hugging Face '
+        'directory, and point run.init_checkpoint there.')
+  directory = os.path.dirname(prefix)
+  vocab = os.path.join(directory, 'vocab.txt')
+  return Source('checkpoint', prefix, _checkpoint_shape(shapes),
+                vocab if tf.io.gfile.exists(vocab) else None,
+                any(k.startswith('model/masked_lm/') for k in shapes),
+                any(k.startswith('importance/') for k in shapes))
+
+
+def _checkpoint_shape(shapes) -> Dict[str, int]:
+  def shape(suffix):
+    return shapes[f'encoder/{suffix}/.ATTRIBUTES/VARIABLE_VALUE']
+
+  layers = {int(m.group(1)) for k in shapes
+            for m in [re.match(r'encoder/_transformer_layers/(\d+)/', k)] if m}
+  vocab_size, hidden = shape('_embedding_layer/embeddings')
+  query = shape('_transformer_layers/0/_attention_layer/_query_dense/kernel')
+  return dict(
+      vocab_size=vocab_size, hidden_size=hidden, num_layers=len(layers),
+      num_attention_heads=query[1],
+      inner_dim=shape('_transformer_layers/0/_intermediate_dense/kernel')[1],
+      max_sequence_length=shape(
+          '_position_embedding_layer/embeddings')[0],
+      type_vocab_size=shape('_type_embedding_layer/embeddings')[0])
+
+
+def check(source: Source, encoder_kwargs: Dict, vocab_file: str):
+  """Raises ValueError unless the checkpoint fits the encoder and the vocab.
+
+  Args:
+    source: from `inspect`.
+    encoder_kwargs: the BertEncoderV2 arguments of the run (vocab size
+      resolved from the vocab).
+    vocab_file: the data's vocab.
+  """
+  ours = {k: encoder_kwargs[k] for k in SHAPE_KEYS if k in encoder_kwargs}
+  differ = [k for k in ours if k in source.shape and ours[k] !=
+            source.shape[k]]
+  if differ:
+    raise ValueError(
+        f'run.init_checkpoint={source.path!r} does not fit the encoder: '
+        + ', '.join(f'{k} {source.shape[k]} there, {ours[k]} here'
+                    for k in differ) + '. Set the encoder.* bindings to the '
+        'checkpoint\'s shape (e.g. gin/models/bert_base.gin for BERT-base).')
+  if source.vocab_file is None:
+    return
+  theirs = special_tokens.resolve_special_token_ids(source.vocab_file)
+  here = special_tokens.resolve_special_token_ids(vocab_file)
+  names = ('pad_id', 'unk_id', 'cls_id', 'sep_id', 'mask_id')
+  moved = [n for n in names if getattr(theirs, n) != getattr(here, n)]
+  if theirs.vocab_size != here.vocab_size or moved:
+    details = [f'{n[:-3].upper()} is id {getattr(theirs, n)} there, '
+               f'{getattr(here, n)} here' for n in moved]
+    if theirs.vocab_size != here.vocab_size:
+      details.insert(0, f'{theirs.vocab_size} ids there, {here.vocab_size} '
+                     'here')
+    raise ValueError(
+        f'The data\'s vocab {vocab_file!r} is not the vocab of '
+        f'run.init_checkpoint ({source.vocab_file}): ' + '; '.join(details)
+        + '. Create the data with --vocab_file=' + source.vocab_file + '.')
+
+
+def initialize(source: Source, encoder, pretrainer, importance=None) -> Dict:
+  """Loads the checkpoint's weights into the (built) model.
+
+  Returns:
+    What was loaded: `{'encoder': True, 'mlm_head': bool, 'importance':
+    bool}`.
+  """
+  loaded = dict(encoder=True, mlm_head=False, importance=False)
+  if source.kind == 'huggingface':
+    _, missing = huggingface.assign(huggingface.read_tensors(source.path),
+                                    encoder, pretrainer.masked_lm)
+    loaded['mlm_head'] = not missing
+  else:
+    items = dict(encoder=encoder)
+    if source.has_head:
+      items['model'] = pretrainer
+      loaded['mlm_head'] = True
+    if source.has_importance and importance is not None:
+      items['importance'] = importance
+      loaded['importance'] = True
+    tf.train.Checkpoint(**items).read(
+        source.path).assert_existing_objects_matched().expect_partial()
+  logging.info('Initialized from %s: %s', source.path, loaded)
+  return loaded

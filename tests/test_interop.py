@@ -1,0 +1,344 @@
+"""Checkpoint interop: Hugging Face export verified by KerasHub's own
+converter, and pretraining started from Hugging Face, Model Garden and
+project checkpoints (resumes never re-initialize); bad inputs end cleanly."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from safetensors import numpy as safetensors_numpy
+import tensorflow as tf
+import tf_keras
+
+from official.nlp.modeling import networks
+from official_td.configs import encoders
+from official_td.interop import huggingface
+from official_td.tasks import classification
+from tests import pretrain_utils as pu
+
+# KerasHub (Keras 3) in its own process: it loads the Hugging Face directory
+# with its own converter, offline, and prints the sequence output.
+KERAS_HUB = r'''
+import json, os, sys
+os.environ['KERAS_BACKEND'] = 'tensorflow'
+import numpy as np
+import keras_hub
+backbone = keras_hub.models.BertBackbone.from_preset(sys.argv[1])
+ids, mask, segments = np.load(sys.argv[2])
+out = backbone({'token_ids': ids, 'padding_mask': mask,
+                'segment_ids': segments})
+np.save(sys.argv[3], np.stack([np.asarray(out['sequence_output'])]))
+np.save(sys.argv[4], np.asarray(out['pooled_output']))
+'''
+
+
+def gelu_tanh(x):
+  return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def layer_norm(x, gamma, beta, eps=1e-12):
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean)**2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def checkpoint_tensors(path, prefix):
+  """The weights under `prefix` (optimizer slots aside)."""
+  reader = tf.train.load_checkpoint(path)
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith(prefix) and 'OPTIMIZER_SLOT' not in k}
+
+
+class InteropTest(pu.TinyDataTestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.source = os.path.join(cls.root, 'source')
+    pu.run_train(cls.source, cls.bindings + ['run.train_steps = 30',
+                                             'run.eval_interval = 30'])
+    cls.source_results = json.load(open(os.path.join(cls.source,
+                                                     'results.json')))
+    cls.hf_dir = os.path.join(cls.root, 'hf')
+    cls.export_proc = cls.export(cls.source, cls.hf_dir)
+
+  @classmethod
+  def export(cls, model_dir, export_dir):
+    return subprocess.run(
+        [sys.executable, '-m', 'official_td.export', '--format=huggingface',
+         f'--model_dir={model_dir}', f'--export_dir={export_dir}'],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=300)
+
+  def batch(self, vocab_size):
+    """Two sequences: padding in the second, two segments in both."""
+    rng = np.random.default_rng(4)
+    ids = rng.integers(5, vocab_size, (2, 32)).astype(np.int32)
+    mask = np.ones((2, 32), np.int32)
+    mask[1, 20:] = 0
+    ids[1, 20:] = 0
+    segments = np.zeros((2, 32), np.int32)
+    segments[:, 12:] = 1
+    return ids, mask, segments
+
+  def keras_hub_outputs(self, hf_dir, ids, mask, segments):
+    paths = [os.path.join(self.root, f'{n}{time.time_ns()}.npy')
+             for n in ('in', 'seq', 'pooled')]
+    np.save(paths[0], np.stack([ids, mask, segments]))
+    proc = subprocess.run([sys.executable, '-c', KERAS_HUB, hf_dir] + paths,
+                          cwd=pu.REPO, env=pu.env(), capture_output=True,
+                          text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    return np.load(paths[1])[0], np.load(paths[2])
+
+  # ------------------------------------------------------------ export
+  def test_keras_hub_loads_the_export_and_matches_the_encoder(self):
+    self.assertEqual(self.export_proc.returncode, 0,
+                     self.export_proc.stderr[-3000:])
+    encoder, kwargs, _, _ = classification.load_pretrained_encoder(
+        self.source)
+    ids, mask, segments = self.batch(kwargs['vocab_size'])
+    ours = encoder(dict(input_word_ids=ids, input_mask=mask,
+                        input_type_ids=segments), training=False)
+    theirs, _ = self.keras_hub_outputs(self.hf_dir, ids, mask, segments)
+    real = mask.astype(bool)
+    self.assertAllClose(theirs[real], ours['sequence_output'].numpy()[real],
+                        atol=1e-4, rtol=0)
+
+  def test_mlm_head_tensors_give_our_logits(self):
+    # KerasHub does not convert a Hugging Face MLM head, so the head is
+    # checked against numpy: BertForMaskedLM's head (dense, gelu_new, layer
+    # norm, the tied decoder, bias) on the exported tensors.
+    tensors = huggingface.read_tensors(self.hf_dir)
+    encoder, kwargs, _, checkpoint = classification.load_pretrained_encoder(
+        self.source)
+    pretrainer = encoders.build_pretrainer(encoder)
+    ids, mask, segments = self.batch(kwargs['vocab_size'])
+    positions = np.array([[1, 5, 13], [2, 14, 19]], np.int32)
+    inputs = dict(input_word_ids=ids, input_mask=mask,
+                  input_type_ids=segments, masked_lm_positions=positions)
+    pretrainer(inputs)
+    tf.train.Checkpoint(model=pretrainer).read(checkpoint).expect_partial()
+    outputs = pretrainer(inputs, training=False)
+    hidden = np.take_along_axis(outputs['sequence_output'].numpy(),
+                                positions[..., None], 1)
+    x = hidden @ tensors['cls.predictions.transform.dense.weight'].T + (
+        tensors['cls.predictions.transform.dense.bias'])
+    x = layer_norm(gelu_tanh(x),
+                   tensors['cls.predictions.transform.LayerNorm.weight'],
+                   tensors['cls.predictions.transform.LayerNorm.bias'])
+    logits = x @ tensors['bert.embeddings.word_embeddings.weight'].T + (
+        tensors['cls.predictions.bias'])
+    self.assertAllClose(logits, outputs['mlm_logits'].numpy(), atol=1e-4,
+                        rtol=0)
+
+  def test_config_and_tokenizer_files(self):
+    config = json.load(open(os.path.join(self.hf_dir, 'config.json')))
+    self.assertEqual(config['model_type'], 'bert')
+    self.assertEqual(config['architectures'], ['BertForMaskedLM'])
+    self.assertEqual(config['hidden_act'], 'gelu_new')
+    self.assertEqual(config['layer_norm_eps'], 1e-12)
+    self.assertEqual((config['num_hidden_layers'], config['hidden_size']),
+                     (3, 32))
+    tokenizer = json.load(open(os.path.join(self.hf_dir,
+                                            'tokenizer_config.json')))
+    self.assertTrue(tokenizer['do_lower_case'])
+    self.assertEqual(
+        open(os.path.join(self.hf_dir, 'vocab.txt')).read(),
+        open(os.path.join(self.data_dir, 'vocab.txt')).read())
+    self.assertEqual(sorted(os.listdir(self.root)).count('hf'), 1)
+    self.assertFalse([n for n in os.listdir(self.root)
+                      if n.startswith('.tmp-')])
+
+  def test_existing_export_is_never_overwritten(self):
+    before = {n: open(os.path.join(self.hf_dir, n), 'rb').read()
+              for n in os.listdir(self.hf_dir)}
+    pu.assert_clean_error(self, self.export(self.source, self.hf_dir),
+                          'already exists')
+    after = {n: open(os.path.join(self.hf_dir, n), 'rb').read()
+             for n in os.listdir(self.hf_dir)}
+    self.assertEqual(before, after)
+
+  def test_classifier_exports_as_sequence_classification(self):
+    finetuned = os.path.join(self.root, 'finetuned')
+    rows = [(pu.SENTENCES[i % 6], 'cat' if 'cat' in pu.SENTENCES[i % 6]
+             else 'other') for i in range(48)]
+    for name in ('train', 'eval'):
+      with open(os.path.join(self.root, f'{name}.csv'), 'w') as f:
+        f.write('text,label\n' + ''.join(f'{t},{l}\n' for t, l in rows))
+    classification.finetune(classification.FinetuneConfig(
+        pretrained_dir=self.source, model_dir=finetuned,
+        train_file=os.path.join(self.root, 'train.csv'),
+        eval_file=os.path.join(self.root, 'eval.csv'), seq_length=32,
+        batch_size=16, epochs=1))
+    hf_dir = os.path.join(self.root, 'hf_classifier')
+    proc = self.export(finetuned, hf_dir)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    config = json.load(open(os.path.join(hf_dir, 'config.json')))
+    self.assertEqual(config['architectures'],
+                     ['BertForSequenceClassification'])
+    self.assertEqual(config['id2label'], {'0': 'cat', '1': 'other'})
+    # The classifier on KerasHub's pooled output gives our logits.
+    settings = json.load(open(os.path.join(finetuned,
+                                           'finetune_config.json')))
+    encoder = networks.BertEncoderV2(**settings['encoder'])
+    classifier = classification.build_classifier(encoder, 2, 0.0)
+    tf.train.Checkpoint(encoder=encoder, model=classifier).read(
+        tf.train.latest_checkpoint(finetuned)).expect_partial()
+    ids, mask, segments = self.batch(settings['encoder']['vocab_size'])
+    ours = classifier(dict(input_word_ids=ids, input_mask=mask,
+                           input_type_ids=segments), training=False).numpy()
+    _, pooled = self.keras_hub_outputs(hf_dir, ids, mask, segments)
+    tensors = huggingface.read_tensors(hf_dir)
+    logits = pooled @ tensors['classifier.weight'].T + tensors[
+        'classifier.bias']
+    self.assertAllClose(logits, ours, atol=1e-4, rtol=0)
+
+  # ------------------------------------------------------------ import
+  def perturbed_copy(self):
+    """The export with random noise on every tensor (a no-op import, or a
+    constant shift a layer norm cancels, would not match it)."""
+    path = os.path.join(self.root, 'perturbed')
+    if not os.path.exists(path):
+      shutil.copytree(self.hf_dir, path)
+      rng = np.random.default_rng(7)
+      tensors = {k: (v + rng.normal(0, 0.05, v.shape)).astype(np.float32)
+                 for k, v in huggingface.read_tensors(self.hf_dir).items()}
+      safetensors_numpy.save_file(tensors, os.path.join(path,
+                                                        'model.safetensors'))
+    return path
+
+  def init_bindings(self, path, steps=30):
+    return self.bindings + [f"run.init_checkpoint = '{path}'",
+                            f'run.train_steps = {steps}',
+                            'run.eval_interval = 0']
+
+  def test_hf_directory_initializes_and_a_resume_never_reinitializes(self):
+    perturbed = self.perturbed_copy()
+    reference = os.path.join(self.root, 'from_hf')
+    proc = pu.run_train(reference, self.init_bindings(perturbed))
+    self.assertIn(f'Initialized from {perturbed}: encoder, mlm_head',
+                  proc.stdout)
+    # Step 0 holds exactly the directory's tensors (read back through the
+    # same names; KerasHub verified the names and layouts above).
+    encoder, _, _, _ = classification.load_pretrained_encoder(reference)
+    pretrainer = encoders.build_pretrainer(encoder)
+    pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
+                    input_mask=tf.ones((1, 8), tf.int32),
+                    input_type_ids=tf.zeros((1, 8), tf.int32),
+                    masked_lm_positions=tf.zeros((1, 1), tf.int32)))
+    tf.train.Checkpoint(model=pretrainer).read(
+        os.path.join(reference, 'ckpt-0')).expect_partial()
+    expected = huggingface.read_tensors(perturbed)
+    got = huggingface.tensors_of(encoder, masked_lm=pretrainer.masked_lm)
+    self.assertEqual(sorted(got), sorted(expected))
+    self.assertLen(got, 3 * 16 + 7 + 5)  # layers, embeddings + pooler, head
+    for name in expected:
+      self.assertAllEqual(got[name], expected[name], msg=name)
+    results = json.load(open(os.path.join(reference, 'results.json')))
+    self.assertEqual((results['step'], results['init_checkpoint']),
+                     (30, perturbed))
+
+    # Killed after a checkpoint past step 0, the re-run resumes from its own
+    # directory and ends where the uninterrupted run ended.
+    killed = os.path.join(self.root, 'from_hf_killed')
+    run = subprocess.Popen(
+        pu.train_command(killed, self.init_bindings(perturbed)),
+        cwd=pu.REPO, env=pu.env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    step = 0
+    while step < 10 and run.poll() is None and time.time() < deadline:
+      path = tf.train.latest_checkpoint(killed)
+      step = int(path.rsplit('-', 1)[1]) if path else 0
+      time.sleep(0.01)  # polling interval, not synchronization.
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    self.assertGreaterEqual(step, 10)
+    self.assertFalse(os.path.exists(os.path.join(killed, 'results.json')))
+    proc = pu.run_train(killed, self.init_bindings(perturbed))
+    self.assertNotIn('Initialized from', proc.stdout)
+    results = json.load(open(os.path.join(killed, 'results.json')))
+    self.assertGreaterEqual(results['resumed_from_step'], 10)
+    ref = checkpoint_tensors(os.path.join(reference, 'ckpt-30'), 'encoder/')
+    got = checkpoint_tensors(os.path.join(killed, 'ckpt-30'), 'encoder/')
+    self.assertLen(ref, 55)  # every encoder variable.
+    for key in ref:
+      self.assertAllClose(ref[key], got[key], atol=1e-5, msg=key)
+
+  def test_first_evaluation_equals_the_source_runs_final_one(self):
+    # The exported-then-imported weights, evaluated before any learning
+    # (learning rate 0), give the source run's final held-out loss.
+    model_dir = os.path.join(self.root, 'frozen')
+    pu.run_train(model_dir, self.init_bindings(self.hf_dir, steps=1)[:-1] + [
+        'optimizer.learning_rate = 0.0', 'run.eval_interval = 1'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertAlmostEqual(results['eval_mlm_loss'],
+                           self.source_results['eval_mlm_loss'], places=4)
+    self.assertAlmostEqual(results['eval_mlm_accuracy'],
+                           self.source_results['eval_mlm_accuracy'], places=4)
+
+  def test_model_garden_checkpoint_initializes(self):
+    settings = json.load(open(os.path.join(self.source,
+                                           'encoder_config.json')))
+    tf_keras.utils.set_random_seed(11)
+    encoder = networks.BertEncoderV2(**settings)
+    encoder(encoder.inputs)
+    garden = os.path.join(self.root, 'garden')
+    os.makedirs(garden)
+    prefix = tf.train.Checkpoint(encoder=encoder).write(
+        os.path.join(garden, 'bert_encoder'))
+    shutil.copy(os.path.join(self.data_dir, 'vocab.txt'), garden)
+    model_dir = os.path.join(self.root, 'from_garden')
+    proc = pu.run_train(model_dir, self.init_bindings(prefix, steps=10))
+    self.assertIn('Initialized from', proc.stdout)
+    self.assertNotIn('mlm_head', proc.stdout)  # the checkpoint has none.
+    expected = checkpoint_tensors(prefix, 'encoder/')
+    got = checkpoint_tensors(os.path.join(model_dir, 'ckpt-0'), 'encoder/')
+    self.assertLen(expected, 55)
+    for key, value in expected.items():
+      self.assertAllEqual(got[key], value, msg=key)
+
+  # -------------------------------------------------------- bad inputs
+  def assert_refused(self, bindings, message):
+    model_dir = os.path.join(self.root, f'refused{time.time_ns()}')
+    proc = pu.run_train(model_dir, self.bindings + bindings, check=False)
+    pu.assert_clean_error(self, proc, message)
+    self.assertFalse(tf.io.gfile.glob(os.path.join(model_dir, 'ckpt-*')))
+
+  def test_shape_mismatches_name_both_shapes(self):
+    init = [f"run.init_checkpoint = '{self.hf_dir}'"]
+    self.assert_refused(init + ['encoder.num_layers = 2'],
+                        'num_layers 3 there, 2 here')
+    self.assert_refused(init + ['encoder.hidden_size = 16'],
+                        'hidden_size 32 there, 16 here')
+    wider = os.path.join(self.root, 'wider_vocab')
+    shutil.copytree(self.hf_dir, wider)
+    config = json.load(open(os.path.join(wider, 'config.json')))
+    size = config['vocab_size']
+    config['vocab_size'] = size + 10
+    json.dump(config, open(os.path.join(wider, 'config.json'), 'w'))
+    self.assert_refused([f"run.init_checkpoint = '{wider}'"],
+                        f'vocab_size {size + 10} there, {size} here')
+
+  def test_vocab_with_other_special_ids_is_refused(self):
+    swapped = os.path.join(self.root, 'swapped_vocab')
+    shutil.copytree(self.hf_dir, swapped)
+    vocab = open(os.path.join(swapped, 'vocab.txt')).read().split('\n')
+    cls, sep = vocab.index('[CLS]'), vocab.index('[SEP]')
+    vocab[cls], vocab[sep] = '[SEP]', '[CLS]'
+    open(os.path.join(swapped, 'vocab.txt'), 'w').write('\n'.join(vocab))
+    self.assert_refused([f"run.init_checkpoint = '{swapped}'"],
+                        f'CLS is id {sep} there, {cls} here')
+
+  def test_a_directory_of_neither_format_is_refused(self):
+    other = os.path.join(self.root, 'neither')
+    os.makedirs(other, exist_ok=True)
+    open(os.path.join(other, 'weights.bin'), 'wb').write(b'\0' * 16)
+    self.assert_refused([f"run.init_checkpoint = '{other}'"],
+                        'is neither a Hugging Face BERT directory')
