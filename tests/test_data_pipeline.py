@@ -492,14 +492,32 @@ class BadInputTest(tu.TestCase):
     open(path, 'w').write('\n \n\n')
     self.assert_rejected('The corpus is empty', sources.text_files([path]))
 
-  def test_corrupt_gzip(self):
-    path = os.path.join(tempfile.mkdtemp(), 'bad.txt.gz')
-    with gzip.open(path, 'wt') as f:
-      f.write('some text\n' * 1000)
-    data = open(path, 'rb').read()
-    open(path, 'wb').write(data[:len(data) // 2])  # truncated.
-    self.assert_rejected('not a readable gzip file',
-                         sources.text_files([path]))
+  def test_a_gz_without_gzip_header_is_refused_before_any_output(self):
+    path = os.path.join(tempfile.mkdtemp(), 'plain.txt.gz')
+    open(path, 'w').write('not compressed\n')
+    self.assert_rejected('is not a gzip file', sources.text_files([path]))
+
+  def test_corrupt_gzip_among_many_fails_the_job_naming_it(self):
+    # The launcher reads only the headers; the worker that decompresses the
+    # truncated file fails the job with one message, and the output never
+    # gets its completion marker.
+    root = tempfile.mkdtemp()
+    for i in range(7):
+      with gzip.open(os.path.join(root, f'part{i}.txt.gz'), 'wt') as f:
+        f.write('\n\n'.join(pu.tiny_corpus(20)) * 20)
+    bad = os.path.join(root, 'part3.txt.gz')
+    data = open(bad, 'rb').read()
+    open(bad, 'wb').write(data[:len(data) // 2])  # truncated.
+    out = os.path.join(root, 'data')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'official_td.data.create_pretraining_data',
+         f'--input_files={root}/*.txt.gz', f'--output_dir={out}',
+         '--build_vocab_size=100', '--vocab_sample_mb=1', '--seq_length=32',
+         '--max_predictions_per_seq=5', '--num_workers=2'],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=600)
+    pu.assert_clean_error(self, proc, f"'{bad}' is not a readable gzip file")
+    self.assertFalse(os.path.exists(os.path.join(out, 'data_summary.json')))
 
   def test_vocab_without_special_tokens(self):
     vocab = tu.write_vocab(os.path.join(tempfile.mkdtemp(), 'v.txt'),

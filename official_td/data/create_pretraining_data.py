@@ -51,13 +51,17 @@ def make_source(input_files: Sequence[str] = (),
                 tfds_data_dir: Optional[str] = None,
                 tfds_split: str = 'train',
                 tfds_text_key: str = 'text',
-                tfds_units: int = 64) -> sources.Source:
+                tfds_units: int = 64,
+                text_key: str = 'text',
+                skip_bad_lines: bool = False,
+                block_mb: float = 64) -> sources.Source:
   """The corpus: text files, a TFDS dataset, or (neither given) the embedded.
   """
   if input_files and tfds_name:
     raise ValueError('Pass either --input_files or --tfds_name, not both.')
   if input_files:
-    return sources.text_files(input_files)
+    return sources.text_files(input_files, text_key, skip_bad_lines,
+                              int(block_mb * (1 << 20)))
   if tfds_name:
     return sources.tfds_dataset(tfds_name, tfds_data_dir, tfds_split,
                                  tfds_text_key, tfds_units)
@@ -74,6 +78,13 @@ def define_flags():
   flags.DEFINE_string('tfds_data_dir', None, 'TFDS data_dir holding it.')
   flags.DEFINE_string('tfds_split', 'train', 'TFDS split.')
   flags.DEFINE_string('tfds_text_key', 'text', 'TFDS text feature.')
+  flags.DEFINE_string('text_key', 'text', 'JSON-lines inputs (.jsonl, '
+                      '.jsonl.gz, .json.gz): the field holding the text.')
+  flags.DEFINE_bool('skip_bad_lines', False, 'JSON-lines inputs: skip (and '
+                    'count in the summary) lines that are not JSON or lack '
+                    '--text_key, instead of stopping.')
+  flags.DEFINE_float('block_mb', 64, 'Plain-text files above this size are '
+                     'read in blocks of it, in parallel.')
   flags.DEFINE_integer('tfds_units', 64, 'Sub-splits of the TFDS split read '
                        'in parallel.')
   flags.DEFINE_string('vocab_file', None, 'WordPiece vocab.txt to use.')
@@ -123,7 +134,8 @@ def main(argv):
   options.validate()
   source = make_source(flags_.input_files, flags_.tfds_name,
                        flags_.tfds_data_dir, flags_.tfds_split,
-                       flags_.tfds_text_key, flags_.tfds_units)
+                       flags_.tfds_text_key, flags_.tfds_units,
+                       flags_.text_key, flags_.skip_bad_lines, flags_.block_mb)
   from official_td.data import pipeline  # pylint: disable=g-import-not-at-top
   summary = pipeline.create_pretraining_data(
       source, flags_.output_dir, options, flags_.vocab_file,

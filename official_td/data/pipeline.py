@@ -19,6 +19,7 @@ out whatever the runner, worker count or bundling.
 """
 
 import os
+import re
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -28,6 +29,7 @@ import tensorflow as tf
 
 from official_td import io_utils
 from official_td.data import beam_io
+from official_td.data import corpus
 from official_td.data import records
 from official_td.data import runners
 from official_td.data import sources
@@ -69,13 +71,20 @@ class ReadTokenizePack(beam.DoFn):
         (split, name): counter(METRICS_NAMESPACE, f'{split}_{name}')
         for split in ('train', 'eval')
         for name in ('documents', 'sequences', 'tokens', 'text_bytes')}
+    self._bad_lines = counter(METRICS_NAMESPACE, 'bad_lines_skipped')
+
+  def _skip_line(self, problem: str):
+    self._bad_lines.inc()
+    logging.warning('Skipped %s', problem)
 
   def process(self, unit: str):
     options = self._options
-    unit_key = f'u{stable_hash("unit", unit):016x}'
+    unit_key = f'u{stable_hash("unit", self._source.key_of(unit)):016x}'
 
     def keyed(split):
-      for i, text in enumerate(self._source.read(unit)):
+      # Skipped lines are counted on the first of the two passes.
+      count = self._skip_line if split == 'train' else None
+      for i, text in enumerate(self._source.read(unit, count)):
         key = f'{unit_key}/{i}'
         if split_of(key, options.seed, options.eval_fraction) == split:
           self._counters[(split, 'documents')].inc()
@@ -211,10 +220,7 @@ def create_pretraining_data(source,
   vocab_path, vocab_info = _write_vocab(output_dir, vocab_file,
                                         build_vocab_size, vocab_sample_bytes,
                                         sample, options.lower_case)
-  with beam.Pipeline(runner=runners.runner_for(beam_opts),
-                     options=beam_opts) as pipeline:
-    build_pipeline(pipeline, source, vocab_path, output_dir, options)
-  result = pipeline.result if hasattr(pipeline, 'result') else None
+  result = _run(beam_opts, source, vocab_path, output_dir, options)
   if tf.io.gfile.exists(os.path.join(output_dir, beam_io.TEMP_DIR)):
     tf.io.gfile.rmtree(os.path.join(output_dir, beam_io.TEMP_DIR))
   counts = _metric_counts(result) if result is not None else {}
@@ -235,11 +241,35 @@ def create_pretraining_data(source,
       vocab=vocab_info,
       runner=beam_opts.get_all_options().get('runner') or 'DirectRunner')
   _add_split_counts(summary, counts, output_dir, options)
+  if source.skip_bad_lines:
+    summary['bad_lines_skipped'] = counts.get('bad_lines_skipped', 0)
   summary['seconds'] = round(time.time() - start, 1)
   # The completion marker, last.
   io_utils.write_json(os.path.join(output_dir, SUMMARY), summary)
   tf.io.gfile.remove(os.path.join(output_dir, INCOMPLETE))
   return summary
+
+
+def _run(beam_opts, source, vocab_path, output_dir, options):
+  """Runs the Beam pipeline; its result (None if the runner gives none).
+
+  A corrupt input file, found by the worker that reads it, ends the job
+  with that one message (Beam wraps worker errors in its own traceback);
+  the output keeps its incomplete marker and no summary.
+  """
+  try:
+    with beam.Pipeline(runner=runners.runner_for(beam_opts),
+                       options=beam_opts) as pipeline:
+      build_pipeline(pipeline, source, vocab_path, output_dir, options)
+  except Exception as e:  # pylint: disable=broad-except
+    found = re.search(re.escape(corpus.CorruptInputError.PREFIX) + r"[^\n]*",
+                      str(e))
+    if found is None:
+      raise
+    raise corpus.CorruptInputError(
+        found.group(0)[len(corpus.CorruptInputError.PREFIX):].rstrip(
+            '"\']\\n ')) from None
+  return pipeline.result if hasattr(pipeline, 'result') else None
 
 
 def _check_inputs(source, options, vocab_file, build_vocab_size):

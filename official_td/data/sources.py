@@ -1,13 +1,20 @@
 """Where the documents come from: sources as units read in parallel.
 
-A *unit* is a piece of the corpus read in order by one worker: a text file
-(`.gz` too), a slice of a TFDS split, a part of the embedded corpus, or a
-share of in-memory documents. Plain Python (no Beam): the pipeline hands
-units to workers; tests and notebooks read them directly.
+A *unit* is a piece of the corpus read in order by one worker: a text or
+JSON-lines file (`.gz` too), a block of a large plain-text file, a slice of a
+TFDS split, a part of the embedded corpus, or a share of in-memory documents.
+Plain Python (no Beam): the pipeline hands units to workers; tests and
+notebooks read them directly.
+
+Plain-text files larger than a block (64 MB by default) are split into
+blocks on a fixed grid of the file's bytes (not chosen by the runner): a
+block owns the documents that start in it, so every document is read exactly
+once, and the records do not depend on how many workers read the file.
+Compressed files cannot be split: one unit each (shard compressed corpora).
 """
 
 import dataclasses
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 from official_td.data import corpus as corpus_lib
 
@@ -25,10 +32,27 @@ class Source:
   tfds_data_dir: str = ''
   tfds_text_key: str = 'text'
   documents_in_memory: Tuple[str, ...] = ()
+  text_key: str = 'text'  # of JSON-lines files.
+  skip_bad_lines: bool = False  # of JSON-lines files.
 
-  def read(self, unit: str) -> Iterator[str]:
-    """The documents of one unit, in order."""
+  def read(self, unit: str,
+           on_bad_line: Optional[Callable[[str], None]] = None
+           ) -> Iterator[str]:
+    """The documents of one unit, in order.
+
+    Args:
+      unit: one of `units`.
+      on_bad_line: with `skip_bad_lines`, called for each skipped line of a
+        JSON-lines file.
+    """
     if self.kind == 'text':
+      path, block = split_unit(unit)
+      if block is not None:
+        return corpus_lib.read_text_range(path, *block)
+      if corpus_lib.is_json_lines(path):
+        return corpus_lib.read_json_lines(
+            path, self.text_key,
+            (on_bad_line or (lambda _: None)) if self.skip_bad_lines else None)
       return corpus_lib.read_text_file(unit)
     if self.kind == 'tfds':
       return corpus_lib.read_tfds(self.tfds_name, self.tfds_data_dir or None,
@@ -44,6 +68,15 @@ class Source:
     for unit in self.units:
       yield from self.read(unit)
 
+  def key_of(self, unit: str) -> str:
+    """The name a unit's keys derive from: a JSON-lines file is keyed as the
+    text file of the same name, so the same documents make the same records
+    in either format."""
+    for suffix in corpus_lib.JSON_LINES:
+      if self.kind == 'text' and unit.endswith(suffix):
+        return unit[:-len(suffix)] + '.txt'
+    return unit
+
   def describe(self) -> Dict:
     out = dict(kind=self.kind, units=len(self.units))
     if self.kind == 'tfds':
@@ -57,16 +90,48 @@ class Source:
     if self.kind == 'text':
       for path in self.units:
         if path.endswith('.gz'):
-          corpus_lib.check_gzip(path)
+          corpus_lib.check_gzip_header(path)
     if self.kind == 'tfds':
       corpus_lib.check_tfds_text(self.tfds_name, self.tfds_data_dir or None,
                                  self.units[0], self.tfds_text_key)
 
 
-def text_files(patterns: Sequence[str]) -> Source:
-  """Text files and globs (any tf.io.gfile URL; `.gz` decompressed); blank
-  lines separate documents. Each file is a unit."""
-  return Source('text', tuple(corpus_lib.match_input_files(patterns)))
+BLOCK = '#bytes='  # unit = PATH#bytes=START-END
+
+
+def split_unit(unit: str) -> Tuple[str, Optional[Tuple[int, int]]]:
+  """`(path, (start, end))` of a block unit, `(path, None)` of a file."""
+  path, marker, block = unit.rpartition(BLOCK)
+  if not marker:
+    return unit, None
+  start, end = block.split('-')
+  return path, (int(start), int(end))
+
+
+def text_files(patterns: Sequence[str], text_key: str = 'text',
+               skip_bad_lines: bool = False,
+               block_bytes: int = 64 << 20) -> Source:
+  """Text and JSON-lines files and globs (any tf.io.gfile URL).
+
+  Plain text: blank lines separate documents. JSON lines (`.jsonl`,
+  `.jsonl.gz`, `.json.gz`): one document per line, its text under
+  `text_key`. `.gz` is decompressed by the worker that reads it. A plain
+  text file larger than `block_bytes` becomes one unit per block of the
+  grid `[i * block_bytes, (i + 1) * block_bytes)`; any other file is one
+  unit.
+  """
+  units = []
+  for path in corpus_lib.match_input_files(patterns):
+    size = 0
+    if not path.endswith('.gz') and not corpus_lib.is_json_lines(path):
+      size = corpus_lib.file_size(path)
+    if size > block_bytes:
+      units += [f'{path}{BLOCK}{start}-{min(start + block_bytes, size)}'
+                for start in range(0, size, block_bytes)]
+    else:
+      units.append(path)
+  return Source('text', tuple(units), text_key=text_key,
+                skip_bad_lines=skip_bad_lines)
 
 
 def tfds_dataset(name: str, data_dir: Optional[str], split: str = 'train',

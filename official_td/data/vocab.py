@@ -46,8 +46,7 @@ def build_vocab(documents: Sequence[str],
 
 
 def make_tokenizer(vocab_file: str, lower_case: bool = True):
-  """tensorflow-text's BertTokenizer over `vocab_file` (int64 ids)."""
-  import tensorflow_text as text  # pylint: disable=g-import-not-at-top
+  """The data pipeline's WordPiece tokenizer over `vocab_file`."""
+  from official_td.data import tokenization  # pylint: disable=g-import-not-at-top
   special_tokens.resolve_special_token_ids(vocab_file)
-  return text.BertTokenizer(vocab_file, lower_case=lower_case,
-                            token_out_type=tf.int64)
+  return tokenization.WordPieceTokenizer(vocab_file, lower_case)

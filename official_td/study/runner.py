@@ -57,7 +57,10 @@ def measure_ratios(out: str, pretrain_flags: List[str],
   for name, bindings in arms:
     path = os.path.join(out, 'step_times', f'{name}.json')
     if not tf.io.gfile.exists(path):
-      args = ['official_td.benchmarks.step_time', f'--steps={steps}', '--warmup_steps=2'
+      # Loops of 10 steps, as training runs loops of steps: a loop call's
+      # own cost is spread as it is in training.
+      args = ['official_td.benchmarks.step_time', f'--steps={steps}',
+              '--warmup_steps=1', '--steps_per_timing=10'
              ] + pretrain_flags + [f'--gin_bindings={b}' for b in bindings]
       print('$ python -m ' + ' '.join(args), flush=True)
       proc = subprocess.run([sys.executable, '-m'] + args, check=False,

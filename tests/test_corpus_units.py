@@ -1,0 +1,163 @@
+"""Splittable text and JSON-lines inputs: every document read exactly once
+whatever the block grid; JSON lines give the records of the same text."""
+
+import collections
+import glob
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from official_td.data import corpus
+from official_td.data import options as data_options
+from official_td.data import pipeline
+from official_td.data import sources
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+
+def write_text(path, documents, blank='\n\n'):
+  with open(path, 'w') as f:
+    f.write(blank.join(documents) + '\n')
+
+
+def block_documents(path, block):
+  out = []
+  for unit in sources.text_files([path], block_bytes=block).units:
+    out += list(sources.text_files([path]).read(unit)
+                if '#bytes=' not in unit else
+                corpus.read_text_range(*_range(unit)))
+  return out
+
+
+def _range(unit):
+  path, (start, end) = sources.split_unit(unit)
+  return path, start, end
+
+
+class BlockTest(tu.TestCase):
+
+  def test_every_document_once_whatever_the_grid(self):
+    rng = random.Random(0)
+    documents = ['\n'.join(' '.join(rng.choice('abcdefgh') * rng.randint(1, 9)
+                                    for _ in range(rng.randint(1, 30)))
+                           for _ in range(rng.randint(1, 5)))
+                 for _ in range(300)]
+    path = os.path.join(self.get_temp_dir(), 'corpus.txt')
+    # Blank lines of spaces, runs of blank lines, CRLF endings.
+    with open(path, 'w', newline='') as f:
+      for doc in documents:
+        f.write(doc.replace('\n', '\r\n') + '\r\n' +
+                rng.choice(['\n', '  \n', '\n\n\n', ' \t\r\n']))
+    whole = list(corpus.read_text_file(path))
+    self.assertEqual(whole, documents)
+    size = os.path.getsize(path)
+    for block in (1, 2, 3, 7, 50, 333, 1000, 4096, size - 1, size, size + 5):
+      got = block_documents(path, block)
+      self.assertEqual(got, documents, f'block of {block} bytes')
+    units = sources.text_files([path], block_bytes=1000).units
+    self.assertLen(units, -(-size // 1000))  # a fixed grid of the bytes.
+
+  def test_a_document_straddling_blocks_and_a_file_without_blank_lines(self):
+    path = os.path.join(self.get_temp_dir(), 'one.txt')
+    lines = [f'line {i} of the only document' for i in range(100)]
+    write_text(path, ['\n'.join(lines)])
+    for block in (10, 64, 500):
+      self.assertEqual(block_documents(path, block), ['\n'.join(lines)])
+    path = os.path.join(self.get_temp_dir(), 'two.txt')
+    write_text(path, ['short', 'x' * 300 + '\n' + 'y' * 300, 'end'])
+    self.assertEqual(block_documents(path, 100),
+                     ['short', 'x' * 300 + '\n' + 'y' * 300, 'end'])
+
+
+class JsonLinesTest(tu.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.get_temp_dir()
+    self.documents = pu.varied_corpus(40, seed=5)
+
+  def write_jsonl(self, name, lines):
+    path = os.path.join(self.root, name)
+    opener = gzip.open if name.endswith('.gz') else open
+    with opener(path, 'wt') as f:
+      f.write('\n'.join(lines) + '\n')
+    return path
+
+  def test_reads_the_text_key_of_each_line(self):
+    lines = [json.dumps({'text': d, 'url': 'x'}) for d in self.documents]
+    for name in ('c.jsonl', 'c.jsonl.gz', 'c.json.gz'):
+      path = self.write_jsonl(name, lines)
+      self.assertEqual(list(sources.text_files([path]).read(path)),
+                       self.documents)
+
+  def test_bad_line_is_an_error_naming_file_and_line_or_is_skipped(self):
+    lines = [json.dumps({'text': d}) for d in self.documents[:3]]
+    lines.insert(2, '{"text": broken')
+    lines.insert(3, json.dumps({'body': 'no text key'}))
+    path = self.write_jsonl('bad.jsonl', lines)
+    with self.assertRaisesRegex(ValueError, f'{path}:3 is not a JSON object'):
+      list(sources.text_files([path]).read(path))
+    skipped = []
+    source = sources.text_files([path], skip_bad_lines=True)
+    self.assertEqual(list(source.read(path, skipped.append)),
+                     self.documents[:3])
+    self.assertLen(skipped, 2)
+    self.assertIn(f'{path}:4', skipped[1])
+
+  def test_same_documents_as_plain_text_give_the_same_records(self):
+    text = os.path.join(self.root, 'corpus.txt')
+    write_text(text, self.documents)
+    jsonl = self.write_jsonl('corpus.jsonl', [json.dumps({'content': d})
+                                              for d in self.documents])
+    records = []
+    for name, source in (('from_text', sources.text_files([text])),
+                         ('from_jsonl', sources.text_files(
+                             [jsonl], text_key='content'))):
+      out = os.path.join(self.root, name)
+      pipeline.create_pretraining_data(
+          source, out, data_options.DataOptions(seq_length=32,
+                                                max_predictions_per_seq=5,
+                                                seed=3),
+          build_vocab_size=200, beam_args=pu.IN_PROCESS)
+      records.append(collections.Counter(
+          r.numpy() for r in tf.data.TFRecordDataset(
+              sorted(glob.glob(os.path.join(out, '*.tfrecord'))))))
+    self.assertGreater(sum(records[0].values()), 20)
+    self.assertEqual(records[0], records[1])
+
+
+class BlockPipelineTest(tu.TestCase):
+
+  def test_one_and_two_workers_write_the_same_records_of_a_split_file(self):
+    root = tempfile.mkdtemp()
+    path = os.path.join(root, 'big.txt')
+    write_text(path, pu.varied_corpus(300, seed=9))
+    outputs = []
+    for workers in (1, 2):
+      out = os.path.join(root, f'out{workers}')
+      proc = subprocess.run(
+          [sys.executable, '-m', 'official_td.data.create_pretraining_data',
+           f'--input_files={path}', f'--output_dir={out}',
+           '--build_vocab_size=200', '--seq_length=32',
+           '--max_predictions_per_seq=5', '--block_mb=0.01',
+           f'--num_workers={workers}'],
+          cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+          timeout=600)
+      self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+      summary = json.load(open(os.path.join(out, 'data_summary.json')))
+      self.assertGreaterEqual(summary['source']['units'], 6)
+      outputs.append(collections.Counter(
+          r.numpy() for r in tf.data.TFRecordDataset(
+              sorted(glob.glob(os.path.join(out, '*.tfrecord'))))))
+    self.assertGreater(sum(outputs[0].values()), 100)
+    self.assertEqual(outputs[0], outputs[1])
+
+
+if __name__ == '__main__':
+  tf.test.main()
