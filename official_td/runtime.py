@@ -76,6 +76,7 @@ def make_strategy(name, tpu=None, num_gpus=None, cpu_replicas=0):
 # A user's mistake (bad path, config or data) surfaces as one of these: the
 # message says what is wrong and how to fix it; its traceback helps nobody.
 _log_file = None  # set by `log_to_file`.
+_terminal = None  # set by `stderr_to_log`: the console's own stderr.
 
 USER_ERRORS = (ValueError, FloatingPointError, FileNotFoundError,
                tf.errors.NotFoundError, tf.errors.PermissionDeniedError)
@@ -103,9 +104,41 @@ def main_with_clean_errors(main, verbose=lambda: False):
         logging.info('%s: %s', type(e).__name__, message)
       sys.stdout.flush()
       print(f'Error: {message}\n(run with --verbose for the traceback)',
-            file=sys.stderr, flush=True)
+            file=_terminal or sys.stderr, flush=True)
       sys.exit(1)
   return wrapped
+
+
+def stderr_to_log(program: str, output_dir: str) -> str:
+  """Sends this process's stderr, and its child processes', to a log file.
+
+  For jobs whose libraries and workers write to stderr at every start (Apache
+  Beam's SDK harness, TensorFlow in each worker): file descriptor 2 itself
+  is redirected, so child processes (the DirectRunner's workers) and C++
+  logging follow. The console keeps stdout and the entry point's own
+  `Error:` line. The log goes beside a local `output_dir`
+  (`OUTPUT_DIR.PROGRAM.log`), else to the local temp directory.
+
+  Returns:
+    The log file's path.
+  """
+  global _log_file, _terminal
+  target = output_dir.rstrip('/')
+  if '://' in target:
+    log_dir = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'official_td',
+                           'logs')
+    path = os.path.join(log_dir, f'{program}-{os.getpid()}.log')
+  else:
+    log_dir = os.path.dirname(os.path.abspath(target))
+    path = f'{os.path.abspath(target)}.{program}.log'
+  os.makedirs(log_dir, exist_ok=True)  # local by construction.
+  sys.stderr.flush()
+  _terminal = os.fdopen(os.dup(2), 'w', buffering=1)
+  log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+  os.dup2(log, 2)
+  os.close(log)
+  _log_file = path
+  return path
 
 
 def log_to_file(program: str, model_dir: str, verbose: bool = False) -> str:

@@ -36,6 +36,7 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import sys  # pylint: disable=g-import-not-at-top
 from typing import Optional, Sequence  # pylint: disable=g-import-not-at-top
 
 from absl import app  # pylint: disable=g-import-not-at-top
@@ -113,7 +114,9 @@ def define_flags():
   flags.DEFINE_bool('lower_case', True, 'Lower-case (uncased vocab).')
   flags.DEFINE_integer('num_workers', 0, 'DirectRunner worker processes '
                        '(default: one per core).')
-  flags.DEFINE_bool('verbose', False, 'Show tracebacks of input errors.')
+  flags.DEFINE_bool('verbose', False, 'Show everything on the console '
+                    '(Beam\'s and TensorFlow\'s logs) and tracebacks of input '
+                    'errors.')
   flags.mark_flag_as_required('output_dir')
 
 
@@ -132,6 +135,11 @@ def main(argv):
       seed=flags_.seed,
       lower_case=flags_.lower_case)
   options.validate()
+  progress_stream = None
+  if not flags_.verbose:
+    log = runtime.stderr_to_log('create_pretraining_data', flags_.output_dir)
+    print(f'Log: {log}', flush=True)
+    progress_stream = sys.stdout
   source = make_source(flags_.input_files, flags_.tfds_name,
                        flags_.tfds_data_dir, flags_.tfds_split,
                        flags_.tfds_text_key, flags_.tfds_units,
@@ -140,7 +148,8 @@ def main(argv):
   summary = pipeline.create_pretraining_data(
       source, flags_.output_dir, options, flags_.vocab_file,
       flags_.build_vocab_size, flags_.vocab_sample_mb << 20,
-      beam_args=argv[1:], num_workers=flags_.num_workers)
+      beam_args=argv[1:], num_workers=flags_.num_workers,
+      progress_stream=progress_stream)
   print(json.dumps(summary))
   print(f'Wrote {flags_.output_dir}')
 

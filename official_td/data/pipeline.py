@@ -20,6 +20,8 @@ out whatever the runner, worker count or bundling.
 
 import os
 import re
+import shutil
+import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -30,6 +32,7 @@ import tensorflow as tf
 from official_td import io_utils
 from official_td.data import beam_io
 from official_td.data import corpus
+from official_td.data import progress
 from official_td.data import records
 from official_td.data import runners
 from official_td.data import sources
@@ -57,10 +60,11 @@ class ReadTokenizePack(beam.DoFn):
   """
 
   def __init__(self, source: sources.Source, vocab_file: str,
-               options: DataOptions):
+               options: DataOptions, progress_dir: Optional[str] = None):
     self._source = source
     self._vocab_file = vocab_file
     self._options = options
+    self._progress_dir = progress_dir
 
   def setup(self):
     self._tokenizer = vocab_lib.make_tokenizer(self._vocab_file,
@@ -72,6 +76,10 @@ class ReadTokenizePack(beam.DoFn):
         for split in ('train', 'eval')
         for name in ('documents', 'sequences', 'tokens', 'text_bytes')}
     self._bad_lines = counter(METRICS_NAMESPACE, 'bad_lines_skipped')
+    self._progress = progress.Reporter(self._progress_dir)
+
+  def finish_bundle(self):
+    self._progress.flush()
 
   def _skip_line(self, problem: str):
     self._bad_lines.inc()
@@ -88,7 +96,9 @@ class ReadTokenizePack(beam.DoFn):
         key = f'{unit_key}/{i}'
         if split_of(key, options.seed, options.eval_fraction) == split:
           self._counters[(split, 'documents')].inc()
-          self._counters[(split, 'text_bytes')].inc(len(text.encode()))
+          size = len(text.encode())
+          self._counters[(split, 'text_bytes')].inc(size)
+          self._progress.add(documents=1, text_bytes=size)
           yield key, text
 
     # The unit is read once per split: reading is cheap next to
@@ -105,6 +115,7 @@ class ReadTokenizePack(beam.DoFn):
       for seq in sequences:
         self._counters[(split, 'sequences')].inc()
         self._counters[(split, 'tokens')].inc(len(seq.tokens))
+        self._progress.add(sequences=1)
         yield beam.pvalue.TaggedOutput(split, seq)
 
 
@@ -116,14 +127,15 @@ def _mask_fn(vocab_file, options):
 
 
 def build_pipeline(pipeline: beam.Pipeline, source: sources.Source,
-                   vocab_file: str,
-                   output_dir: str, options: DataOptions):
+                   vocab_file: str, output_dir: str, options: DataOptions,
+                   progress_dir: Optional[str] = None):
   """Adds the stages to `pipeline`; shards go to `output_dir/{split}-*`."""
   sequences = (
       pipeline
       | 'Sources' >> beam.Create(list(source.units))
       | 'ReadTokenizePack' >> beam.ParDo(
-          ReadTokenizePack(source, vocab_file, options)).with_outputs(
+          ReadTokenizePack(source, vocab_file, options,
+                           progress_dir)).with_outputs(
               'train', 'eval'))
   mask = _mask_fn(vocab_file, options)
   for split in ('train', 'eval'):
@@ -176,7 +188,8 @@ def create_pretraining_data(source,
                             build_vocab_size: Optional[int] = None,
                             vocab_sample_bytes: int = 20 << 20,
                             beam_args: Sequence[str] = (),
-                            num_workers: int = 0) -> Dict:
+                            num_workers: int = 0,
+                            progress_stream=None) -> Dict:
   """Runs the pipeline; returns the summary (also `data_summary.json`).
 
   Writes `output_dir/{train,eval}-SSSSS-of-NNNNN.tfrecord`, `vocab.txt` and,
@@ -194,6 +207,8 @@ def create_pretraining_data(source,
     vocab_sample_bytes: bound of the vocab-learning sample.
     beam_args: Beam pipeline options (`--runner=...`).
     num_workers: DirectRunner worker processes (0: one per core).
+    progress_stream: where a progress line goes every few seconds while this
+      machine's workers run (None: no line).
 
   Returns:
     The summary dict.
@@ -220,11 +235,59 @@ def create_pretraining_data(source,
   vocab_path, vocab_info = _write_vocab(output_dir, vocab_file,
                                         build_vocab_size, vocab_sample_bytes,
                                         sample, options.lower_case)
-  result = _run(beam_opts, source, vocab_path, output_dir, options)
+  result = _run(beam_opts, source, vocab_path, output_dir, options,
+                progress_stream)
   if tf.io.gfile.exists(os.path.join(output_dir, beam_io.TEMP_DIR)):
     tf.io.gfile.rmtree(os.path.join(output_dir, beam_io.TEMP_DIR))
   counts = _metric_counts(result) if result is not None else {}
-  summary = dict(
+  summary = _summary(options, vocab_path, source, vocab_info, beam_opts)
+  _add_split_counts(summary, counts, output_dir, options)
+  if source.skip_bad_lines:
+    summary['bad_lines_skipped'] = counts.get('bad_lines_skipped', 0)
+  summary['seconds'] = round(time.time() - start, 1)
+  # The completion marker, last.
+  io_utils.write_json(os.path.join(output_dir, SUMMARY), summary)
+  tf.io.gfile.remove(os.path.join(output_dir, INCOMPLETE))
+  return summary
+
+
+def _run(beam_opts, source, vocab_path, output_dir, options,
+         progress_stream=None):
+  """Runs the Beam pipeline; its result (None if the runner gives none).
+
+  A corrupt input file, found by the worker that reads it, ends the job
+  with that one message (Beam wraps worker errors in its own traceback);
+  the output keeps its incomplete marker and no summary.
+  """
+  progress_dir, printer = None, None
+  if progress_stream is not None and runners.is_direct(beam_opts):
+    progress_dir = tempfile.mkdtemp(prefix='td_progress_')  # this machine.
+    printer = progress.Printer(progress_dir, progress_stream,
+                               source.total_bytes())
+    printer.start()
+  try:
+    with beam.Pipeline(runner=runners.runner_for(beam_opts),
+                       options=beam_opts) as pipeline:
+      build_pipeline(pipeline, source, vocab_path, output_dir, options,
+                     progress_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    found = re.search(re.escape(corpus.CorruptInputError.PREFIX) + r"[^\n]*",
+                      str(e))
+    if found is None:
+      raise
+    raise corpus.CorruptInputError(
+        found.group(0)[len(corpus.CorruptInputError.PREFIX):].rstrip(
+            '"\'] ')) from None
+  finally:
+    if printer is not None:
+      printer.stop()
+      shutil.rmtree(progress_dir, ignore_errors=True)
+  return pipeline.result if hasattr(pipeline, 'result') else None
+
+
+def _summary(options, vocab_path, source, vocab_info, beam_opts) -> Dict:
+  """What `data_summary.json` says of the settings (counts are added)."""
+  return dict(
       format='official_td pretraining data v2',
       masking=options.masking,
       vocab_size=special_tokens.resolve_special_token_ids(
@@ -240,36 +303,6 @@ def create_pretraining_data(source,
       source=source.describe(),
       vocab=vocab_info,
       runner=beam_opts.get_all_options().get('runner') or 'DirectRunner')
-  _add_split_counts(summary, counts, output_dir, options)
-  if source.skip_bad_lines:
-    summary['bad_lines_skipped'] = counts.get('bad_lines_skipped', 0)
-  summary['seconds'] = round(time.time() - start, 1)
-  # The completion marker, last.
-  io_utils.write_json(os.path.join(output_dir, SUMMARY), summary)
-  tf.io.gfile.remove(os.path.join(output_dir, INCOMPLETE))
-  return summary
-
-
-def _run(beam_opts, source, vocab_path, output_dir, options):
-  """Runs the Beam pipeline; its result (None if the runner gives none).
-
-  A corrupt input file, found by the worker that reads it, ends the job
-  with that one message (Beam wraps worker errors in its own traceback);
-  the output keeps its incomplete marker and no summary.
-  """
-  try:
-    with beam.Pipeline(runner=runners.runner_for(beam_opts),
-                       options=beam_opts) as pipeline:
-      build_pipeline(pipeline, source, vocab_path, output_dir, options)
-  except Exception as e:  # pylint: disable=broad-except
-    found = re.search(re.escape(corpus.CorruptInputError.PREFIX) + r"[^\n]*",
-                      str(e))
-    if found is None:
-      raise
-    raise corpus.CorruptInputError(
-        found.group(0)[len(corpus.CorruptInputError.PREFIX):].rstrip(
-            '"\']\\n ')) from None
-  return pipeline.result if hasattr(pipeline, 'result') else None
 
 
 def _check_inputs(source, options, vocab_file, build_vocab_size):

@@ -68,6 +68,18 @@ class Source:
     for unit in self.units:
       yield from self.read(unit)
 
+  def total_bytes(self) -> Optional[int]:
+    """The input's size where it is known up front (plain text, in memory)."""
+    if self.kind == 'memory':
+      return sum(len(d.encode()) for d in self.documents_in_memory)
+    if self.kind != 'text' or any(u.endswith('.gz') for u in self.units):
+      return None
+    total = 0
+    for unit in self.units:
+      path, block = split_unit(unit)
+      total += block[1] - block[0] if block else corpus_lib.file_size(path)
+    return total
+
   def key_of(self, unit: str) -> str:
     """The name a unit's keys derive from: a JSON-lines file is keyed as the
     text file of the same name, so the same documents make the same records
