@@ -8,6 +8,7 @@ imported), with code examples, doctests and indented blocks removed.
 """
 
 import ast
+import contextlib
 import glob
 import gzip
 import io
@@ -208,9 +209,17 @@ def read_text_file(path: str) -> Iterator[str]:
   A `.gz` is decompressed here, once, by the worker that reads it; a corrupt
   one raises `CorruptInputError` naming it.
   """
+  with _reading(path) as f:
+    yield from split_documents(f)
+
+
+@contextlib.contextmanager
+def _reading(path: str):
+  """`open_text(path)`; a decompression failure inside the block becomes a
+  `CorruptInputError` naming the file."""
   try:
     with open_text(path) as f:
-      yield from split_documents(f)
+      yield f
   except (OSError, EOFError, zlib.error) as e:
     raise CorruptInputError(
         f'{CorruptInputError.PREFIX}{path!r} is not a readable gzip file '
@@ -237,30 +246,25 @@ def read_json_lines(path: str, text_key: str = 'text',
       object with a string under `text_key`, which is then skipped; None: such
       a line is an error naming the file and line.
   """
-  try:
-    with open_text(path) as f:
-      for number, line in enumerate(f, 1):
-        if not line.strip():
-          continue
-        try:
-          text = json.loads(line)[text_key]
-          if not isinstance(text, str):
-            raise TypeError(f'{text_key!r} is not a string')
-        except (ValueError, KeyError, TypeError, IndexError) as e:
-          problem = (f'{path}:{number} is not a JSON object with a string '
-                     f'under {text_key!r} ({type(e).__name__}: {e})')
-          if on_bad_line is None:
-            raise CorruptInputError(
-                f'{CorruptInputError.PREFIX}{problem}; fix the line, set '
-                '--text_key, or pass --skip_bad_lines.') from None
-          on_bad_line(problem)
-          continue
-        if text.strip():
-          yield text
-  except (OSError, EOFError, zlib.error) as e:
-    raise CorruptInputError(
-        f'{CorruptInputError.PREFIX}{path!r} is not a readable gzip file '
-        f'({e}); recompress it or leave it out of --input_files.') from None
+  with _reading(path) as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        text = json.loads(line)[text_key]
+        if not isinstance(text, str):
+          raise TypeError(f'{text_key!r} is not a string')
+      except (ValueError, KeyError, TypeError, IndexError) as e:
+        problem = (f'{path}:{number} is not a JSON object with a string '
+                   f'under {text_key!r} ({type(e).__name__}: {e})')
+        if on_bad_line is None:
+          raise CorruptInputError(
+              f'{CorruptInputError.PREFIX}{problem}; fix the line, set '
+              '--text_key, or pass --skip_bad_lines.') from None
+        on_bad_line(problem)
+        continue
+      if text.strip():
+        yield text
 
 
 def read_text_range(path: str, start: int, end: int,

@@ -16,6 +16,7 @@ Hugging Face calls `gelu_new` (its `gelu` is the erf form).
 """
 
 import dataclasses
+import json
 import os
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -244,6 +245,15 @@ def encoder_shape(config: Dict) -> Dict:
               inner_dim=config['intermediate_size'],
               max_sequence_length=config['max_position_embeddings'],
               type_vocab_size=config.get('type_vocab_size', 2))
+
+
+def tensor_names(path: str) -> List[str]:
+  """The tensor names of `path/model.safetensors`, from its header alone
+  (8 bytes of length, then a JSON table), without reading the tensors."""
+  with tf.io.gfile.GFile(os.path.join(path, WEIGHTS), 'rb') as f:
+    length = int.from_bytes(f.read(8), 'little')
+    header = json.loads(f.read(length))
+  return [name for name in header if name != '__metadata__']
 
 
 def read_tensors(path: str) -> Dict[str, np.ndarray]:

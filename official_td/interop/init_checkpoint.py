@@ -55,14 +55,11 @@ def inspect(path: str) -> Source:
   """Tells what `path` holds; a clear error if it is none of the kinds."""
   if huggingface.is_directory(path):
     config = huggingface.read_config(path)
-    tensors_head = 'cls.predictions.transform.dense.weight'
-    with tf.io.gfile.GFile(os.path.join(path, huggingface.WEIGHTS), 'rb') as f:
-      header = f.read(min(1 << 20, tf.io.gfile.stat(
-          os.path.join(path, huggingface.WEIGHTS)).length))
     vocab = os.path.join(path, 'vocab.txt')
     return Source('huggingface', path, huggingface.encoder_shape(config),
                   vocab if tf.io.gfile.exists(vocab) else None,
-                  tensors_head.encode() in header, False)
+                  'cls.predictions.transform.dense.weight' in
+                  huggingface.tensor_names(path), False)
   prefix = path
   if tf.io.gfile.isdir(path):
     prefix = tf.train.latest_checkpoint(path)
