@@ -314,10 +314,6 @@ def read_text_range(path: str, start: int, end: int,
       yield '\n'.join(current)
 
 
-def file_size(path: str) -> int:
-  return tf.io.gfile.stat(path).length
-
-
 def check_gzip_header(path: str):
   """What the launcher checks of a `.gz`, cheaply: it is not empty and
   starts with the gzip magic bytes. The rest is checked where it is read."""

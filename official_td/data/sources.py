@@ -16,6 +16,8 @@ Compressed files cannot be split: one unit each (shard compressed corpora).
 import dataclasses
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
+import tensorflow as tf
+
 from official_td.data import corpus as corpus_lib
 
 
@@ -77,7 +79,7 @@ class Source:
     total = 0
     for unit in self.units:
       path, block = split_unit(unit)
-      total += block[1] - block[0] if block else corpus_lib.file_size(path)
+      total += block[1] - block[0] if block else _file_size(path)
     return total
 
   def key_of(self, unit: str) -> str:
@@ -111,6 +113,10 @@ class Source:
 BLOCK = '#bytes='  # unit = PATH#bytes=START-END
 
 
+def _file_size(path: str) -> int:
+  return tf.io.gfile.stat(path).length
+
+
 def split_unit(unit: str) -> Tuple[str, Optional[Tuple[int, int]]]:
   """`(path, (start, end))` of a block unit, `(path, None)` of a file."""
   path, marker, block = unit.rpartition(BLOCK)
@@ -136,7 +142,7 @@ def text_files(patterns: Sequence[str], text_key: str = 'text',
   for path in corpus_lib.match_input_files(patterns):
     size = 0
     if not path.endswith('.gz') and not corpus_lib.is_json_lines(path):
-      size = corpus_lib.file_size(path)
+      size = _file_size(path)
     if size > block_bytes:
       units += [f'{path}{BLOCK}{start}-{min(start + block_bytes, size)}'
                 for start in range(0, size, block_bytes)]
