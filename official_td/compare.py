@@ -73,7 +73,9 @@ flags.DEFINE_multi_string(
     '"token_drop", with the config as it is).')
 flags.DEFINE_integer('evals_per_run', 5,
                      'Held-out evaluations per run (the curves).')
-flags.DEFINE_integer('benchmark_steps', 10, 'Timed steps per step kind.')
+flags.DEFINE_integer('benchmark_steps', 3, 'Timed rounds of the step-time '
+                     'benchmark (each runs every loop run.steps_per_loop '
+                     'steps).')
 flags.DEFINE_string('finetune_gin', 'gin/finetune/embedded_source.gin',
                     'Fine-tuning gin file.')
 flags.DEFINE_multi_string('finetune_bindings', [], 'Fine-tuning bindings.')

@@ -107,10 +107,11 @@ class StagesTest(tu.TestCase):
     self.assertEqual([w.tolist() for w in first.words], [[0, 1, 2], [3, 4]])
 
   def test_pack_fills_exact_sequences_across_documents(self):
-    docs = list(tokenization.tokenize(
+    batches = list(tokenization.tokenize_batches(
         ((str(i), d) for i, d in enumerate(labelled_corpus())),
-        self.tokenizer))
-    seqs = list(packing.pack(iter(docs), self.ids, 16, 'unit/train'))
+        self.tokenizer, batch_size=3))
+    docs = [doc for batch in batches for doc in batch.documents()]
+    seqs = list(packing.pack(iter(batches), self.ids, 16, 'unit/train'))
     self.assertEqual([s.key for s in seqs],
                      [f'unit/train/{i}' for i in range(len(seqs))])
     for seq in seqs[:-1]:  # all but the last are full.
@@ -125,6 +126,53 @@ class StagesTest(tu.TestCase):
         [np.concatenate(d.sentences + [[self.ids.sep_id]]) for d in docs])
     self.assertAllEqual(stream[stream != self.ids.sep_id],
                         expected[expected != self.ids.sep_id])
+
+  def test_pack_does_not_depend_on_the_tokenizer_batches(self):
+    keyed = [(str(i), d) for i, d in enumerate(labelled_corpus())]
+    keyed.insert(3, ('empty', '  \n '))  # no token: no [SEP] either.
+
+    def packed(batch_size, seq_length):
+      return [(s.key, s.tokens.tolist(), s.words.tolist()) for s in
+              packing.pack(tokenization.tokenize_batches(
+                  iter(keyed), self.tokenizer, batch_size), self.ids,
+                           seq_length, 'u/train')]
+
+    for seq_length in (8, 16, 64):
+      whole = packed(1000, seq_length)
+      self.assertGreater(len(whole), 2)
+      for batch_size in (1, 2, 7):
+        self.assertEqual(packed(batch_size, seq_length), whole)
+    # Word ids: from 0 in each sequence, one per word start, -1 at
+    # [CLS]/[SEP]; a word cut by a sequence boundary continues as word 0.
+    starts = np.array([not t.startswith('##') for t in self.tokens])
+    for _, tokens, words in packed(5, 16):
+      tokens, words = np.array(tokens), np.array(words)
+      special = np.isin(tokens, [self.ids.cls_id, self.ids.sep_id])
+      self.assertTrue((words[special] == -1).all())
+      real = words[~special]
+      self.assertEqual(real[0], 0)
+      self.assertAllEqual(np.diff(real),
+                          starts[tokens[~special]][1:].astype(int))
+
+  def test_serialize_batch_writes_serialize_bytes(self):
+    rng = np.random.default_rng(0)
+    for extra in ({}, {'next_sentence_labels': [1]},
+                  {'word_ids': [-1, 0, 5, 2**40, -2**40]}):
+      batch = []
+      for _ in range(50):
+        features = dict(
+            input_ids=rng.integers(0, 2**20, 64) * rng.integers(0, 2, 64),
+            masked_lm_weights=rng.random(5).astype(np.float32),
+            input_mask=rng.integers(0, 2, 64))
+        features.update({k: np.array(v) for k, v in extra.items()})
+        batch.append(features)
+      self.assertEqual(records.serialize_batch(batch),
+                       [records.serialize(f) for f in batch])
+      for record, features in zip(records.serialize_batch(batch), batch):
+        parsed = records.parse(record)
+        self.assertEqual(sorted(parsed), sorted(features))
+        for k in features:
+          self.assertAllClose(parsed[k], features[k])
 
   def test_masked_copies_depend_on_key_not_on_order(self):
     seq = packing.PackedSequence(
@@ -445,6 +493,54 @@ class WorkerPackagingTest(tu.TestCase):
     finally:
       shutil.rmtree(target, ignore_errors=True)
       shutil.rmtree(os.path.dirname(packages[0]), ignore_errors=True)
+
+  def test_dataflow_job_builds_offline(self):
+    """The README's Dataflow command, built by Beam and not submitted.
+
+    `--dry_run=True --no_auth`: the DataflowRunner translates the pipeline
+    and resolves what its workers get, then returns the job request instead
+    of calling the service (this needs apache-beam[gcp]:
+    requirements-dataflow.txt).
+    """
+    work = tempfile.mkdtemp()
+    text = os.path.join(work, 'corpus.txt')
+    with open(text, 'w') as f:
+      f.write('\n\n'.join(pu.tiny_corpus(20)) + '\n')
+    vocab = os.path.join(work, 'vocab.txt')
+    tu.write_vocab(vocab)
+    command = [sys.executable, '-m', 'official_td.data.create_pretraining_data',
+               f'--input_files={text}', f'--vocab_file={vocab}',
+               '--output_dir=gs://my-bucket/data/td', '--seq_length=64',
+               '--max_predictions_per_seq=10', '--masking=dynamic'
+              ] + self.REMOTE + [
+                  '--requirements_file=requirements-worker.txt',
+                  '--requirements_cache=skip', '--dry_run=True', '--no_auth']
+    proc = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
+                          capture_output=True, text=True, timeout=600)
+    self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] +
+                     proc.stderr[-3000:])
+    lines = proc.stdout.strip().splitlines()
+    job = json.loads(lines[-2])
+    self.assertEqual(lines[-1], 'Dry run: the job was built, not submitted; '
+                     'nothing was written.')
+    self.assertTrue(job['dry_run'])
+    self.assertTrue(job['job_name'])
+    self.assertEqual(job['transforms'], sorted(
+        ['Sources', 'ReadTokenizePack'] + [
+            f'{stage}{split}' for stage in ('Mask', 'Serialize', 'Write')
+            for split in ('Train', 'Eval')]))
+    # The workers get the package (built by the pipeline) and the pinned
+    # worker requirements.
+    self.assertIn('official_td-0.0.0.tar.gz', job['staged'])
+    self.assertIn('requirements.txt', job['staged'])
+    self.assertIn('extra_packages.txt', job['staged'])
+    # An option only the DataflowRunner has is refused elsewhere, up front.
+    proc = subprocess.run(command[:8] + [
+        f'--output_dir={os.path.join(work, "out")}', '--dry_run=True'],
+                          cwd=pu.REPO, env=pu.env(), capture_output=True,
+                          text=True, timeout=600)
+    pu.assert_clean_error(self, proc, 'is an option of the DataflowRunner')
+    self.assertFalse(os.path.exists(os.path.join(work, 'out')))
 
   def test_code_the_user_ships_is_left_alone(self):
     for extra in ('--setup_file=./setup.py', '--extra_package=dist/x.tar.gz',

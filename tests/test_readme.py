@@ -27,6 +27,8 @@ NOT_RUNNABLE = {
     'docker run': 'no Docker engine on the test machine',
     'curl ': 'needs the TF Serving container',
     'pytest': 'the quickstart test command: .ci/run executes it verbatim',
+    'pip install -r requirements-dataflow.txt': 'installs packages: the '
+                                                'test command installs it',
     'bert_base_token_drop.gin': 'BERT-base on a TPU',
 }
 
@@ -71,8 +73,8 @@ def bash_commands(body):
 
 def tiny(command):
   """Appends the tiny settings to each `python -m` invocation it holds."""
-  command = command.replace('python3 -m venv .venv && .venv/bin/pip install '
-                            '-q -r requirements.txt && ', '')
+  command = re.sub(r'python3 -m venv \.venv && \.venv/bin/pip install -q -r '
+                   r'requirements(-dataflow)?\.txt && ', '', command)
   command = command.replace('.venv/bin/python', 'python')
   # Split at `&&`, `||` and a subshell's closing parenthesis (not one inside
   # a quoted gin value).

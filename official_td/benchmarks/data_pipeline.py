@@ -13,7 +13,14 @@ each as its own process and on the same text, vocab and settings:
                           `official.nlp.data.create_pretraining_data` (the
                           reference; it holds the corpus in memory).
 
-For each: wall seconds, text MB/s (input MB / wall seconds, start-up
+Then `stages`: where one worker's time goes, each stage of its chain timed
+alone in this process (one core) over the 1x corpus: read (files to
+documents), tokenize, pack, mask, serialize, write (TFRecords); and
+`marginal_mb_per_s`: the rate between the 1x and 8x runs (start-up
+excluded), per run kind and per worker core. `--one_file` adds the 8x corpus
+as one file (read in `--block_mb` blocks) on every core and on one worker.
+
+For each run: wall seconds, text MB/s (input MB / wall seconds, start-up
 included) and peak memory, sampled every 0.1 s over the process and its
 children (Beam's workers): the sum of their RSS, the RSS of the largest, and
 (every 2 s) the sum of their PSS (proportional set size: each shared page counted once
@@ -42,7 +49,14 @@ import psutil  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td.data import corpus  # pylint: disable=g-import-not-at-top
+from official_td.data import masking  # pylint: disable=g-import-not-at-top
+from official_td.data import packing  # pylint: disable=g-import-not-at-top
+from official_td.data import records  # pylint: disable=g-import-not-at-top
+from official_td.data import sources  # pylint: disable=g-import-not-at-top
+from official_td.data import tokenization  # pylint: disable=g-import-not-at-top
 from official_td.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+from official_td.data.options import DataOptions  # pylint: disable=g-import-not-at-top
+from official_td.layers import special_tokens  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -54,6 +68,8 @@ flags.DEFINE_integer('vocab_size', 8000, 'Vocab learned once, used by all.')
 flags.DEFINE_bool('model_garden', True, 'Also run the Model Garden script.')
 flags.DEFINE_bool('one_worker_8x', True,
                   'Also run one worker on the 8x corpus (the longest run).')
+flags.DEFINE_bool('one_file', False, 'Also run the 8x corpus as one file, '
+                  'on every core and on one worker.')
 flags.DEFINE_string('work_dir', None, 'Scratch directory (default: temp).')
 
 
@@ -82,6 +98,47 @@ def write_corpus(directory, size_mb, seed=0):
         if written >= target:
           break
   return files, written / 1e6
+
+
+def stage_seconds(files, vocab_file, work):
+  """Seconds of each stage of a worker's chain over `files`, one at a time.
+
+  The pipeline's own functions, in this process (one core), each stage run
+  to completion on the previous one's output (the tokenizer's one-off
+  tracing is excluded).
+  """
+  options = DataOptions(seq_length=FLAGS.seq_length,
+                        max_predictions_per_seq=FLAGS.max_predictions_per_seq)
+  ids = special_tokens.resolve_special_token_ids(vocab_file)
+  tokenizer = vocab_lib.make_tokenizer(vocab_file)
+  tokenizer.tokenize(['tracing the tokenizer once'])
+  source = sources.text_files(files)
+  seconds, out = {}, None
+  stages = [
+      ('read', lambda _: [(f'{u}/{i}', d) for u in source.units
+                          for i, d in enumerate(source.read(u))]),
+      ('tokenize', lambda docs: list(tokenization.tokenize_batches(
+          docs, tokenizer, options.tokenize_batch_size))),
+      ('pack', lambda batches: list(packing.pack(
+          batches, ids, options.seq_length, 'unit/train'))),
+      ('mask', lambda seqs: [f for seq in seqs for f in masking.masked_copies(
+          seq, ids, ids.vocab_size, options)]),
+      ('serialize', lambda features: [
+          r for i in range(0, len(features), 256)
+          for r in records.serialize_batch(features[i:i + 256])]),
+      ('write', lambda recs: _write_records(recs, os.path.join(
+          work, 'stages.tfrecord')))]
+  for name, stage in stages:
+    start = time.perf_counter()
+    out = stage(out)
+    seconds[name] = round(time.perf_counter() - start, 3)
+  return seconds
+
+
+def _write_records(recs, path):
+  with tf.io.TFRecordWriter(path) as writer:
+    for record in recs:
+      writer.write(record)
 
 
 # PSS reads /proc/PID/smaps (~12 ms a process, against ~15 us for RSS):
@@ -163,6 +220,14 @@ def main(argv):
           ('beam_8x', large, large_mb, cores)]
   if FLAGS.one_worker_8x:
     plan.append(('beam_8x_one_worker', large, large_mb, 1))
+  if FLAGS.one_file:
+    one = os.path.join(work, 'one_file.txt')
+    with open(one, 'wb') as f:
+      for path in large:
+        with open(path, 'rb') as part:
+          f.write(part.read().rstrip(b'\n') + b'\n\n')
+    plan += [('one_file_8x', [one], large_mb, cores),
+             ('one_file_8x_one_worker', [one], large_mb, 1)]
   for name, files, mb, workers in plan:
     runs[name] = measure(ours(files, name, workers), env)
     runs[name].update(text_mb=round(mb, 2), workers=workers,
@@ -194,6 +259,25 @@ def main(argv):
     result['all_workers_over_one_8x'] = round(
         runs['beam_8x']['mb_per_s'] / runs['beam_8x_one_worker']['mb_per_s'],
         3)
+  marginal = {}
+  for name, small_run, large_run in (
+      ('all_workers', 'beam_1x', 'beam_8x'),
+      ('one_worker', 'beam_1x_one_worker', 'beam_8x_one_worker')):
+    a, b = runs.get(small_run), runs.get(large_run)
+    if a and b:
+      marginal[name] = round((b['text_mb'] - a['text_mb']) /
+                             (b['seconds'] - a['seconds']), 3)
+  result['marginal_mb_per_s'] = marginal
+  result['marginal_mb_per_s_per_core'] = round(
+      marginal['all_workers'] / cores, 3)
+  if FLAGS.one_file:
+    result['one_file_all_workers_over_one'] = round(
+        runs['one_file_8x']['mb_per_s'] /
+        runs['one_file_8x_one_worker']['mb_per_s'], 3)
+  stages = stage_seconds(small, vocab, work)
+  result['stages'] = {name: dict(seconds=t, mb_per_s=round(small_mb / t, 2))
+                      for name, t in stages.items()}
+  result['stages_total_mb_per_s'] = round(small_mb / sum(stages.values()), 3)
   if FLAGS.model_garden:
     result['beam_over_model_garden'] = round(
         runs['beam_1x']['mb_per_s'] / runs['model_garden_1x']['mb_per_s'], 3)

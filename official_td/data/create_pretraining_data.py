@@ -151,7 +151,10 @@ def main(argv):
       beam_args=argv[1:], num_workers=flags_.num_workers,
       progress_stream=progress_stream)
   print(json.dumps(summary))
-  print(f'Wrote {flags_.output_dir}')
+  if summary.get('dry_run'):
+    print('Dry run: the job was built, not submitted; nothing was written.')
+  else:
+    print(f'Wrote {flags_.output_dir}')
 
 
 def _parse_known(argv):

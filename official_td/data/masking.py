@@ -43,17 +43,23 @@ def prediction_budget(num_candidates: int, masked_lm_prob: float,
 def choose_positions(words: np.ndarray, budget: int, whole_words: bool,
                      rng: np.random.Generator) -> np.ndarray:
   """Steps 1 and 3: the masked positions, ascending."""
-  candidates = np.where(words >= 0)[0]
-  if whole_words:
-    groups = [candidates[words[candidates] == w]
-              for w in np.unique(words[candidates])]
-  else:
-    groups = [np.array([c]) for c in candidates]
+  candidates = np.flatnonzero(words >= 0)
+  if not whole_words:
+    # Groups of one position: every one fits until the budget is full, so
+    # the rule takes the first `budget` of the random order.
+    order = rng.permutation(len(candidates))
+    return np.sort(candidates[order[:budget]])
+  # Whole words, in order of word id, each its positions ascending.
+  _, inverse, counts = np.unique(words[candidates], return_inverse=True,
+                                 return_counts=True)
+  members = candidates[np.argsort(inverse, kind='stable')]
+  firsts = (np.cumsum(counts) - counts).tolist()
+  counts = counts.tolist()
   chosen = []
-  for g in rng.permutation(len(groups)):
-    if len(chosen) + len(groups[g]) > budget:
+  for g in rng.permutation(len(counts)).tolist():
+    if len(chosen) + counts[g] > budget:
       continue
-    chosen.extend(groups[g].tolist())
+    chosen.extend(members[firsts[g]:firsts[g] + counts[g]].tolist())
     if len(chosen) >= budget:
       break
   return np.sort(np.array(chosen, np.int64))
@@ -65,31 +71,35 @@ def mask_sequence(seq: PackedSequence, ids: special_tokens.SpecialTokenIds,
   """The rule above on one sequence, padded to `seq_length` / predictions."""
   n, s = len(seq.tokens), options.seq_length
   p = options.max_predictions_per_seq
-  budget = prediction_budget(int(np.sum(seq.words >= 0)),
+  budget = prediction_budget(int(np.count_nonzero(seq.words >= 0)),
                              options.masked_lm_prob, p)
   positions = choose_positions(seq.words, budget, options.whole_word_masking,
                                rng)
-  input_ids = seq.tokens.copy()
-  labels = input_ids[positions].copy()
-  for pos in positions:
+  k = len(positions)
+  input_ids = np.full(s, ids.pad_id, np.int64)
+  input_ids[:n] = seq.tokens
+  labels = np.full(p, ids.pad_id, np.int64)
+  labels[:k] = input_ids[positions]
+  for pos in positions.tolist():
     r = rng.random()
     if r < MASK_PROB:
       input_ids[pos] = ids.mask_id
     elif r < MASK_PROB + RANDOM_PROB:
       input_ids[pos] = rng.integers(FIRST_RANDOM_ID, vocab_size)
-  pad = s - n
   features = dict(
-      input_ids=np.pad(input_ids, (0, pad), constant_values=ids.pad_id),
-      input_mask=np.pad(np.ones(n, np.int64), (0, pad)),
-      segment_ids=np.pad(seq.segment_ids.astype(np.int64), (0, pad)),
-      masked_lm_positions=np.pad(positions, (0, p - len(positions))),
-      masked_lm_ids=np.pad(labels, (0, p - len(labels)),
-                           constant_values=ids.pad_id),
-      masked_lm_weights=np.pad(np.ones(len(positions), np.float32),
-                               (0, p - len(positions))))
+      input_ids=input_ids, input_mask=_padded(np.ones(n, np.int64), s),
+      segment_ids=_padded(seq.segment_ids, s),
+      masked_lm_positions=_padded(positions, p), masked_lm_ids=labels,
+      masked_lm_weights=_padded(np.ones(k, np.float32), p))
   if options.nsp:
     features['next_sentence_labels'] = np.array([seq.next_sentence_label])
   return features
+
+
+def _padded(values: np.ndarray, length: int) -> np.ndarray:
+  out = np.zeros(length, values.dtype)
+  out[:len(values)] = values
+  return out
 
 
 def masked_copies(seq: PackedSequence, ids: special_tokens.SpecialTokenIds,
@@ -106,12 +116,16 @@ def unmasked_features(seq: PackedSequence,
                       ids: special_tokens.SpecialTokenIds,
                       options: DataOptions) -> Dict[str, np.ndarray]:
   """The record of dynamic masking: ids, mask, segments and word ids."""
-  pad = options.seq_length - len(seq.tokens)
+  s = options.seq_length
+  input_ids = np.full(s, ids.pad_id, np.int64)
+  input_ids[:len(seq.tokens)] = seq.tokens
+  word_ids = np.full(s, -1, np.int64)
+  word_ids[:len(seq.words)] = seq.words
   features = dict(
-      input_ids=np.pad(seq.tokens, (0, pad), constant_values=ids.pad_id),
-      input_mask=np.pad(np.ones(len(seq.tokens), np.int64), (0, pad)),
-      segment_ids=np.pad(seq.segment_ids, (0, pad)),
-      word_ids=np.pad(seq.words, (0, pad), constant_values=-1))
+      input_ids=input_ids,
+      input_mask=_padded(np.ones(len(seq.tokens), np.int64), s),
+      segment_ids=_padded(seq.segment_ids.astype(np.int64), s),
+      word_ids=word_ids)
   if options.nsp:
     features['next_sentence_labels'] = np.array([seq.next_sentence_label])
   return features

@@ -6,7 +6,7 @@ Beam installs local code on its workers from a source distribution given with
 is named without either (and without a custom `--sdk_container_image`), the
 pipeline builds that sdist itself, with setuptools, from the installed
 package: the user's Dataflow command needs no packaging step of its own. The
-pinned dependencies travel with `--requirements_file=requirements.txt`.
+pinned worker dependencies travel with `--requirements_file=requirements-worker.txt`.
 """
 
 import os

@@ -6,11 +6,13 @@ documents).
 """
 
 import dataclasses
+import itertools
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from official_td.data.keys import stable_hash
+from official_td.data.tokenization import TokenizedBatch
 from official_td.data.tokenization import TokenizedDocument
 from official_td.layers import special_tokens
 
@@ -39,7 +41,37 @@ def _renumber(words: np.ndarray) -> np.ndarray:
   return out
 
 
-def pack(documents: Iterable[TokenizedDocument],
+def _renumber_ascending(words: np.ndarray) -> np.ndarray:
+  """`_renumber` for words that never decrease (all of `pack`'s): a new id
+  wherever the word changes."""
+  out = np.full(len(words), -1, np.int64)
+  real = np.flatnonzero(words >= 0)
+  if len(real):
+    w = words[real]
+    out[real] = np.cumsum(np.concatenate([[0], w[1:] != w[:-1]]))
+  return out
+
+
+def _stream(batch: TokenizedBatch, sep_id: int, first_word: int):
+  """The batch as one stream: each document's pieces, then [SEP] (word -1);
+  words numbered on from `first_word` across documents."""
+  n = len(batch.doc_lengths)
+  doc_words = np.zeros(n, np.int64)
+  ends = np.cumsum(batch.doc_lengths)
+  np.maximum.at(doc_words, np.repeat(np.arange(n), batch.doc_lengths),
+                batch.words)
+  doc_words += 1
+  offsets = first_word + np.cumsum(doc_words) - doc_words
+  is_sep = np.zeros(len(batch.ids) + n, bool)
+  is_sep[ends + np.arange(n)] = True
+  tokens = np.full(len(is_sep), sep_id, np.int64)
+  tokens[~is_sep] = batch.ids
+  words = np.full(len(is_sep), -1, np.int64)
+  words[~is_sep] = batch.words + np.repeat(offsets, batch.doc_lengths)
+  return tokens, words, first_word + int(doc_words.sum())
+
+
+def pack(batches: Iterable[TokenizedBatch],
          ids: special_tokens.SpecialTokenIds, seq_length: int,
          key_prefix: str) -> Iterator[PackedSequence]:
   """Packs documents, in order, into sequences of exactly `seq_length`.
@@ -48,10 +80,11 @@ def pack(documents: Iterable[TokenizedDocument],
   ... [SEP]`, a [SEP] closing every document; no sequence starts at a
   document boundary), so only the stream's last sequence is padded. A
   document longer than a sequence continues in the next one. Streaming: at
-  most one sequence is held.
+  most one tokenizer batch (and the part of a sequence it leaves) is held;
+  each batch becomes one array stream, cut by slicing.
 
   Args:
-    documents: tokenized documents in a fixed order.
+    batches: tokenized documents in a fixed order (`tokenize_batches`).
     ids: the vocab's special ids.
     seq_length: tokens per sequence.
     key_prefix: prefix of the sequences' keys (`{prefix}/{index}`).
@@ -60,38 +93,33 @@ def pack(documents: Iterable[TokenizedDocument],
     `PackedSequence`s.
   """
   body = seq_length - 2
-  buffer, buffer_words, size, index = [], [], 0, 0
-  word_offset = 0
+  tokens, words = np.zeros(0, np.int64), np.zeros(0, np.int64)
+  next_word, index = 0, 0
+  sep, cls = ids.sep_id, ids.cls_id
 
-  def emit():
-    tokens = np.concatenate([[ids.cls_id]] + buffer + [[ids.sep_id]])
-    words = np.concatenate([[-1]] + buffer_words + [[-1]])
-    return PackedSequence(f'{key_prefix}/{index}', tokens.astype(np.int64),
-                          np.zeros(len(tokens), np.int64), _renumber(words))
+  def emit(chunk, chunk_words):
+    return PackedSequence(
+        f'{key_prefix}/{index}',
+        np.concatenate([[cls], chunk, [sep]]).astype(np.int64),
+        np.zeros(len(chunk) + 2, np.int64),
+        _renumber_ascending(np.concatenate([[-1], chunk_words, [-1]])))
 
-  for doc in documents:
-    pieces = []
-    for sentence, words in zip(doc.sentences, doc.words):
-      pieces.append((sentence, words + word_offset))
-    word_offset += 1 + max(int(w.max()) for w in doc.words)
-    pieces.append((np.array([ids.sep_id]), np.array([-1])))
-    for sentence, words in pieces:
-      start = 0
-      while start < len(sentence):
-        if size == 0 and sentence[start] == ids.sep_id:
-          start += 1  # no sequence starts at a document boundary.
-          continue
-        take = min(body - size, len(sentence) - start)
-        buffer.append(sentence[start:start + take])
-        buffer_words.append(words[start:start + take])
-        size += take
-        start += take
-        if size == body:
-          yield emit()
-          index += 1
-          buffer, buffer_words, size = [], [], 0
-  if size:
-    yield emit()
+  for batch in itertools.chain(batches, [None]):
+    if batch is not None:
+      more, more_words, next_word = _stream(batch, sep, next_word)
+      tokens = np.concatenate([tokens, more])
+      words = np.concatenate([words, more_words])
+    position, n = 0, len(tokens)
+    while True:
+      while position < n and tokens[position] == sep:
+        position += 1  # no sequence starts at a document boundary.
+      if position >= n or (n - position < body and batch is not None):
+        break  # the rest waits for the next batch (or was the last).
+      yield emit(tokens[position:position + body],
+                 words[position:position + body])
+      index += 1
+      position += body
+    tokens, words = tokens[position:], words[position:]
 
 
 def pack_nsp(documents: Iterable[TokenizedDocument],

@@ -18,6 +18,7 @@ sequence's key (unit, index) and the seed: the same multiset of records comes
 out whatever the runner, worker count or bundling.
 """
 
+import itertools
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ from official_td.data import progress
 from official_td.data import records
 from official_td.data import runners
 from official_td.data import sources
+from official_td.data import summary as data_summary
 from official_td.data import vocab as vocab_lib
 from official_td.data.keys import split_of
 from official_td.data.keys import stable_hash
@@ -46,10 +48,11 @@ from official_td.data.packing import pack
 from official_td.data.packing import pack_nsp
 from official_td.data.summary import INCOMPLETE
 from official_td.data.summary import SUMMARY
-from official_td.data.tokenization import tokenize
+from official_td.data.tokenization import tokenize_batches
 from official_td.layers import special_tokens
 
 METRICS_NAMESPACE = 'official_td'
+SEQUENCES_PER_ELEMENT = 256
 
 
 class ReadTokenizePack(beam.DoFn):
@@ -104,26 +107,34 @@ class ReadTokenizePack(beam.DoFn):
     # The unit is read once per split: reading is cheap next to
     # tokenization, and each split's stream stays a plain generator.
     for split in ('train', 'eval') if options.eval_fraction else ('train',):
-      docs = tokenize(keyed(split), self._tokenizer,
-                      options.tokenize_batch_size)
+      batches = tokenize_batches(keyed(split), self._tokenizer,
+                                 options.tokenize_batch_size)
       prefix = f'{unit_key}/{split}'
       if options.nsp:
-        sequences = pack_nsp(docs, self._ids, options.seq_length, prefix,
-                             options.seed)
+        sequences = pack_nsp((doc for batch in batches
+                              for doc in batch.documents()), self._ids,
+                             options.seq_length, prefix, options.seed)
       else:
-        sequences = pack(docs, self._ids, options.seq_length, prefix)
-      for seq in sequences:
-        self._counters[(split, 'sequences')].inc()
-        self._counters[(split, 'tokens')].inc(len(seq.tokens))
-        self._progress.add(sequences=1)
-        yield beam.pvalue.TaggedOutput(split, seq)
+        sequences = pack(batches, self._ids, options.seq_length, prefix)
+      # Sequences travel in chunks: masking and serialization work on many
+      # at once, and Beam's per-element cost is paid once per chunk.
+      for chunk in iter(lambda s=sequences: list(
+          itertools.islice(s, SEQUENCES_PER_ELEMENT)), []):
+        self._counters[(split, 'sequences')].inc(len(chunk))
+        self._counters[(split, 'tokens')].inc(
+            sum(len(seq.tokens) for seq in chunk))
+        self._progress.add(sequences=len(chunk))
+        yield beam.pvalue.TaggedOutput(split, chunk)
 
 
 def _mask_fn(vocab_file, options):
+  """A chunk of sequences -> the features of its records."""
   ids = special_tokens.resolve_special_token_ids(vocab_file)
   if options.masking == 'dynamic':
-    return lambda seq: [unmasked_features(seq, ids, options)]
-  return lambda seq: masked_copies(seq, ids, ids.vocab_size, options)
+    return lambda chunk: [unmasked_features(seq, ids, options)
+                          for seq in chunk]
+  return lambda chunk: [features for seq in chunk for features in
+                        masked_copies(seq, ids, ids.vocab_size, options)]
 
 
 def build_pipeline(pipeline: beam.Pipeline, source: sources.Source,
@@ -141,8 +152,9 @@ def build_pipeline(pipeline: beam.Pipeline, source: sources.Source,
   for split in ('train', 'eval'):
     num_shards = options.num_shards if split == 'train' else 0
     _ = (sequences[split]
-         | f'Mask{split.title()}' >> beam.FlatMap(mask)
-         | f'Serialize{split.title()}' >> beam.Map(records.serialize)
+         | f'Mask{split.title()}' >> beam.Map(mask)
+         | f'Serialize{split.title()}' >> beam.FlatMap(
+             records.serialize_batch)
          | f'Write{split.title()}' >> beam_io.WriteTFRecords(output_dir, split,
                                                      num_shards))
 
@@ -219,6 +231,14 @@ def create_pretraining_data(source,
   start = time.time()
   source = _check_inputs(source, options, vocab_file, build_vocab_size)
   beam_opts = runners.pipeline_options(beam_args, output_dir, num_workers)
+  if runners.is_dry_run(beam_opts):  # the job request only: nothing written.
+    source.check()
+    vocab_path = vocab_file or _write_vocab(
+        tempfile.mkdtemp(prefix='td_dry_run_'), None, build_vocab_size,
+        vocab_sample_bytes, _vocab_sample(source, vocab_sample_bytes),
+        options.lower_case)[0]
+    return runners.dry_run(beam_opts, lambda p: build_pipeline(
+        p, source, vocab_path, output_dir, options))
   _check_output_dir(output_dir)
   source.check()
   # With a vocab given, one document proves the corpus is not empty.
@@ -241,7 +261,7 @@ def create_pretraining_data(source,
     tf.io.gfile.rmtree(os.path.join(output_dir, beam_io.TEMP_DIR))
   counts = _metric_counts(result) if result is not None else {}
   summary = _summary(options, vocab_path, source, vocab_info, beam_opts)
-  _add_split_counts(summary, counts, output_dir, options)
+  data_summary.add_split_counts(summary, counts, output_dir, options)
   if source.skip_bad_lines:
     summary['bad_lines_skipped'] = counts.get('bad_lines_skipped', 0)
   summary['seconds'] = round(time.time() - start, 1)
@@ -336,37 +356,6 @@ def _write_vocab(output_dir, vocab_file, build_vocab_size, vocab_sample_bytes,
                           sample_documents=len(documents),
                           sample_bytes=sample_bytes,
                           sample_limit_bytes=vocab_sample_bytes)
-
-
-def _add_split_counts(summary, counts, output_dir, options):
-  """Per split: documents, bytes, sequences, tokens, padding, shards."""
-  total_docs = 0
-  for split in ('train', 'eval'):
-    files = sorted(tf.io.gfile.glob(os.path.join(output_dir,
-                                                 f'{split}-*.tfrecord')))
-    sequences = counts.get(f'{split}_sequences', 0)
-    if not sequences:
-      for path in files:  # an empty split leaves no empty shard behind.
-        tf.io.gfile.remove(path)
-      continue
-    tokens = counts.get(f'{split}_tokens', 0)
-    total_docs += counts.get(f'{split}_documents', 0)
-    copies = options.dupe_factor if options.masking == 'static' else 1
-    summary[split] = dict(
-        documents=counts.get(f'{split}_documents', 0),
-        text_bytes=counts.get(f'{split}_text_bytes', 0),
-        sequences=sequences * copies,
-        unique_sequences=sequences,
-        tokens=tokens,
-        padding_fraction=round(
-            1.0 - tokens / max(sequences * options.seq_length, 1), 4),
-        shards=len(files))
-  if 'train' not in summary:
-    tf.io.gfile.rmtree(output_dir)
-    raise ValueError(
-        'The corpus is empty after tokenization: no training sequence was '
-        'made. Check the input text and the vocab.')
-  summary['documents'] = total_docs
 
 
 def _vocab_sample(source, limit_bytes: int) -> List[str]:

@@ -7,8 +7,9 @@ component knows is an error.
 """
 
 import os
-from typing import Sequence
+from typing import Callable, Dict, Sequence
 
+import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
 
 from official_td.data import packaging
@@ -77,3 +78,47 @@ def runner_for(options: beam_options.PipelineOptions):
     return fn_api_runner.FnApiRunner()
   return None
 
+
+
+# ------------------------------------------------------------ dry run
+def is_dry_run(options: beam_options.PipelineOptions) -> bool:
+  """`--dry_run=True`: build the job, submit nothing (Beam's TestOptions)."""
+  if not options.view_as(beam_options.TestOptions).dry_run:
+    return False
+  if options.get_all_options().get('runner') != 'DataflowRunner':
+    raise ValueError('--dry_run=True is an option of the DataflowRunner (it '
+                     'builds the job request without submitting it); add '
+                     '--runner=DataflowRunner or drop --dry_run.')
+  return True
+
+
+def dry_run(options: beam_options.PipelineOptions,
+            build: Callable[[beam.Pipeline], None]) -> Dict:
+  """The Dataflow job that `build` makes, built and not submitted.
+
+  Beam's DataflowRunner with `--dry_run=True` translates the pipeline,
+  resolves what its workers get (the sdist, the requirements file) and
+  returns instead of calling the service; with `--no_auth` it needs no
+  credentials, so it works offline. Nothing is read past the launcher's
+  checks, and nothing is written.
+
+  Returns:
+    `dry_run`, `runner`, `job_name`, `transforms` (the pipeline's top-level
+    steps) and `staged` (the files workers would get).
+  """
+  from apache_beam.portability.api import beam_runner_api_pb2  # pylint: disable=g-import-not-at-top
+  pipeline = beam.Pipeline(runner=runner_for(options), options=options)
+  build(pipeline)
+  job = pipeline.run().job
+  components = job.proto_pipeline.components
+  staged = sorted({
+      beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(
+          dependency.role_payload).staged_name
+      for environment in components.environments.values()
+      for dependency in environment.dependencies})
+  return dict(dry_run=True, runner='DataflowRunner', job_name=job.proto.name,
+              transforms=sorted(
+                  t.unique_name for t in components.transforms.values()
+                  if t.unique_name and '/' not in t.unique_name and
+                  not t.unique_name.startswith('ref_')),
+              staged=staged)

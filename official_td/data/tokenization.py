@@ -1,7 +1,7 @@
 """Tokenization of keyed documents in batches, with word ids for WWM."""
 
 import dataclasses
-from typing import Iterable, Iterator, List, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -16,8 +16,35 @@ class TokenizedDocument:
   words: List[np.ndarray]
 
 
-def tokenize(documents: Iterable[Tuple[str, str]], tokenizer,
-             batch_size: int = 256) -> Iterator[TokenizedDocument]:
+@dataclasses.dataclass
+class TokenizedBatch:
+  """The documents of one tokenizer call, flat (what packing consumes).
+
+  Documents without any token are left out. `ids` holds every piece,
+  document after document (a document's lines in order); `words` the word
+  of each piece, numbered from 0 within its document; `doc_lengths` the
+  pieces of each document and `line_lengths` those of each line (sentence).
+  """
+  keys: List[str]
+  ids: np.ndarray
+  words: np.ndarray
+  doc_lengths: np.ndarray
+  line_lengths: np.ndarray
+  line_docs: np.ndarray
+
+  def documents(self) -> Iterator[TokenizedDocument]:
+    """The batch as `TokenizedDocument`s (sentences split back out)."""
+    bounds = np.cumsum(self.line_lengths)[:-1]
+    sentences = np.split(self.ids, bounds)
+    words = np.split(self.words, bounds)
+    first = np.searchsorted(self.line_docs, np.arange(len(self.keys) + 1))
+    for d, key in enumerate(self.keys):
+      lines = slice(first[d], first[d + 1])
+      yield TokenizedDocument(key, sentences[lines], words[lines])
+
+
+def tokenize_batches(documents: Iterable[Tuple[str, str]], tokenizer,
+                     batch_size: int = 256) -> Iterator[TokenizedBatch]:
   """Tokenizes keyed documents (one sentence per line), batch by batch.
 
   Args:
@@ -26,17 +53,28 @@ def tokenize(documents: Iterable[Tuple[str, str]], tokenizer,
     batch_size: documents per tokenizer call.
 
   Yields:
-    `TokenizedDocument`s (documents without any token are skipped), with
-    word ids numbered from 0 within each document.
+    A `TokenizedBatch` per tokenizer call that found any token.
   """
   batch = []
   for item in documents:
     batch.append(item)
     if len(batch) == batch_size:
-      yield from _tokenize_batch(batch, tokenizer)
+      tokenized = _tokenize_batch(batch, tokenizer)
+      if tokenized is not None:
+        yield tokenized
       batch = []
   if batch:
-    yield from _tokenize_batch(batch, tokenizer)
+    tokenized = _tokenize_batch(batch, tokenizer)
+    if tokenized is not None:
+      yield tokenized
+
+
+def tokenize(documents: Iterable[Tuple[str, str]], tokenizer,
+             batch_size: int = 256) -> Iterator[TokenizedDocument]:
+  """`tokenize_batches`, document by document (documents without any token
+  are skipped; word ids numbered from 0 within each document)."""
+  for batch in tokenize_batches(documents, tokenizer, batch_size):
+    yield from batch.documents()
 
 
 class WordPieceTokenizer:
@@ -76,30 +114,41 @@ class WordPieceTokenizer:
     return ids.numpy(), lengths.numpy()
 
 
-def _tokenize_batch(batch, tokenizer):
+def _tokenize_batch(batch, tokenizer) -> Optional[TokenizedBatch]:
+  """One tokenizer call for the non-blank lines of `batch`; word ids by
+  array operations.
+
+  A word starts at every piece without the `##` prefix; a line's first piece
+  always belongs to the line's first word (a line starting with a `##` piece
+  joins it to the next word start), and each line's words continue the
+  document's numbering.
+  """
   lines, owners = [], []
   for d, (_, text) in enumerate(batch):
     for line in text.splitlines():
       if line.strip():
         lines.append(line)
         owners.append(d)
-  docs = [TokenizedDocument(key, [], []) for key, _ in batch]
-  next_word = [0] * len(batch)
-  if lines:
-    values, lengths = tokenizer.tokenize(lines)
-    starts = tokenizer.starts_word[values]
-    position = 0
-    for i, n in enumerate(lengths):
-      if not n:
-        continue
-      doc = owners[i]
-      piece = slice(position, position + n)
-      # Word ids: one more at every piece that starts a word.
-      local = np.maximum(np.cumsum(starts[piece]) - 1, 0)
-      docs[doc].sentences.append(values[piece])
-      docs[doc].words.append(next_word[doc] + local)
-      next_word[doc] += int(local[-1]) + 1
-      position += n
-  for doc in docs:
-    if doc.sentences:
-      yield doc
+  if not lines:
+    return None
+  values, lengths = tokenizer.tokenize(lines)
+  kept = lengths > 0  # lines without any piece make no sentence.
+  if not kept.any():
+    return None
+  lengths, owners = lengths[kept], np.asarray(owners)[kept]
+  first = np.cumsum(lengths) - lengths  # each line's first piece.
+  starts = np.cumsum(tokenizer.starts_word[values])
+  before = np.where(first > 0, starts[first - 1], 0)
+  local = np.maximum(starts - np.repeat(before + 1, lengths), 0)
+  line_words = local[first + lengths - 1] + 1
+  # Exclusive running count of words per document, at each line.
+  running = np.cumsum(line_words) - line_words
+  doc_ids, doc_first_line = np.unique(owners, return_index=True)
+  offset = running - running[doc_first_line][np.searchsorted(doc_ids,
+                                                              owners)]
+  line_docs = np.searchsorted(doc_ids, owners)
+  return TokenizedBatch(
+      keys=[batch[d][0] for d in doc_ids], ids=values,
+      words=local + np.repeat(offset, lengths),
+      doc_lengths=np.bincount(line_docs, weights=lengths).astype(np.int64),
+      line_lengths=lengths, line_docs=line_docs)

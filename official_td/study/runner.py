@@ -57,11 +57,10 @@ def measure_ratios(out: str, pretrain_flags: List[str],
   for name, bindings in arms:
     path = os.path.join(out, 'step_times', f'{name}.json')
     if not tf.io.gfile.exists(path):
-      # Loops of 10 steps, as training runs loops of steps: a loop call's
-      # own cost is spread as it is in training.
+      # Each timed call runs the config's run.steps_per_loop steps, as
+      # training's loops do.
       args = ['official_td.benchmarks.step_time', f'--steps={steps}',
-              '--warmup_steps=1', '--steps_per_timing=10'
-             ] + pretrain_flags + [f'--gin_bindings={b}' for b in bindings]
+              '--warmup_steps=1'] + pretrain_flags + [f'--gin_bindings={b}' for b in bindings]
       print('$ python -m ' + ' '.join(args), flush=True)
       proc = subprocess.run([sys.executable, '-m'] + args, check=False,
                             capture_output=True, text=True)
