@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from official_td.benchmarks import flops
+from official_td.configs import encoders
 from official_td.configs import pretraining
 from official_td.tasks import keep_schedule
 from tests import pretrain_utils as pu
@@ -31,7 +32,8 @@ class FlopModelTest(tu.TestCase):
     self.assertAlmostEqual(flops.FlopModel().ratio(), 0.755, places=3)
 
   def test_window_changes_ratio(self):
-    wide = flops.FlopModel(drop_start_layer=1, drop_end_layer=11).ratio()
+    wide = flops.FlopModel(encoders.EncoderConfig(
+        vocab_size=30522, drop_start_layer=1, drop_end_layer=11)).ratio()
     self.assertLess(wide, flops.FlopModel().ratio())
     same = flops.FlopModel(keep_k=512).ratio()
     self.assertAlmostEqual(same, 1.0)
@@ -48,8 +50,9 @@ class BenchmarkTest(tu.TestCase):
                           timeout=300, check=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     expected_ratio = flops.FlopModel(
-        num_layers=2, hidden_size=16, inner_dim=32, seq_length=16, keep_k=8,
-        max_predictions=3, vocab_size=200).ratio()
+        encoders.EncoderConfig(num_layers=2, hidden_size=16, inner_dim=32,
+                               vocab_size=200),
+        seq_length=16, keep_k=8, max_predictions=3).ratio()
     self.assertAlmostEqual(result['flop_ratio'], expected_ratio, places=4)
     self.assertEqual(result['drop_window'], [0, 1])
     self.assertGreater(result['plain_step_s'], 0)

@@ -166,9 +166,10 @@ class StagesTest(tu.TestCase):
             input_mask=rng.integers(0, 2, 64))
         features.update({k: np.array(v) for k, v in extra.items()})
         batch.append(features)
-      self.assertEqual(records.serialize_batch(batch),
+      stacked = {k: np.stack([f[k] for f in batch]) for k in batch[0]}
+      self.assertEqual(records.serialize_batch(stacked),
                        [records.serialize(f) for f in batch])
-      for record, features in zip(records.serialize_batch(batch), batch):
+      for record, features in zip(records.serialize_batch(stacked), batch):
         parsed = records.parse(record)
         self.assertEqual(sorted(parsed), sorted(features))
         for k in features:

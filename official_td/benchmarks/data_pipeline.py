@@ -121,11 +121,11 @@ def stage_seconds(files, vocab_file, work):
           docs, tokenizer, options.tokenize_batch_size))),
       ('pack', lambda batches: list(packing.pack(
           batches, ids, options.seq_length, 'unit/train'))),
-      ('mask', lambda seqs: [f for seq in seqs for f in masking.masked_copies(
-          seq, ids, ids.vocab_size, options)]),
-      ('serialize', lambda features: [
-          r for i in range(0, len(features), 256)
-          for r in records.serialize_batch(features[i:i + 256])]),
+      ('mask', lambda seqs: [masking.mask_batch(
+          seqs[i:i + 256], ids, ids.vocab_size, options)
+                             for i in range(0, len(seqs), 256)]),
+      ('serialize', lambda chunks: [
+          r for chunk in chunks for r in records.serialize_batch(chunk)]),
       ('write', lambda recs: _write_records(recs, os.path.join(
           work, 'stages.tfrecord')))]
   for name, stage in stages:

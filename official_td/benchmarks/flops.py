@@ -9,8 +9,8 @@ their forward FLOPs.
 """
 
 import dataclasses
-from typing import Optional
 
+from official_td.configs.encoders import EncoderConfig
 from official_td.networks import default_drop_window
 
 
@@ -21,43 +21,45 @@ def block_flops(q: int, s: int, hidden: int, inner: int) -> int:
       4 * q * h * inner)
 
 
+def _bert_base() -> EncoderConfig:
+  return EncoderConfig(vocab_size=30522)
+
+
 @dataclasses.dataclass
 class FlopModel:
-  """Per-sequence forward FLOPs of one BERT configuration."""
-  num_layers: int = 12
-  hidden_size: int = 768
-  inner_dim: int = 3072
+  """Per-sequence forward FLOPs of one configuration: the encoder's shape
+  and drop window (`EncoderConfig`, BERT-base by default), the sequence
+  length, the tokens kept in the window and the MLM predictions."""
+  encoder: EncoderConfig = dataclasses.field(default_factory=_bert_base)
   seq_length: int = 512
   keep_k: int = 256
   max_predictions: int = 76
-  vocab_size: int = 30522
-  drop_start_layer: Optional[int] = None
-  drop_end_layer: Optional[int] = None
 
   def window(self):
-    start, end = default_drop_window(self.num_layers)
-    if self.drop_start_layer is not None:
-      start = self.drop_start_layer
-    if self.drop_end_layer is not None:
-      end = self.drop_end_layer
+    start, end = default_drop_window(self.encoder.num_layers)
+    if self.encoder.drop_start_layer is not None:
+      start = self.encoder.drop_start_layer
+    if self.encoder.drop_end_layer is not None:
+      end = self.encoder.drop_end_layer
     return start, end
 
   def head(self) -> int:
-    p, h = self.max_predictions, self.hidden_size
-    return 2 * p * h * h + 2 * p * h * self.vocab_size
+    p, h = self.max_predictions, self.encoder.hidden_size
+    return 2 * p * h * h + 2 * p * h * self.encoder.vocab_size
 
   def plain(self) -> int:
-    s = self.seq_length
-    full = block_flops(s, s, self.hidden_size, self.inner_dim)
-    return self.num_layers * full + self.head()
+    s, encoder = self.seq_length, self.encoder
+    full = block_flops(s, s, encoder.hidden_size, encoder.inner_dim)
+    return encoder.num_layers * full + self.head()
 
   def token_drop(self) -> int:
-    s, k, h, i = self.seq_length, self.keep_k, self.hidden_size, self.inner_dim
+    s, k = self.seq_length, self.keep_k
+    h, i = self.encoder.hidden_size, self.encoder.inner_dim
     start, end = self.window()
     full = block_flops(s, s, h, i)
     return (start * full + block_flops(k, s, h, i) +
             (end - start - 1) * block_flops(k, k, h, i) +
-            (self.num_layers - end) * full + self.head())
+            (self.encoder.num_layers - end) * full + self.head())
 
   def ratio(self) -> float:
     """Token-drop FLOPs / plain FLOPs."""

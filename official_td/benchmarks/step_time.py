@@ -236,11 +236,9 @@ def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
   encoder = drop.encoder_config
   window = list(drop.encoder.drop_window)
   model = flops.FlopModel(
-      num_layers=encoder.num_layers, hidden_size=encoder.hidden_size,
-      inner_dim=encoder.inner_dim, seq_length=s, keep_k=keep_k,
-      max_predictions=drop.data.max_predictions_per_seq,
-      vocab_size=encoder.vocab_size, drop_start_layer=window[0],
-      drop_end_layer=window[1])
+      dataclasses.replace(encoder, drop_start_layer=window[0],
+                          drop_end_layer=window[1]), seq_length=s,
+      keep_k=keep_k, max_predictions=drop.data.max_predictions_per_seq)
   drop_s = step_s[keep_k]
   return dict(
       device=tf.config.list_logical_devices()[-1].device_type,

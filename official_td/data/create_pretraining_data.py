@@ -35,7 +35,8 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import dataclasses  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import json  # pylint: disable=g-import-not-at-top
 import sys  # pylint: disable=g-import-not-at-top
 from typing import Optional, Sequence  # pylint: disable=g-import-not-at-top
 
@@ -55,7 +56,7 @@ def make_source(input_files: Sequence[str] = (),
                 tfds_units: int = 64,
                 text_key: str = 'text',
                 skip_bad_lines: bool = False,
-                block_mb: float = 64) -> sources.Source:
+                block_mb: float = 16) -> sources.Source:
   """The corpus: text files, a TFDS dataset, or (neither given) the embedded.
   """
   if input_files and tfds_name:
@@ -84,7 +85,7 @@ def define_flags():
   flags.DEFINE_bool('skip_bad_lines', False, 'JSON-lines inputs: skip (and '
                     'count in the summary) lines that are not JSON or lack '
                     '--text_key, instead of stopping.')
-  flags.DEFINE_float('block_mb', 64, 'Plain-text files above this size are '
+  flags.DEFINE_float('block_mb', 16, 'Plain-text files above this size are '
                      'read in blocks of it, in parallel.')
   flags.DEFINE_integer('tfds_units', 64, 'Sub-splits of the TFDS split read '
                        'in parallel.')
@@ -122,18 +123,10 @@ def define_flags():
 
 def main(argv):
   flags_ = flags.FLAGS
-  options = DataOptions(
-      seq_length=flags_.seq_length,
-      max_predictions_per_seq=flags_.max_predictions_per_seq,
-      masked_lm_prob=flags_.masked_lm_prob,
-      whole_word_masking=flags_.whole_word_masking,
-      nsp=flags_.nsp,
-      dupe_factor=flags_.dupe_factor,
-      masking=flags_.masking,
-      num_shards=flags_.num_shards,
-      eval_fraction=flags_.eval_fraction,
-      seed=flags_.seed,
-      lower_case=flags_.lower_case)
+  # Every option that has a flag of its name takes the flag's value.
+  options = DataOptions(**{
+      field.name: flags_[field.name].value
+      for field in dataclasses.fields(DataOptions) if field.name in flags_})
   options.validate()
   progress_stream = None
   if not flags_.verbose:

@@ -18,7 +18,7 @@ statistically (rates, 80/10/10, per-position rates, whole words):
    it is with 0.1. The label is the original id.
 """
 
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Sequence
 
 import numpy as np
 
@@ -65,68 +65,97 @@ def choose_positions(words: np.ndarray, budget: int, whole_words: bool,
   return np.sort(np.array(chosen, np.int64))
 
 
-def mask_sequence(seq: PackedSequence, ids: special_tokens.SpecialTokenIds,
-                  vocab_size: int, options: DataOptions,
-                  rng: np.random.Generator) -> Dict[str, np.ndarray]:
-  """The rule above on one sequence, padded to `seq_length` / predictions."""
-  n, s = len(seq.tokens), options.seq_length
-  p = options.max_predictions_per_seq
-  budget = prediction_budget(int(np.count_nonzero(seq.words >= 0)),
-                             options.masked_lm_prob, p)
-  positions = choose_positions(seq.words, budget, options.whole_word_masking,
-                               rng)
-  k = len(positions)
-  input_ids = np.full(s, ids.pad_id, np.int64)
-  input_ids[:n] = seq.tokens
-  labels = np.full(p, ids.pad_id, np.int64)
-  labels[:k] = input_ids[positions]
-  for pos in positions.tolist():
-    r = rng.random()
-    if r < MASK_PROB:
-      input_ids[pos] = ids.mask_id
-    elif r < MASK_PROB + RANDOM_PROB:
-      input_ids[pos] = rng.integers(FIRST_RANDOM_ID, vocab_size)
+def mask_batch(seqs: Sequence[PackedSequence],
+               ids: special_tokens.SpecialTokenIds, vocab_size: int,
+               options: DataOptions) -> Dict[str, np.ndarray]:
+  """The rule above: `dupe_factor` masked copies of each sequence.
+
+  Each copy draws from its own generator, seeded by (seed, key, copy), so a
+  record does not depend on what else is in the batch. Returns the records'
+  features as arrays with one row per record (the copies of a sequence
+  consecutive), padded to `seq_length` / `max_predictions_per_seq`.
+  """
+  s, p = options.seq_length, options.max_predictions_per_seq
+  rows = len(seqs) * options.dupe_factor
+  input_ids = np.full((rows, s), ids.pad_id, np.int64)
+  segment_ids = np.zeros((rows, s), np.int64)
+  positions = np.zeros((rows, p), np.int64)
+  labels = np.full((rows, p), ids.pad_id, np.int64)
+  lengths = np.zeros(rows, np.int64)
+  chosen_counts = np.zeros(rows, np.int64)
+  row = 0
+  for seq in seqs:
+    n = len(seq.tokens)
+    budget = prediction_budget(int(np.count_nonzero(seq.words >= 0)),
+                               options.masked_lm_prob, p)
+    for dupe in range(options.dupe_factor):
+      rng = np.random.default_rng(stable_hash('mask', options.seed, seq.key,
+                                              dupe))
+      chosen = choose_positions(seq.words, budget,
+                                options.whole_word_masking, rng)
+      k = len(chosen)
+      tokens = input_ids[row]
+      tokens[:n] = seq.tokens
+      segment_ids[row, :n] = seq.segment_ids
+      positions[row, :k] = chosen
+      labels[row, :k] = seq.tokens[chosen]
+      for pos in chosen.tolist():
+        r = rng.random()
+        if r < MASK_PROB:
+          tokens[pos] = ids.mask_id
+        elif r < MASK_PROB + RANDOM_PROB:
+          tokens[pos] = rng.integers(FIRST_RANDOM_ID, vocab_size)
+      lengths[row], chosen_counts[row] = n, k
+      row += 1
   features = dict(
-      input_ids=input_ids, input_mask=_padded(np.ones(n, np.int64), s),
-      segment_ids=_padded(seq.segment_ids, s),
-      masked_lm_positions=_padded(positions, p), masked_lm_ids=labels,
-      masked_lm_weights=_padded(np.ones(k, np.float32), p))
+      input_ids=input_ids,
+      input_mask=(np.arange(s) < lengths[:, None]).astype(np.int64),
+      segment_ids=segment_ids, masked_lm_positions=positions,
+      masked_lm_ids=labels,
+      masked_lm_weights=(np.arange(p) < chosen_counts[:, None]).astype(
+          np.float32))
   if options.nsp:
-    features['next_sentence_labels'] = np.array([seq.next_sentence_label])
+    features['next_sentence_labels'] = np.repeat(
+        [[seq.next_sentence_label] for seq in seqs], options.dupe_factor,
+        axis=0).reshape(rows, 1)
   return features
-
-
-def _padded(values: np.ndarray, length: int) -> np.ndarray:
-  out = np.zeros(length, values.dtype)
-  out[:len(values)] = values
-  return out
 
 
 def masked_copies(seq: PackedSequence, ids: special_tokens.SpecialTokenIds,
                   vocab_size: int, options: DataOptions
                   ) -> Iterator[Dict[str, np.ndarray]]:
-  """`dupe_factor` maskings of `seq`, each seeded by (seed, key, copy)."""
-  for dupe in range(options.dupe_factor):
-    rng = np.random.default_rng(stable_hash('mask', options.seed, seq.key,
-                                            dupe))
-    yield mask_sequence(seq, ids, vocab_size, options, rng)
+  """`mask_batch` of one sequence, one features dict per copy."""
+  features = mask_batch([seq], ids, vocab_size, options)
+  for row in range(options.dupe_factor):
+    yield {name: values[row] for name, values in features.items()}
+
+
+def unmasked_batch(seqs: Sequence[PackedSequence],
+                   ids: special_tokens.SpecialTokenIds,
+                   options: DataOptions) -> Dict[str, np.ndarray]:
+  """The records of dynamic masking, one row per sequence: ids, mask,
+  segments and word ids (-1 past the sequence)."""
+  s = options.seq_length
+  features = dict(
+      input_ids=np.full((len(seqs), s), ids.pad_id, np.int64),
+      input_mask=np.zeros((len(seqs), s), np.int64),
+      segment_ids=np.zeros((len(seqs), s), np.int64),
+      word_ids=np.full((len(seqs), s), -1, np.int64))
+  for row, seq in enumerate(seqs):
+    n = len(seq.tokens)
+    features['input_ids'][row, :n] = seq.tokens
+    features['input_mask'][row, :n] = 1
+    features['segment_ids'][row, :n] = seq.segment_ids
+    features['word_ids'][row, :n] = seq.words
+  if options.nsp:
+    features['next_sentence_labels'] = np.array(
+        [[seq.next_sentence_label] for seq in seqs], np.int64).reshape(-1, 1)
+  return features
 
 
 def unmasked_features(seq: PackedSequence,
                       ids: special_tokens.SpecialTokenIds,
                       options: DataOptions) -> Dict[str, np.ndarray]:
-  """The record of dynamic masking: ids, mask, segments and word ids."""
-  s = options.seq_length
-  input_ids = np.full(s, ids.pad_id, np.int64)
-  input_ids[:len(seq.tokens)] = seq.tokens
-  word_ids = np.full(s, -1, np.int64)
-  word_ids[:len(seq.words)] = seq.words
-  features = dict(
-      input_ids=input_ids,
-      input_mask=_padded(np.ones(len(seq.tokens), np.int64), s),
-      segment_ids=_padded(seq.segment_ids.astype(np.int64), s),
-      word_ids=word_ids)
-  if options.nsp:
-    features['next_sentence_labels'] = np.array([seq.next_sentence_label])
-  return features
-
+  """`unmasked_batch` of one sequence."""
+  return {name: values[0] for name, values in
+          unmasked_batch([seq], ids, options).items()}

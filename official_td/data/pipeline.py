@@ -18,6 +18,7 @@ sequence's key (unit, index) and the seed: the same multiset of records comes
 out whatever the runner, worker count or bundling.
 """
 
+import dataclasses
 import itertools
 import os
 import re
@@ -41,8 +42,8 @@ from official_td.data import summary as data_summary
 from official_td.data import vocab as vocab_lib
 from official_td.data.keys import split_of
 from official_td.data.keys import stable_hash
-from official_td.data.masking import masked_copies
-from official_td.data.masking import unmasked_features
+from official_td.data.masking import mask_batch
+from official_td.data.masking import unmasked_batch
 from official_td.data.options import DataOptions
 from official_td.data.packing import pack
 from official_td.data.packing import pack_nsp
@@ -128,13 +129,11 @@ class ReadTokenizePack(beam.DoFn):
 
 
 def _mask_fn(vocab_file, options):
-  """A chunk of sequences -> the features of its records."""
+  """A chunk of sequences -> its records' features, one row per record."""
   ids = special_tokens.resolve_special_token_ids(vocab_file)
   if options.masking == 'dynamic':
-    return lambda chunk: [unmasked_features(seq, ids, options)
-                          for seq in chunk]
-  return lambda chunk: [features for seq in chunk for features in
-                        masked_copies(seq, ids, ids.vocab_size, options)]
+    return lambda chunk: unmasked_batch(chunk, ids, options)
+  return lambda chunk: mask_batch(chunk, ids, ids.vocab_size, options)
 
 
 def build_pipeline(pipeline: beam.Pipeline, source: sources.Source,
@@ -307,19 +306,13 @@ def _run(beam_opts, source, vocab_path, output_dir, options,
 
 def _summary(options, vocab_path, source, vocab_info, beam_opts) -> Dict:
   """What `data_summary.json` says of the settings (counts are added)."""
+  settings = dataclasses.asdict(options)
+  del settings['tokenize_batch_size']  # changes no record.
   return dict(
       format='official_td pretraining data v2',
-      masking=options.masking,
       vocab_size=special_tokens.resolve_special_token_ids(
           vocab_path).vocab_size,
-      seq_length=options.seq_length,
-      max_predictions_per_seq=options.max_predictions_per_seq,
-      masked_lm_prob=options.masked_lm_prob,
-      whole_word_masking=options.whole_word_masking,
-      nsp=options.nsp,
-      dupe_factor=options.dupe_factor,
-      seed=options.seed,
-      lower_case=options.lower_case,
+      **settings,
       source=source.describe(),
       vocab=vocab_info,
       runner=beam_opts.get_all_options().get('runner') or 'DirectRunner')

@@ -9,7 +9,7 @@ reads: `input_ids`, `input_mask`, `segment_ids`, `masked_lm_positions`,
 masked).
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
@@ -28,8 +28,10 @@ def serialize(features: Dict[str, np.ndarray]) -> bytes:
           deterministic=True)  # map fields in key order: byte-stable.
 
 
-def serialize_batch(batch: Sequence[Dict[str, np.ndarray]]) -> List[bytes]:
-  """`[serialize(f) for f in batch]`, the same bytes, by array operations.
+def serialize_batch(batch: Dict[str, np.ndarray]) -> List[bytes]:
+  """Records whose features are the rows of `batch` (name -> `(n, length)`
+  array): `serialize` of each row's features, the same bytes, by array
+  operations.
 
   Per record, `serialize` builds a protobuf message per feature in Python;
   here the wire format is written for the whole batch at once (records of
@@ -40,12 +42,12 @@ def serialize_batch(batch: Sequence[Dict[str, np.ndarray]]) -> List[bytes]:
   little-endian floats or varints (a negative int64 takes ten bytes).
   tests/test_data_pipeline.py compares the bytes with `serialize`'s.
   """
-  if not batch:
+  n = len(next(iter(batch.values())))
+  if not n:
     return []
-  n = len(batch)
   segments = []  # (flat bytes of every record, bytes per record)
-  for name in sorted(batch[0]):
-    values = np.stack([np.asarray(f[name]) for f in batch]).reshape(n, -1)
+  for name in sorted(batch):
+    values = np.asarray(batch[name]).reshape(n, -1)
     if values.dtype == np.float32:
       payload = values.astype('<f4').view(np.uint8).reshape(-1)
       payload_len = np.full(n, 4 * values.shape[1], np.int64)

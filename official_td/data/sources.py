@@ -6,7 +6,7 @@ TFDS split, a part of the embedded corpus, or a share of in-memory documents.
 Plain Python (no Beam): the pipeline hands units to workers; tests and
 notebooks read them directly.
 
-Plain-text files larger than a block (64 MB by default) are split into
+Plain-text files larger than a block (16 MB by default) are split into
 blocks on a fixed grid of the file's bytes (not chosen by the runner): a
 block owns the documents that start in it, so every document is read exactly
 once, and the records do not depend on how many workers read the file.
@@ -128,7 +128,7 @@ def split_unit(unit: str) -> Tuple[str, Optional[Tuple[int, int]]]:
 
 def text_files(patterns: Sequence[str], text_key: str = 'text',
                skip_bad_lines: bool = False,
-               block_bytes: int = 64 << 20) -> Source:
+               block_bytes: int = 16 << 20) -> Source:
   """Text and JSON-lines files and globs (any tf.io.gfile URL).
 
   Plain text: blank lines separate documents. JSON lines (`.jsonl`,
