@@ -14,3 +14,19 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 
 # tf.test.TestCase reads absl flags (e.g. --test_tmpdir); pytest parses none.
 flags.FLAGS.mark_as_parsed()
+
+# The longest classes first: pytest-xdist's `--dist loadscope` hands out
+# classes in collection order, so each of these starts at once on a worker
+# instead of one of them starting last and running alone at the end.
+_LONGEST_FIRST = ('tests/test_readme.py::ReadmeTest',
+                  'tests/test_compare.py::StudyEndToEndTest',
+                  'tests/test_pretrain.py::PretrainEndToEndTest')
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    for i, prefix in enumerate(_LONGEST_FIRST):
+      if item.nodeid.startswith(prefix + '::'):
+        return i
+    return len(_LONGEST_FIRST)
+  items.sort(key=rank)  # stable: the rest keep their order.
