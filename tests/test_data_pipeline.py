@@ -24,6 +24,7 @@ from official_td.data import create_pretraining_data as cpd
 from official_td.data import dynamic_masking
 from official_td.data import pipeline
 from official_td.data import corpus
+from official_td.data import keys
 from official_td.data import masking
 from official_td.data import options as data_options
 from official_td.data import packing
@@ -153,6 +154,89 @@ class StagesTest(tu.TestCase):
       self.assertEqual(real[0], 0)
       self.assertAllEqual(np.diff(real),
                           starts[tokens[~special]][1:].astype(int))
+
+  def test_packing_and_masking_equal_a_plain_token_by_token_reading(self):
+    """The array implementations against the rule written plainly: the
+    stream of pieces, each document closed by [SEP], cut every S - 2 pieces
+    (a sequence never starts with [SEP]); masks by the documented rule, one
+    generator per (seed, key, copy), position by position."""
+    vocab = os.path.join(self.get_temp_dir(), 'pieces.txt')
+    vocab_lib.build_vocab(corpus.embedded_corpus(200), 300, vocab)
+    ids = special_tokens.resolve_special_token_ids(vocab)
+    tokenizer = vocab_lib.make_tokenizer(vocab)
+    keyed = [(f'k{i}', d) for i, d in enumerate(corpus.embedded_corpus(60))]
+    docs = list(tokenization.tokenize(iter(keyed), tokenizer, 7))
+    self.assertTrue(any((~tokenizer.starts_word[np.concatenate(d.sentences)]
+                         ).any() for d in docs))  # words of several pieces.
+    seqs = list(packing.pack(tokenization.tokenize_batches(
+        iter(keyed), tokenizer, 7), ids, 24, 'u/train'))
+    stream, word = [], 0
+    for doc in docs:
+      for sentence, words in zip(doc.sentences, doc.words):
+        stream += list(zip(sentence.tolist(), (words + word).tolist()))
+      word += 1 + max(int(w.max()) for w in doc.words)
+      stream.append((ids.sep_id, -1))
+    expected, current = [], []
+    for piece in stream + [None]:
+      if piece is None or len(current) == 22:
+        if current:
+          expected.append(current)
+        current = []
+      if piece is not None and (current or piece[0] != ids.sep_id):
+        current.append(piece)
+    self.assertLen(seqs, len(expected))
+    for seq, pieces in zip(seqs, expected):
+      order = {}
+      for _, w in pieces:
+        if w >= 0:
+          order.setdefault(w, len(order))
+      self.assertEqual(seq.tokens.tolist(),
+                       [ids.cls_id] + [t for t, _ in pieces] + [ids.sep_id])
+      self.assertEqual(seq.words.tolist(),
+                       [-1] + [order.get(w, -1) for _, w in pieces] + [-1])
+
+    for whole_words in (False, True):
+      options = data_options.DataOptions(
+          seq_length=24, max_predictions_per_seq=3,
+          whole_word_masking=whole_words, dupe_factor=2)
+      batch = masking.mask_batch(seqs, ids, ids.vocab_size, options)
+      for row in range(len(seqs) * 2):
+        seq, copy = seqs[row // 2], row % 2
+        rng = np.random.default_rng(keys.stable_hash('mask', options.seed,
+                                                     seq.key, copy))
+        words = seq.words.tolist()
+        candidates = [i for i, w in enumerate(words) if w >= 0]
+        budget = min(3, max(1, round(0.15 * len(candidates))))
+        groups = ([[i for i in candidates if words[i] == w]
+                   for w in sorted({words[i] for i in candidates})]
+                  if whole_words else [[i] for i in candidates])
+        chosen = []
+        for g in rng.permutation(len(groups)):
+          if len(chosen) + len(groups[g]) <= budget:
+            chosen += groups[g]
+            if len(chosen) >= budget:
+              break
+        chosen.sort()
+        tokens = seq.tokens.tolist()
+        labels = [tokens[i] for i in chosen]
+        for i in chosen:
+          r = rng.random()
+          if r < 0.8:
+            tokens[i] = ids.mask_id
+          elif r < 0.9:
+            tokens[i] = int(rng.integers(len(vocab_lib.RESERVED_TOKENS),
+                                         ids.vocab_size))
+        pad = 24 - len(tokens)
+        self.assertEqual(batch['input_ids'][row].tolist(),
+                         tokens + [ids.pad_id] * pad)
+        self.assertEqual(batch['input_mask'][row].tolist(),
+                         [1] * len(tokens) + [0] * pad)
+        self.assertEqual(batch['masked_lm_positions'][row].tolist(),
+                         chosen + [0] * (3 - len(chosen)))
+        self.assertEqual(batch['masked_lm_ids'][row].tolist(),
+                         labels + [ids.pad_id] * (3 - len(chosen)))
+        self.assertEqual(batch['masked_lm_weights'][row].tolist(),
+                         [1.0] * len(chosen) + [0.0] * (3 - len(chosen)))
 
   def test_serialize_batch_writes_serialize_bytes(self):
     rng = np.random.default_rng(0)
