@@ -304,6 +304,37 @@ class InteropTest(pu.TinyDataTestCase):
     for key, value in expected.items():
       self.assertAllEqual(got[key], value, msg=key)
 
+  def test_model_garden_bert_encoder_v1_checkpoint_initializes(self):
+    """Google's TF2 BERT checkpoints hold the functional BertEncoder (v1)
+    under `model/`: restored and copied weight by weight."""
+    settings = json.load(open(os.path.join(self.source,
+                                           'encoder_config.json')))
+    tf_keras.utils.set_random_seed(12)
+    v1 = networks.BertEncoder(**settings)
+    garden = os.path.join(self.root, 'garden_v1')
+    os.makedirs(garden)
+    prefix = tf.train.Checkpoint(model=v1).write(
+        os.path.join(garden, 'bert_model.ckpt'))
+    shutil.copy(os.path.join(self.data_dir, 'vocab.txt'), garden)
+    model_dir = os.path.join(self.root, 'from_garden_v1')
+    proc = pu.run_train(model_dir, self.init_bindings(prefix, steps=10))
+    self.assertIn('Initialized from', proc.stdout)
+    # Independently: the same weights in a BertEncoderV2 by position (the
+    # two classes list their weights in the same order), saved as the
+    # training checkpoint saves its encoder.
+    v2 = networks.BertEncoderV2(**settings)
+    v2(v2.inputs)
+    self.assertEqual([w.shape for w in v2.weights],
+                     [w.shape for w in v1.weights])
+    for ours, theirs in zip(v2.weights, v1.weights):
+      ours.assign(theirs)
+    expected = checkpoint_tensors(tf.train.Checkpoint(encoder=v2).write(
+        os.path.join(self.root, 'v1_as_v2')), 'encoder/')
+    got = checkpoint_tensors(os.path.join(model_dir, 'ckpt-0'), 'encoder/')
+    self.assertLen(expected, 55)
+    for key, value in expected.items():
+      self.assertAllEqual(got[key], value, msg=key)
+
   # -------------------------------------------------------- bad inputs
   def assert_refused(self, bindings, message):
     model_dir = os.path.join(self.root, f'refused{time.time_ns()}')

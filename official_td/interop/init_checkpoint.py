@@ -9,9 +9,13 @@ one of:
 * a run of this project (its `--model_dir`, or a checkpoint prefix inside
   it): encoder, MLM head and importance table;
 * a Model Garden checkpoint of a `BertEncoderV2`, as
-  `tf.train.Checkpoint(encoder=...)` writes it (Google's BERT checkpoints for
-  the Model Garden), with the pretrainer's MLM head under `model/` where it
-  holds one.
+  `tf.train.Checkpoint(encoder=...)` writes it, with the pretrainer's MLM
+  head under `model/` where it holds one;
+* a Model Garden checkpoint of the Keras-functional `BertEncoder` (v1), as
+  Google's TF2 BERT checkpoints hold it (`tf.train.Checkpoint(model=...)` or
+  `(encoder=...)`): restored into a `BertEncoder` of its shape and copied
+  into the encoder weight by weight (the two classes have the same weights,
+  under the same names).
 
 `inspect` reads only what is cheap (a config, the checkpoint's shapes) so
 that `check` can refuse a mismatch, naming both shapes, before any work; the
@@ -35,6 +39,8 @@ from official_td.interop import huggingface
 from official_td.layers import special_tokens
 
 _EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
+# BertEncoder (v1), a functional Keras model: its layers by position.
+_V1_EMBEDDINGS = 'layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
               'num_attention_heads', 'inner_dim', 'max_sequence_length',
               'type_vocab_size')
@@ -43,12 +49,13 @@ SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
 @dataclasses.dataclass
 class Source:
   """What `run.init_checkpoint` names, as far as it was read."""
-  kind: str  # 'huggingface' or 'checkpoint'
+  kind: str  # 'huggingface', 'checkpoint' or 'bert_encoder_v1'
   path: str  # the directory, or the checkpoint prefix
   shape: Dict[str, int]
   vocab_file: Optional[str]
   has_head: bool
   has_importance: bool
+  root: str = 'encoder'  # the checkpoint's name for the encoder
 
 
 def inspect(path: str) -> Source:
@@ -70,17 +77,22 @@ def inspect(path: str) -> Source:
         'checkpoint (a prefix with .index, or a directory holding one): '
         'point it at one of those.')
   shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
-  encoder_keys = [k for k in shapes if k == 'encoder/' + _EMBEDDINGS]
-  if not encoder_keys:
-    raise ValueError(
-        f'The checkpoint {prefix!r} holds no BertEncoderV2 under `encoder/` '
-        '(as tf.train.Checkpoint(encoder=BertEncoderV2(...)) writes it); '
-        'save the encoder that way, or export it to a Hugging Face '
-        'directory, and point run.init_checkpoint there.')
   directory = os.path.dirname(prefix)
   vocab = os.path.join(directory, 'vocab.txt')
-  return Source('checkpoint', prefix, _checkpoint_shape(shapes),
-                vocab if tf.io.gfile.exists(vocab) else None,
+  vocab = vocab if tf.io.gfile.exists(vocab) else None
+  for root in ('encoder', 'model'):
+    if f'{root}/{_V1_EMBEDDINGS}' in shapes and 'encoder/' + _EMBEDDINGS \
+        not in shapes:
+      return Source('bert_encoder_v1', prefix, _v1_shape(shapes, root),
+                    vocab, False, False, root)
+  if 'encoder/' + _EMBEDDINGS not in shapes:
+    raise ValueError(
+        f'The checkpoint {prefix!r} holds no BERT encoder: neither a '
+        'BertEncoderV2 under `encoder/` (as tf.train.Checkpoint(encoder='
+        'BertEncoderV2(...)) writes it) nor a BertEncoder under `model/` or '
+        '`encoder/`; save the encoder that way, or export it to a Hugging '
+        'Face directory, and point run.init_checkpoint there.')
+  return Source('checkpoint', prefix, _checkpoint_shape(shapes), vocab,
                 any(k.startswith('model/masked_lm/') for k in shapes),
                 any(k.startswith('importance/') for k in shapes))
 
@@ -100,6 +112,40 @@ def _checkpoint_shape(shapes) -> Dict[str, int]:
       max_sequence_length=shape(
           '_position_embedding_layer/embeddings')[0],
       type_vocab_size=shape('_type_embedding_layer/embeddings')[0])
+
+
+def _v1_shape(shapes, root: str) -> Dict[str, int]:
+  def shape(layer, suffix):
+    return shapes[f'{root}/layer_with_weights-{layer}/{suffix}/'
+                  '.ATTRIBUTES/VARIABLE_VALUE']
+
+  blocks = sorted({int(m.group(1)) for k in shapes for m in [re.match(
+      rf'{root}/layer_with_weights-(\d+)/_attention_layer/', k)] if m})
+  vocab_size, hidden = shape(0, 'embeddings')
+  return dict(
+      vocab_size=vocab_size, hidden_size=hidden, num_layers=len(blocks),
+      num_attention_heads=shape(
+          blocks[0], '_attention_layer/_query_dense/kernel')[1],
+      inner_dim=shape(blocks[0], '_intermediate_dense/kernel')[1],
+      max_sequence_length=shape(1, 'embeddings')[0],
+      type_vocab_size=shape(2, 'embeddings')[0])
+
+
+def _copy_from_v1(source: Source, encoder):
+  """Restores a BertEncoder (v1) checkpoint and copies it into `encoder`."""
+  from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
+  v1 = networks.BertEncoder(**source.shape)
+  tf.train.Checkpoint(**{source.root: v1}).read(
+      source.path).assert_existing_objects_matched().expect_partial()
+  theirs = {w.name.split(':')[0]: w for w in v1.weights}
+  ours = {w.name.split(':')[0].split('/', 1)[1]: w for w in encoder.weights}
+  if sorted(theirs) != sorted(ours):
+    raise ValueError(
+        f'run.init_checkpoint={source.path!r}: the BertEncoder\'s weights '
+        f'{sorted(set(theirs) ^ set(ours))} have no counterpart in the '
+        'encoder.')
+  for name, variable in ours.items():
+    variable.assign(theirs[name])
 
 
 def check(source: Source, encoder_kwargs: Dict, vocab_file: str):
@@ -150,6 +196,8 @@ def initialize(source: Source, encoder, pretrainer, importance=None) -> Dict:
     _, missing = huggingface.assign(huggingface.read_tensors(source.path),
                                     encoder, pretrainer.masked_lm)
     loaded['mlm_head'] = not missing
+  elif source.kind == 'bert_encoder_v1':
+    _copy_from_v1(source, encoder)
   else:
     items = dict(encoder=encoder)
     if source.has_head:
