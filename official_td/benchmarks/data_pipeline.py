@@ -192,6 +192,41 @@ def measure(command, env=None):
               peak_pss_total_mb=round(peak_pss / 2**20))
 
 
+def ratios(runs, cores: int) -> dict:
+  """The JSON result's ratios: memory 8x/1x, workers, marginal rates."""
+  result = dict(
+      cores=cores, seq_length=FLAGS.seq_length, runs=runs,
+      rss_8x_over_1x=round(runs['beam_8x']['peak_rss_total_mb'] /
+                           runs['beam_1x']['peak_rss_total_mb'], 3),
+      pss_8x_over_1x=round(runs['beam_8x']['peak_pss_total_mb'] /
+                           runs['beam_1x']['peak_pss_total_mb'], 3),
+      all_workers_over_one=round(runs['beam_1x']['mb_per_s'] /
+                                 runs['beam_1x_one_worker']['mb_per_s'], 3))
+  if FLAGS.one_worker_8x:
+    result['all_workers_over_one_8x'] = round(
+        runs['beam_8x']['mb_per_s'] / runs['beam_8x_one_worker']['mb_per_s'],
+        3)
+  marginal = {}
+  for name, small_run, large_run in (
+      ('all_workers', 'beam_1x', 'beam_8x'),
+      ('one_worker', 'beam_1x_one_worker', 'beam_8x_one_worker')):
+    a, b = runs.get(small_run), runs.get(large_run)
+    if a and b:
+      marginal[name] = round((b['text_mb'] - a['text_mb']) /
+                             (b['seconds'] - a['seconds']), 3)
+  result['marginal_mb_per_s'] = marginal
+  result['marginal_mb_per_s_per_core'] = round(
+      marginal['all_workers'] / cores, 3)
+  if FLAGS.one_file:
+    result['one_file_all_workers_over_one'] = round(
+        runs['one_file_8x']['mb_per_s'] /
+        runs['one_file_8x_one_worker']['mb_per_s'], 3)
+  if FLAGS.model_garden:
+    result['beam_over_model_garden'] = round(
+        runs['beam_1x']['mb_per_s'] / runs['model_garden_1x']['mb_per_s'], 3)
+  return result
+
+
 def main(argv):
   del argv
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix='td_data_bench_')
@@ -247,40 +282,11 @@ def main(argv):
     runs[name].update(text_mb=round(small_mb, 2), workers=1,
                       mb_per_s=round(small_mb / runs[name]['seconds'], 3))
     print(name, runs[name], flush=True)
-  result = dict(
-      cores=cores, seq_length=FLAGS.seq_length, runs=runs,
-      rss_8x_over_1x=round(runs['beam_8x']['peak_rss_total_mb'] /
-                           runs['beam_1x']['peak_rss_total_mb'], 3),
-      pss_8x_over_1x=round(runs['beam_8x']['peak_pss_total_mb'] /
-                           runs['beam_1x']['peak_pss_total_mb'], 3),
-      all_workers_over_one=round(runs['beam_1x']['mb_per_s'] /
-                                 runs['beam_1x_one_worker']['mb_per_s'], 3))
-  if FLAGS.one_worker_8x:
-    result['all_workers_over_one_8x'] = round(
-        runs['beam_8x']['mb_per_s'] / runs['beam_8x_one_worker']['mb_per_s'],
-        3)
-  marginal = {}
-  for name, small_run, large_run in (
-      ('all_workers', 'beam_1x', 'beam_8x'),
-      ('one_worker', 'beam_1x_one_worker', 'beam_8x_one_worker')):
-    a, b = runs.get(small_run), runs.get(large_run)
-    if a and b:
-      marginal[name] = round((b['text_mb'] - a['text_mb']) /
-                             (b['seconds'] - a['seconds']), 3)
-  result['marginal_mb_per_s'] = marginal
-  result['marginal_mb_per_s_per_core'] = round(
-      marginal['all_workers'] / cores, 3)
-  if FLAGS.one_file:
-    result['one_file_all_workers_over_one'] = round(
-        runs['one_file_8x']['mb_per_s'] /
-        runs['one_file_8x_one_worker']['mb_per_s'], 3)
+  result = ratios(runs, cores)
   stages = stage_seconds(small, vocab, work)
   result['stages'] = {name: dict(seconds=t, mb_per_s=round(small_mb / t, 2))
                       for name, t in stages.items()}
   result['stages_total_mb_per_s'] = round(small_mb / sum(stages.values()), 3)
-  if FLAGS.model_garden:
-    result['beam_over_model_garden'] = round(
-        runs['beam_1x']['mb_per_s'] / runs['model_garden_1x']['mb_per_s'], 3)
   print(json.dumps(result))
 
 
