@@ -283,20 +283,32 @@ class InteropTest(pu.TinyDataTestCase):
     self.assertAlmostEqual(results['eval_mlm_accuracy'],
                            self.source_results['eval_mlm_accuracy'], places=4)
 
-  def test_model_garden_checkpoint_initializes(self):
+  def train_from_garden(self, name, seed, make_encoder, key):
+    """A Model Garden checkpoint of `make_encoder(**the source's shape)`
+    under `key`, with the data's vocab beside it, and a run started from it.
+
+    Returns:
+      (the settings, the encoder, the checkpoint prefix, the run's dir, the
+      run's process).
+    """
     settings = json.load(open(os.path.join(self.source,
                                            'encoder_config.json')))
-    tf_keras.utils.set_random_seed(11)
-    encoder = networks.BertEncoderV2(**settings)
+    tf_keras.utils.set_random_seed(seed)
+    encoder = make_encoder(**settings)
     encoder(encoder.inputs)
-    garden = os.path.join(self.root, 'garden')
+    garden = os.path.join(self.root, f'garden_{name}')
     os.makedirs(garden)
-    prefix = tf.train.Checkpoint(encoder=encoder).write(
-        os.path.join(garden, 'bert_encoder'))
+    prefix = tf.train.Checkpoint(**{key: encoder}).write(
+        os.path.join(garden, 'bert_model.ckpt'))
     shutil.copy(os.path.join(self.data_dir, 'vocab.txt'), garden)
-    model_dir = os.path.join(self.root, 'from_garden')
+    model_dir = os.path.join(self.root, f'from_garden_{name}')
     proc = pu.run_train(model_dir, self.init_bindings(prefix, steps=10))
     self.assertIn('Initialized from', proc.stdout)
+    return settings, encoder, prefix, model_dir, proc
+
+  def test_model_garden_checkpoint_initializes(self):
+    _, _, prefix, model_dir, proc = self.train_from_garden(
+        'v2', 11, networks.BertEncoderV2, 'encoder')
     self.assertNotIn('mlm_head', proc.stdout)  # the checkpoint has none.
     expected = checkpoint_tensors(prefix, 'encoder/')
     got = checkpoint_tensors(os.path.join(model_dir, 'ckpt-0'), 'encoder/')
@@ -307,18 +319,8 @@ class InteropTest(pu.TinyDataTestCase):
   def test_model_garden_bert_encoder_v1_checkpoint_initializes(self):
     """Google's TF2 BERT checkpoints hold the functional BertEncoder (v1)
     under `model/`: restored and copied weight by weight."""
-    settings = json.load(open(os.path.join(self.source,
-                                           'encoder_config.json')))
-    tf_keras.utils.set_random_seed(12)
-    v1 = networks.BertEncoder(**settings)
-    garden = os.path.join(self.root, 'garden_v1')
-    os.makedirs(garden)
-    prefix = tf.train.Checkpoint(model=v1).write(
-        os.path.join(garden, 'bert_model.ckpt'))
-    shutil.copy(os.path.join(self.data_dir, 'vocab.txt'), garden)
-    model_dir = os.path.join(self.root, 'from_garden_v1')
-    proc = pu.run_train(model_dir, self.init_bindings(prefix, steps=10))
-    self.assertIn('Initialized from', proc.stdout)
+    settings, v1, _, model_dir, _ = self.train_from_garden(
+        'v1', 12, networks.BertEncoder, 'model')
     # Independently: the same weights in a BertEncoderV2 by position (the
     # two classes list their weights in the same order), saved as the
     # training checkpoint saves its encoder.
