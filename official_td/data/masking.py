@@ -151,11 +151,3 @@ def unmasked_batch(seqs: Sequence[PackedSequence],
     features['next_sentence_labels'] = np.array(
         [[seq.next_sentence_label] for seq in seqs], np.int64).reshape(-1, 1)
   return features
-
-
-def unmasked_features(seq: PackedSequence,
-                      ids: special_tokens.SpecialTokenIds,
-                      options: DataOptions) -> Dict[str, np.ndarray]:
-  """`unmasked_batch` of one sequence."""
-  return {name: values[0] for name, values in
-          unmasked_batch([seq], ids, options).items()}

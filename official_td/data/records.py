@@ -58,13 +58,12 @@ def serialize_batch(batch: Dict[str, np.ndarray]) -> List[bytes]:
     if not values.shape[1]:
       raise ValueError(f'Feature {name!r} is empty: serialize it with '
                        '`serialize`.')
-    key = name.encode()
+    key = b'\x0a' + _varint(len(name.encode())) + name.encode() + b'\x12'
     list_len = 1 + _varint_len(payload_len) + payload_len
     feature_len = 1 + _varint_len(list_len) + list_len
-    entry_len = (2 + len(key) + _varint_len(np.full(n, len(key))) +
-                 _varint_len(feature_len) + feature_len)
+    entry_len = len(key) + _varint_len(feature_len) + feature_len
     segments += [_constant(b'\x0a', n), _varints(entry_len[:, None]),
-                 _constant(b'\x0a' + _varint(len(key)) + key + b'\x12', n),
+                 _constant(key, n),
                  _varints(feature_len[:, None]), _constant(bytes([kind]), n),
                  _varints(list_len[:, None]), _constant(b'\x0a', n),
                  _varints(payload_len[:, None]), (payload, payload_len)]
