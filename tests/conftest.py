@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import official_td  # pylint: disable=g-import-not-at-top,unused-import  (sets TF_USE_LEGACY_KERAS first)
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 

@@ -26,6 +26,7 @@ from official_td.data import pipeline
 from official_td.data import corpus
 from official_td.data import keys
 from official_td.data import masking
+from official_td.data import numpy_draws
 from official_td.data import options as data_options
 from official_td.data import packing
 from official_td.data import runners
@@ -237,6 +238,43 @@ class StagesTest(tu.TestCase):
                          labels + [ids.pad_id] * (3 - len(chosen)))
         self.assertEqual(batch['masked_lm_weights'][row].tolist(),
                          [1.0] * len(chosen) + [0.0] * (3 - len(chosen)))
+
+  def test_batched_draws_equal_each_records_numpy_generator(self):
+    """`numpy_draws.Draws` against `np.random.default_rng(seed)` called
+    method by method: the seeding, permutations of 0-140 items, then random()
+    and integers() interleaved on random subsets of the rows, with ranges
+    that reject half their draws (2**31 + 1 values), that draw nothing (one
+    value) and that use PCG64's held half; rows outgrowing what was drawn
+    ahead (0-4 outputs) draw more."""
+    rs = np.random.default_rng(123)
+    seeds = [int(x) for x in rs.integers(0, 2**63, 120)] + [0, 1, 2**32,
+                                                             2**64 - 1]
+    for s, state in zip(seeds, numpy_draws.seed_sequence_states(seeds)):
+      self.assertEqual(state.tolist(), np.random.SeedSequence(s)
+                       .generate_state(4, np.uint64).tolist())
+    calls = [('random', ())] + [('integers', r) for r in (
+        (5, 40000), (7, 7 + 2**31 + 1), (0, 1), (1, 4))]
+    compared = 0
+    for trial in range(3):
+      n = rs.integers(0, 140, len(seeds))
+      draws = numpy_draws.Draws(seeds)
+      perms = draws.permutations(n, trial * 2)
+      made = []
+      for _ in range(15):
+        for name, args in calls:
+          rows = np.flatnonzero(rs.random(len(seeds)) < 0.7)
+          made.append((name, args, rows, getattr(draws, name)(rows, *args)))
+      for row, seed in enumerate(seeds):
+        generator = np.random.default_rng(seed)
+        self.assertEqual(perms[row, :n[row]].tolist(),
+                         generator.permutation(int(n[row])).tolist())
+        for name, args, rows, values in made:
+          if row in rows:
+            expected = getattr(generator, name)(*args)
+            self.assertEqual(values[np.searchsorted(rows, row)], expected,
+                             (trial, row, name, args))
+            compared += 1
+    self.assertGreater(compared, 5000)
 
   def test_serialize_batch_writes_serialize_bytes(self):
     rng = np.random.default_rng(0)

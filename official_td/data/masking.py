@@ -22,6 +22,7 @@ from typing import Dict, Iterator, Sequence
 
 import numpy as np
 
+from official_td.data import numpy_draws
 from official_td.data.keys import stable_hash
 from official_td.data.options import DataOptions
 from official_td.data.packing import PackedSequence
@@ -33,36 +34,80 @@ RANDOM_PROB = 0.1  # a random id (then 0.1 unchanged)
 FIRST_RANDOM_ID = len(RESERVED_TOKENS)
 
 
-def prediction_budget(num_candidates: int, masked_lm_prob: float,
-                      max_predictions: int) -> int:
-  """Step 2 of the rule (Python's `round`: half to even, as `tf.round`)."""
-  return min(max_predictions, max(1, int(round(num_candidates *
-                                               masked_lm_prob))))
+def prediction_budget(num_candidates, masked_lm_prob: float,
+                      max_predictions: int):
+  """Step 2 of the rule, for a count or an array of counts (rounding half to
+  even, as Python's `round` and `tf.round`)."""
+  return np.minimum(max_predictions, np.maximum(1, np.round(
+      np.asarray(num_candidates, np.int64) * masked_lm_prob))).astype(np.int64)
 
 
-def choose_positions(words: np.ndarray, budget: int, whole_words: bool,
-                     rng: np.random.Generator) -> np.ndarray:
-  """Steps 1 and 3: the masked positions, ascending."""
-  candidates = np.flatnonzero(words >= 0)
-  if not whole_words:
-    # Groups of one position: every one fits until the budget is full, so
-    # the rule takes the first `budget` of the random order.
-    order = rng.permutation(len(candidates))
-    return np.sort(candidates[order[:budget]])
-  # Whole words, in order of word id, each its positions ascending.
-  _, inverse, counts = np.unique(words[candidates], return_inverse=True,
-                                 return_counts=True)
-  members = candidates[np.argsort(inverse, kind='stable')]
-  firsts = (np.cumsum(counts) - counts).tolist()
-  counts = counts.tolist()
-  chosen = []
-  for g in rng.permutation(len(counts)).tolist():
-    if len(chosen) + counts[g] > budget:
-      continue
-    chosen.extend(members[firsts[g]:firsts[g] + counts[g]].tolist())
-    if len(chosen) >= budget:
+def _padded(seqs: Sequence[PackedSequence], copies: int, seq_length: int,
+            pad_id: int):
+  """Tokens, segments and words of `seqs` as `(rows, seq_length)` arrays,
+  each sequence repeated `copies` times (words -1 past a sequence)."""
+  tokens = np.full((len(seqs), seq_length), pad_id, np.int64)
+  segments = np.zeros((len(seqs), seq_length), np.int64)
+  words = np.full((len(seqs), seq_length), -1, np.int64)
+  for row, seq in enumerate(seqs):
+    n = len(seq.tokens)
+    tokens[row, :n], segments[row, :n], words[row, :n] = (
+        seq.tokens, seq.segment_ids, seq.words)
+  return (np.repeat(tokens, copies, axis=0),
+          np.repeat(segments, copies, axis=0), np.repeat(words, copies, axis=0))
+
+
+def _groups(words: np.ndarray, whole_words: bool):
+  """Step 3's groups: each candidate's group (-1 for non-candidates), in the
+  order the rule numbers them (a word's groups by word id, else candidates
+  by position), and the groups per row."""
+  candidates = words >= 0
+  if whole_words:
+    rows = np.nonzero(candidates)[0]
+    _, inverse = np.unique(rows * (int(words.max()) + 1) + words[candidates],
+                           return_inverse=True)
+    first = np.zeros(len(words), np.int64)  # each row's first group id.
+    counts = np.zeros(len(words), np.int64)
+    if len(rows):
+      is_new = np.concatenate([[True], inverse[1:] != inverse[:-1]])
+      counts = np.bincount(rows[is_new], minlength=len(words))
+      first = np.cumsum(counts) - counts
+    local = inverse - first[rows]
+  else:
+    local = (np.cumsum(candidates, axis=1) - 1)[candidates]
+    counts = candidates.sum(axis=1)
+  group = np.full(words.shape, -1, np.int64)
+  group[candidates] = local
+  return group, counts
+
+
+def choose_positions(words: np.ndarray, budgets: np.ndarray,
+                     whole_words: bool, draws: numpy_draws.Draws,
+                     ahead: int) -> np.ndarray:
+  """Steps 1 and 3 for each row of `words`: whether each position is masked.
+
+  Each row's generator (a row of `draws`, fresh) permutes the row's groups;
+  visited in that order, a group joins while it fits in the budget. Then
+  `ahead` outputs per row are drawn for step 4.
+  """
+  group, num_groups = _groups(words, whole_words)
+  order = draws.permutations(num_groups, ahead)
+  rows = np.arange(len(words))
+  if not order.shape[1]:
+    return np.zeros(words.shape, bool)
+  sizes = np.zeros(order.shape, np.int64)
+  np.add.at(sizes, (np.nonzero(group >= 0)[0], group[group >= 0]), 1)
+  taken = np.zeros(order.shape, bool)
+  used = np.zeros(len(words), np.int64)
+  for rank in range(order.shape[1]):
+    if (used >= budgets).all():
       break
-  return np.sort(np.array(chosen, np.int64))
+    g = order[:, rank]
+    size = sizes[rows, g]
+    take = (rank < num_groups) & (used + size <= budgets)
+    taken[rows[take], g[take]] = True
+    used += np.where(take, size, 0)
+  return (group >= 0) & taken[rows[:, None], np.maximum(group, 0)]
 
 
 def mask_batch(seqs: Sequence[PackedSequence],
@@ -70,54 +115,50 @@ def mask_batch(seqs: Sequence[PackedSequence],
                options: DataOptions) -> Dict[str, np.ndarray]:
   """The rule above: `dupe_factor` masked copies of each sequence.
 
-  Each copy draws from its own generator, seeded by (seed, key, copy), so a
-  record does not depend on what else is in the batch. Returns the records'
-  features as arrays with one row per record (the copies of a sequence
-  consecutive), padded to `seq_length` / `max_predictions_per_seq`.
+  Each copy draws from its own generator, `np.random.default_rng` seeded by
+  (seed, key, copy), so a record does not depend on what else is in the
+  batch; the draws of all copies are made at once (`numpy_draws`). Returns
+  the records' features as arrays with one row per record (the copies of a
+  sequence consecutive), padded to `seq_length` / `max_predictions_per_seq`.
   """
-  s, p = options.seq_length, options.max_predictions_per_seq
-  rows = len(seqs) * options.dupe_factor
-  input_ids = np.full((rows, s), ids.pad_id, np.int64)
-  segment_ids = np.zeros((rows, s), np.int64)
-  positions = np.zeros((rows, p), np.int64)
-  labels = np.full((rows, p), ids.pad_id, np.int64)
-  lengths = np.zeros(rows, np.int64)
-  chosen_counts = np.zeros(rows, np.int64)
-  row = 0
-  for seq in seqs:
-    n = len(seq.tokens)
-    budget = prediction_budget(int(np.count_nonzero(seq.words >= 0)),
-                               options.masked_lm_prob, p)
-    for dupe in range(options.dupe_factor):
-      rng = np.random.default_rng(stable_hash('mask', options.seed, seq.key,
-                                              dupe))
-      chosen = choose_positions(seq.words, budget,
-                                options.whole_word_masking, rng)
-      k = len(chosen)
-      tokens = input_ids[row]
-      tokens[:n] = seq.tokens
-      segment_ids[row, :n] = seq.segment_ids
-      positions[row, :k] = chosen
-      labels[row, :k] = seq.tokens[chosen]
-      for pos in chosen.tolist():
-        r = rng.random()
-        if r < MASK_PROB:
-          tokens[pos] = ids.mask_id
-        elif r < MASK_PROB + RANDOM_PROB:
-          tokens[pos] = rng.integers(FIRST_RANDOM_ID, vocab_size)
-      lengths[row], chosen_counts[row] = n, k
-      row += 1
+  s, p, copies = (options.seq_length, options.max_predictions_per_seq,
+                  options.dupe_factor)
+  input_ids, segment_ids, words = _padded(seqs, copies, s, ids.pad_id)
+  lengths = np.repeat([len(seq.tokens) for seq in seqs], copies)
+  budgets = prediction_budget((words >= 0).sum(axis=1), options.masked_lm_prob,
+                              p)
+  seeds = [stable_hash('mask', options.seed, seq.key, copy)
+           for seq in seqs for copy in range(copies)]
+  draws = numpy_draws.Draws(seeds)
+  chosen = choose_positions(words, budgets, options.whole_word_masking, draws,
+                            p + p // 4 + 2)
+  counts = chosen.sum(axis=1)
+  rows, cols = np.nonzero(chosen)  # each row's positions ascending.
+  slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+  positions = np.zeros((len(input_ids), p), np.int64)
+  labels = np.full((len(input_ids), p), ids.pad_id, np.int64)
+  positions[rows, slot] = cols
+  labels[rows, slot] = input_ids[rows, cols]
+  # Step 4, position by position in each row's order.
+  for j in range(int(counts.max()) if len(counts) else 0):
+    active = np.flatnonzero(counts > j)
+    r = draws.random(active)
+    where = positions[active, j]
+    masked = r < MASK_PROB
+    input_ids[active[masked], where[masked]] = ids.mask_id
+    swapped = ~masked & (r < MASK_PROB + RANDOM_PROB)
+    input_ids[active[swapped], where[swapped]] = draws.integers(
+        active[swapped], FIRST_RANDOM_ID, vocab_size)
   features = dict(
       input_ids=input_ids,
       input_mask=(np.arange(s) < lengths[:, None]).astype(np.int64),
       segment_ids=segment_ids, masked_lm_positions=positions,
       masked_lm_ids=labels,
-      masked_lm_weights=(np.arange(p) < chosen_counts[:, None]).astype(
-          np.float32))
+      masked_lm_weights=(np.arange(p) < counts[:, None]).astype(np.float32))
   if options.nsp:
     features['next_sentence_labels'] = np.repeat(
-        [[seq.next_sentence_label] for seq in seqs], options.dupe_factor,
-        axis=0).reshape(rows, 1)
+        [[seq.next_sentence_label] for seq in seqs], copies,
+        axis=0).reshape(-1, 1)
   return features
 
 
