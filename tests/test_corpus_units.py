@@ -13,7 +13,7 @@ import tempfile
 
 import tensorflow as tf
 
-from official_td.data import corpus
+from official_td.data import readers
 from official_td.data import options as data_options
 from official_td.data import pipeline
 from official_td.data import sources
@@ -31,7 +31,7 @@ def block_documents(path, block):
   for unit in sources.text_files([path], block_bytes=block).units:
     out += list(sources.text_files([path]).read(unit)
                 if '#bytes=' not in unit else
-                corpus.read_text_range(*_range(unit)))
+                readers.read_text_range(*_range(unit)))
   return out
 
 
@@ -54,7 +54,7 @@ class BlockTest(tu.TestCase):
       for doc in documents:
         f.write(doc.replace('\n', '\r\n') + '\r\n' +
                 rng.choice(['\n', '  \n', '\n\n\n', ' \t\r\n']))
-    whole = list(corpus.read_text_file(path))
+    whole = list(readers.read_text_file(path))
     self.assertEqual(whole, documents)
     size = os.path.getsize(path)
     for block in (1, 2, 3, 7, 50, 333, 1000, 4096, size - 1, size, size + 5):

@@ -24,6 +24,7 @@ from official_td.data import create_pretraining_data as cpd
 from official_td.data import dynamic_masking
 from official_td.data import pipeline
 from official_td.data import corpus
+from official_td.data import readers
 from official_td.data import keys
 from official_td.data import masking
 from official_td.data import numpy_draws
@@ -96,7 +97,7 @@ class StagesTest(tu.TestCase):
 
   def test_split_documents_streams_blank_line_blocks(self):
     lines = iter(['a b\n', 'c\n', '\n', '  \n', 'd\n', '\n', 'e f\n'])
-    self.assertEqual(list(corpus.split_documents(lines)),
+    self.assertEqual(list(readers.split_documents(lines)),
                      ['a b\nc', 'd', 'e f'])
 
   def test_tokenize_batches_keep_documents_and_words(self):

@@ -51,6 +51,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from official_td.data import corpus  # pylint: disable=g-import-not-at-top
 from official_td.data import masking  # pylint: disable=g-import-not-at-top
 from official_td.data import packing  # pylint: disable=g-import-not-at-top
+from official_td.data import pipeline  # pylint: disable=g-import-not-at-top
 from official_td.data import records  # pylint: disable=g-import-not-at-top
 from official_td.data import sources  # pylint: disable=g-import-not-at-top
 from official_td.data import tokenization  # pylint: disable=g-import-not-at-top
@@ -119,11 +120,11 @@ def stage_seconds(files, vocab_file, work):
                           for i, d in enumerate(source.read(u))]),
       ('tokenize', lambda docs: list(tokenization.tokenize_batches(
           docs, tokenizer, options.tokenize_batch_size))),
-      ('pack', lambda batches: list(packing.pack(
+      ('pack', lambda batches: list(packing.pack_batches(
           batches, ids, options.seq_length, 'unit/train'))),
-      ('mask', lambda seqs: [masking.mask_batch(
-          seqs[i:i + 256], ids, ids.vocab_size, options)
-                             for i in range(0, len(seqs), 256)]),
+      ('mask', lambda packed: [masking.mask_batch(
+          chunk, ids, ids.vocab_size, options) for chunk in packing.chunked(
+              packed, pipeline.SEQUENCES_PER_ELEMENT)]),
       ('serialize', lambda chunks: [
           r for chunk in chunks for r in records.serialize_batch(chunk)]),
       ('write', lambda recs: _write_records(recs, os.path.join(

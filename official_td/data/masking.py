@@ -18,7 +18,7 @@ statistically (rates, 80/10/10, per-position rates, whole words):
    it is with 0.1. The label is the original id.
 """
 
-from typing import Dict, Iterator, Sequence
+from typing import Dict, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from official_td.data import numpy_draws
 from official_td.data.keys import stable_hash
 from official_td.data.options import DataOptions
 from official_td.data.packing import PackedSequence
+from official_td.data.packing import SequenceBatch
 from official_td.data.vocab import RESERVED_TOKENS
 from official_td.layers import special_tokens
 
@@ -42,19 +43,10 @@ def prediction_budget(num_candidates, masked_lm_prob: float,
       np.asarray(num_candidates, np.int64) * masked_lm_prob))).astype(np.int64)
 
 
-def _padded(seqs: Sequence[PackedSequence], copies: int, seq_length: int,
-            pad_id: int):
-  """Tokens, segments and words of `seqs` as `(rows, seq_length)` arrays,
-  each sequence repeated `copies` times (words -1 past a sequence)."""
-  tokens = np.full((len(seqs), seq_length), pad_id, np.int64)
-  segments = np.zeros((len(seqs), seq_length), np.int64)
-  words = np.full((len(seqs), seq_length), -1, np.int64)
-  for row, seq in enumerate(seqs):
-    n = len(seq.tokens)
-    tokens[row, :n], segments[row, :n], words[row, :n] = (
-        seq.tokens, seq.segment_ids, seq.words)
-  return (np.repeat(tokens, copies, axis=0),
-          np.repeat(segments, copies, axis=0), np.repeat(words, copies, axis=0))
+def _as_batch(seqs, seq_length: int, pad_id: int) -> SequenceBatch:
+  if isinstance(seqs, SequenceBatch):
+    return seqs
+  return SequenceBatch.of(list(seqs), seq_length, pad_id)
 
 
 def _groups(words: np.ndarray, whole_words: bool):
@@ -110,7 +102,7 @@ def choose_positions(words: np.ndarray, budgets: np.ndarray,
   return (group >= 0) & taken[rows[:, None], np.maximum(group, 0)]
 
 
-def mask_batch(seqs: Sequence[PackedSequence],
+def mask_batch(seqs: Union[SequenceBatch, Sequence[PackedSequence]],
                ids: special_tokens.SpecialTokenIds, vocab_size: int,
                options: DataOptions) -> Dict[str, np.ndarray]:
   """The rule above: `dupe_factor` masked copies of each sequence.
@@ -123,12 +115,14 @@ def mask_batch(seqs: Sequence[PackedSequence],
   """
   s, p, copies = (options.seq_length, options.max_predictions_per_seq,
                   options.dupe_factor)
-  input_ids, segment_ids, words = _padded(seqs, copies, s, ids.pad_id)
-  lengths = np.repeat([len(seq.tokens) for seq in seqs], copies)
+  batch = _as_batch(seqs, s, ids.pad_id)
+  input_ids, segment_ids, words, lengths = (
+      np.repeat(x, copies, axis=0) for x in (batch.tokens, batch.segment_ids,
+                                             batch.words, batch.lengths))
   budgets = prediction_budget((words >= 0).sum(axis=1), options.masked_lm_prob,
                               p)
-  seeds = [stable_hash('mask', options.seed, seq.key, copy)
-           for seq in seqs for copy in range(copies)]
+  seeds = [stable_hash('mask', options.seed, key, copy)
+           for key in batch.keys for copy in range(copies)]
   draws = numpy_draws.Draws(seeds)
   chosen = choose_positions(words, budgets, options.whole_word_masking, draws,
                             p + p // 4 + 2)
@@ -157,8 +151,7 @@ def mask_batch(seqs: Sequence[PackedSequence],
       masked_lm_weights=(np.arange(p) < counts[:, None]).astype(np.float32))
   if options.nsp:
     features['next_sentence_labels'] = np.repeat(
-        [[seq.next_sentence_label] for seq in seqs], copies,
-        axis=0).reshape(-1, 1)
+        batch.next_sentence_labels, copies).reshape(-1, 1)
   return features
 
 
@@ -171,24 +164,18 @@ def masked_copies(seq: PackedSequence, ids: special_tokens.SpecialTokenIds,
     yield {name: values[row] for name, values in features.items()}
 
 
-def unmasked_batch(seqs: Sequence[PackedSequence],
+def unmasked_batch(seqs: Union[SequenceBatch, Sequence[PackedSequence]],
                    ids: special_tokens.SpecialTokenIds,
                    options: DataOptions) -> Dict[str, np.ndarray]:
   """The records of dynamic masking, one row per sequence: ids, mask,
   segments and word ids (-1 past the sequence)."""
-  s = options.seq_length
+  batch = _as_batch(seqs, options.seq_length, ids.pad_id)
   features = dict(
-      input_ids=np.full((len(seqs), s), ids.pad_id, np.int64),
-      input_mask=np.zeros((len(seqs), s), np.int64),
-      segment_ids=np.zeros((len(seqs), s), np.int64),
-      word_ids=np.full((len(seqs), s), -1, np.int64))
-  for row, seq in enumerate(seqs):
-    n = len(seq.tokens)
-    features['input_ids'][row, :n] = seq.tokens
-    features['input_mask'][row, :n] = 1
-    features['segment_ids'][row, :n] = seq.segment_ids
-    features['word_ids'][row, :n] = seq.words
+      input_ids=batch.tokens,
+      input_mask=(np.arange(options.seq_length) < batch.lengths[:, None]
+                  ).astype(np.int64),
+      segment_ids=batch.segment_ids, word_ids=batch.words)
   if options.nsp:
-    features['next_sentence_labels'] = np.array(
-        [[seq.next_sentence_label] for seq in seqs], np.int64).reshape(-1, 1)
+    features['next_sentence_labels'] = batch.next_sentence_labels.reshape(
+        -1, 1)
   return features

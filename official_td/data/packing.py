@@ -1,13 +1,15 @@
 """Packing tokenized documents into sequences of exactly `seq_length`.
 
 Streaming generators: a stream of documents in, a stream of sequences out,
-holding at most one sequence (or, with NSP, a small pool of partner
-documents).
+holding at most one tokenizer batch (or, with NSP, a small pool of partner
+documents). `pack_batches` cuts each tokenizer batch into a
+`SequenceBatch` (arrays, what masking consumes); `pack` gives the same
+sequences one by one.
 """
 
 import dataclasses
 import itertools
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, List, Sequence
 
 import numpy as np
 
@@ -29,6 +31,60 @@ class PackedSequence:
   segment_ids: np.ndarray
   words: np.ndarray
   next_sentence_label: int = 0
+
+
+@dataclasses.dataclass
+class SequenceBatch:
+  """Packed sequences as arrays, one row each, padded to `seq_length`.
+
+  Row `r` is the sequence `keys[r]`: its first `lengths[r]` entries of
+  `tokens` (then the pad id), `segment_ids` (then 0) and `words` (-1 at
+  [CLS]/[SEP] and past the sequence).
+  """
+  keys: List[str]
+  tokens: np.ndarray
+  segment_ids: np.ndarray
+  words: np.ndarray
+  lengths: np.ndarray
+  next_sentence_labels: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.keys)
+
+  def rows(self, start: int, stop: int) -> 'SequenceBatch':
+    return SequenceBatch(self.keys[start:stop], self.tokens[start:stop],
+                         self.segment_ids[start:stop], self.words[start:stop],
+                         self.lengths[start:stop],
+                         self.next_sentence_labels[start:stop])
+
+  def sequences(self) -> Iterator[PackedSequence]:
+    for r, key in enumerate(self.keys):
+      n = int(self.lengths[r])
+      yield PackedSequence(key, self.tokens[r, :n].copy(),
+                           self.segment_ids[r, :n].copy(),
+                           self.words[r, :n].copy(),
+                           int(self.next_sentence_labels[r]))
+
+  @classmethod
+  def of(cls, seqs: Sequence[PackedSequence], seq_length: int,
+         pad_id: int) -> 'SequenceBatch':
+    """`seqs` as a batch (each at most `seq_length` long)."""
+    out = cls._empty([seq.key for seq in seqs], seq_length, pad_id)
+    for r, seq in enumerate(seqs):
+      n = len(seq.tokens)
+      out.tokens[r, :n], out.segment_ids[r, :n], out.words[r, :n] = (
+          seq.tokens, seq.segment_ids, seq.words)
+      out.lengths[r] = n
+      out.next_sentence_labels[r] = seq.next_sentence_label
+    return out
+
+  @classmethod
+  def _empty(cls, keys, seq_length, pad_id):
+    rows = len(keys)
+    return cls(keys, np.full((rows, seq_length), pad_id, np.int64),
+               np.zeros((rows, seq_length), np.int64),
+               np.full((rows, seq_length), -1, np.int64),
+               np.zeros(rows, np.int64), np.zeros(rows, np.int64))
 
 
 def _renumber(words: np.ndarray) -> np.ndarray:
@@ -71,9 +127,9 @@ def _stream(batch: TokenizedBatch, sep_id: int, first_word: int):
   return tokens, words, first_word + int(doc_words.sum())
 
 
-def pack(batches: Iterable[TokenizedBatch],
-         ids: special_tokens.SpecialTokenIds, seq_length: int,
-         key_prefix: str) -> Iterator[PackedSequence]:
+def pack_batches(batches: Iterable[TokenizedBatch],
+                 ids: special_tokens.SpecialTokenIds, seq_length: int,
+                 key_prefix: str) -> Iterator[SequenceBatch]:
   """Packs documents, in order, into sequences of exactly `seq_length`.
 
   Consecutive sentences and documents fill each sequence (`[CLS] ... [SEP]
@@ -81,7 +137,7 @@ def pack(batches: Iterable[TokenizedBatch],
   document boundary), so only the stream's last sequence is padded. A
   document longer than a sequence continues in the next one. Streaming: at
   most one tokenizer batch (and the part of a sequence it leaves) is held;
-  each batch becomes one array stream, cut by slicing.
+  each batch becomes one array stream, cut into rows by one gather.
 
   Args:
     batches: tokenized documents in a fixed order (`tokenize_batches`).
@@ -90,36 +146,68 @@ def pack(batches: Iterable[TokenizedBatch],
     key_prefix: prefix of the sequences' keys (`{prefix}/{index}`).
 
   Yields:
-    `PackedSequence`s.
+    A `SequenceBatch` of the sequences each tokenizer batch completes.
   """
   body = seq_length - 2
   tokens, words = np.zeros(0, np.int64), np.zeros(0, np.int64)
   next_word, index = 0, 0
-  sep, cls = ids.sep_id, ids.cls_id
-
-  def emit(chunk, chunk_words):
-    return PackedSequence(
-        f'{key_prefix}/{index}',
-        np.concatenate([[cls], chunk, [sep]]).astype(np.int64),
-        np.zeros(len(chunk) + 2, np.int64),
-        _renumber_ascending(np.concatenate([[-1], chunk_words, [-1]])))
-
   for batch in itertools.chain(batches, [None]):
     if batch is not None:
-      more, more_words, next_word = _stream(batch, sep, next_word)
+      more, more_words, next_word = _stream(batch, ids.sep_id, next_word)
       tokens = np.concatenate([tokens, more])
       words = np.concatenate([words, more_words])
-    position, n = 0, len(tokens)
+    starts, position, n = [], 0, len(tokens)
+    is_sep = (tokens == ids.sep_id).tolist()
     while True:
-      while position < n and tokens[position] == sep:
+      while position < n and is_sep[position]:
         position += 1  # no sequence starts at a document boundary.
       if position >= n or (n - position < body and batch is not None):
         break  # the rest waits for the next batch (or was the last).
-      yield emit(tokens[position:position + body],
-                 words[position:position + body])
-      index += 1
+      starts.append(position)
       position += body
+    if starts:
+      yield _cut(tokens, words, np.array(starts), body, ids,
+                 [f'{key_prefix}/{i}' for i in range(index,
+                                                      index + len(starts))])
+      index += len(starts)
     tokens, words = tokens[position:], words[position:]
+
+
+def _cut(tokens, words, starts, body, ids, keys) -> SequenceBatch:
+  """The sequences of `body` pieces from each of `starts` (the last may run
+  short at the stream's end), between [CLS] and [SEP]; each sequence's
+  words numbered from 0 by one running count over the stream."""
+  count = _renumber_ascending(words)
+  out = SequenceBatch._empty(keys, body + 2, ids.pad_id)  # pylint: disable=protected-access
+  lengths = np.minimum(len(tokens) - starts, body)
+  columns = np.arange(body)
+  inside = columns < lengths[:, None]
+  at = np.minimum(starts[:, None] + columns, len(tokens) - 1)
+  piece_words = np.where(inside & (count[at] >= 0),
+                         count[at] - count[starts][:, None], -1)
+  out.tokens[:, 0] = ids.cls_id
+  out.tokens[:, 1:-1] = np.where(inside, tokens[at], ids.pad_id)
+  out.words[:, 1:-1] = piece_words
+  out.lengths[:] = lengths + 2
+  rows = np.arange(len(keys))
+  out.tokens[rows, lengths + 1] = ids.sep_id
+  return out
+
+
+def chunked(batches: Iterable[SequenceBatch],
+            size: int) -> Iterator[SequenceBatch]:
+  """The rows of `batches`, in order, in batches of at most `size`."""
+  for batch in batches:
+    for start in range(0, len(batch), size):
+      yield batch.rows(start, start + size)
+
+
+def pack(batches: Iterable[TokenizedBatch],
+         ids: special_tokens.SpecialTokenIds, seq_length: int,
+         key_prefix: str) -> Iterator[PackedSequence]:
+  """`pack_batches`, sequence by sequence."""
+  for batch in pack_batches(batches, ids, seq_length, key_prefix):
+    yield from batch.sequences()
 
 
 def pack_nsp(documents: Iterable[TokenizedDocument],

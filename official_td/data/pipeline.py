@@ -33,8 +33,8 @@ import tensorflow as tf
 
 from official_td import io_utils
 from official_td.data import beam_io
-from official_td.data import corpus
 from official_td.data import progress
+from official_td.data import readers
 from official_td.data import records
 from official_td.data import runners
 from official_td.data import sources
@@ -45,8 +45,10 @@ from official_td.data.keys import stable_hash
 from official_td.data.masking import mask_batch
 from official_td.data.masking import unmasked_batch
 from official_td.data.options import DataOptions
-from official_td.data.packing import pack
+from official_td.data.packing import chunked
+from official_td.data.packing import pack_batches
 from official_td.data.packing import pack_nsp
+from official_td.data.packing import SequenceBatch
 from official_td.data.summary import INCOMPLETE
 from official_td.data.summary import SUMMARY
 from official_td.data.tokenization import tokenize_batches
@@ -115,15 +117,16 @@ class ReadTokenizePack(beam.DoFn):
         sequences = pack_nsp((doc for batch in batches
                               for doc in batch.documents()), self._ids,
                              options.seq_length, prefix, options.seed)
+        packed = (SequenceBatch.of(chunk, options.seq_length, self._ids.pad_id)
+                  for chunk in iter(lambda s=sequences: list(
+                      itertools.islice(s, SEQUENCES_PER_ELEMENT)), []))
       else:
-        sequences = pack(batches, self._ids, options.seq_length, prefix)
+        packed = pack_batches(batches, self._ids, options.seq_length, prefix)
       # Sequences travel in chunks: masking and serialization work on many
       # at once, and Beam's per-element cost is paid once per chunk.
-      for chunk in iter(lambda s=sequences: list(
-          itertools.islice(s, SEQUENCES_PER_ELEMENT)), []):
+      for chunk in chunked(packed, SEQUENCES_PER_ELEMENT):
         self._counters[(split, 'sequences')].inc(len(chunk))
-        self._counters[(split, 'tokens')].inc(
-            sum(len(seq.tokens) for seq in chunk))
+        self._counters[(split, 'tokens')].inc(int(chunk.lengths.sum()))
         self._progress.add(sequences=len(chunk))
         yield beam.pvalue.TaggedOutput(split, chunk)
 
@@ -152,8 +155,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: sources.Source,
     num_shards = options.num_shards if split == 'train' else 0
     _ = (sequences[split]
          | f'Mask{split.title()}' >> beam.Map(mask)
-         | f'Serialize{split.title()}' >> beam.FlatMap(
-             records.serialize_batch)
+         | f'Serialize{split.title()}' >> beam.Map(records.serialize_batch)
          | f'Write{split.title()}' >> beam_io.WriteTFRecords(output_dir, split,
                                                      num_shards))
 
@@ -290,12 +292,12 @@ def _run(beam_opts, source, vocab_path, output_dir, options,
       build_pipeline(pipeline, source, vocab_path, output_dir, options,
                      progress_dir)
   except Exception as e:  # pylint: disable=broad-except
-    found = re.search(re.escape(corpus.CorruptInputError.PREFIX) + r"[^\n]*",
+    found = re.search(re.escape(readers.CorruptInputError.PREFIX) + r"[^\n]*",
                       str(e))
     if found is None:
       raise
-    raise corpus.CorruptInputError(
-        found.group(0)[len(corpus.CorruptInputError.PREFIX):].rstrip(
+    raise readers.CorruptInputError(
+        found.group(0)[len(readers.CorruptInputError.PREFIX):].rstrip(
             '"\'] ')) from None
   finally:
     if printer is not None:

@@ -87,12 +87,13 @@ def _varint(value: int) -> bytes:
   return flat.tobytes()
 
 
+# A varint of a value below 2**(7 j) takes j bytes.
+_VARINT_LIMITS = np.array([1 << (7 * j) for j in range(1, 10)], np.uint64)
+
+
 def _varint_len(values: np.ndarray) -> np.ndarray:
   u = np.asarray(values).astype(np.int64).astype(np.uint64)
-  length = np.ones(u.shape, np.int64)
-  for j in range(1, 10):
-    length += u >= np.uint64(1 << (7 * j))
-  return length
+  return np.searchsorted(_VARINT_LIMITS, u, side='right').astype(np.int64) + 1
 
 
 def _varints(values: np.ndarray):

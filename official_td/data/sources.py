@@ -19,6 +19,7 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from official_td.data import corpus as corpus_lib
+from official_td.data import readers
 
 
 # --------------------------------------------------------------- sources
@@ -50,12 +51,12 @@ class Source:
     if self.kind == 'text':
       path, block = split_unit(unit)
       if block is not None:
-        return corpus_lib.read_text_range(path, *block)
-      if corpus_lib.is_json_lines(path):
-        return corpus_lib.read_json_lines(
+        return readers.read_text_range(path, *block)
+      if readers.is_json_lines(path):
+        return readers.read_json_lines(
             path, self.text_key,
             (on_bad_line or (lambda _: None)) if self.skip_bad_lines else None)
-      return corpus_lib.read_text_file(unit)
+      return readers.read_text_file(unit)
     if self.kind == 'tfds':
       return corpus_lib.read_tfds(self.tfds_name, self.tfds_data_dir or None,
                                   unit, self.tfds_text_key)
@@ -86,7 +87,7 @@ class Source:
     """The name a unit's keys derive from: a JSON-lines file is keyed as the
     text file of the same name, so the same documents make the same records
     in either format."""
-    for suffix in corpus_lib.JSON_LINES:
+    for suffix in readers.JSON_LINES:
       if self.kind == 'text' and unit.endswith(suffix):
         return unit[:-len(suffix)] + '.txt'
     return unit
@@ -104,7 +105,7 @@ class Source:
     if self.kind == 'text':
       for path in self.units:
         if path.endswith('.gz'):
-          corpus_lib.check_gzip_header(path)
+          readers.check_gzip_header(path)
     if self.kind == 'tfds':
       corpus_lib.check_tfds_text(self.tfds_name, self.tfds_data_dir or None,
                                  self.units[0], self.tfds_text_key)
@@ -139,9 +140,9 @@ def text_files(patterns: Sequence[str], text_key: str = 'text',
   unit.
   """
   units = []
-  for path in corpus_lib.match_input_files(patterns):
+  for path in readers.match_input_files(patterns):
     size = 0
-    if not path.endswith('.gz') and not corpus_lib.is_json_lines(path):
+    if not path.endswith('.gz') and not readers.is_json_lines(path):
       size = _file_size(path)
     if size > block_bytes:
       units += [f'{path}{BLOCK}{start}-{min(start + block_bytes, size)}'

@@ -3,6 +3,7 @@
 import contextlib
 from typing import Optional, Sequence
 
+import tensorflow as tf
 import tf_keras
 
 from official.nlp.modeling import networks
@@ -200,6 +201,10 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
           'disable dropping for this sequence length.')
     return keep_k
 
+  # Plain Python control flow on Python values only: AutoGraph has nothing to
+  # convert here, and converting this call (and, within it, every Model Garden
+  # layer's) costs seconds of each model build and trace.
+  @tf.autograph.experimental.do_not_convert
   def call(self, inputs, training=None):
     if not isinstance(inputs, dict):
       raise ValueError(f'{type(self).__name__} expects a dict of inputs.')

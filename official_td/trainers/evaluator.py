@@ -77,7 +77,7 @@ class PretrainEvaluator(orbit.AbstractEvaluator):
 
       strategy = self.strategy
 
-      @tf.function
+      @tf.function(autograph=False)  # as the train loop (no control flow).
       def run_step(features):
         strategy.run(step, args=(features,))
 

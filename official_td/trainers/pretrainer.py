@@ -192,11 +192,18 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       step = self.train_step_fn(keep_k)
       strategy = self.strategy
 
-      @tf.function
+      # Without AutoGraph: the step's code (ours, the Model Garden's, Keras')
+      # has no Python control flow on tensors, and converting it costs
+      # seconds of start-up per loop; the loop is a plain tf.while_loop.
+      @tf.function(autograph=False)
       def loop(iterator, num_steps):
         self.loop_traces[keep_k] += 1
-        for _ in tf.range(num_steps):
+
+        def body(i):
           strategy.run(step, args=(next(iterator),))
+          return i + 1
+
+        tf.while_loop(lambda i: i < num_steps, body, [tf.constant(0)])
 
       self._loops[keep_k] = loop
     return self._loops[keep_k]
