@@ -57,6 +57,15 @@ class SequenceBatch:
                          self.lengths[start:stop],
                          self.next_sentence_labels[start:stop])
 
+  @classmethod
+  def concat(cls, batches: Sequence['SequenceBatch']) -> 'SequenceBatch':
+    if len(batches) == 1:
+      return batches[0]
+    return cls(sum((b.keys for b in batches), []),
+               *(np.concatenate([getattr(b, name) for b in batches])
+                 for name in ('tokens', 'segment_ids', 'words', 'lengths',
+                              'next_sentence_labels')))
+
   def sequences(self) -> Iterator[PackedSequence]:
     for r, key in enumerate(self.keys):
       n = int(self.lengths[r])
@@ -196,10 +205,20 @@ def _cut(tokens, words, starts, body, ids, keys) -> SequenceBatch:
 
 def chunked(batches: Iterable[SequenceBatch],
             size: int) -> Iterator[SequenceBatch]:
-  """The rows of `batches`, in order, in batches of at most `size`."""
+  """The rows of `batches`, in order, in batches of `size` (the last one
+  shorter)."""
+  pending, count = [], 0
   for batch in batches:
-    for start in range(0, len(batch), size):
-      yield batch.rows(start, start + size)
+    pending.append(batch)
+    count += len(batch)
+    if count >= size:
+      whole = SequenceBatch.concat(pending)
+      cut = count - count % size
+      for start in range(0, cut, size):
+        yield whole.rows(start, start + size)
+      pending, count = [whole.rows(cut, count)], count - cut
+  if count:
+    yield SequenceBatch.concat(pending)
 
 
 def pack(batches: Iterable[TokenizedBatch],
