@@ -100,9 +100,11 @@ class WordPieceTokenizer:
         vocab=vocab, token_out_type=tf.int64, unknown_token='[UNK]',
         lower_case_nfd_strip_accents=lower_case)
     self.starts_word = np.array([not t.startswith('##') for t in vocab])
+    # Traced as is: AutoGraph would convert tensorflow-text's Python (a
+    # second of every worker's start-up) and finds no tensor control flow.
     self._tokenize = tf.function(
         lambda lines: self._ragged_parts(self._tokenizer.tokenize(lines)),
-        input_signature=[tf.TensorSpec([None], tf.string)])
+        input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
   @staticmethod
   def _ragged_parts(pieces):
