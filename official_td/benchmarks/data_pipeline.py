@@ -9,16 +9,18 @@ each as its own process and on the same text, vocab and settings:
   beam_1x_one_worker /    this pipeline with one worker process, at 1x and
   beam_8x_one_worker      8x: the gain of the other workers, end to end and
                           once start-up is amortized;
-  model_garden_1x         tf-models-official's
-                          `official.nlp.data.create_pretraining_data` (the
-                          reference; it holds the corpus in memory).
+  model_garden_1x /       tf-models-official's
+  model_garden_8x         `official.nlp.data.create_pretraining_data` (the
+                          reference, one process; it holds the corpus in
+                          memory) at 1x and 8x.
 
 Then `stages`: where one worker's time goes, each stage of its chain timed
 alone in this process (one core) over the 1x corpus: read (files to
 documents), tokenize, pack, mask, serialize, write (TFRecords); and
 `marginal_mb_per_s`: the rate between the 1x and 8x runs (start-up
-excluded), per run kind and per worker core. `--one_file` adds the 8x corpus
-as one file (read in `--block_mb` blocks) on every core and on one worker.
+excluded), per run kind and per worker core. `--one_file` adds one plain-text
+file (the 8x text, or `--one_file_scale` times 1x), read in `--block_mb`
+blocks, on every core and on one worker.
 
 For each run: wall seconds, text MB/s (input MB / wall seconds, start-up
 included) and peak memory, sampled every 0.1 s over the process and its
@@ -69,8 +71,13 @@ flags.DEFINE_integer('vocab_size', 8000, 'Vocab learned once, used by all.')
 flags.DEFINE_bool('model_garden', True, 'Also run the Model Garden script.')
 flags.DEFINE_bool('one_worker_8x', True,
                   'Also run one worker on the 8x corpus (the longest run).')
-flags.DEFINE_bool('one_file', False, 'Also run the 8x corpus as one file, '
-                  'on every core and on one worker.')
+flags.DEFINE_bool('one_file', False, 'Also run one plain-text file (read in '
+                  '--block_mb blocks), on every core and on one worker.')
+flags.DEFINE_integer('one_file_scale', None, 'Size of the one file, times '
+                     '1x (default: --scale, the 8x text; larger sizes repeat '
+                     'the 8x text).')
+flags.DEFINE_bool('model_garden_8x', True, 'Also run the Model Garden script '
+                  'on the 8x corpus (it holds the corpus in memory).')
 flags.DEFINE_string('work_dir', None, 'Scratch directory (default: temp).')
 
 
@@ -219,13 +226,43 @@ def ratios(runs, cores: int) -> dict:
   result['marginal_mb_per_s_per_core'] = round(
       marginal['all_workers'] / cores, 3)
   if FLAGS.one_file:
+    one, single = runs['one_file'], runs['one_file_one_worker']
     result['one_file_all_workers_over_one'] = round(
-        runs['one_file_8x']['mb_per_s'] /
-        runs['one_file_8x_one_worker']['mb_per_s'], 3)
-  if FLAGS.model_garden:
-    result['beam_over_model_garden'] = round(
-        runs['beam_1x']['mb_per_s'] / runs['model_garden_1x']['mb_per_s'], 3)
+        single['seconds'] / one['seconds'], 3)
+    # Start-up excluded: each run's seconds past its worker count's 1x run.
+    result['one_file_all_workers_over_one_past_1x'] = round(
+        (single['seconds'] - runs['beam_1x_one_worker']['seconds']) /
+        (one['seconds'] - runs['beam_1x']['seconds']), 3)
+  for scale in ('1x', '8x'):
+    if f'model_garden_{scale}' in runs:
+      result[f'beam_over_model_garden_{scale}'] = round(
+          runs[f'model_garden_{scale}']['seconds'] /
+          runs[f'beam_{scale}']['seconds'], 3)
   return result
+
+
+def _one_file(work, large, large_mb):
+  """The text of `--one_file_scale` times 1x (the 8x corpus, repeated as
+  needed) as one plain-text file: `(path, MB)`."""
+  scale = FLAGS.one_file_scale or FLAGS.scale
+  path = os.path.join(work, f'one_file_{scale}x.txt')
+  repeats = -(-scale // FLAGS.scale)  # ceil: whole copies of the 8x text.
+  with open(path, 'wb') as f:
+    for _ in range(repeats):
+      for part_path in large:
+        with open(part_path, 'rb') as part:
+          f.write(part.read().rstrip(b'\n') + b'\n\n')
+  return path, large_mb * repeats
+
+
+def _model_garden(files, output_file, vocab):
+  """The command of tf-models-official's script on `files`."""
+  return [sys.executable, '-m', 'official.nlp.data.create_pretraining_data',
+          f'--input_file={",".join(files)}', f'--output_file={output_file}',
+          f'--vocab_file={vocab}', '--do_lower_case=true',
+          f'--max_seq_length={FLAGS.seq_length}',
+          f'--max_predictions_per_seq={FLAGS.max_predictions_per_seq}',
+          '--masked_lm_prob=0.15', '--dupe_factor=1', '--random_seed=12345']
 
 
 def main(argv):
@@ -251,37 +288,25 @@ def main(argv):
 
   cores = os.cpu_count() or 1
   runs = {}
-  plan = [('beam_1x', small, small_mb, cores),
-          ('beam_1x_one_worker', small, small_mb, 1),
-          ('beam_8x', large, large_mb, cores)]
+  plan = [('beam_1x', small, small_mb, cores, ours),
+          ('beam_1x_one_worker', small, small_mb, 1, ours),
+          ('beam_8x', large, large_mb, cores, ours)]
   if FLAGS.one_worker_8x:
-    plan.append(('beam_8x_one_worker', large, large_mb, 1))
+    plan.append(('beam_8x_one_worker', large, large_mb, 1, ours))
   if FLAGS.one_file:
-    one = os.path.join(work, 'one_file.txt')
-    with open(one, 'wb') as f:
-      for path in large:
-        with open(path, 'rb') as part:
-          f.write(part.read().rstrip(b'\n') + b'\n\n')
-    plan += [('one_file_8x', [one], large_mb, cores),
-             ('one_file_8x_one_worker', [one], large_mb, 1)]
-  for name, files, mb, workers in plan:
-    runs[name] = measure(ours(files, name, workers), env)
+    one, one_mb = _one_file(work, large, large_mb)
+    plan += [('one_file', [one], one_mb, cores, ours),
+             ('one_file_one_worker', [one], one_mb, 1, ours)]
+  if FLAGS.model_garden:
+    garden = lambda files, name, _: _model_garden(
+        files, os.path.join(work, name + '.tfrecord'), vocab)
+    plan.append(('model_garden_1x', small, small_mb, 1, garden))
+    if FLAGS.model_garden_8x:
+      plan.append(('model_garden_8x', large, large_mb, 1, garden))
+  for name, files, mb, workers, command in plan:
+    runs[name] = measure(command(files, name, workers), env)
     runs[name].update(text_mb=round(mb, 2), workers=workers,
                       mb_per_s=round(mb / runs[name]['seconds'], 3))
-    print(name, runs[name], flush=True)
-  if FLAGS.model_garden:
-    name = 'model_garden_1x'
-    runs[name] = measure(
-        [sys.executable, '-m', 'official.nlp.data.create_pretraining_data',
-         f'--input_file={",".join(small)}',
-         f'--output_file={os.path.join(work, name + ".tfrecord")}',
-         f'--vocab_file={vocab}', '--do_lower_case=true',
-         f'--max_seq_length={FLAGS.seq_length}',
-         f'--max_predictions_per_seq={FLAGS.max_predictions_per_seq}',
-         '--masked_lm_prob=0.15', '--dupe_factor=1', '--random_seed=12345'],
-        env)
-    runs[name].update(text_mb=round(small_mb, 2), workers=1,
-                      mb_per_s=round(small_mb / runs[name]['seconds'], 3))
     print(name, runs[name], flush=True)
   result = ratios(runs, cores)
   stages = stage_seconds(small, vocab, work)
