@@ -165,7 +165,11 @@ class TextPreprocessor(tf_keras.layers.Layer):
     self.packer = layers.BertPackInputs(
         seq_length, special_tokens_dict=self.tokenizer.get_special_tokens_dict())
 
-  def call(self, text_a, text_b=None):
+  # The Model Garden's text layers branch on Python values only: converting
+  # them with AutoGraph (in every input pipeline and export) costs seconds.
+  @tf.autograph.experimental.do_not_convert
+  def call(self, text_a, text_b=None, training=None):
+    del training  # (Keras passes it: the wrapper hides the signature.)
     segments = [self.tokenizer(text_a)]
     if text_b is not None:
       segments.append(self.tokenizer(text_b))
