@@ -78,7 +78,7 @@ class SequenceBatch:
   def of(cls, seqs: Sequence[PackedSequence], seq_length: int,
          pad_id: int) -> 'SequenceBatch':
     """`seqs` as a batch (each at most `seq_length` long)."""
-    out = cls._empty([seq.key for seq in seqs], seq_length, pad_id)
+    out = cls.empty([seq.key for seq in seqs], seq_length, pad_id)
     for r, seq in enumerate(seqs):
       n = len(seq.tokens)
       out.tokens[r, :n], out.segment_ids[r, :n], out.words[r, :n] = (
@@ -88,7 +88,9 @@ class SequenceBatch:
     return out
 
   @classmethod
-  def _empty(cls, keys, seq_length, pad_id):
+  def empty(cls, keys: List[str], seq_length: int,
+            pad_id: int) -> 'SequenceBatch':
+    """Rows of `keys`, all padding, to fill in."""
     rows = len(keys)
     return cls(keys, np.full((rows, seq_length), pad_id, np.int64),
                np.zeros((rows, seq_length), np.int64),
@@ -187,7 +189,7 @@ def _cut(tokens, words, starts, body, ids, keys) -> SequenceBatch:
   short at the stream's end), between [CLS] and [SEP]; each sequence's
   words numbered from 0 by one running count over the stream."""
   count = _renumber_ascending(words)
-  out = SequenceBatch._empty(keys, body + 2, ids.pad_id)  # pylint: disable=protected-access
+  out = SequenceBatch.empty(keys, body + 2, ids.pad_id)
   lengths = np.minimum(len(tokens) - starts, body)
   columns = np.arange(body)
   inside = columns < lengths[:, None]
