@@ -258,8 +258,8 @@ class StagesTest(tu.TestCase):
     compared = 0
     for trial in range(3):
       n = rs.integers(0, 140, len(seeds))
-      draws = numpy_draws.Draws(seeds)
-      perms = draws.permutations(n, trial * 2)
+      draws = numpy_draws.Draws(seeds, trial * 2)
+      perms = draws.permutations(n)
       made = []
       for _ in range(15):
         for name, args in calls:

@@ -74,16 +74,15 @@ def _groups(words: np.ndarray, whole_words: bool):
 
 
 def choose_positions(words: np.ndarray, budgets: np.ndarray,
-                     whole_words: bool, draws: numpy_draws.Draws,
-                     ahead: int) -> np.ndarray:
+                     whole_words: bool,
+                     draws: numpy_draws.Draws) -> np.ndarray:
   """Steps 1 and 3 for each row of `words`: whether each position is masked.
 
   Each row's generator (a row of `draws`, fresh) permutes the row's groups;
-  visited in that order, a group joins while it fits in the budget. Then
-  `ahead` outputs per row are drawn for step 4.
+  visited in that order, a group joins while it fits in the budget.
   """
   group, num_groups = _groups(words, whole_words)
-  order = draws.permutations(num_groups, ahead)
+  order = draws.permutations(num_groups)
   rows = np.arange(len(words))
   if not order.shape[1]:
     return np.zeros(words.shape, bool)
@@ -123,9 +122,10 @@ def mask_batch(seqs: Union[SequenceBatch, Sequence[PackedSequence]],
                               p)
   seeds = [stable_hash('mask', options.seed, key, copy)
            for key in batch.keys for copy in range(copies)]
-  draws = numpy_draws.Draws(seeds)
-  chosen = choose_positions(words, budgets, options.whole_word_masking, draws,
-                            p + p // 4 + 2)
+  # Step 4 takes an output per masked position and half of one per random
+  # id; a row that needs more than drawn ahead draws more.
+  draws = numpy_draws.Draws(seeds, ahead=p + p // 4 + 2)
+  chosen = choose_positions(words, budgets, options.whole_word_masking, draws)
   counts = chosen.sum(axis=1)
   rows, cols = np.nonzero(chosen)  # each row's positions ascending.
   slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)

@@ -97,26 +97,28 @@ class Draws:
 
   Args:
     seeds: one seed per row, `0 <= seed < 2**64`.
+    ahead: 64-bit outputs per row drawn after the permutation, in one call,
+      for `random` and `integers` (a row that needs more draws more).
   """
 
-  def __init__(self, seeds: Sequence[int]):
+  def __init__(self, seeds: Sequence[int], ahead: int):
     self._states = [pcg64_state(w) for w in seed_sequence_states(seeds)]
+    self._ahead = ahead
     self._generator = np.random.Generator(np.random.PCG64())
     self._raw = np.zeros((len(seeds), 0), np.uint64)  # outputs drawn ahead.
     self._used = np.zeros(len(seeds), np.int64)  # of those, taken.
     # PCG64's held high half for its next 32-bit draw, per row (-1: none).
     self._held = np.full(len(seeds), -1, np.int64)
 
-  def permutations(self, n: np.ndarray, size: int) -> np.ndarray:
+  def permutations(self, n: np.ndarray) -> np.ndarray:
     """`Generator.permutation(n[row])` of each row's fresh generator (numpy
     itself, row by row: its Fisher-Yates is a C loop), padded with the
-    identity to `max(n)` columns; then `size` outputs per row are drawn
-    ahead for `random` and `integers`."""
+    identity to `max(n)` columns; then the `ahead` outputs are drawn."""
     if self._raw.shape[1]:
       raise ValueError('permutations() draws first, once.')
     width = int(max(n)) if len(n) else 0
     out = np.tile(np.arange(width, dtype=np.int64), (len(n), 1))
-    self._raw = np.empty((len(n), size), np.uint64)
+    self._raw = np.empty((len(n), self._ahead), np.uint64)
     bits = self._generator.bit_generator
     for row, (state, count) in enumerate(zip(self._states, n.tolist())):
       bits.state = state
@@ -125,7 +127,7 @@ class Draws:
       if after['has_uint32']:
         self._held[row] = after['uinteger']
       self._states[row] = after
-      self._raw[row] = bits.random_raw(size)
+      self._raw[row] = bits.random_raw(self._ahead)
     return out
 
   def _next_outputs(self, rows: np.ndarray) -> np.ndarray:
@@ -134,13 +136,13 @@ class Draws:
     needed = int(self._used[rows].max()) + 1
     if needed > width:  # rare: draw as many again for every row.
       more = max(needed - width, width, 1)
-      ahead = np.empty((len(self._states), more), np.uint64)
+      more_outputs = np.empty((len(self._states), more), np.uint64)
       bits = self._generator.bit_generator
       for row, state in enumerate(self._states):
         bits.state = state
         bits.advance(width)
-        ahead[row] = bits.random_raw(more)
-      self._raw = np.concatenate([self._raw, ahead], axis=1)
+        more_outputs[row] = bits.random_raw(more)
+      self._raw = np.concatenate([self._raw, more_outputs], axis=1)
     out = self._raw[rows, self._used[rows]]
     self._used[rows] += 1
     return out
