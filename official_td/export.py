@@ -64,7 +64,11 @@ flags.DEFINE_integer('seq_length', None, 'Tokens per input (default: the '
 
 
 class ServingModule(tf.Module):
-  """Raw text or token ids in; encoder or classifier outputs out."""
+  """Raw text or token ids in; encoder or classifier outputs out.
+
+  The signatures trace without AutoGraph: no tensor-dependent Python control
+  flow in them or in the layers they call.
+  """
 
   def __init__(self, encoder, vocab_file: str, seq_length: int,
                classifier=None, label_names=None, pair: bool = False):
@@ -88,15 +92,15 @@ class ServingModule(tf.Module):
     return dict(pooled_output=outputs['pooled_output'],
                 sequence_output=outputs['sequence_output'])
 
-  @tf.function
+  @tf.function(autograph=False)
   def serve_text(self, text):
     return self._outputs(self.preprocessor(text))
 
-  @tf.function
+  @tf.function(autograph=False)
   def serve_text_pair(self, text, text_b):
     return self._outputs(self.preprocessor(text, text_b))
 
-  @tf.function
+  @tf.function(autograph=False)
   def serve_tokenized(self, input_word_ids, input_mask, input_type_ids):
     return self._outputs(dict(input_word_ids=input_word_ids,
                               input_mask=input_mask,

@@ -73,8 +73,12 @@ def bash_commands(body):
 
 def tiny(command):
   """Appends the tiny settings to each `python -m` invocation it holds."""
-  command = re.sub(r'python3 -m venv \.venv && \.venv/bin/pip install -q -r '
+  command = re.sub(r'python3 -m venv \.venv && \.venv/bin/pip install -q '
+                   r'uv==[0-9.]+ && \.venv/bin/uv pip install -q '
+                   r'--compile-bytecode --python \.venv/bin/python -r '
                    r'requirements(-dataflow)?\.txt && ', '', command)
+  if 'pip install' in command:
+    raise ValueError(f'tiny() left an install in {command!r}')
   command = command.replace('.venv/bin/python', 'python')
   # Split at `&&`, `||` and a subshell's closing parenthesis (not one inside
   # a quoted gin value).

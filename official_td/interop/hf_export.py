@@ -52,7 +52,8 @@ def _pretrained(model_dir: str):
   encoder, kwargs, _, checkpoint = classification.load_pretrained_encoder(
       model_dir)
   pretrainer = encoders.build_pretrainer(encoder)
-  pretrainer(_dummy(kwargs))
+  # Builds the head's variables; no AutoGraph conversion (none needed).
+  tf.autograph.experimental.do_not_convert(pretrainer)(_dummy(kwargs))
   tf.train.Checkpoint(model=pretrainer).read(
       checkpoint).assert_existing_objects_matched().expect_partial()
   tensors = huggingface.tensors_of(encoder, masked_lm=pretrainer.masked_lm)

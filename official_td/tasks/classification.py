@@ -89,7 +89,10 @@ def load_pretrained_encoder(pretrained_dir: str):
   if checkpoint is None:
     raise ValueError(f'No checkpoint in {pretrained_dir!r}.')
   encoder = networks.BertEncoderV2(**kwargs)
-  encoder(encoder.inputs)
+  # Builds the variables to restore into. The layers' calls hold no
+  # tensor-dependent Python control flow: traced without AutoGraph, which
+  # would otherwise convert every layer's `call` first (~3 s).
+  tf.autograph.experimental.do_not_convert(encoder)(encoder.inputs)
   tf.train.Checkpoint(encoder=encoder).read(
       checkpoint).assert_existing_objects_matched().expect_partial()
   return (encoder, kwargs, os.path.join(pretrained_dir, 'vocab.txt'),
@@ -209,8 +212,19 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray,
 
 # ------------------------------------------------------------------ training
 def build_classifier(encoder, num_classes: int, dropout: float):
-  return models.BertClassifier(network=encoder, num_classes=num_classes,
-                               dropout_rate=dropout)
+  """Model Garden's `BertClassifier` on `encoder`.
+
+  Its Keras steps run without AutoGraph: neither they nor the encoder's
+  layers hold tensor-dependent Python control flow, and AutoGraph's
+  conversion of every layer's `call` was most of the time `fit` takes to
+  trace (the same graphs, traced directly).
+  """
+  classifier = tf.autograph.experimental.do_not_convert(models.BertClassifier)(
+      network=encoder, num_classes=num_classes, dropout_rate=dropout)
+  for step in ('train_step', 'test_step', 'predict_step'):
+    setattr(classifier, step, tf.autograph.experimental.do_not_convert(
+        getattr(classifier, step)))
+  return classifier
 
 
 def load_data(config: FinetuneConfig) -> Tuple[ClassificationData,
