@@ -5,6 +5,7 @@ Defines absl flags only when an entry point calls `define_flags`, so that
 several entry points can share it.
 """
 
+import gc
 import os
 import sys
 
@@ -106,7 +107,23 @@ def main_with_clean_errors(main, verbose=lambda: False):
       print(f'Error: {message}\n(run with --verbose for the traceback)',
             file=_terminal or sys.stderr, flush=True)
       sys.exit(1)
+    finally:
+      _skip_final_collection()
   return wrapped
+
+
+def _skip_final_collection():
+  """Lets the interpreter exit without its last full garbage collection.
+
+  At exit Python collects every object once more; with TensorFlow, the
+  Model Garden and a traced model loaded that walk takes ~1 s of the
+  process's time (measured on a fine-tuning run), for memory the exit frees
+  anyway. Everything the entry points write is closed by then (files and
+  summary writers in `with` blocks, checkpoints written synchronously), and
+  atexit handlers still run.
+  """
+  gc.disable()
+  gc.freeze()
 
 
 def stderr_to_log(program: str, output_dir: str) -> str:
