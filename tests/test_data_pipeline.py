@@ -20,6 +20,7 @@ import tensorflow as tf
 from apache_beam.options import pipeline_options as beam_options
 
 from official.nlp.data import pretrain_dataloader
+from official_td.data import beam_io
 from official_td.data import create_pretraining_data as cpd
 from official_td.data import dynamic_masking
 from official_td.data import pipeline
@@ -430,6 +431,42 @@ class PipelineTest(tu.TestCase):
                  for r in tf.data.TFRecordDataset(p).as_numpy_iterator())
       self.assertNotEmpty(a)
       self.assertEqual(a, b, split)
+
+  def test_the_same_settings_write_the_same_files_name_by_name(self):
+    # Four workers (threads here: the same bundles as processes, without
+    # their start-up), so four files per split whose order could vary.
+    four = ('--direct_running_mode=multi_threading', '--direct_num_workers=4')
+    runs = []
+    for name in ('first', 'second'):
+      out = os.path.join(self.root, name)
+      pipeline.create_pretraining_data(
+          sources.text_files([os.path.join(self.root, 'corpus', '*')]),
+          out, self.options, vocab_file=self.vocab, beam_args=four)
+      runs.append({os.path.basename(p): open(p, 'rb').read()
+                   for p in glob.glob(os.path.join(out, '*.tfrecord'))})
+    self.assertEqual(sorted(runs[0]), sorted(runs[1]))
+    self.assertLen([n for n in runs[0] if n.startswith('train')], 4)
+    self.assertGreaterEqual(
+        len([n for n in runs[0] if n.startswith('eval')]), 2)
+    for name, content in runs[0].items():
+      self.assertEqual(content, runs[1][name], name)
+
+  def test_shards_are_numbered_by_content_not_by_temporary_name(self):
+    out = tempfile.mkdtemp()
+    # Three files whose temporary names sort against their content's order.
+    ordered = sorted([b'first', b'second', b'third'], key=keys.stable_hash)
+    written = []
+    for i, content in enumerate(ordered):
+      path = os.path.join(out, f'tmp-{len(ordered) - i}')
+      with tf.io.TFRecordWriter(path) as writer:
+        writer.write(content)
+      written.append((keys.stable_hash(content), path))
+    final = beam_io.finalize_shards(written[1:] + written[:1], out, 'train')
+    self.assertEqual([os.path.basename(p) for p in final],
+                     [f'train-{i:05d}-of-00003.tfrecord' for i in range(3)])
+    self.assertEqual(
+        [next(iter(tf.data.TFRecordDataset(p).as_numpy_iterator()))
+         for p in final], ordered)
 
   def test_summary_is_the_completion_marker(self):
     summary = json.load(open(os.path.join(self.multi, 'data_summary.json')))

@@ -6,7 +6,7 @@ wherever TensorFlow reads (local, `gs://`, `ram://`, ...).
 
 import os
 import uuid
-from typing import List
+from typing import List, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -30,33 +30,44 @@ class _WriteBundle(beam.DoFn):
     self._prefix = prefix
 
   def start_bundle(self):
-    self._writer, self._path = None, None
+    self._writer, self._path, self._order = None, None, None
 
   def process(self, records: List[bytes]):
+    if not records:
+      return
     if self._writer is None:
       self._path = _new_temp_file(self._temp_dir, self._prefix)
       self._writer = tf.io.TFRecordWriter(self._path)
+      self._order = stable_hash(records[0])
     for record in records:
       self._writer.write(record)
 
   def finish_bundle(self):
     if self._writer is not None:
       self._writer.close()
-      yield beam.transforms.window.GlobalWindows.windowed_value(self._path)
+      yield beam.transforms.window.GlobalWindows.windowed_value(
+          (self._order, self._path))
 
 
-def _write_group(keyed, temp_dir: str, prefix: str) -> str:
-  _, group = keyed
+def _write_group(keyed, temp_dir: str, prefix: str) -> Tuple[int, str]:
+  shard, group = keyed
   path = _new_temp_file(temp_dir, prefix)
   with tf.io.TFRecordWriter(path) as writer:
     for record in group:
       writer.write(record)
-  return path
+  return shard, path
 
 
-def _finalize(paths: List[str], output_dir: str, prefix: str) -> List[str]:
-  """Renames the written files to `prefix-SSSSS-of-NNNNN.tfrecord`."""
-  paths = sorted(paths)
+def finalize_shards(written: List[Tuple[int, str]], output_dir: str,
+              prefix: str) -> List[str]:
+  """Renames the written files to `prefix-SSSSS-of-NNNNN.tfrecord`.
+
+  In the order of their content (a bundle's file by the hash of its first
+  record, a shard's by its index), not of their temporary names (random, so
+  that a retried bundle never meets its failed attempt's file): the same
+  bundles give the same shards, name by name.
+  """
+  paths = [path for _, path in sorted(written)]
   final = []
   for i, path in enumerate(paths):
     target = os.path.join(output_dir,
@@ -108,6 +119,6 @@ class WriteTFRecords(beam.PTransform):
           _WriteBundle(temp_dir, self._prefix))
     return (paths
             | 'Collect' >> beam.combiners.ToList()
-            | 'Finalize' >> beam.Map(_finalize, self._output_dir,
+            | 'Finalize' >> beam.Map(finalize_shards, self._output_dir,
                                      self._prefix))
 
