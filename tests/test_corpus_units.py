@@ -47,7 +47,7 @@ class BlockTest(tu.TestCase):
     documents = ['\n'.join(' '.join(rng.choice('abcdefgh') * rng.randint(1, 9)
                                     for _ in range(rng.randint(1, 30)))
                            for _ in range(rng.randint(1, 5)))
-                 for _ in range(300)]
+                 for _ in range(80)]
     path = os.path.join(self.get_temp_dir(), 'corpus.txt')
     # Blank lines of spaces, runs of blank lines, CRLF endings.
     with open(path, 'w', newline='') as f:

@@ -595,11 +595,15 @@ class OutputsTest(tu.TestCase):
 
   def test_killed_run_leaves_nothing_training_accepts_and_rerun_completes(
       self):
-    out = os.path.join(tempfile.mkdtemp(), 'data')
+    work = tempfile.mkdtemp()
+    out = os.path.join(work, 'data')
+    corpus_file = os.path.join(work, 'corpus.txt')
+    with open(corpus_file, 'w') as f:
+      f.write('\n\n'.join(pu.varied_corpus(2000)) + '\n')
     command = [sys.executable, '-m', 'official_td.data.create_pretraining_data',
-               f'--output_dir={out}', '--build_vocab_size=500',
-               '--seq_length=32', '--max_predictions_per_seq=5',
-               '--num_workers=2']
+               f'--input_files={corpus_file}', f'--output_dir={out}',
+               '--build_vocab_size=500', '--seq_length=32',
+               '--max_predictions_per_seq=5', '--num_workers=2']
     # A session of its own: the kill takes the Beam worker processes too.
     proc = subprocess.Popen(command, cwd=pu.REPO, env=pu.env(),
                             stdout=subprocess.DEVNULL,
