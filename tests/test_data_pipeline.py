@@ -452,7 +452,7 @@ class PipelineTest(tu.TestCase):
       self.assertEqual(content, runs[1][name], name)
 
   def test_shards_are_numbered_by_content_not_by_temporary_name(self):
-    out = tempfile.mkdtemp()
+    out = self.get_temp_dir()
     # Three files whose temporary names sort against their content's order.
     ordered = sorted([b'first', b'second', b'third'], key=keys.stable_hash)
     written = []

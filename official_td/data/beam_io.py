@@ -59,7 +59,7 @@ def _write_group(keyed, temp_dir: str, prefix: str) -> Tuple[int, str]:
 
 
 def finalize_shards(written: List[Tuple[int, str]], output_dir: str,
-              prefix: str) -> List[str]:
+                    prefix: str) -> List[str]:
   """Renames the written files to `prefix-SSSSS-of-NNNNN.tfrecord`.
 
   In the order of their content (a bundle's file by the hash of its first
@@ -120,5 +120,5 @@ class WriteTFRecords(beam.PTransform):
     return (paths
             | 'Collect' >> beam.combiners.ToList()
             | 'Finalize' >> beam.Map(finalize_shards, self._output_dir,
-                                     self._prefix))
+                                      self._prefix))
 
