@@ -11,6 +11,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import textwrap
 import time
 import uuid
 
@@ -625,6 +626,40 @@ class OutputsTest(tu.TestCase):
     summary = json.load(open(os.path.join(out, 'data_summary.json')))
     self.assertGreater(summary['train']['sequences'], 1000)
     self.assertFalse(os.path.exists(marker))
+
+
+  def test_workers_exit_without_a_final_collection(self):
+    # A cycle of garbage whose finalizer prints: the exit's full collection
+    # would run it. Each worker-side DoFn's setup must spare the exit that
+    # collection (the DirectRunner waits for its workers one by one).
+    work = tempfile.mkdtemp()
+    vocab, _ = word_vocab(os.path.join(work, 'vocab.txt'))
+    child = textwrap.dedent(f"""
+        import sys
+        if sys.argv[1] == 'read':
+          from official_td.data import pipeline, options, sources
+          pipeline.ReadTokenizePack(sources.in_memory(['a']), {vocab!r},
+                                    options.DataOptions()).setup()
+        if sys.argv[1] == 'write':
+          from official_td.data import beam_io
+          beam_io._WriteBundle({work!r}, 'train').setup()
+        class Cycle:
+          def __del__(self):
+            print('collected', flush=True)
+        cycle = Cycle(); cycle.self = cycle; del cycle
+        print('exiting', flush=True)
+        """)
+    outputs = {
+        fn: subprocess.run([sys.executable, '-c', child, fn], cwd=pu.REPO,
+                           env=pu.env(), capture_output=True, text=True,
+                           timeout=300)
+        for fn in ('none', 'read', 'write')}
+    for fn, proc in outputs.items():
+      self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+      self.assertIn('exiting', proc.stdout, fn)
+    self.assertIn('collected', outputs['none'].stdout)  # the probe works.
+    self.assertNotIn('collected', outputs['read'].stdout)
+    self.assertNotIn('collected', outputs['write'].stdout)
 
 
 class WorkerPackagingTest(tu.TestCase):

@@ -32,6 +32,7 @@ import apache_beam as beam
 import tensorflow as tf
 
 from official_td import io_utils
+from official_td import runtime
 from official_td.data import beam_io
 from official_td.data import progress
 from official_td.data import readers
@@ -73,6 +74,7 @@ class ReadTokenizePack(beam.DoFn):
     self._progress_dir = progress_dir
 
   def setup(self):
+    runtime.skip_final_collection_at_exit()  # this runs in Beam's workers.
     self._tokenizer = vocab_lib.make_tokenizer(self._vocab_file,
                                                self._options.lower_case)
     self._ids = special_tokens.resolve_special_token_ids(self._vocab_file)
