@@ -63,6 +63,22 @@ class BlockTest(tu.TestCase):
     units = sources.text_files([path], block_bytes=1000).units
     self.assertLen(units, -(-size // 1000))  # a fixed grid of the bytes.
 
+  def test_blocks_are_equal_and_tile_the_file(self):
+    path = os.path.join(self.get_temp_dir(), 'corpus.txt')
+    write_text(path, [f'document {i} ' * 7 for i in range(400)])
+    size = os.path.getsize(path)
+    for block in (1000, 4096, size // 2, size - 1):
+      units = sources.text_files([path], block_bytes=block).units
+      ranges = [sources.split_unit(u)[1] for u in units]
+      self.assertLen(ranges, -(-size // block))  # the fewest blocks...
+      lengths = [end - start for start, end in ranges]
+      self.assertLessEqual(max(lengths), block)  # ...of at most `block`,
+      self.assertLessEqual(max(lengths) - min(lengths), 1)  # equal,
+      self.assertEqual(ranges[0][0], 0)  # tiling the file.
+      self.assertEqual(ranges[-1][1], size)
+      for (_, end), (start, _) in zip(ranges, ranges[1:]):
+        self.assertEqual(end, start)
+
   def test_a_document_straddling_blocks_and_a_file_without_blank_lines(self):
     path = os.path.join(self.get_temp_dir(), 'one.txt')
     lines = [f'line {i} of the only document' for i in range(100)]

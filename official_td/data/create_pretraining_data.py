@@ -86,7 +86,7 @@ def define_flags():
                     'count in the summary) lines that are not JSON or lack '
                     '--text_key, instead of stopping.')
   flags.DEFINE_float('block_mb', 16, 'Plain-text files above this size are '
-                     'read in blocks of it, in parallel.')
+                     'read in parallel, in equal blocks of at most it.')
   flags.DEFINE_integer('tfds_units', 64, 'Sub-splits of the TFDS split read '
                        'in parallel.')
   flags.DEFINE_string('vocab_file', None, 'WordPiece vocab.txt to use.')
