@@ -13,9 +13,10 @@ import sys
 from absl import flags
 from absl import logging
 import gin
-import tensorflow as tf
 
-from official.common import distribute_utils
+# TensorFlow and the Model Garden are imported where they are used: the data
+# entry point starts its worker processes before its own imports (see
+# `official_td.data.warm_workers`).
 
 
 def define_flags(model_dir_help: str, verbose_help: str):
@@ -61,6 +62,8 @@ def parse_gin(gin_files, gin_bindings):
 
 def make_strategy(name, tpu=None, num_gpus=None, cpu_replicas=0):
   """The tf.distribute strategy for `--strategy`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official.common import distribute_utils  # pylint: disable=g-import-not-at-top
   if cpu_replicas:
     cpus = tf.config.list_physical_devices('CPU')
     tf.config.set_logical_device_configuration(
@@ -80,8 +83,17 @@ def make_strategy(name, tpu=None, num_gpus=None, cpu_replicas=0):
 _log_file = None  # set by `log_to_file`.
 _terminal = None  # set by `stderr_to_log`: the console's own stderr.
 
-USER_ERRORS = (ValueError, FloatingPointError, FileNotFoundError,
-               tf.errors.NotFoundError, tf.errors.PermissionDeniedError)
+_USER_ERRORS = (ValueError, FloatingPointError, FileNotFoundError)
+
+
+def user_errors():
+  """The exception types of a user's mistake: ours, and TensorFlow's file
+  errors once TensorFlow is loaded (before, none of them can be raised)."""
+  tf = sys.modules.get('tensorflow')
+  if tf is None or not hasattr(tf, 'errors'):
+    return _USER_ERRORS
+  return _USER_ERRORS + (tf.errors.NotFoundError,
+                         tf.errors.PermissionDeniedError)
 
 
 def main_with_clean_errors(main, verbose=lambda: False):
@@ -98,8 +110,8 @@ def main_with_clean_errors(main, verbose=lambda: False):
   def wrapped(argv):
     try:
       return main(argv)
-    except USER_ERRORS as e:
-      if verbose():
+    except Exception as e:  # pylint: disable=broad-except
+      if not isinstance(e, user_errors()) or verbose():
         raise
       message = getattr(e, 'message', None) or str(e)
       if _log_file:  # the console gets the message once, below.

@@ -4,6 +4,7 @@ import collections
 import glob
 import gzip
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -18,7 +19,9 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
+import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
+from apache_beam.testing import util as beam_testing
 
 from official.nlp.data import pretrain_dataloader
 from official_td.data import beam_io
@@ -660,6 +663,32 @@ class OutputsTest(tu.TestCase):
     self.assertIn('collected', outputs['none'].stdout)  # the probe works.
     self.assertNotIn('collected', outputs['read'].stdout)
     self.assertNotIn('collected', outputs['write'].stdout)
+
+
+def _process_name(_):
+  return multiprocessing.current_process().name
+
+
+class WarmWorkersTest(tu.TestCase):
+
+  def test_direct_runner_workers_are_forked_from_the_warm_pool(self):
+    # Beam's own subprocess workers are each a new `python -m
+    # ...sdk_worker_main` ('MainProcess'); the pool's are multiprocessing
+    # children of the forkserver that imported TensorFlow and Beam.
+    options = runners.pipeline_options(TWO_WORKERS, self.get_temp_dir())
+
+    def all_from_the_pool(names):
+      if len(names) != 8 or not all(
+          n.startswith('beam-worker-') for n in names):
+        raise AssertionError(f'not pool workers: {sorted(set(names))}')
+
+    with runners.running(options) as (runner, run_options):
+      with beam.Pipeline(runner=runner, options=run_options) as p:
+        names = (p | beam.Create(range(8)) | beam.Reshuffle()
+                 | beam.Map(_process_name))
+        beam_testing.assert_that(names, all_from_the_pool)
+    self.assertEqual(options.view_as(
+        beam_options.DirectOptions).direct_running_mode, 'multi_processing')
 
 
 class WorkerPackagingTest(tu.TestCase):

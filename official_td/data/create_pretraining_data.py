@@ -44,8 +44,11 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from official_td import runtime  # pylint: disable=g-import-not-at-top
-from official_td.data import sources  # pylint: disable=g-import-not-at-top
+from official_td.data import warm_workers  # pylint: disable=g-import-not-at-top
 from official_td.data.options import DataOptions  # pylint: disable=g-import-not-at-top
+
+# TensorFlow and Beam (`sources`, `pipeline`) are imported in `main`, once
+# the worker processes' own imports have been started beside them.
 
 
 def make_source(input_files: Sequence[str] = (),
@@ -56,9 +59,10 @@ def make_source(input_files: Sequence[str] = (),
                 tfds_units: int = 64,
                 text_key: str = 'text',
                 skip_bad_lines: bool = False,
-                block_mb: float = 16) -> sources.Source:
-  """The corpus: text files, a TFDS dataset, or (neither given) the embedded.
-  """
+                block_mb: float = 16):
+  """The corpus (a `sources.Source`): text files, a TFDS dataset, or
+  (neither given) the embedded."""
+  from official_td.data import sources  # pylint: disable=g-import-not-at-top
   if input_files and tfds_name:
     raise ValueError('Pass either --input_files or --tfds_name, not both.')
   if input_files:
@@ -133,6 +137,9 @@ def main(argv):
     log = runtime.stderr_to_log('create_pretraining_data', flags_.output_dir)
     print(f'Log: {log}', flush=True)
     progress_stream = sys.stdout
+  # Before this process imports TensorFlow and Beam: the workers' imports run
+  # beside its own (and their stderr goes to the log).
+  warm_workers.prestart(argv[1:], flags_.output_dir)
   source = make_source(flags_.input_files, flags_.tfds_name,
                        flags_.tfds_data_dir, flags_.tfds_split,
                        flags_.tfds_text_key, flags_.tfds_units,

@@ -289,10 +289,10 @@ def _run(beam_opts, source, vocab_path, output_dir, options,
                                source.total_bytes())
     printer.start()
   try:
-    with beam.Pipeline(runner=runners.runner_for(beam_opts),
-                       options=beam_opts) as pipeline:
-      build_pipeline(pipeline, source, vocab_path, output_dir, options,
-                     progress_dir)
+    with runners.running(beam_opts) as (runner, run_options):
+      with beam.Pipeline(runner=runner, options=run_options) as pipeline:
+        build_pipeline(pipeline, source, vocab_path, output_dir, options,
+                       progress_dir)
   except Exception as e:  # pylint: disable=broad-except
     found = re.search(re.escape(readers.CorruptInputError.PREFIX) + r"[^\n]*",
                       str(e))

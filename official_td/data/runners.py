@@ -6,13 +6,16 @@ Beam's own options pass through (`--runner=DataflowRunner --project=...
 component knows is an error.
 """
 
+import contextlib
+import copy
 import os
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Iterator, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
 
 from official_td.data import packaging
+from official_td.data import warm_workers
 
 
 # ------------------------------------------------------------ running
@@ -78,6 +81,30 @@ def runner_for(options: beam_options.PipelineOptions):
     return fn_api_runner.FnApiRunner()
   return None
 
+
+@contextlib.contextmanager
+def running(options: beam_options.PipelineOptions
+            ) -> Iterator[Tuple[object, beam_options.PipelineOptions]]:
+  """`(runner, options)` to run a pipeline with, for as long as it runs.
+
+  The DirectRunner in multi-processing mode gets its worker processes from
+  `warm_workers` (forked with TensorFlow and Beam imported, instead of new
+  Python processes that import them; the same SDK harness runs in them);
+  any other runner or mode is `runner_for(options)` as given.
+  """
+  direct = options.view_as(beam_options.DirectOptions)
+  if not (is_direct(options) and warm_workers.available() and
+          direct.direct_running_mode == 'multi_processing'):
+    yield runner_for(options), options
+    return
+  from apache_beam.runners.portability import fn_api_runner  # pylint: disable=g-import-not-at-top
+  with warm_workers.Pool() as pool:
+    options = copy.deepcopy(options)
+    # Beam's multi-processing mode would replace the environment with its
+    # own subprocess workers; the pool's environment is that mode's.
+    options.view_as(beam_options.DirectOptions).direct_running_mode = None
+    yield fn_api_runner.FnApiRunner(
+        default_environment=pool.environment()), options
 
 
 # ------------------------------------------------------------ dry run
