@@ -84,7 +84,8 @@ class Pool:
 
   Use as a context manager around the pipeline's run: leaving it waits for
   the workers to exit (the runner has closed their control channels by
-  then) and stops the service.
+  then), or on an exception (a failed run, Ctrl-C) ends them at once, and
+  stops the service.
   """
 
   def __init__(self):
@@ -126,8 +127,8 @@ class Pool:
   def __enter__(self) -> 'Pool':
     return self
 
-  def __exit__(self, *unused_exc_info):
-    self.close()
+  def __exit__(self, exc_type, *unused_exc_info):
+    self.close(timeout=0 if exc_type is not None else 60)
 
   def close(self, timeout: Optional[float] = 60):
     """Waits for the workers to exit (killing any still running after
