@@ -24,9 +24,9 @@ blocks, on every core and on one worker.
 
 For each run: wall seconds, text MB/s (input MB / wall seconds, start-up
 included) and peak memory, sampled every 0.1 s over the process and its
-children (Beam's workers): the sum of their RSS, the RSS of the largest, and
-(every 2 s) the sum of their PSS (proportional set size: each shared page counted once
-over the processes that map it). Summed RSS counts the TensorFlow libraries
+children (the worker forkserver and Beam's workers): the sum of their RSS, the RSS of the largest, and
+(every 2 s, and as the RSS grows) the sum of their PSS (proportional set size: each
+shared page counted once over the processes that map it). Summed RSS counts the TensorFlow libraries
 (~430 MB of shared, file-backed pages) once per process; summed PSS is the
 physical memory the job holds. The last line printed is one JSON object with
 the runs and the ratios.
@@ -149,11 +149,13 @@ def _write_records(recs, path):
       writer.write(record)
 
 
-# PSS reads /proc/PID/smaps (~12 ms a process, against ~15 us for RSS):
-# sampled every 20th sample (2 s) so that the sampler does not take a
-# noticeable share of the cores it measures. The memory of these jobs is a
-# plateau, which 2 s sampling catches.
+# PSS reads /proc/PID/smaps (~12 ms a TensorFlow process, against ~15 us
+# for RSS): read every 20th sample (2 s), so that the sampler does not take a
+# noticeable share of the cores it measures, and whenever the summed RSS has
+# grown 1% past its value at the last PSS read (at most every 5th sample):
+# a job of a few seconds reaches its plateau between two 2 s reads.
 PSS_EVERY = 20
+PSS_ON_GROWTH_EVERY = 5
 
 
 def _rss(process) -> int:
@@ -177,7 +179,7 @@ def measure(command, env=None):
                           stderr=subprocess.PIPE, env=env)
   root = psutil.Process(proc.pid)
   peak_total = peak_single = peak_pss = 0
-  sample = 0
+  sample = last_pss_sample = rss_at_last_pss = 0
   while proc.poll() is None:
     try:
       processes = [root] + root.children(recursive=True)
@@ -186,8 +188,11 @@ def measure(command, env=None):
     rss = [_rss(p) for p in processes] or [0]
     peak_total = max(peak_total, sum(rss))
     peak_single = max(peak_single, max(rss))
-    if sample % PSS_EVERY == 0:
+    grown = (sum(rss) > 1.01 * rss_at_last_pss and
+             sample - last_pss_sample >= PSS_ON_GROWTH_EVERY)
+    if sample % PSS_EVERY == 0 or grown:
       peak_pss = max(peak_pss, sum(_pss(p) for p in processes))
+      last_pss_sample, rss_at_last_pss = sample, sum(rss)
     sample += 1
     time.sleep(0.1)  # sampling interval.
   seconds = time.perf_counter() - start
