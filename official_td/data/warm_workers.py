@@ -15,12 +15,15 @@ harness main, as a subprocess worker would). The forkserver holds only
 imported modules (no TensorFlow runtime, no gRPC channel) when it forks.
 Nothing else changes: the same harness, the same bundles, the same records.
 
-Where the platform has no forkserver (Windows), Beam's own subprocess
-workers are used.
+Where the platform has no forkserver (Windows), or this host's name does not
+resolve (Beam gives external workers the runner's address by it), Beam's own
+subprocess workers are used.
 """
 
+import functools
 import multiprocessing
 import os
+import socket
 import sys
 from typing import List, Optional, Sequence
 
@@ -29,8 +32,18 @@ from typing import List, Optional, Sequence
 PRELOAD = ('official_td.data.warm_imports',)
 
 
+@functools.lru_cache(maxsize=None)
 def available() -> bool:
-  return 'forkserver' in multiprocessing.get_all_start_methods()
+  """Whether workers can come from the pool here: there is a forkserver
+  (not on Windows), and the host name Beam gives external workers to reach
+  the runner (this host's fully qualified name) resolves."""
+  if 'forkserver' not in multiprocessing.get_all_start_methods():
+    return False
+  try:
+    socket.getaddrinfo(socket.getfqdn(), None)
+  except OSError:
+    return False
+  return True
 
 
 def _context():
