@@ -15,6 +15,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -42,6 +43,7 @@ from official_td.data import tokenization
 from official_td.data import records
 from official_td.data import summary as summary_lib
 from official_td.data import vocab as vocab_lib
+from official_td.data import warm_workers
 from official_td.layers import special_tokens
 from official_td import train_lib
 from official_td.configs import encoders
@@ -671,24 +673,32 @@ def _process_name(_):
 
 class WarmWorkersTest(tu.TestCase):
 
-  def test_direct_runner_workers_are_forked_from_the_warm_pool(self):
-    # Beam's own subprocess workers are each a new `python -m
-    # ...sdk_worker_main` ('MainProcess'); the pool's are multiprocessing
-    # children of the forkserver that imported TensorFlow and Beam.
+  def _run_and_check_process_names(self, check):
     options = runners.pipeline_options(TWO_WORKERS, self.get_temp_dir())
-
-    def all_from_the_pool(names):
-      if len(names) != 8 or not all(
-          n.startswith('beam-worker-') for n in names):
-        raise AssertionError(f'not pool workers: {sorted(set(names))}')
-
     with runners.running(options) as (runner, run_options):
       with beam.Pipeline(runner=runner, options=run_options) as p:
         names = (p | beam.Create(range(8)) | beam.Reshuffle()
                  | beam.Map(_process_name))
-        beam_testing.assert_that(names, all_from_the_pool)
+        beam_testing.assert_that(names, check)
     self.assertEqual(options.view_as(
         beam_options.DirectOptions).direct_running_mode, 'multi_processing')
+
+  def test_direct_runner_workers_are_forked_from_the_warm_pool(self):
+    # Beam's own subprocess workers are each a new `python -m
+    # ...sdk_worker_main` ('MainProcess'); the pool's are multiprocessing
+    # children of the forkserver that imported TensorFlow and Beam.
+    def all_from_the_pool(names):
+      if len(names) != 8 or not all(
+          n.startswith('beam-worker-') for n in names):
+        raise AssertionError(f'not pool workers: {sorted(set(names))}')
+    self._run_and_check_process_names(all_from_the_pool)
+
+  def test_without_a_forkserver_beams_own_workers_run(self):
+    def all_from_beams_subprocesses(names):
+      if sorted(names) != ['MainProcess'] * 8:
+        raise AssertionError(f'not Beam\'s workers: {sorted(set(names))}')
+    with mock.patch.object(warm_workers, 'available', return_value=False):
+      self._run_and_check_process_names(all_from_beams_subprocesses)
 
 
 class WorkerPackagingTest(tu.TestCase):
