@@ -139,9 +139,6 @@ def skip_final_collection():
   gc.freeze()
 
 
-_at_exit_registered = False
-
-
 def skip_final_collection_at_exit():
   """`skip_final_collection` once this process's own exit begins.
 
@@ -149,13 +146,12 @@ def skip_final_collection_at_exit():
   pipeline's DoFns call it from `setup`. A worker that loaded TensorFlow and
   tensorflow-text spent ~0.9 s collecting at exit, and the DirectRunner
   stops its workers one after the other, so each worker added that to
-  every job's end. Registered with `atexit` (once per process): it runs
-  after the SDK harness has returned and closed its channels.
+  every job's end. Registered with `atexit` once however often it is
+  called: it runs after the SDK harness has returned and closed its
+  channels.
   """
-  global _at_exit_registered
-  if not _at_exit_registered:
-    atexit.register(skip_final_collection)
-    _at_exit_registered = True
+  atexit.unregister(skip_final_collection)
+  atexit.register(skip_final_collection)
 
 
 def stderr_to_log(program: str, output_dir: str) -> str:

@@ -24,9 +24,10 @@ blocks, on every core and on one worker.
 
 For each run: wall seconds, text MB/s (input MB / wall seconds, start-up
 included) and peak memory, sampled every 0.1 s over the process and its
-children (the worker forkserver and Beam's workers): the sum of their RSS, the RSS of the largest, and
-(every 2 s, and as the RSS grows) the sum of their PSS (proportional set size: each
-shared page counted once over the processes that map it). Summed RSS counts the TensorFlow libraries
+children (the workers' forkserver and the workers): the sum of their RSS,
+the RSS of the largest, and (every 2 s, and as the RSS grows) the sum of
+their PSS (proportional set size: each shared page counted once over the
+processes that map it). Summed RSS counts the TensorFlow libraries
 (~430 MB of shared, file-backed pages) once per process; summed PSS is the
 physical memory the job holds. The last line printed is one JSON object with
 the runs and the ratios.
@@ -186,13 +187,14 @@ def measure(command, env=None):
     except psutil.Error:
       processes = []
     rss = [_rss(p) for p in processes] or [0]
-    peak_total = max(peak_total, sum(rss))
+    total = sum(rss)
+    peak_total = max(peak_total, total)
     peak_single = max(peak_single, max(rss))
-    grown = (sum(rss) > 1.01 * rss_at_last_pss and
+    grown = (total > 1.01 * rss_at_last_pss and
              sample - last_pss_sample >= PSS_ON_GROWTH_EVERY)
     if sample % PSS_EVERY == 0 or grown:
       peak_pss = max(peak_pss, sum(_pss(p) for p in processes))
-      last_pss_sample, rss_at_last_pss = sample, sum(rss)
+      last_pss_sample, rss_at_last_pss = sample, total
     sample += 1
     time.sleep(0.1)  # sampling interval.
   seconds = time.perf_counter() - start

@@ -8,8 +8,9 @@ notebooks read them directly.
 
 Plain-text files larger than a block (16 MB by default) are split into
 equal blocks on a fixed grid of the file's bytes (set by its size, not
-chosen by the runner): a block owns the documents that start in it, so every document is read exactly
-once, and the records do not depend on how many workers read the file.
+chosen by the runner): a block owns the documents that start in it, so
+every document is read exactly once, and the records do not depend on how
+many workers read the file.
 Compressed files cannot be split: one unit each (shard compressed corpora).
 """
 

@@ -53,10 +53,12 @@ def _context():
 
 
 def start():
-  """Starts the forkserver and its imports in the background (idempotent)."""
+  """Starts the forkserver and its imports in the background (idempotent);
+  returns its `multiprocessing` context."""
   from multiprocessing import forkserver  # pylint: disable=g-import-not-at-top
-  _context()
+  context = _context()
   forkserver.ensure_running()
+  return context
 
 
 def prestart(beam_args: Sequence[str], output_dir: str):
@@ -107,8 +109,7 @@ class Pool:
     from apache_beam.portability.api import beam_fn_api_pb2  # pylint: disable=g-import-not-at-top
     from apache_beam.portability.api import beam_fn_api_pb2_grpc  # pylint: disable=g-import-not-at-top
 
-    start()
-    context = _context()
+    context = start()
     processes: List[multiprocessing.Process] = []
     self.processes = processes
 
