@@ -254,10 +254,10 @@ def _one_file(work, large, large_mb):
   scale = FLAGS.one_file_scale or FLAGS.scale
   path = os.path.join(work, f'one_file_{scale}x.txt')
   repeats = -(-scale // FLAGS.scale)  # ceil: whole copies of the 8x text.
-  with open(path, 'wb') as f:
+  with tf.io.gfile.GFile(path, 'wb') as f:  # --work_dir may be gs://.
     for _ in range(repeats):
       for part_path in large:
-        with open(part_path, 'rb') as part:
+        with tf.io.gfile.GFile(part_path, 'rb') as part:
           f.write(part.read().rstrip(b'\n') + b'\n\n')
   return path, large_mb * repeats
 
