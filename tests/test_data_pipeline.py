@@ -440,13 +440,15 @@ class PipelineTest(tu.TestCase):
 
   def test_the_same_settings_write_the_same_files_name_by_name(self):
     # Four workers (threads here: the same bundles as processes, without
-    # their start-up), so four files per split whose order could vary.
+    # their start-up), so four files per split whose order could vary. The
+    # documents are keyed by their index, not by a temporary path, so which
+    # of them fall in the eval split is the same on every machine.
     four = ('--direct_running_mode=multi_threading', '--direct_num_workers=4')
     runs = []
     for name in ('first', 'second'):
       out = os.path.join(self.root, name)
       pipeline.create_pretraining_data(
-          sources.text_files([os.path.join(self.root, 'corpus', '*')]),
+          sources.in_memory(self.docs, num_units=len(self.docs)),
           out, self.options, vocab_file=self.vocab, beam_args=four)
       runs.append({os.path.basename(p): open(p, 'rb').read()
                    for p in glob.glob(os.path.join(out, '*.tfrecord'))})
