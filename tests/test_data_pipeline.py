@@ -673,14 +673,19 @@ def _process_name(_):
   return multiprocessing.current_process().name
 
 
+def _process_name_directory_and_mark(_):
+  return (multiprocessing.current_process().name, os.getcwd(),
+          os.environ.get('OFFICIAL_TD_TEST_MARK'))
+
+
 class WarmWorkersTest(tu.TestCase):
 
-  def _run_and_check_process_names(self, check):
+  def _run_and_check_process_names(self, check, fn=_process_name):
     options = runners.pipeline_options(TWO_WORKERS, self.get_temp_dir())
     with runners.running(options) as (runner, run_options):
       with beam.Pipeline(runner=runner, options=run_options) as p:
         names = (p | beam.Create(range(8)) | beam.Reshuffle()
-                 | beam.Map(_process_name))
+                 | beam.Map(fn))
         beam_testing.assert_that(names, check)
     self.assertEqual(options.view_as(
         beam_options.DirectOptions).direct_running_mode, 'multi_processing')
@@ -694,6 +699,26 @@ class WarmWorkersTest(tu.TestCase):
           n.startswith('beam-worker-') for n in names):
         raise AssertionError(f'not pool workers: {sorted(set(names))}')
     self._run_and_check_process_names(all_from_the_pool)
+
+  def test_pool_workers_get_the_launchers_current_directory_and_environment(
+      self):
+    # As Beam's subprocess workers do, even when the forkserver started
+    # before the directory or a variable changed.
+    warm_workers.start()
+    directory = os.path.realpath(self.get_temp_dir())
+    self.addCleanup(os.chdir, os.getcwd())
+    os.chdir(directory)
+    expected = [('beam-worker-', directory, 'set after the forkserver')] * 8
+
+    def all_as_the_launcher(rows):
+      got = sorted((name[:len('beam-worker-')], cwd, mark)
+                   for name, cwd, mark in rows)
+      if got != expected:
+        raise AssertionError(f'workers saw {sorted(set(got))}')
+    with mock.patch.dict(os.environ,
+                         OFFICIAL_TD_TEST_MARK='set after the forkserver'):
+      self._run_and_check_process_names(all_as_the_launcher,
+                                        _process_name_directory_and_mark)
 
   def test_without_a_forkserver_beams_own_workers_run(self):
     def all_from_beams_subprocesses(names):

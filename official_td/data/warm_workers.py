@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import socket
 import sys
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 # What a worker imports (Beam's SDK harness, the pipeline's stages with
 # TensorFlow, tensorflow-text's ops), imported by the forkserver.
@@ -76,9 +76,13 @@ def prestart(beam_args: Sequence[str], output_dir: str):
     start()
 
 
-def _run_worker(control_url: str, logging_url: str, worker_id: str):
+def _run_worker(control_url: str, logging_url: str, worker_id: str,
+                environ: Dict[str, str]):
   """A worker: Beam's SDK harness main, with the environment a subprocess
-  worker of the DirectRunner gets (it gets no pipeline options either)."""
+  worker of the DirectRunner gets: the launcher's environment variables as
+  they are when the worker starts (the forkserver's are as they were at its
+  own start), and no pipeline options. (`multiprocessing` gives it the
+  launcher's current directory and `sys.path`.)"""
   from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
   from apache_beam.portability.api import endpoints_pb2  # pylint: disable=g-import-not-at-top
   from apache_beam.runners.worker import sdk_worker_main  # pylint: disable=g-import-not-at-top
@@ -87,6 +91,8 @@ def _run_worker(control_url: str, logging_url: str, worker_id: str):
     return text_format.MessageToString(
         endpoints_pb2.ApiServiceDescriptor(url=url))
 
+  os.environ.clear()
+  os.environ.update(environ)
   os.environ.update(CONTROL_API_SERVICE_DESCRIPTOR=descriptor(control_url),
                     LOGGING_API_SERVICE_DESCRIPTOR=descriptor(logging_url),
                     WORKER_ID=worker_id, PIPELINE_OPTIONS='{}')
@@ -120,7 +126,7 @@ class Pool:
             target=_run_worker, daemon=True,
             name=f'beam-worker-{request.worker_id}',
             args=(request.control_endpoint.url, request.logging_endpoint.url,
-                  request.worker_id))
+                  request.worker_id, dict(os.environ)))
         process.start()
         processes.append(process)
         return beam_fn_api_pb2.StartWorkerResponse()
