@@ -148,6 +148,49 @@ class JsonLinesTest(tu.TestCase):
     self.assertEqual(records[0], records[1])
 
 
+class KeysTest(tu.TestCase):
+
+  def test_common_directory(self):
+    self.assertEqual(sources.common_directory(
+        ['gs://b/x/a.txt', 'gs://b/y/b.txt']), 'gs://b/')
+    self.assertEqual(sources.common_directory(
+        ['/t/ab/x.txt', '/t/ac/y.txt']), '/t/')  # whole names only.
+    self.assertEqual(sources.common_directory(['/t/x.txt']), '/t/')
+    self.assertEqual(sources.common_directory(['x.txt', 'd/y.txt']), '')
+
+  def test_the_same_corpus_elsewhere_writes_the_same_files(self):
+    # A local copy and its "gs://" original (ram:// stands in; the pipeline
+    # runs in-process, where ram:// lives): files are keyed by their path
+    # below the inputs' common directory, not by where that lies. Two
+    # files, one in a subdirectory, one large enough to be split in blocks.
+    documents = pu.varied_corpus(60, seed=4)
+    here = os.path.join(self.get_temp_dir(), 'here', 'corpus')
+    there = f'ram://elsewhere-{random.getrandbits(32):08x}/c'
+    names = {'a.txt': documents[:20], 'sub/b.txt': documents[20:]}
+    for root in (here, there):
+      for name, docs in names.items():
+        tf.io.gfile.makedirs(os.path.dirname(f'{root}/{name}'))
+        with tf.io.gfile.GFile(f'{root}/{name}', 'w') as f:
+          f.write('\n\n'.join(docs) + '\n')
+    written = []
+    for root in (here, there):
+      source = sources.text_files([f'{root}/*.txt', f'{root}/sub/*'],
+                                  block_bytes=4096)
+      self.assertGreater(len(source.units), 3)  # blocks of the file too.
+      out = os.path.join(self.get_temp_dir(), f'out{len(written)}')
+      pipeline.create_pretraining_data(
+          source, out, data_options.DataOptions(seq_length=32,
+                                                max_predictions_per_seq=5,
+                                                eval_fraction=0.2, seed=3),
+          build_vocab_size=200, beam_args=pu.IN_PROCESS)
+      written.append({os.path.basename(p): open(p, 'rb').read()
+                      for p in glob.glob(os.path.join(out, '*.tfrecord'))})
+    self.assertGreater(len(written[0]), 1)
+    self.assertEqual(sorted(written[0]), sorted(written[1]))
+    for name, content in written[0].items():
+      self.assertEqual(content, written[1][name], name)
+
+
 class BlockPipelineTest(tu.TestCase):
 
   def test_one_and_two_workers_write_the_same_records_of_a_split_file(self):

@@ -440,22 +440,22 @@ class PipelineTest(tu.TestCase):
 
   def test_the_same_settings_write_the_same_files_name_by_name(self):
     # Four workers (threads here: the same bundles as processes, without
-    # their start-up), so four files per split whose order could vary. The
-    # documents are keyed by their index, not by a temporary path, so which
-    # of them fall in the eval split is the same on every machine.
+    # their start-up), so four files per split whose order could vary. (The
+    # files are keyed by their names, not by the temporary directory, so
+    # which documents fall in the eval split is the same on every machine.)
     four = ('--direct_running_mode=multi_threading', '--direct_num_workers=4')
     runs = []
     for name in ('first', 'second'):
       out = os.path.join(self.root, name)
       pipeline.create_pretraining_data(
-          sources.in_memory(self.docs, num_units=len(self.docs)),
+          sources.text_files([os.path.join(self.root, 'corpus', '*')]),
           out, self.options, vocab_file=self.vocab, beam_args=four)
       runs.append({os.path.basename(p): open(p, 'rb').read()
                    for p in glob.glob(os.path.join(out, '*.tfrecord'))})
     self.assertEqual(sorted(runs[0]), sorted(runs[1]))
     self.assertLen([n for n in runs[0] if n.startswith('train')], 4)
     self.assertGreaterEqual(
-        len([n for n in runs[0] if n.startswith('eval')]), 2)
+        len([n for n in runs[0] if n.startswith('eval')]), 2, sorted(runs[0]))
     for name, content in runs[0].items():
       self.assertEqual(content, runs[1][name], name)
 

@@ -15,6 +15,7 @@ Compressed files cannot be split: one unit each (shard compressed corpora).
 """
 
 import dataclasses
+import posixpath
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -38,6 +39,7 @@ class Source:
   documents_in_memory: Tuple[str, ...] = ()
   text_key: str = 'text'  # of JSON-lines files.
   skip_bad_lines: bool = False  # of JSON-lines files.
+  key_root: str = ''  # of files: the directory their keys are relative to.
 
   def read(self, unit: str,
            on_bad_line: Optional[Callable[[str], None]] = None
@@ -85,9 +87,16 @@ class Source:
     return total
 
   def key_of(self, unit: str) -> str:
-    """The name a unit's keys derive from: a JSON-lines file is keyed as the
-    text file of the same name, so the same documents make the same records
-    in either format."""
+    """The name a unit's keys derive from.
+
+    A file's is its path below `key_root` (the input files' common
+    directory), so the same corpus makes the same records wherever it lies (a
+    local copy and its `gs://` original). A JSON-lines file is keyed as the
+    text file of the same name, so the same documents make the same records in
+    either format.
+    """
+    if self.key_root and unit.startswith(self.key_root):
+      unit = unit[len(self.key_root):]
     for suffix in readers.JSON_LINES:
       if self.kind == 'text' and unit.endswith(suffix):
         return unit[:-len(suffix)] + '.txt'
@@ -142,6 +151,12 @@ def split_unit(unit: str) -> Tuple[str, Optional[Tuple[int, int]]]:
   return path, (int(start), int(end))
 
 
+def common_directory(paths: Sequence[str]) -> str:
+  """The longest directory (ending in `/`, or '') that holds all `paths`."""
+  prefix = posixpath.commonprefix([p[:p.rfind('/') + 1] for p in paths])
+  return prefix[:prefix.rfind('/') + 1]
+
+
 def text_files(patterns: Sequence[str], text_key: str = 'text',
                skip_bad_lines: bool = False,
                block_bytes: int = 16 << 20) -> Source:
@@ -152,10 +167,12 @@ def text_files(patterns: Sequence[str], text_key: str = 'text',
   `text_key`. `.gz` is decompressed by the worker that reads it. A plain
   text file larger than `block_bytes` becomes one unit per block of
   `block_grid(size, block_bytes)` (equal blocks of at most `block_bytes`,
-  set by the file's size alone); any other file is one unit.
+  set by the file's size alone); any other file is one unit. Units are keyed
+  by their path below the files' common directory.
   """
   units = []
-  for path in readers.match_input_files(patterns):
+  paths = readers.match_input_files(patterns)
+  for path in paths:
     size = 0
     if not path.endswith('.gz') and not readers.is_json_lines(path):
       size = _file_size(path)
@@ -165,7 +182,8 @@ def text_files(patterns: Sequence[str], text_key: str = 'text',
     else:
       units.append(path)
   return Source('text', tuple(units), text_key=text_key,
-                skip_bad_lines=skip_bad_lines)
+                skip_bad_lines=skip_bad_lines,
+                key_root=common_directory(paths))
 
 
 def tfds_dataset(name: str, data_dir: Optional[str], split: str = 'train',
