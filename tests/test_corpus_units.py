@@ -177,6 +177,7 @@ class KeysTest(tu.TestCase):
       source = sources.text_files([f'{root}/*.txt', f'{root}/sub/*'],
                                   block_bytes=4096)
       self.assertGreater(len(source.units), 3)  # blocks of the file too.
+      self.assertEqual(source.describe()['keys_below'], f'{root}/')
       out = os.path.join(self.get_temp_dir(), f'out{len(written)}')
       pipeline.create_pretraining_data(
           source, out, data_options.DataOptions(seq_length=32,

@@ -107,7 +107,7 @@ class Source:
     if self.kind == 'tfds':
       out.update(name=self.tfds_name, text_key=self.tfds_text_key)
     if self.kind == 'text':
-      out.update(first_files=list(self.units[:3]))
+      out.update(first_files=list(self.units[:3]), keys_below=self.key_root)
     return out
 
   def check(self):
