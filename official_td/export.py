@@ -42,8 +42,8 @@ from absl import flags
 import tensorflow as tf
 
 from official.nlp.modeling import networks
-from official_td import io_utils
-from official_td import runtime
+from official_td import publish
+from official_td import cli
 from official_td.tasks import classification
 
 FLAGS = flags.FLAGS
@@ -168,12 +168,12 @@ def export(model_dir: str, export_dir: str, model_name: str, version: int,
             'export; delete it and export again.'))
   module = build_serving_module(model_dir, seq_length)
   tf.io.gfile.makedirs(os.path.dirname(target))
-  staging = io_utils.staging_dir(target)
+  staging = publish.staging_dir(target)
   try:
     tf.saved_model.save(module, staging, signatures=module.signatures())
-    io_utils.publish(staging, target, marker='saved_model.pb')
+    publish.publish(staging, target, marker='saved_model.pb')
   except BaseException:
-    io_utils.remove_quietly(staging)
+    publish.remove_quietly(staging)
     raise
   return target
 
@@ -192,5 +192,10 @@ def main(argv):
   print(f'Exported to {path}')
 
 
+def run():
+  """The console entry point (see pyproject.toml)."""
+  app.run(cli.main_with_clean_errors(main, lambda: FLAGS.verbose))
+
+
 if __name__ == '__main__':
-  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))
+  run()

@@ -19,18 +19,18 @@ from absl import app
 from absl import flags
 
 from official_td import configurables
-from official_td import runtime
+from official_td import cli
 
 FLAGS = flags.FLAGS
 
-runtime.define_flags('Where the fine-tuned model goes.',
+cli.define_flags('Where the fine-tuned model goes.',
                      'Show tracebacks of configuration errors.')
 
 
 def main(argv):
   del argv
-  config = configurables.finetune(model_dir=runtime.configure_from_flags())
-  strategy = runtime.make_strategy(FLAGS.strategy, FLAGS.tpu)
+  config = configurables.finetune(model_dir=cli.configure_from_flags())
+  strategy = cli.make_strategy(FLAGS.strategy, FLAGS.tpu)
   from official_td.tasks import classification  # pylint: disable=g-import-not-at-top
   results = classification.finetune(config, strategy)
   print(json.dumps(results))
@@ -38,5 +38,10 @@ def main(argv):
         f'checkpoint {results["checkpoint"]}')
 
 
+def run():
+  """The console entry point (see pyproject.toml)."""
+  app.run(cli.main_with_clean_errors(main, lambda: FLAGS.verbose))
+
+
 if __name__ == '__main__':
-  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))
+  run()

@@ -25,14 +25,14 @@ from absl import logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 
 from official_td import configurables  # pylint: disable=g-import-not-at-top
-from official_td import runtime  # pylint: disable=g-import-not-at-top
+from official_td import cli  # pylint: disable=g-import-not-at-top
 # Before any gin file is parsed: modules of tf-models-official register gin
 # configurables when first imported, which a locked config refuses.
 from official_td import train_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
-runtime.define_flags('Checkpoints, logs and results.',
+cli.define_flags('Checkpoints, logs and results.',
                      'Log everything to the console too, and show tracebacks.')
 flags.DEFINE_integer('num_gpus', None, 'GPUs for mirrored (default: all).')
 flags.DEFINE_integer(
@@ -43,12 +43,12 @@ flags.DEFINE_integer(
 
 def main(argv):
   del argv
-  run = configurables.run(model_dir=runtime.configure_from_flags())
+  run = configurables.run(model_dir=cli.configure_from_flags())
   encoder = configurables.encoder()
   data = configurables.data()
   optimizer = configurables.optimizer()
-  log_file = runtime.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
-  strategy = runtime.make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.num_gpus,
+  log_file = cli.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
+  strategy = cli.make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.num_gpus,
                                    FLAGS.cpu_replicas)
   replicas = strategy.num_replicas_in_sync
   header = (f'{type(strategy).__name__} with {replicas} replica(s), global '
@@ -69,5 +69,10 @@ def main(argv):
   print(f'TensorBoard: tensorboard --logdir {results["tensorboard"]}')
 
 
+def run():
+  """The console entry point (see pyproject.toml)."""
+  app.run(cli.main_with_clean_errors(main, lambda: FLAGS.verbose))
+
+
 if __name__ == '__main__':
-  app.run(runtime.main_with_clean_errors(main, lambda: FLAGS.verbose))
+  run()

@@ -16,17 +16,17 @@ import orbit
 import tensorflow as tf
 import tf_keras
 
-from official_td import io_utils
+from official_td import publish
 from official_td.configs import encoders
 from official_td.configs.encoders import EncoderConfig
 from official_td.configs.pretraining import check_configs
 from official_td.configs.pretraining import DataConfig
 from official_td.configs.pretraining import OptimizerConfig
 from official_td.configs.pretraining import RunConfig
-from official_td.data import pretrain_dataloader
-from official_td.data import validate
+from official_td.input import pretrain_dataloader
+from official_td.input import validate
 from official_td.interop import init_checkpoint
-from official_td.layers import special_tokens
+from official_td import vocab as vocab_lib
 from official_td.trainers.pretrainer import Pretrainer
 
 
@@ -80,7 +80,7 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
     ValueError: with what is wrong and how to fix it.
   """
   check_configs(encoder_config, data, run)
-  ids = special_tokens.resolve_special_token_ids(data.vocab_file)
+  ids = vocab_lib.resolve_special_token_ids(data.vocab_file)
   if encoder_config.vocab_size and encoder_config.vocab_size != ids.vocab_size:
     raise ValueError(
         f'encoder.vocab_size={encoder_config.vocab_size} differs from the '
@@ -209,10 +209,10 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
   if chief:
     # What fine-tuning loads first; `results.json`, the mark of a finished
     # run, last and whole.
-    io_utils.write_json(os.path.join(run.model_dir, 'encoder_config.json'),
+    publish.write_json(os.path.join(run.model_dir, 'encoder_config.json'),
                         encoders.plain_encoder_kwargs(trainer.encoder_config))
     vocab_copy = os.path.join(run.model_dir, 'vocab.txt')
     if os.path.abspath(vocab_copy) != os.path.abspath(data.vocab_file):
       tf.io.gfile.copy(data.vocab_file, vocab_copy, overwrite=True)
-    io_utils.write_json(os.path.join(run.model_dir, 'results.json'), results)
+    publish.write_json(os.path.join(run.model_dir, 'results.json'), results)
   return results

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import tempfile
 
-from official_td.data import pipeline
-from official_td.data import options as data_options
-from official_td.data import sources
+from official_td.data.beam import pipeline
+from official_td.data.examples import options as data_options
+from official_td.data.text import sources
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

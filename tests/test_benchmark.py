@@ -8,7 +8,7 @@ import sys
 from official_td.benchmarks import flops
 from official_td.configs import encoders
 from official_td.configs import pretraining
-from official_td.tasks import keep_schedule
+from official_td import keep
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -108,7 +108,7 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
     run = pretraining.RunConfig(
         keep_schedule=((0.0, 0.25), (0.5, 0.5), (0.75, 1.0)))
     self.assertEqual([tuple(p) for p in result['keep_phases']],
-                     keep_schedule.keep_phases(run, 32, 16))
+                     keep.keep_phases(run, 32, 16))
     self.assertEqual(sorted(result['step_s']), ['16', '32', '8'])
     self.assertAlmostEqual(
         result['schedule_ratio'],

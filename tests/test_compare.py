@@ -1,4 +1,4 @@
-"""Tests of the budgeted study (official_td.compare), end to end."""
+"""Tests of the budgeted study (official_td.study), end to end."""
 
 import csv
 import json
@@ -14,7 +14,7 @@ import tensorflow as tf
 from official_td.study import events
 from official_td.study import plan
 from official_td.study import report as report_lib
-from official_td.tasks import keep_schedule
+from official_td import keep
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -30,7 +30,7 @@ class PlanTest(tu.TestCase):
   def test_schedule_ratio_weights_phases_by_their_steps(self):
     # 80% of the steps at 0.6 s, 20% full (plain, 1.0 s): 0.68.
     self.assertAlmostEqual(
-        keep_schedule.schedule_ratio(((0.0, 32), (0.8, 128)), {32: 0.6}, 1.0),
+        keep.schedule_ratio(((0.0, 32), (0.8, 128)), {32: 0.6}, 1.0),
         0.68)
 
   def test_plan_scales_steps_and_warmup(self):
@@ -96,7 +96,7 @@ def recompute_break_even(rows, arm):
 class StudyEndToEndTest(pu.TinyDataTestCase):
 
   def command(self, out, budgets='0.5,1.5'):
-    cmd = [sys.executable, '-m', 'official_td.compare',
+    cmd = [sys.executable, '-m', 'official_td.study',
            '--gin_file=gin/experiments/ci_tiny.gin', f'--output_dir={out}',
            f'--budgets={budgets}', '--seeds=2', '--evals_per_run=2',
            '--benchmark_steps=5']
@@ -162,7 +162,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # Steps from the side-by-side step times, stored by the study.
     timing = json.load(open(os.path.join(out, 'step_times',
                                          'token_drop.json')))
-    ratio = keep_schedule.schedule_ratio(
+    ratio = keep.schedule_ratio(
         [tuple(p) for p in timing['keep_phases']],
         {int(k): v for k, v in timing['step_s'].items()},
         timing['plain_step_s'])

@@ -10,9 +10,7 @@ import signal
 import subprocess
 import shutil
 import sys
-import tarfile
 import tempfile
-import textwrap
 import time
 import uuid
 from unittest import mock
@@ -22,29 +20,30 @@ import tensorflow as tf
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
+from apache_beam.portability.api import beam_fn_api_pb2_grpc
+from apache_beam.runners.worker import worker_pool_main
 from apache_beam.testing import util as beam_testing
 
 from official.nlp.data import pretrain_dataloader
-from official_td.data import beam_io
+from official_td.data.beam import beam_io
 from official_td.data import create_pretraining_data as cpd
-from official_td.data import dynamic_masking
-from official_td.data import pipeline
-from official_td.data import corpus
-from official_td.data import readers
-from official_td.data import keys
-from official_td.data import masking
-from official_td.data import numpy_draws
-from official_td.data import options as data_options
-from official_td.data import packing
-from official_td.data import runners
-from official_td.data import show
-from official_td.data import sources
-from official_td.data import tokenization
-from official_td.data import records
-from official_td.data import summary as summary_lib
-from official_td.data import vocab as vocab_lib
-from official_td.data import warm_workers
-from official_td.layers import special_tokens
+from official_td.input import dynamic_masking
+from official_td.data.beam import pipeline
+from official_td.data.text import corpus
+from official_td.data.text import readers
+from official_td.data.examples import keys
+from official_td.data.examples import masking
+from official_td.data.examples import options as data_options
+from official_td.data.examples import packing
+from official_td.data.beam import runners
+from official_td.input import show
+from official_td.data.text import sources
+from official_td.data.examples import tokenization
+from official_td.data.examples import records
+from official_td.input import summary as summary_lib
+from official_td.data.examples import vocab_builder
+from official_td import vocab as vocab_lib
+from tests import masking_reference
 from official_td import train_lib
 from official_td.configs import encoders
 from official_td.configs import pretraining
@@ -99,8 +98,8 @@ class StagesTest(tu.TestCase):
     super().setUp()
     self.vocab, self.tokens = word_vocab(os.path.join(self.get_temp_dir(),
                                                       'vocab.txt'))
-    self.ids = special_tokens.resolve_special_token_ids(self.vocab)
-    self.tokenizer = vocab_lib.make_tokenizer(self.vocab)
+    self.ids = vocab_lib.resolve_special_token_ids(self.vocab)
+    self.tokenizer = vocab_builder.make_tokenizer(self.vocab)
 
   def test_split_documents_streams_blank_line_blocks(self):
     lines = iter(['a b\n', 'c\n', '\n', '  \n', 'd\n', '\n', 'e f\n'])
@@ -170,9 +169,9 @@ class StagesTest(tu.TestCase):
     (a sequence never starts with [SEP]); masks by the documented rule, one
     generator per (seed, key, copy), position by position."""
     vocab = os.path.join(self.get_temp_dir(), 'pieces.txt')
-    vocab_lib.build_vocab(corpus.embedded_corpus(200), 300, vocab)
-    ids = special_tokens.resolve_special_token_ids(vocab)
-    tokenizer = vocab_lib.make_tokenizer(vocab)
+    vocab_builder.build_vocab(corpus.embedded_corpus(200), 300, vocab)
+    ids = vocab_lib.resolve_special_token_ids(vocab)
+    tokenizer = vocab_builder.make_tokenizer(vocab)
     keyed = [(f'k{i}', d) for i, d in enumerate(corpus.embedded_corpus(60))]
     docs = list(tokenization.tokenize(iter(keyed), tokenizer, 7))
     self.assertTrue(any((~tokenizer.starts_word[np.concatenate(d.sentences)]
@@ -211,30 +210,12 @@ class StagesTest(tu.TestCase):
       batch = masking.mask_batch(seqs, ids, ids.vocab_size, options)
       for row in range(len(seqs) * 2):
         seq, copy = seqs[row // 2], row % 2
-        rng = np.random.default_rng(keys.stable_hash('mask', options.seed,
-                                                     seq.key, copy))
-        words = seq.words.tolist()
-        candidates = [i for i, w in enumerate(words) if w >= 0]
-        budget = min(3, max(1, round(0.15 * len(candidates))))
-        groups = ([[i for i in candidates if words[i] == w]
-                   for w in sorted({words[i] for i in candidates})]
-                  if whole_words else [[i] for i in candidates])
-        chosen = []
-        for g in rng.permutation(len(groups)):
-          if len(chosen) + len(groups[g]) <= budget:
-            chosen += groups[g]
-            if len(chosen) >= budget:
-              break
-        chosen.sort()
-        tokens = seq.tokens.tolist()
-        labels = [tokens[i] for i in chosen]
-        for i in chosen:
-          r = rng.random()
-          if r < 0.8:
-            tokens[i] = ids.mask_id
-          elif r < 0.9:
-            tokens[i] = int(rng.integers(len(vocab_lib.RESERVED_TOKENS),
-                                         ids.vocab_size))
+        key = keys.stable_hash('mask', options.seed, seq.key, copy)
+        tokens, chosen = masking_reference.reference_mask(
+            seq.tokens.tolist(), seq.words.tolist(), key, 0.15, 3,
+            whole_words, ids.mask_id, len(vocab_lib.RESERVED_TOKENS),
+            ids.vocab_size)
+        labels = [int(seq.tokens[i]) for i in chosen]
         pad = 24 - len(tokens)
         self.assertEqual(batch['input_ids'][row].tolist(),
                          tokens + [ids.pad_id] * pad)
@@ -246,43 +227,6 @@ class StagesTest(tu.TestCase):
                          labels + [ids.pad_id] * (3 - len(chosen)))
         self.assertEqual(batch['masked_lm_weights'][row].tolist(),
                          [1.0] * len(chosen) + [0.0] * (3 - len(chosen)))
-
-  def test_batched_draws_equal_each_records_numpy_generator(self):
-    """`numpy_draws.Draws` against `np.random.default_rng(seed)` called
-    method by method: the seeding, permutations of 0-140 items, then random()
-    and integers() interleaved on random subsets of the rows, with ranges
-    that reject half their draws (2**31 + 1 values), that draw nothing (one
-    value) and that use PCG64's held half; rows outgrowing what was drawn
-    ahead (0-4 outputs) draw more."""
-    rs = np.random.default_rng(123)
-    seeds = [int(x) for x in rs.integers(0, 2**63, 120)] + [0, 1, 2**32,
-                                                             2**64 - 1]
-    for s, state in zip(seeds, numpy_draws.seed_sequence_states(seeds)):
-      self.assertEqual(state.tolist(), np.random.SeedSequence(s)
-                       .generate_state(4, np.uint64).tolist())
-    calls = [('random', ())] + [('integers', r) for r in (
-        (5, 40000), (7, 7 + 2**31 + 1), (0, 1), (1, 4))]
-    compared = 0
-    for trial in range(3):
-      n = rs.integers(0, 140, len(seeds))
-      draws = numpy_draws.Draws(seeds, trial * 2)
-      perms = draws.permutations(n)
-      made = []
-      for _ in range(15):
-        for name, args in calls:
-          rows = np.flatnonzero(rs.random(len(seeds)) < 0.7)
-          made.append((name, args, rows, getattr(draws, name)(rows, *args)))
-      for row, seed in enumerate(seeds):
-        generator = np.random.default_rng(seed)
-        self.assertEqual(perms[row, :n[row]].tolist(),
-                         generator.permutation(int(n[row])).tolist())
-        for name, args, rows, values in made:
-          if row in rows:
-            expected = getattr(generator, name)(*args)
-            self.assertEqual(values[np.searchsorted(rows, row)], expected,
-                             (trial, row, name, args))
-            compared += 1
-    self.assertGreater(compared, 5000)
 
   def test_serialize_batch_writes_serialize_bytes(self):
     rng = np.random.default_rng(0)
@@ -372,7 +316,7 @@ class PipelineTest(tu.TestCase):
     self.assertLen(rows, (self.summary['train']['sequences'] +
                           self.summary['eval']['sequences']))
     counts = collections.Counter()
-    ids = special_tokens.resolve_special_token_ids(self.vocab)
+    ids = vocab_lib.resolve_special_token_ids(self.vocab)
     for row in rows:
       n = int(row['input_mask'].sum())
       self.assertLen(row['input_ids'], 16)
@@ -402,7 +346,7 @@ class PipelineTest(tu.TestCase):
 
   def test_masking_rates(self):
     rows = read_rows(os.path.join(self.multi, 'train-*'))
-    ids = special_tokens.resolve_special_token_ids(self.vocab)
+    ids = vocab_lib.resolve_special_token_ids(self.vocab)
     masked = kept = replaced = total = 0
     for row in rows:
       real = row['masked_lm_weights'] > 0
@@ -635,97 +579,44 @@ class OutputsTest(tu.TestCase):
     self.assertFalse(os.path.exists(marker))
 
 
-  def test_workers_exit_without_a_final_collection(self):
-    # A cycle of garbage whose finalizer prints: the exit's full collection
-    # would run it. Each worker-side DoFn's setup must spare the exit that
-    # collection (the DirectRunner waits for its workers one by one).
-    work = tempfile.mkdtemp()
-    vocab, _ = word_vocab(os.path.join(work, 'vocab.txt'))
-    child = textwrap.dedent(f"""
-        import sys
-        if sys.argv[1] == 'read':
-          from official_td.data import pipeline, options, sources
-          pipeline.ReadTokenizePack(sources.in_memory(['a']), {vocab!r},
-                                    options.DataOptions()).setup()
-        if sys.argv[1] == 'write':
-          from official_td.data import beam_io
-          beam_io._WriteBundle({work!r}, 'train').setup()
-        class Cycle:
-          def __del__(self):
-            print('collected', flush=True)
-        cycle = Cycle(); cycle.self = cycle; del cycle
-        print('exiting', flush=True)
-        """)
-    outputs = {
-        fn: subprocess.run([sys.executable, '-c', child, fn], cwd=pu.REPO,
-                           env=pu.env(), capture_output=True, text=True,
-                           timeout=300)
-        for fn in ('none', 'read', 'write')}
-    for fn, proc in outputs.items():
-      self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-      self.assertIn('exiting', proc.stdout, fn)
-    self.assertIn('collected', outputs['none'].stdout)  # the probe works.
-    self.assertNotIn('collected', outputs['read'].stdout)
-    self.assertNotIn('collected', outputs['write'].stdout)
-
-
 def _process_name(_):
   return multiprocessing.current_process().name
 
 
-def _process_name_directory_and_mark(_):
-  return (multiprocessing.current_process().name, os.getcwd(),
-          os.environ.get('OFFICIAL_TD_TEST_MARK'))
+class LocalWorkersTest(tu.TestCase):
+  """The DirectRunner's workers are Beam's own subprocesses: no service that
+  starts processes (an external worker pool) listens anywhere."""
 
+  def test_workers_are_beams_subprocesses_and_no_worker_pool_is_served(self):
+    served = []
+    original = beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server
 
-class WarmWorkersTest(tu.TestCase):
+    def recording(servicer, server):
+      served.append(type(servicer).__name__)
+      return original(servicer, server)
 
-  def _run_and_check_process_names(self, check, fn=_process_name):
-    options = runners.pipeline_options(TWO_WORKERS, self.get_temp_dir())
-    with runners.running(options) as (runner, run_options):
-      with beam.Pipeline(runner=runner, options=run_options) as p:
+    with mock.patch.object(
+        beam_fn_api_pb2_grpc, 'add_BeamFnExternalWorkerPoolServicer_to_server',
+        recording):
+      # The probe sees a pool when one is served (Beam's own, port 0).
+      address, server = worker_pool_main.BeamFnExternalWorkerPool.start(
+          port=0)
+      server.stop(None)
+      self.assertEqual(served, ['BeamFnExternalWorkerPool'], address)
+      served.clear()
+      options = runners.pipeline_options(TWO_WORKERS, self.get_temp_dir())
+      with beam.Pipeline(runner=runners.runner_for(options),
+                         options=options) as p:
         names = (p | beam.Create(range(8)) | beam.Reshuffle()
-                 | beam.Map(fn))
-        beam_testing.assert_that(names, check)
+                 | beam.Map(_process_name))
+
+        def all_from_beams_subprocesses(names):
+          if sorted(names) != ['MainProcess'] * 8:
+            raise AssertionError(f'not Beam\'s workers: {sorted(set(names))}')
+        beam_testing.assert_that(names, all_from_beams_subprocesses)
+    self.assertEqual(served, [])
     self.assertEqual(options.view_as(
         beam_options.DirectOptions).direct_running_mode, 'multi_processing')
-
-  def test_direct_runner_workers_are_forked_from_the_warm_pool(self):
-    # Beam's own subprocess workers are each a new `python -m
-    # ...sdk_worker_main` ('MainProcess'); the pool's are multiprocessing
-    # children of the forkserver that imported TensorFlow and Beam.
-    def all_from_the_pool(names):
-      if len(names) != 8 or not all(
-          n.startswith('beam-worker-') for n in names):
-        raise AssertionError(f'not pool workers: {sorted(set(names))}')
-    self._run_and_check_process_names(all_from_the_pool)
-
-  def test_pool_workers_get_the_launchers_current_directory_and_environment(
-      self):
-    # As Beam's subprocess workers do, even when the forkserver started
-    # before the directory or a variable changed.
-    warm_workers.start()
-    directory = os.path.realpath(self.get_temp_dir())
-    self.addCleanup(os.chdir, os.getcwd())
-    os.chdir(directory)
-    expected = [('beam-worker-', directory, 'set after the forkserver')] * 8
-
-    def all_as_the_launcher(rows):
-      got = sorted((name[:len('beam-worker-')], cwd, mark)
-                   for name, cwd, mark in rows)
-      if got != expected:
-        raise AssertionError(f'workers saw {sorted(set(got))}')
-    with mock.patch.dict(os.environ,
-                         OFFICIAL_TD_TEST_MARK='set after the forkserver'):
-      self._run_and_check_process_names(all_as_the_launcher,
-                                        _process_name_directory_and_mark)
-
-  def test_without_a_forkserver_beams_own_workers_run(self):
-    def all_from_beams_subprocesses(names):
-      if sorted(names) != ['MainProcess'] * 8:
-        raise AssertionError(f'not Beam\'s workers: {sorted(set(names))}')
-    with mock.patch.object(warm_workers, 'available', return_value=False):
-      self._run_and_check_process_names(all_from_beams_subprocesses)
 
 
 class WorkerPackagingTest(tu.TestCase):
@@ -733,32 +624,17 @@ class WorkerPackagingTest(tu.TestCase):
   REMOTE = ['--runner=DataflowRunner', '--project=my-project',
             '--region=us-central1', '--temp_location=gs://bucket/tmp']
 
-  def test_remote_runner_gets_an_installable_sdist(self):
+  def test_remote_runner_gets_the_project_file(self):
     options = runners.pipeline_options(self.REMOTE, 'gs://bucket/out')
-    packages = options.view_as(
-        beam_options.SetupOptions).extra_packages
-    self.assertLen(packages, 1)
-    with tarfile.open(packages[0]) as tar:
-      names = tar.getnames()
-    self.assertIn('official_td-0.0.0/setup.py', names)
-    self.assertIn('official_td-0.0.0/official_td/data/pipeline.py', names)
-    # What a worker does with it: pip installs it (here offline: no build
-    # isolation, no dependencies), and the package imports from there.
-    target = tempfile.mkdtemp()
-    try:
-      subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',
-                      '--no-deps', '--no-build-isolation', '--no-index',
-                      f'--target={target}', packages[0]], check=True,
-                     capture_output=True, timeout=300)
-      proc = subprocess.run(
-          [sys.executable, '-c', 'import official_td.data.packaging as p; '
-           'print(p.__file__)'], cwd=target, env=dict(
-               os.environ, PYTHONPATH=target), capture_output=True, text=True,
-          check=True, timeout=60)
-      self.assertTrue(proc.stdout.strip().startswith(target), proc.stdout)
-    finally:
-      shutil.rmtree(target, ignore_errors=True)
-      shutil.rmtree(os.path.dirname(packages[0]), ignore_errors=True)
+    setup = options.view_as(beam_options.SetupOptions)
+    self.assertEqual(setup.setup_file, os.path.join(pu.REPO, 'pyproject.toml'))
+    self.assertIsNone(setup.extra_packages)
+
+  def test_installed_without_a_checkout_says_how_to_ship_the_package(self):
+    with mock.patch.object(runners, 'project_file', return_value=''):
+      with self.assertRaisesRegex(ValueError, '--setup_file=PATH/TO/CHECKOUT'
+                                  '/pyproject.toml'):
+        runners.pipeline_options(self.REMOTE, 'gs://bucket/out')
 
   def test_dataflow_job_builds_offline(self):
     """The README's Dataflow command, built by Beam and not submitted.
@@ -795,9 +671,9 @@ class WorkerPackagingTest(tu.TestCase):
         ['Sources', 'ReadTokenizePack'] + [
             f'{stage}{split}' for stage in ('Mask', 'Serialize', 'Write')
             for split in ('Train', 'Eval')]))
-    # The workers get the package (built by the pipeline) and the pinned
-    # worker requirements.
-    self.assertIn('official_td-0.0.0.tar.gz', job['staged'])
+    # The workers get the package (Beam builds it from pyproject.toml) and
+    # the pinned worker requirements.
+    self.assertIn('workflow.tar.gz', job['staged'])
     self.assertIn('requirements.txt', job['staged'])
     self.assertIn('extra_packages.txt', job['staged'])
     # An option only the DataflowRunner has is refused elsewhere, up front.
@@ -813,14 +689,14 @@ class WorkerPackagingTest(tu.TestCase):
                   '--sdk_container_image=gcr.io/p/image'):
       options = runners.pipeline_options(self.REMOTE + [extra],
                                           'gs://bucket/out')
-      packages = options.view_as(
-          beam_options.SetupOptions).extra_packages
-      self.assertEqual(packages, ['dist/x.tar.gz'] if 'extra' in extra
+      setup = options.view_as(beam_options.SetupOptions)
+      self.assertEqual(setup.extra_packages, ['dist/x.tar.gz']
+                       if 'extra' in extra else None, extra)
+      self.assertEqual(setup.setup_file, './setup.py' if 'setup' in extra
                        else None, extra)
     # The local runner needs no package.
     options = runners.pipeline_options([], '/tmp/out')
-    self.assertIsNone(options.view_as(
-        beam_options.SetupOptions).extra_packages)
+    self.assertIsNone(options.view_as(beam_options.SetupOptions).setup_file)
 
 
 class BadInputTest(tu.TestCase):

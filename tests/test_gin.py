@@ -7,7 +7,7 @@ import gin
 
 from official_td import configurables
 from official_td.benchmarks import flops
-from official_td import runtime
+from official_td import cli
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +17,7 @@ DATA = ["data.train_data = 'd/train-*'", "data.vocab_file = 'd/vocab.txt'",
 
 def configure(gin_file, bindings=()):
   gin.clear_config()
-  runtime.parse_gin([gin_file], list(bindings))
+  cli.parse_gin([gin_file], list(bindings))
   return (configurables.encoder(), configurables.data(),
           configurables.optimizer(), configurables.run())
 
@@ -66,7 +66,7 @@ class GinTest(tu.TestCase):
     gin.clear_config()
     with self.assertRaisesRegex(ValueError, r'data.train_data set to '
                                 r'`%gin.REQUIRED` but not subsequently'):
-      runtime.parse_gin(['gin/experiments/bert_base_token_drop.gin'], [])
+      cli.parse_gin(['gin/experiments/bert_base_token_drop.gin'], [])
 
   def test_misspelled_binding_names_the_parameter(self):
     with self.assertRaisesRegex(ValueError, 'keep_kk'):

@@ -18,8 +18,8 @@ from official.nlp.data import pretrain_dataloader
 from official.nlp.modeling import models
 from official_td.configs import encoders
 from official_td.configs import pretraining
-from official_td.data import pretrain_dataloader as td_dataloader
-from official_td.tasks import keep_schedule
+from official_td.input import pretrain_dataloader as td_dataloader
+from official_td import keep
 from official_td.tasks import masked_lm
 from tests import pretrain_utils as pu
 
@@ -374,14 +374,14 @@ class KeepScheduleTest(pu.TinyDataTestCase):
 
   def test_phases_follow_the_schedule(self):
     def steps(run, keep_k):
-      return keep_schedule.phase_steps(
-          keep_schedule.keep_phases(run, 32, keep_k), run.train_steps)
+      return keep.phase_steps(
+          keep.keep_phases(run, 32, keep_k), run.train_steps)
 
     run = pretraining.RunConfig(
         train_steps=40, keep_schedule=((0.0, 0.25), (0.55, 0.5), (0.75, 1.0)))
-    keep_schedule.check_keep_schedule(run, 32)
+    keep.check_keep_schedule(run, 32)
     # One representation: fractions and kept tokens (what benchmarks time)...
-    self.assertEqual(keep_schedule.keep_phases(run, 32, 16),
+    self.assertEqual(keep.keep_phases(run, 32, 16),
                      [(0.0, 8), (0.55, 16), (0.75, 32)])
     # ... placed on the run: 0.55 * 40 = 22, 0.75 * 40 = 30.
     self.assertEqual(steps(run, 16), [(0, 8), (22, 16), (30, 32)])
@@ -411,10 +411,10 @@ class KeepScheduleTest(pu.TinyDataTestCase):
         (((0.0, 0.99),), 'keeps 32 of 32'),
         ((0.0, 0.5), 'pairs')):
       with self.assertRaisesRegex(ValueError, message):
-        keep_schedule.check_keep_schedule(
+        keep.check_keep_schedule(
             pretraining.RunConfig(keep_schedule=schedule), 32)
     with self.assertRaisesRegex(ValueError, 'not both'):
-      keep_schedule.check_keep_schedule(pretraining.RunConfig(
+      keep.check_keep_schedule(pretraining.RunConfig(
           keep_schedule=((0.0, 0.5),), full_sequence_fraction=0.1), 32)
 
   def test_switches_k_at_the_stated_steps_one_compiled_loop_per_k(self):

@@ -88,9 +88,9 @@ def tiny(command):
     extra = []
     if 'official_td.data.create_pretraining_data' in part:
       extra = TINY_DATA
-    elif 'official_td.train' in part or 'official_td.compare' in part:
+    elif 'official_td.train' in part or 'official_td.study' in part:
       extra = ['--gin_bindings=' + b for b in TINY_MODEL]
-      if 'official_td.compare' in part:
+      if 'official_td.study' in part:
         extra += ['--finetune_bindings=' + b for b in TINY_FINETUNE]
         extra += TINY_STUDY
     elif 'official_td.finetune' in part:

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from official_td import export
-from official_td import io_utils
+from official_td import publish
 from official_td.tasks import classification
 from official_td import train_lib
 from official_td.configs import encoders
@@ -97,7 +97,7 @@ class RemotePathsTest(pu.TinyDataTestCase):
 
   def test_publish_copies_the_marker_last_on_object_stores(self):
     root = f'ram://publish-{uuid.uuid4().hex[:8]}'
-    staging = io_utils.staging_dir(f'{root}/out/1')
+    staging = publish.staging_dir(f'{root}/out/1')
     self.assertTrue(os.path.basename(staging).startswith('.tmp-1-'))
     for name in ('saved_model.pb', 'variables/variables.index', 'z.txt'):
       tf.io.gfile.makedirs(os.path.dirname(f'{staging}/{name}'))
@@ -115,7 +115,7 @@ class RemotePathsTest(pu.TinyDataTestCase):
 
     tf.io.gfile.copy = recording_copy
     try:
-      io_utils.publish(staging, f'{root}/out/1', marker='saved_model.pb')
+      publish.publish(staging, f'{root}/out/1', marker='saved_model.pb')
     finally:
       tf.io.gfile.copy = original
     self.assertEqual(order[-1], 'saved_model.pb')
@@ -123,7 +123,7 @@ class RemotePathsTest(pu.TinyDataTestCase):
                                   'variables/variables.index', 'z.txt'])
     self.assertFalse(tf.io.gfile.exists(staging))
     with self.assertRaisesRegex(ValueError, 'never overwritten'):
-      io_utils.publish(staging, f'{root}/out/1')
+      publish.publish(staging, f'{root}/out/1')
 
 
 if __name__ == '__main__':

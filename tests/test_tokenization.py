@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
-from official_td.data import corpus
-from official_td.data import tokenization
-from official_td.data import vocab as vocab_lib
+from official_td.data.text import corpus
+from official_td.data.examples import tokenization
+from official_td.data.examples import vocab_builder
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -30,7 +30,7 @@ class TokenizerTest(tu.TestCase):
   def lines_and_vocab(self, lower_case):
     documents = (pu.tiny_corpus() + pu.varied_corpus() +
                  corpus.embedded_corpus(max_documents=40) + MIXED * 3)
-    vocab = vocab_lib.build_vocab(
+    vocab = vocab_builder.build_vocab(
         documents, 2000, os.path.join(self.get_temp_dir(),
                                       f'vocab_{lower_case}.txt'), lower_case)
     lines = [l for d in documents for l in d.splitlines() if l.strip()]

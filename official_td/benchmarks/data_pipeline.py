@@ -51,16 +51,16 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import psutil  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from official_td.data import corpus  # pylint: disable=g-import-not-at-top
-from official_td.data import masking  # pylint: disable=g-import-not-at-top
-from official_td.data import packing  # pylint: disable=g-import-not-at-top
-from official_td.data import pipeline  # pylint: disable=g-import-not-at-top
-from official_td.data import records  # pylint: disable=g-import-not-at-top
-from official_td.data import sources  # pylint: disable=g-import-not-at-top
-from official_td.data import tokenization  # pylint: disable=g-import-not-at-top
-from official_td.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
-from official_td.data.options import DataOptions  # pylint: disable=g-import-not-at-top
-from official_td.layers import special_tokens  # pylint: disable=g-import-not-at-top
+from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
+from official_td.data.examples import masking  # pylint: disable=g-import-not-at-top
+from official_td.data.examples import packing  # pylint: disable=g-import-not-at-top
+from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
+from official_td.data.examples import records  # pylint: disable=g-import-not-at-top
+from official_td.data.text import sources  # pylint: disable=g-import-not-at-top
+from official_td.data.examples import tokenization  # pylint: disable=g-import-not-at-top
+from official_td.data.examples import vocab_builder  # pylint: disable=g-import-not-at-top
+from official_td.data.examples.options import DataOptions  # pylint: disable=g-import-not-at-top
+from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -118,8 +118,8 @@ def stage_seconds(files, vocab_file, work):
   """
   options = DataOptions(seq_length=FLAGS.seq_length,
                         max_predictions_per_seq=FLAGS.max_predictions_per_seq)
-  ids = special_tokens.resolve_special_token_ids(vocab_file)
-  tokenizer = vocab_lib.make_tokenizer(vocab_file)
+  ids = vocab_lib.resolve_special_token_ids(vocab_file)
+  tokenizer = vocab_builder.make_tokenizer(vocab_file)
   tokenizer.tokenize(['tracing the tokenizer once'])
   source = sources.text_files(files)
   seconds, out = {}, None
@@ -280,7 +280,7 @@ def main(argv):
   large, large_mb = write_corpus(os.path.join(work, 'corpus_8x'),
                                  FLAGS.size_mb * FLAGS.scale, seed=1)
   vocab = os.path.join(work, 'vocab.txt')
-  vocab_lib.build_vocab(corpus.embedded_corpus(), FLAGS.vocab_size, vocab)
+  vocab_builder.build_vocab(corpus.embedded_corpus(), FLAGS.vocab_size, vocab)
   env = dict(os.environ)
   env['PYTHONPATH'] = os.pathsep.join(
       [os.getcwd()] + [p for p in [env.get('PYTHONPATH')] if p])

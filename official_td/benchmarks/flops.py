@@ -11,7 +11,7 @@ their forward FLOPs.
 import dataclasses
 
 from official_td.configs.encoders import EncoderConfig
-from official_td.networks import default_drop_window
+from official_td.keep import default_drop_window
 
 
 def block_flops(q: int, s: int, hidden: int, inner: int) -> int:

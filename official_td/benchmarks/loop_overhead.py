@@ -36,7 +36,7 @@ from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
 from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
 from official_td.configs import pretraining  # pylint: disable=g-import-not-at-top
-from official_td.data import pretrain_dataloader  # pylint: disable=g-import-not-at-top
+from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.tasks import masked_lm  # pylint: disable=g-import-not-at-top
 from official_td.trainers.pretrainer import Pretrainer  # pylint: disable=g-import-not-at-top
 

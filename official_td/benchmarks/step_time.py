@@ -22,7 +22,7 @@ is one JSON object:
   flop_ratio (`official_td.benchmarks.flops`), importance_s (scores,
   selection and table update alone), step_s (per k) and schedule_ratio (the
   schedule's mean step time over the plain step's, from the same phases as
-  training: `official_td.tasks.keep_schedule`).
+  training: `official_td.keep`).
 
 From a pretraining config (its data, or synthetic records of its shapes):
 
@@ -34,7 +34,7 @@ From shape flags (synthetic records), e.g. BERT-base, the paper's shape:
   python -m official_td.benchmarks.step_time --seq_length=512 --keep_k=256 \
       --batch_size=4 --steps=5
 
-`official_td.compare` derives its budgets' steps from `schedule_ratio`.
+`official_td.study` derives its budgets' steps from `schedule_ratio`.
 """
 
 import os
@@ -54,14 +54,15 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 import tf_keras  # pylint: disable=g-import-not-at-top
 
 from official_td import configurables  # pylint: disable=g-import-not-at-top
-from official_td import runtime  # pylint: disable=g-import-not-at-top
+from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import flops  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
 from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
 from official_td.configs import pretraining  # pylint: disable=g-import-not-at-top
-from official_td.tasks import keep_schedule  # pylint: disable=g-import-not-at-top
+from official_td import keep  # pylint: disable=g-import-not-at-top
 from official_td.trainers.pretrainer import Pretrainer  # pylint: disable=g-import-not-at-top
+from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -125,14 +126,13 @@ def setup_from_flags(work_dir: str) -> Setup:
 def setup_from_gin(gin_files, gin_bindings, work_dir: str,
                    synthetic_data: bool) -> Setup:
   """The pretraining run these gin files configure."""
-  runtime.parse_gin(gin_files, gin_bindings)
+  cli.parse_gin(gin_files, gin_bindings)
   setup = Setup(configurables.encoder(), configurables.data(),
                 configurables.optimizer(), configurables.run())
   if synthetic_data:
     vocab_size = setup.encoder.vocab_size
     if vocab_size is None:
-      with tf.io.gfile.GFile(setup.data.vocab_file) as f:
-        vocab_size = sum(1 for _ in f)
+      vocab_size = len(vocab_lib.load_vocab(setup.data.vocab_file))
     setup = with_synthetic_data(setup, vocab_size, work_dir)
   return setup
 
@@ -258,7 +258,7 @@ def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
       keep_phases=[list(p) for p in drop.phase_fractions],
       step_s={str(k): round(t, 6) for k, t in step_s.items()},
       compile_s={str(k): t for k, t in compile_s.items()},
-      schedule_ratio=round(keep_schedule.schedule_ratio(
+      schedule_ratio=round(keep.schedule_ratio(
           drop.phase_fractions, step_s, plain_s), 4))
 
 
@@ -279,5 +279,10 @@ def main(argv):
   print(json.dumps(report(drop, plain_s, step_s, compile_s, importance_s)))
 
 
+def run():
+  """The console entry point (see pyproject.toml)."""
+  app.run(cli.main_with_clean_errors(main))
+
+
 if __name__ == '__main__':
-  app.run(runtime.main_with_clean_errors(main))
+  run()

@@ -11,8 +11,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from official_td.data import records
-from official_td.data.vocab import RESERVED_TOKENS
+from official_td.data.examples import records
+from official_td.vocab import RESERVED_TOKENS
 
 # Written without a data_summary.json: read with data.require_summary = False.
 TRAIN = 'train-00000-of-00001.tfrecord'

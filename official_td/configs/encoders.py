@@ -11,7 +11,6 @@ from typing import Dict, Optional
 from official.modeling import tf_utils
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
-from official_td.networks import keep_k_from_ratio
 from official_td.networks import TokenDropBertEncoder
 
 
@@ -85,12 +84,3 @@ def build_pretrainer(encoder) -> models.BertPretrainerV2:
   """
   return models.BertPretrainerV2(
       encoder, mlm_activation=tf_utils.get_activation('gelu'), name='bert')
-
-
-def encoder_keep_k(config: EncoderConfig, seq_length: int) -> Optional[int]:
-  """Tokens the encoder keeps of `seq_length` (None: no token dropping)."""
-  if not config.token_drop:
-    return None
-  if config.keep_k is not None:
-    return config.keep_k
-  return keep_k_from_ratio(config.keep_ratio, seq_length)

@@ -4,7 +4,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from official_td.configs.encoders import EncoderConfig
-from official_td.tasks import keep_schedule
+from official_td import keep
 
 
 @dataclasses.dataclass
@@ -86,7 +86,7 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
     raise ValueError('run.full_sequence_fraction must be in [0, 1], got '
                      f'{run.full_sequence_fraction}.')
   if run.keep_schedule is not None:
-    keep_schedule.check_keep_schedule(run, data.seq_length)
+    keep.check_keep_schedule(run, data.seq_length)
   if run.train_steps <= 0 or run.global_batch_size <= 0:
     raise ValueError('train_steps and global_batch_size must be positive.')
 

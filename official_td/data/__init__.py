@@ -1,1 +1,1 @@
-"""Pretraining data: corpora, vocabularies, MLM example creation, validation."""
+"""Pretraining data creation (offline, Apache Beam): text in, TFRecords out."""

@@ -6,7 +6,7 @@ from a bounded sample), packs consecutive sentences and documents into
 sequences of exactly `seq_length`, masks them (statically, as BERT, or
 dynamically at training time, as RoBERTa) and writes sharded TFRecords in the
 format tf-models-official's `BertPretrainDataLoader` reads. The pipeline is
-`official_td.data.pipeline`; memory does not grow with the corpus.
+`official_td.data.beam.pipeline`; memory does not grow with the corpus.
 
 Output (any tf.io.gfile URL; `data_summary.json` is written last and marks
 the directory complete):
@@ -43,12 +43,11 @@ from typing import Optional, Sequence  # pylint: disable=g-import-not-at-top
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
-from official_td import runtime  # pylint: disable=g-import-not-at-top
-from official_td.data import warm_workers  # pylint: disable=g-import-not-at-top
-from official_td.data.options import DataOptions  # pylint: disable=g-import-not-at-top
+from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td.data.examples.options import DataOptions  # pylint: disable=g-import-not-at-top
 
-# TensorFlow and Beam (`sources`, `pipeline`) are imported in `main`, once
-# the worker processes' own imports have been started beside them.
+# TensorFlow and Beam (`sources`, `pipeline`) are imported in `main`: `--help`
+# and flag errors answer at once.
 
 
 def make_source(input_files: Sequence[str] = (),
@@ -62,7 +61,7 @@ def make_source(input_files: Sequence[str] = (),
                 block_mb: float = 16):
   """The corpus (a `sources.Source`): text files, a TFDS dataset, or
   (neither given) the embedded."""
-  from official_td.data import sources  # pylint: disable=g-import-not-at-top
+  from official_td.data.text import sources  # pylint: disable=g-import-not-at-top
   if input_files and tfds_name:
     raise ValueError('Pass either --input_files or --tfds_name, not both.')
   if input_files:
@@ -134,17 +133,14 @@ def main(argv):
   options.validate()
   progress_stream = None
   if not flags_.verbose:
-    log = runtime.stderr_to_log('create_pretraining_data', flags_.output_dir)
+    log = cli.stderr_to_log('create_pretraining_data', flags_.output_dir)
     print(f'Log: {log}', flush=True)
     progress_stream = sys.stdout
-  # Before this process imports TensorFlow and Beam: the workers' imports run
-  # beside its own (and their stderr goes to the log).
-  warm_workers.prestart(argv[1:], flags_.output_dir)
   source = make_source(flags_.input_files, flags_.tfds_name,
                        flags_.tfds_data_dir, flags_.tfds_split,
                        flags_.tfds_text_key, flags_.tfds_units,
                        flags_.text_key, flags_.skip_bad_lines, flags_.block_mb)
-  from official_td.data import pipeline  # pylint: disable=g-import-not-at-top
+  from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
   summary = pipeline.create_pretraining_data(
       source, flags_.output_dir, options, flags_.vocab_file,
       flags_.build_vocab_size, flags_.vocab_sample_mb << 20,
@@ -162,7 +158,12 @@ def _parse_known(argv):
   return flags.FLAGS(argv, known_only=True)
 
 
-if __name__ == '__main__':
+def run():
+  """The console entry point (see pyproject.toml)."""
   define_flags()
-  app.run(runtime.main_with_clean_errors(main, lambda: flags.FLAGS.verbose),
+  app.run(cli.main_with_clean_errors(main, lambda: flags.FLAGS.verbose),
           flags_parser=_parse_known)
+
+
+if __name__ == '__main__':
+  run()

@@ -16,10 +16,10 @@ import os
 import tensorflow as tf
 
 from official.nlp.modeling import networks
-from official_td import io_utils
+from official_td import publish
 from official_td.configs import encoders
 from official_td.interop import huggingface
-from official_td.layers import special_tokens
+from official_td import vocab as vocab_lib
 from official_td.tasks import classification
 
 
@@ -28,12 +28,12 @@ def _lower_case(model_dir: str) -> bool:
   default when unknown."""
   results = os.path.join(model_dir, 'results.json')
   if tf.io.gfile.exists(results):
-    return bool(io_utils.read_json(results).get('data_lower_case', True))
+    return bool(publish.read_json(results).get('data_lower_case', True))
   return True
 
 
 def _finetuned(model_dir: str, config_path: str):
-  config = io_utils.read_json(config_path)
+  config = publish.read_json(config_path)
   encoder = networks.BertEncoderV2(**config['encoder'])
   classifier = classification.build_classifier(encoder,
                                                config['num_classes'], 0.0)
@@ -85,7 +85,7 @@ def export(model_dir: str, export_dir: str) -> str:
   else:
     tensors, kwargs, architecture, labels, lower = _pretrained(model_dir)
   vocab_file = os.path.join(model_dir, 'vocab.txt')
-  ids = special_tokens.resolve_special_token_ids(vocab_file)
+  ids = vocab_lib.resolve_special_token_ids(vocab_file)
   config = huggingface.hf_config(kwargs, ids, architecture, labels)
   huggingface.write_directory(export_dir, tensors, config, vocab_file, lower)
   return export_dir

@@ -24,8 +24,8 @@ import numpy as np
 from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 
-from official_td import io_utils
-from official_td.layers import special_tokens
+from official_td import publish
+from official_td import vocab as vocab_lib
 
 CONFIG = 'config.json'
 WEIGHTS = 'model.safetensors'
@@ -133,7 +133,7 @@ def _classifier_entries(classifier) -> List[Entry]:
 
 
 # ------------------------------------------------------------------ export
-def hf_config(encoder_kwargs: Dict, ids: special_tokens.SpecialTokenIds,
+def hf_config(encoder_kwargs: Dict, ids: vocab_lib.SpecialTokenIds,
               architecture: str, label_names: Optional[List[str]] = None
               ) -> Dict:
   """`config.json` of a BertEncoderV2 built from `encoder_kwargs`."""
@@ -198,24 +198,23 @@ def write_directory(target: str, tensors: Dict[str, np.ndarray],
   if tf.io.gfile.exists(target):
     raise ValueError(f'{target!r} already exists; exports are never '
                      'overwritten. Choose a new --export_dir.')
-  with tf.io.gfile.GFile(vocab_file) as f:
-    vocab = [line.rstrip('\n') for line in f]
+  vocab = vocab_lib.load_vocab(vocab_file)
   parent = os.path.dirname(target.rstrip('/'))
   if parent:
     tf.io.gfile.makedirs(parent)
-  staging = io_utils.staging_dir(target)
+  staging = publish.staging_dir(target)
   try:
     tf.io.gfile.makedirs(staging)
-    io_utils.write_json(os.path.join(staging, CONFIG), config)
+    publish.write_json(os.path.join(staging, CONFIG), config)
     for name, value in tokenizer_files(
         vocab, lower_case, config['max_position_embeddings']).items():
-      io_utils.write_json(os.path.join(staging, name), value)
+      publish.write_json(os.path.join(staging, name), value)
     tf.io.gfile.copy(vocab_file, os.path.join(staging, 'vocab.txt'))
     with tf.io.gfile.GFile(os.path.join(staging, WEIGHTS), 'wb') as f:
       f.write(safetensors_numpy.save(tensors, metadata={'format': 'pt'}))
-    io_utils.publish(staging, target, marker=WEIGHTS)
+    publish.publish(staging, target, marker=WEIGHTS)
   except BaseException:
-    io_utils.remove_quietly(staging)
+    publish.remove_quietly(staging)
     raise
 
 
@@ -227,7 +226,7 @@ def is_directory(path: str) -> bool:
 
 
 def read_config(path: str) -> Dict:
-  config = io_utils.read_json(os.path.join(path, CONFIG))
+  config = publish.read_json(os.path.join(path, CONFIG))
   if config.get('model_type') != 'bert':
     raise ValueError(
         f'{path}/{CONFIG} has model_type={config.get("model_type")!r}; only '

@@ -36,7 +36,7 @@ from absl import logging
 import tensorflow as tf
 
 from official_td.interop import huggingface
-from official_td.layers import special_tokens
+from official_td import vocab as vocab_lib
 
 _EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 # BertEncoder (v1), a functional Keras model: its layers by position.
@@ -168,8 +168,8 @@ def check(source: Source, encoder_kwargs: Dict, vocab_file: str):
         'checkpoint\'s shape (e.g. gin/models/bert_base.gin for BERT-base).')
   if source.vocab_file is None:
     return
-  theirs = special_tokens.resolve_special_token_ids(source.vocab_file)
-  here = special_tokens.resolve_special_token_ids(vocab_file)
+  theirs = vocab_lib.resolve_special_token_ids(source.vocab_file)
+  here = vocab_lib.resolve_special_token_ids(vocab_file)
   names = ('pad_id', 'unk_id', 'cls_id', 'sep_id', 'mask_id')
   moved = [n for n in names if getattr(theirs, n) != getattr(here, n)]
   if theirs.vocab_size != here.vocab_size or moved:

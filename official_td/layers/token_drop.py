@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 import tf_keras
 
-from official_td.layers import special_tokens
+from official_td import vocab as vocab_lib
 
 # Priority tiers, highest kept first. Scores only order positions *within* a
 # tier, so no table value can move padding ahead of a real token.
@@ -78,7 +78,7 @@ class TokenDrop(tf_keras.layers.Layer):
   @classmethod
   def from_vocab(cls, vocab_file: str, keep_k: int, **kwargs) -> 'TokenDrop':
     """Builds a TokenDrop whose special ids are resolved from `vocab_file`."""
-    ids = special_tokens.resolve_special_token_ids(vocab_file)
+    ids = vocab_lib.resolve_special_token_ids(vocab_file)
     return cls(keep_k, allow_ids=ids.allow_ids, deny_ids=ids.deny_ids,
                **kwargs)
 

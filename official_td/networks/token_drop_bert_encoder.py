@@ -7,7 +7,8 @@ import tensorflow as tf
 import tf_keras
 
 from official.nlp.modeling import networks
-from official_td.layers import special_tokens
+from official_td import keep
+from official_td import vocab as vocab_lib
 from official_td.layers.token_drop import TokenDrop
 from official_td.layers.token_importance import TokenImportance
 from official_td.layers.token_restore import TokenRestore
@@ -23,22 +24,6 @@ class _Untracked:
 
   def __init__(self, value):
     self.value = value
-
-
-def keep_k_from_ratio(keep_ratio: float, seq_length: int) -> int:
-  """Tokens kept of `seq_length` at `keep_ratio`: `round(ratio * S)`.
-
-  The one place a kept ratio becomes a count (encoder, keep schedules,
-  benchmarks); a ratio of 1.0 or more is the full sequence.
-  """
-  if keep_ratio >= 1.0:
-    return seq_length
-  return int(round(keep_ratio * seq_length))
-
-
-def default_drop_window(num_layers: int):
-  """The paper's window `[L/2 - 1, L - 1)`, e.g. `[5, 11)` for 12 layers."""
-  return num_layers // 2 - 1, num_layers - 1
 
 
 @tf_keras.utils.register_keras_serializable(package='OfficialTD')
@@ -108,10 +93,10 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
                **kwargs):
     num_layers = kwargs.get('num_layers', 12)
     max_sequence_length = kwargs.get('max_sequence_length', 512)
-    start, end = _check_window(num_layers, drop_start_layer, drop_end_layer)
-    keep_k, keep_ratio = _check_keep(keep_k, keep_ratio, max_sequence_length)
+    start, end = keep.check_drop_window(num_layers, drop_start_layer, drop_end_layer)
+    keep_k, keep_ratio = keep.check_keep_setting(keep_k, keep_ratio, max_sequence_length)
     if vocab_file is not None:
-      ids = special_tokens.resolve_special_token_ids(vocab_file)
+      ids = vocab_lib.resolve_special_token_ids(vocab_file)
       if ids.vocab_size != vocab_size:
         raise ValueError(
             f'Vocab file {vocab_file!r} has {ids.vocab_size} entries but the '
@@ -193,12 +178,10 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     elif self._keep_k is not None:
       keep_k = self._keep_k
     else:
-      keep_k = keep_k_from_ratio(self._keep_ratio, seq_length)
-    if not 0 < keep_k < seq_length:
-      raise ValueError(
-          f'Token dropping keeps {keep_k} of {seq_length} tokens; it must keep '
-          f'between 1 and {seq_length - 1}. Lower keep_k (or keep_ratio), or '
-          'disable dropping for this sequence length.')
+      keep_k = keep.keep_k_from_ratio(self._keep_ratio, seq_length)
+    keep.check_keep_k(keep_k, seq_length, 'Token dropping',
+                      'lower keep_k (or keep_ratio), or disable dropping for '
+                      'this sequence length')
     return keep_k
 
   # Plain Python control flow on Python values only: AutoGraph has nothing to
@@ -284,42 +267,3 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
       outputs['kept_indices'] = kept_idx
       outputs['dropped_indices'] = dropped_idx
     return outputs
-
-
-def _check_window(num_layers, start, end):
-  """Validates the drop window; returns `(start, end)`."""
-  if num_layers < 2:
-    raise ValueError(
-        f'Token dropping needs at least 2 layers (a transition layer and a '
-        f'full last layer); got num_layers={num_layers}.')
-  default_start, default_end = default_drop_window(num_layers)
-  start = default_start if start is None else int(start)
-  end = default_end if end is None else int(end)
-  if not 0 <= start < end <= num_layers - 1:
-    raise ValueError(
-        f'Invalid drop window [drop_start_layer={start}, drop_end_layer={end})'
-        f' for {num_layers} layers: it needs 0 <= drop_start_layer < '
-        f'drop_end_layer <= {num_layers - 1} (num_layers - 1), so that the '
-        'window is non-empty and at least one full layer follows it. The '
-        f"paper's window is [{default_start}, {default_end}).")
-  return start, end
-
-
-def _check_keep(keep_k, keep_ratio, max_sequence_length):
-  """Validates `keep_k` / `keep_ratio`; returns them."""
-  if (keep_k is None) == (keep_ratio is None):
-    raise ValueError(
-        'Set exactly one of keep_k (tokens kept) or keep_ratio (fraction '
-        f'kept); got keep_k={keep_k}, keep_ratio={keep_ratio}.')
-  if keep_k is not None:
-    keep_k = int(keep_k)
-    if not 0 < keep_k < max_sequence_length:
-      raise ValueError(
-          f'keep_k={keep_k} must be between 1 and max_sequence_length - 1 = '
-          f'{max_sequence_length - 1}; the paper keeps half (e.g. 256 of 512).')
-  else:
-    keep_ratio = float(keep_ratio)
-    if not 0.0 < keep_ratio < 1.0:
-      raise ValueError(
-          f'keep_ratio={keep_ratio} must be in (0, 1); the paper uses 0.5.')
-  return keep_k, keep_ratio

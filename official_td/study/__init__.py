@@ -1,4 +1,4 @@
-"""The budgeted time-to-quality study behind `official_td.compare`.
+"""The budgeted time-to-quality study behind `official_td.study`.
 
 `plan` (arms, budgets, steps from measured step-time ratios), `runner` (the
 step-time benchmark and every pretraining / fine-tuning run as a resumable

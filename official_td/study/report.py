@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from official_td import io_utils
+from official_td import publish
 from official_td.study.plan import BASELINE
 
 
@@ -58,8 +58,8 @@ def collect(out: str, runs) -> List[Dict]:
   rows = []
   for name, arm, budget, seed, _ in runs:
     model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
-    pre = io_utils.read_json(os.path.join(model_dir, 'results.json'))
-    fine = io_utils.read_json(os.path.join(out, 'finetune', name, f'seed{seed}',
+    pre = publish.read_json(os.path.join(model_dir, 'results.json'))
+    fine = publish.read_json(os.path.join(out, 'finetune', name, f'seed{seed}',
                                    'results.json'))
     rows.append(dict(
         run=name, arm=arm, budget=budget, seed=seed, steps=pre['step'],
@@ -170,7 +170,7 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
         f'measured step-time ratio {entry["schedule_ratio"]:.3f}; on the '
         'measured train-loop time axis: '
         f'{entry["break_even_measured_time_text"]}')
-  io_utils.write_json(os.path.join(out, 'study_summary.json'), summary)
+  publish.write_json(os.path.join(out, 'study_summary.json'), summary)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   return summary

@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 
 import tensorflow as tf
 
-from official_td import io_utils
+from official_td import publish
 
 
 # ---------------------------------------------------------------- running
@@ -36,7 +36,7 @@ def check_settings(out: str, settings: Dict):
   """Records the study's settings; a re-run must use the same ones."""
   path = os.path.join(out, 'study.json')
   if tf.io.gfile.exists(path):
-    stored = io_utils.read_json(path)
+    stored = publish.read_json(path)
     if stored != settings:
       changed = sorted(k for k in set(stored) | set(settings)
                        if stored.get(k) != settings.get(k))
@@ -46,7 +46,7 @@ def check_settings(out: str, settings: Dict):
           'it, or choose a new --output_dir.')
   else:
     tf.io.gfile.makedirs(out)
-    io_utils.write_json(path, settings)
+    publish.write_json(path, settings)
 
 
 def measure_ratios(out: str, pretrain_flags: List[str],
@@ -69,8 +69,8 @@ def measure_ratios(out: str, pretrain_flags: List[str],
                            f'\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}')
       result = json.loads(proc.stdout.strip().splitlines()[-1])
       tf.io.gfile.makedirs(os.path.dirname(path))
-      io_utils.write_json(path, result)
-    results[name] = io_utils.read_json(path)
+      publish.write_json(path, result)
+    results[name] = publish.read_json(path)
     print(f'{name}: token-drop step time / plain step time = '
           f'{results[name]["schedule_ratio"]:.3f} (measured side by side)',
           flush=True)

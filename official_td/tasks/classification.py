@@ -23,8 +23,8 @@ from official.nlp import optimization
 from official.nlp.modeling import layers
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
-from official_td import io_utils
-from official_td.data import corpus
+from official_td import publish
+from official_td.data.text import corpus
 
 ENCODER_CONFIG = 'encoder_config.json'
 FINETUNE_CONFIG = 'finetune_config.json'
@@ -309,13 +309,13 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
     results['loss_scale'] = float(optimizer.loss_scale)
   # What export loads first; `results.json`, the mark of a finished run, last
   # and whole.
-  io_utils.write_json(os.path.join(config.model_dir, FINETUNE_CONFIG),
+  publish.write_json(os.path.join(config.model_dir, FINETUNE_CONFIG),
                       dict(encoder=encoder_kwargs, num_classes=num_classes,
                            label_names=train.label_names,
                            seq_length=config.seq_length,
                            has_text_b=train.text_b is not None))
   tf.io.gfile.copy(vocab_file, os.path.join(config.model_dir, 'vocab.txt'),
                    overwrite=True)
-  io_utils.write_json(os.path.join(config.model_dir, 'results.json'), results)
+  publish.write_json(os.path.join(config.model_dir, 'results.json'), results)
   logging.info('fine-tuning results: %s', results)
   return results

@@ -13,8 +13,8 @@ import orbit
 import tensorflow as tf
 import tf_keras
 
-from official_td.data import pretrain_dataloader
-from official_td.data import validate
+from official_td.input import pretrain_dataloader
+from official_td.input import validate
 from official_td.networks import TokenDropBertEncoder
 from official_td.tasks import masked_lm
 

@@ -27,11 +27,12 @@ from official_td.configs.encoders import EncoderConfig
 from official_td.configs.pretraining import DataConfig
 from official_td.configs.pretraining import OptimizerConfig
 from official_td.configs.pretraining import RunConfig
-from official_td.data import pretrain_dataloader
+from official_td.input import pretrain_dataloader
 from official_td.networks import TokenDropBertEncoder
-from official_td.tasks import keep_schedule
+from official_td import keep
 from official_td.tasks import masked_lm
 from official_td.trainers import evaluator
+from official_td import vocab as vocab_lib
 
 
 class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
@@ -47,8 +48,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     self.strategy = strategy
     self.data = data
     self.run = run
-    with tf.io.gfile.GFile(data.vocab_file) as f:
-      self.vocab = [line.rstrip('\n') for line in f]
+    self.vocab = vocab_lib.load_vocab(data.vocab_file)
     if encoder_config.vocab_size is None:
       encoder_config = dataclasses.replace(encoder_config,
                                            vocab_size=len(self.vocab))
@@ -86,12 +86,12 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       self.eval_drop_sums = evaluator.MlmSums('dropped/')
     self.global_step = self.optimizer.iterations
     self.token_drop = isinstance(self.encoder, TokenDropBertEncoder)
-    keep_k = encoders.encoder_keep_k(encoder_config, data.seq_length)
+    keep_k = keep.encoder_keep_k(encoder_config, data.seq_length)
     self.keep_k = data.seq_length if keep_k is None else keep_k
     # The keep schedule: fractions (what benchmarks time), then steps.
-    self.phase_fractions = keep_schedule.keep_phases(run, data.seq_length,
+    self.phase_fractions = keep.keep_phases(run, data.seq_length,
                                                      keep_k)
-    self.phases = keep_schedule.phase_steps(self.phase_fractions,
+    self.phases = keep.phase_steps(self.phase_fractions,
                                             run.train_steps)
     # Train-loop seconds of the run so far, over restarts (checkpointed).
     self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,

@@ -20,8 +20,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from official_td.data import corpus as corpus_lib
-from official_td.data import readers
+from official_td.data.text import corpus as corpus_lib
+from official_td.data.text import readers
 
 
 # --------------------------------------------------------------- sources

@@ -2,7 +2,7 @@
 
 Static (masked) records are read by tf-models-official's
 `BertPretrainDataLoader`; unmasked records (dynamic masking) by
-`official_td.data.dynamic_masking`, which draws the masks while reading.
+`official_td.input.dynamic_masking`, which draws the masks while reading.
 Either way every input pipeline reads the same deterministic stream of global
 batches and keeps its replicas' slices (`replica_slices`), so a step's
 examples do not depend on how many replicas or workers share the batch.
@@ -16,9 +16,9 @@ import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
 from official_td.configs.pretraining import DataConfig
-from official_td.data import dynamic_masking
-from official_td.data import summary as data_summary
-from official_td.data import validate
+from official_td.input import dynamic_masking
+from official_td.input import summary as data_summary
+from official_td.input import validate
 
 
 def masking_config(data: DataConfig, vocab: List[str]

@@ -5,8 +5,6 @@ Defines absl flags only when an entry point calls `define_flags`, so that
 several entry points can share it.
 """
 
-import atexit
-import gc
 import os
 import sys
 
@@ -14,9 +12,8 @@ from absl import flags
 from absl import logging
 import gin
 
-# TensorFlow and the Model Garden are imported where they are used: the data
-# entry point starts its worker processes before its own imports (see
-# `official_td.data.warm_workers`).
+# TensorFlow and the Model Garden are imported where they are used, so that
+# `--help` and flag errors answer before they load.
 
 
 def define_flags(model_dir_help: str, verbose_help: str):
@@ -120,38 +117,7 @@ def main_with_clean_errors(main, verbose=lambda: False):
       print(f'Error: {message}\n(run with --verbose for the traceback)',
             file=_terminal or sys.stderr, flush=True)
       sys.exit(1)
-    finally:
-      skip_final_collection()
   return wrapped
-
-
-def skip_final_collection():
-  """Lets the interpreter exit without its last full garbage collection.
-
-  At exit Python collects every object once more; with TensorFlow, the
-  Model Garden and a traced model loaded that walk takes ~1 s of the
-  process's time (measured on a fine-tuning run), for memory the exit frees
-  anyway. Everything the entry points write is closed by then (files and
-  summary writers in `with` blocks, checkpoints written synchronously), and
-  atexit handlers still run.
-  """
-  gc.disable()
-  gc.freeze()
-
-
-def skip_final_collection_at_exit():
-  """`skip_final_collection` once this process's own exit begins.
-
-  For processes whose `main` is not ours: Beam's SDK workers, where the
-  pipeline's DoFns call it from `setup`. A worker that loaded TensorFlow and
-  tensorflow-text spent ~0.9 s collecting at exit, and the DirectRunner
-  stops its workers one after the other, so each worker added that to
-  every job's end. Registered with `atexit` once however often it is
-  called: it runs after the SDK harness has returned and closed its
-  channels.
-  """
-  atexit.unregister(skip_final_collection)
-  atexit.register(skip_final_collection)
 
 
 def stderr_to_log(program: str, output_dir: str) -> str:
@@ -192,8 +158,6 @@ def log_to_file(program: str, model_dir: str, verbose: bool = False) -> str:
   The file goes to `model_dir/logs/` when `model_dir` is local; absl writes
   log files with local file APIs, so for a `gs://` model dir it goes to the
   local temp directory (the path is returned and printed by the caller).
-  orbit's Controller prints each output dict besides logging it; it is
-  routed to the log only, next to the entry point's own progress line.
 
   Args:
     program: log file prefix (`train`, `finetune`).
@@ -203,8 +167,6 @@ def log_to_file(program: str, model_dir: str, verbose: bool = False) -> str:
   Returns:
     The log file path.
   """
-  from orbit import controller  # pylint: disable=g-import-not-at-top
-  controller._log = logging.info  # pylint: disable=protected-access
   if '://' not in model_dir:
     log_dir = os.path.join(model_dir, 'logs')
   else:

@@ -13,10 +13,10 @@ from typing import Iterable, Iterator, List, Sequence
 
 import numpy as np
 
-from official_td.data.keys import stable_hash
-from official_td.data.tokenization import TokenizedBatch
-from official_td.data.tokenization import TokenizedDocument
-from official_td.layers import special_tokens
+from official_td.data.examples.keys import stable_hash
+from official_td.data.examples.tokenization import TokenizedBatch
+from official_td.data.examples.tokenization import TokenizedDocument
+from official_td import vocab as vocab_lib
 
 
 @dataclasses.dataclass
@@ -139,7 +139,7 @@ def _stream(batch: TokenizedBatch, sep_id: int, first_word: int):
 
 
 def pack_batches(batches: Iterable[TokenizedBatch],
-                 ids: special_tokens.SpecialTokenIds, seq_length: int,
+                 ids: vocab_lib.SpecialTokenIds, seq_length: int,
                  key_prefix: str) -> Iterator[SequenceBatch]:
   """Packs documents, in order, into sequences of exactly `seq_length`.
 
@@ -224,7 +224,7 @@ def chunked(batches: Iterable[SequenceBatch],
 
 
 def pack(batches: Iterable[TokenizedBatch],
-         ids: special_tokens.SpecialTokenIds, seq_length: int,
+         ids: vocab_lib.SpecialTokenIds, seq_length: int,
          key_prefix: str) -> Iterator[PackedSequence]:
   """`pack_batches`, sequence by sequence."""
   for batch in pack_batches(batches, ids, seq_length, key_prefix):
@@ -232,7 +232,7 @@ def pack(batches: Iterable[TokenizedBatch],
 
 
 def pack_nsp(documents: Iterable[TokenizedDocument],
-             ids: special_tokens.SpecialTokenIds, seq_length: int,
+             ids: vocab_lib.SpecialTokenIds, seq_length: int,
              key_prefix: str, seed: int,
              partner_pool: int = 64) -> Iterator[PackedSequence]:
   """`[CLS] A [SEP] B [SEP]` pairs with next-sentence labels, streamed.

@@ -6,6 +6,8 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from official_td import vocab as vocab_lib
+
 
 # ------------------------------------------------------- pure stages
 @dataclasses.dataclass
@@ -94,8 +96,7 @@ class WordPieceTokenizer:
 
   def __init__(self, vocab_file: str, lower_case: bool = True):
     import tensorflow_text as text  # pylint: disable=g-import-not-at-top
-    with tf.io.gfile.GFile(vocab_file) as f:
-      vocab = [line.rstrip('\n') for line in f]
+    vocab = vocab_lib.load_vocab(vocab_file)
     self._tokenizer = text.FastBertTokenizer(
         vocab=vocab, token_out_type=tf.int64, unknown_token='[UNK]',
         lower_case_nfd_strip_accents=lower_case)

@@ -6,7 +6,7 @@ by string instead of being hard-coded.
 """
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import tensorflow as tf
 
@@ -14,6 +14,11 @@ import tensorflow as tf
 # is never kept ahead of a real token.
 KEEP_TOKENS = ('[CLS]', '[SEP]', '[MASK]', '[UNK]')
 PAD_TOKEN = '[PAD]'
+# The reserved tokens of a vocab built from a corpus, in id order ([PAD] is
+# id 0, as in BERT). Masking's random replacements are ids from
+# FIRST_RANDOM_ID on.
+RESERVED_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+FIRST_RANDOM_ID = len(RESERVED_TOKENS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,25 +48,30 @@ class SpecialTokenIds:
     return (self.pad_id,)
 
 
-def read_vocab(vocab_file: str) -> Dict[str, int]:
-  """Reads a WordPiece vocab file (one token per line) into token -> id."""
+def load_vocab(vocab_file: str) -> List[str]:
+  """The tokens of a WordPiece vocab file, one per line, in id order.
+
+  The one place a vocab file is read (local or any `tf.io.gfile` URL).
+
+  Raises:
+    ValueError: if the file does not exist.
+  """
   if not tf.io.gfile.exists(vocab_file):
     raise ValueError(
         f'Vocab file {vocab_file!r} does not exist. Pass the path of a '
         'WordPiece vocab.txt (one token per line).')
-  vocab = {}
   with tf.io.gfile.GFile(vocab_file, 'r') as f:
-    for index, line in enumerate(f):
-      token = line.rstrip('\n').strip()
-      if token and token not in vocab:
-        vocab[token] = index
-  return vocab
+    return [line.rstrip('\n') for line in f]
 
 
-def count_vocab(vocab_file: str) -> int:
-  """Number of lines (ids) in a vocab file."""
-  with tf.io.gfile.GFile(vocab_file, 'r') as f:
-    return sum(1 for _ in f)
+def token_ids(tokens: List[str]) -> Dict[str, int]:
+  """token -> id of a vocab's tokens (the first id of a repeated token)."""
+  ids = {}
+  for index, token in enumerate(tokens):
+    token = token.strip()
+    if token and token not in ids:
+      ids[token] = index
+  return ids
 
 
 def resolve_special_token_ids(vocab_file: str) -> SpecialTokenIds:
@@ -77,16 +87,17 @@ def resolve_special_token_ids(vocab_file: str) -> SpecialTokenIds:
     ValueError: if the file is missing or lacks one of `[CLS]`, `[SEP]`,
       `[MASK]`, `[UNK]`, `[PAD]`.
   """
-  vocab = read_vocab(vocab_file)
+  tokens = load_vocab(vocab_file)
+  vocab = token_ids(tokens)
   missing = [t for t in KEEP_TOKENS + (PAD_TOKEN,) if t not in vocab]
   if missing:
     raise ValueError(
         f'Vocab file {vocab_file!r} lacks the special token(s) {missing}. '
         'Token dropping needs [CLS], [SEP], [MASK], [UNK] and [PAD]: use a '
         'BERT WordPiece vocab, or build one with '
-        'official_td.data.vocab (which reserves them).')
+        'official_td.data.examples.vocab_builder (which reserves them).')
   return SpecialTokenIds(
-      vocab_size=count_vocab(vocab_file),
+      vocab_size=len(tokens),
       cls_id=vocab['[CLS]'],
       sep_id=vocab['[SEP]'],
       mask_id=vocab['[MASK]'],

@@ -31,29 +31,28 @@ from absl import logging
 import apache_beam as beam
 import tensorflow as tf
 
-from official_td import io_utils
-from official_td import runtime
-from official_td.data import beam_io
-from official_td.data import progress
-from official_td.data import readers
-from official_td.data import records
-from official_td.data import runners
-from official_td.data import sources
-from official_td.data import summary as data_summary
-from official_td.data import vocab as vocab_lib
-from official_td.data.keys import split_of
-from official_td.data.keys import stable_hash
-from official_td.data.masking import mask_batch
-from official_td.data.masking import unmasked_batch
-from official_td.data.options import DataOptions
-from official_td.data.packing import chunked
-from official_td.data.packing import pack_batches
-from official_td.data.packing import pack_nsp
-from official_td.data.packing import SequenceBatch
-from official_td.data.summary import INCOMPLETE
-from official_td.data.summary import SUMMARY
-from official_td.data.tokenization import tokenize_batches
-from official_td.layers import special_tokens
+from official_td import publish
+from official_td.data.beam import beam_io
+from official_td.data.beam import progress
+from official_td.data.text import readers
+from official_td.data.examples import records
+from official_td.data.beam import runners
+from official_td.data.text import sources
+from official_td.input import summary as data_summary
+from official_td.data.examples import vocab_builder
+from official_td.data.examples.keys import split_of
+from official_td.data.examples.keys import stable_hash
+from official_td.data.examples.masking import mask_batch
+from official_td.data.examples.masking import unmasked_batch
+from official_td.data.examples.options import DataOptions
+from official_td.data.examples.packing import chunked
+from official_td.data.examples.packing import pack_batches
+from official_td.data.examples.packing import pack_nsp
+from official_td.data.examples.packing import SequenceBatch
+from official_td.input.summary import INCOMPLETE
+from official_td.input.summary import SUMMARY
+from official_td.data.examples.tokenization import tokenize_batches
+from official_td import vocab as vocab_lib
 
 METRICS_NAMESPACE = 'official_td'
 SEQUENCES_PER_ELEMENT = 256
@@ -74,10 +73,9 @@ class ReadTokenizePack(beam.DoFn):
     self._progress_dir = progress_dir
 
   def setup(self):
-    runtime.skip_final_collection_at_exit()  # this runs in Beam's workers.
-    self._tokenizer = vocab_lib.make_tokenizer(self._vocab_file,
+    self._tokenizer = vocab_builder.make_tokenizer(self._vocab_file,
                                                self._options.lower_case)
-    self._ids = special_tokens.resolve_special_token_ids(self._vocab_file)
+    self._ids = vocab_lib.resolve_special_token_ids(self._vocab_file)
     counter = beam.metrics.Metrics.counter
     self._counters = {
         (split, name): counter(METRICS_NAMESPACE, f'{split}_{name}')
@@ -135,7 +133,7 @@ class ReadTokenizePack(beam.DoFn):
 
 def _mask_fn(vocab_file, options):
   """A chunk of sequences -> its records' features, one row per record."""
-  ids = special_tokens.resolve_special_token_ids(vocab_file)
+  ids = vocab_lib.resolve_special_token_ids(vocab_file)
   if options.masking == 'dynamic':
     return lambda chunk: unmasked_batch(chunk, ids, options)
   return lambda chunk: mask_batch(chunk, ids, ids.vocab_size, options)
@@ -269,7 +267,7 @@ def create_pretraining_data(source,
     summary['bad_lines_skipped'] = counts.get('bad_lines_skipped', 0)
   summary['seconds'] = round(time.time() - start, 1)
   # The completion marker, last.
-  io_utils.write_json(os.path.join(output_dir, SUMMARY), summary)
+  publish.write_json(os.path.join(output_dir, SUMMARY), summary)
   tf.io.gfile.remove(os.path.join(output_dir, INCOMPLETE))
   return summary
 
@@ -289,10 +287,10 @@ def _run(beam_opts, source, vocab_path, output_dir, options,
                                source.total_bytes())
     printer.start()
   try:
-    with runners.running(beam_opts) as (runner, run_options):
-      with beam.Pipeline(runner=runner, options=run_options) as pipeline:
-        build_pipeline(pipeline, source, vocab_path, output_dir, options,
-                       progress_dir)
+    with beam.Pipeline(runner=runners.runner_for(beam_opts),
+                       options=beam_opts) as pipeline:
+      build_pipeline(pipeline, source, vocab_path, output_dir, options,
+                     progress_dir)
   except Exception as e:  # pylint: disable=broad-except
     found = re.search(re.escape(readers.CorruptInputError.PREFIX) + r"[^\n]*",
                       str(e))
@@ -314,7 +312,7 @@ def _summary(options, vocab_path, source, vocab_info, beam_opts) -> Dict:
   del settings['tokenize_batch_size']  # changes no record.
   return dict(
       format='official_td pretraining data v2',
-      vocab_size=special_tokens.resolve_special_token_ids(
+      vocab_size=vocab_lib.resolve_special_token_ids(
           vocab_path).vocab_size,
       **settings,
       source=source.describe(),
@@ -333,7 +331,7 @@ def _check_inputs(source, options, vocab_file, build_vocab_size):
   if vocab_file is None and not build_vocab_size:
     raise ValueError('Pass --vocab_file, or --build_vocab_size to build one.')
   if vocab_file is not None:
-    special_tokens.resolve_special_token_ids(vocab_file)
+    vocab_lib.resolve_special_token_ids(vocab_file)
   return source
 
 
@@ -348,7 +346,7 @@ def _write_vocab(output_dir, vocab_file, build_vocab_size, vocab_sample_bytes,
   sample_bytes = sum(len(d.encode()) for d in documents)
   logging.info('Learning a %d-token vocab from %d documents (%d bytes)...',
                build_vocab_size, len(documents), sample_bytes)
-  vocab_lib.build_vocab(documents, build_vocab_size, vocab_path, lower_case)
+  vocab_builder.build_vocab(documents, build_vocab_size, vocab_path, lower_case)
   return vocab_path, dict(built=True, requested_size=build_vocab_size,
                           sample_documents=len(documents),
                           sample_bytes=sample_bytes,

@@ -6,16 +6,12 @@ Beam's own options pass through (`--runner=DataflowRunner --project=...
 component knows is an error.
 """
 
-import contextlib
-import copy
 import os
-from typing import Callable, Dict, Iterator, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
 
-from official_td.data import packaging
-from official_td.data import warm_workers
 
 
 # ------------------------------------------------------------ running
@@ -42,7 +38,7 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
   if not is_direct(options) and not _is_in_process(options):
     # Remote workers import official_td: ship it unless the user does.
     options = beam_options.PipelineOptions(
-        beam_args + packaging.worker_package_args(beam_args))
+        beam_args + worker_package_args(beam_args))
   if is_direct(options):
     direct = options.view_as(beam_options.DirectOptions)
     if output_dir.startswith('ram://'):
@@ -55,6 +51,50 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
       if not any(a.startswith('--direct_num_workers') for a in beam_args):
         direct.direct_num_workers = num_workers or os.cpu_count() or 1
   return options
+
+
+# Options that give remote workers this package (or an image that has it).
+_SHIPPING_OPTIONS = ('--setup_file', '--extra_package', '--extra_packages',
+                     '--sdk_container_image', '--worker_harness_container_image')
+
+
+def ships_code(beam_args: Sequence[str]) -> bool:
+  """True when `beam_args` already give the workers code or an image."""
+  return any(a.split('=', 1)[0] in _SHIPPING_OPTIONS for a in beam_args)
+
+
+def project_file() -> str:
+  """The `pyproject.toml` of the checkout this package runs from, or ''."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__)))))
+  path = os.path.join(root, 'pyproject.toml')
+  return path if os.path.isfile(path) else ''
+
+
+def worker_package_args(beam_args: Sequence[str]) -> List[str]:
+  """`--setup_file=<checkout>/pyproject.toml` for remote workers.
+
+  Remote workers (Dataflow, Flink, Spark) run the pipeline's DoFns, so they
+  must import `official_td`. Beam builds an sdist from the project file
+  (`python -m build --sdist`, from requirements-dataflow.txt) and installs it
+  on every worker; the pinned worker dependencies travel with
+  `--requirements_file=requirements-worker.txt`.
+
+  Raises:
+    ValueError: when the package was installed without its checkout and the
+      user ships no code: say how to ship it.
+  """
+  if ships_code(beam_args):
+    return []
+  path = project_file()
+  if not path:
+    raise ValueError(
+        'Remote Beam workers need the official_td package, and this one was '
+        'installed without its source checkout. Pass '
+        '--setup_file=PATH/TO/CHECKOUT/pyproject.toml, or build a wheel '
+        '(`pip wheel --no-deps PATH/TO/CHECKOUT -w dist`) and pass '
+        '--extra_package=dist/official_td-VERSION-py3-none-any.whl.')
+  return [f'--setup_file={path}']
 
 
 def is_direct(options: beam_options.PipelineOptions) -> bool:
@@ -80,31 +120,6 @@ def runner_for(options: beam_options.PipelineOptions):
     from apache_beam.runners.portability import fn_api_runner  # pylint: disable=g-import-not-at-top
     return fn_api_runner.FnApiRunner()
   return None
-
-
-@contextlib.contextmanager
-def running(options: beam_options.PipelineOptions
-            ) -> Iterator[Tuple[object, beam_options.PipelineOptions]]:
-  """`(runner, options)` to run a pipeline with, for as long as it runs.
-
-  The DirectRunner in multi-processing mode gets its worker processes from
-  `warm_workers` (forked with TensorFlow and Beam imported, instead of new
-  Python processes that import them; the same SDK harness runs in them);
-  any other runner or mode is `runner_for(options)` as given.
-  """
-  direct = options.view_as(beam_options.DirectOptions)
-  if not (is_direct(options) and warm_workers.available() and
-          direct.direct_running_mode == 'multi_processing'):
-    yield runner_for(options), options
-    return
-  from apache_beam.runners.portability import fn_api_runner  # pylint: disable=g-import-not-at-top
-  with warm_workers.Pool() as pool:
-    options = copy.deepcopy(options)
-    # Beam's multi-processing mode would replace the environment with its
-    # own subprocess workers; the pool's environment is that mode's.
-    options.view_as(beam_options.DirectOptions).direct_running_mode = None
-    yield fn_api_runner.FnApiRunner(
-        default_environment=pool.environment()), options
 
 
 # ------------------------------------------------------------ dry run

@@ -1,11 +1,11 @@
 r"""Shows pretraining examples exactly as the training input produces them.
 
-  python -m official_td.data.show --data=runs/demo_data --num_examples=3
-  python -m official_td.data.show --data=data/td_dynamic --epoch=2 \
+  python -m official_td.input.show --data=runs/demo_data --num_examples=3
+  python -m official_td.input.show --data=data/td_dynamic --epoch=2 \
       --format=jsonl --num_examples=100 > epoch2.jsonl
 
 The records go through the training input's own functions
-(`official_td.data.pretrain_dataloader.load_dataset`): static records as
+(`official_td.input.pretrain_dataloader.load_dataset`): static records as
 `BertPretrainDataLoader` parses them, unmasked records (dynamic masking) with
 the masks training draws for them at `--epoch` with `--seed` (the run's
 `run.seed`; a record's mask is a function of seed, epoch, file and record, not
@@ -26,12 +26,13 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from official_td import runtime  # pylint: disable=g-import-not-at-top
+from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td.configs.pretraining import DataConfig  # pylint: disable=g-import-not-at-top
 from official_td.configs.pretraining import RunConfig  # pylint: disable=g-import-not-at-top
-from official_td.data import pretrain_dataloader  # pylint: disable=g-import-not-at-top
-from official_td.data import summary as summary_lib  # pylint: disable=g-import-not-at-top
-from official_td.data import validate  # pylint: disable=g-import-not-at-top
+from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
+from official_td.input import summary as summary_lib  # pylint: disable=g-import-not-at-top
+from official_td.input import validate  # pylint: disable=g-import-not-at-top
+from official_td import vocab as vocab_lib
 
 
 def data_config(data_dir: str, split: str = 'train') -> DataConfig:
@@ -57,8 +58,7 @@ def examples(data_dir: str, num_examples: Optional[int] = None,
   `masked_ids` (original), `seen_ids` (model input there).
   """
   data = data_config(data_dir, split)
-  with tf.io.gfile.GFile(data.vocab_file) as f:
-    vocab = [line.rstrip('\n') for line in f]
+  vocab = vocab_lib.load_vocab(data.vocab_file)
   validate.match_files(data.train_data)
   dataset = pretrain_dataloader.load_dataset(
       data.train_data, data, 256, False, seed,
@@ -128,8 +128,7 @@ def main(argv):
   del argv
   flags_ = flags.FLAGS
   data = data_config(flags_.data, flags_.split)
-  with tf.io.gfile.GFile(data.vocab_file) as f:
-    vocab = [line.rstrip('\n') for line in f]
+  vocab = vocab_lib.load_vocab(data.vocab_file)
   for i, example in enumerate(examples(flags_.data, flags_.num_examples,
                                        flags_.epoch, flags_.seed,
                                        flags_.split)):
@@ -145,6 +144,11 @@ def main(argv):
     print('text:', as_text(example, vocab))
 
 
-if __name__ == '__main__':
+def run():
+  """The console entry point (see pyproject.toml)."""
   define_flags()
-  app.run(runtime.main_with_clean_errors(main))
+  app.run(cli.main_with_clean_errors(main))
+
+
+if __name__ == '__main__':
+  run()

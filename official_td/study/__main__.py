@@ -1,6 +1,6 @@
 r"""Budgeted time-to-quality study: token dropping against the baseline.
 
-  python -m official_td.compare --gin_file=gin/experiments/demo.gin \
+  python -m official_td.study --gin_file=gin/experiments/demo.gin \
       --output_dir=runs/study --budgets=0.6,0.7,0.8,0.9 --seeds=3
 
 The question a user pays for is "the same quality for less wall-clock", so
@@ -53,7 +53,7 @@ import gin  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import configurables  # pylint: disable=g-import-not-at-top
-from official_td import runtime  # pylint: disable=g-import-not-at-top
+from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
 from official_td.study import report  # pylint: disable=g-import-not-at-top
@@ -98,7 +98,7 @@ def main(argv):
   # Each arm's config, checked before any work; then the shared one.
   for _, bindings in arms + [(plan_lib.BASELINE, [])]:
     gin.clear_config()
-    runtime.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + bindings)
+    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + bindings)
   run_config = configurables.run()
   warmup_steps = configurables.optimizer().warmup_steps
   settings = dict(gin_file=FLAGS.gin_file, gin_bindings=FLAGS.gin_bindings,
@@ -113,7 +113,7 @@ def main(argv):
   if FLAGS.embedded_task:
     task = os.path.join(out, 'task')
     if not tf.io.gfile.exists(os.path.join(task, 'eval.csv')):
-      from official_td.data import corpus  # pylint: disable=g-import-not-at-top
+      from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
       corpus.embedded_classification_task(task)
     finetune_bindings += [f"finetune.train_file = '{task}/train.csv'",
                           f"finetune.eval_file = '{task}/eval.csv'"]
@@ -141,7 +141,12 @@ def main(argv):
         'loss_vs_time.png, loss_vs_budget.png')
 
 
-if __name__ == '__main__':
+def run():
+  """The console entry point (see pyproject.toml)."""
   # (No --verbose flag here: the notebook imports this module beside
   # entry points that define one.)
-  app.run(runtime.main_with_clean_errors(main))
+  app.run(cli.main_with_clean_errors(main))
+
+
+if __name__ == '__main__':
+  run()

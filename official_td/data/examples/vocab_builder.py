@@ -4,10 +4,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from official_td.layers import special_tokens
-
-# Order of the reserved tokens of a built vocab: [PAD] is id 0, as in BERT.
-RESERVED_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+from official_td import vocab as vocab_lib
 
 
 def build_vocab(documents: Sequence[str],
@@ -36,17 +33,17 @@ def build_vocab(documents: Sequence[str],
   vocab = bert_vocab_from_dataset.bert_vocab_from_dataset(
       dataset,
       vocab_size=vocab_size,
-      reserved_tokens=list(RESERVED_TOKENS),
+      reserved_tokens=list(vocab_lib.RESERVED_TOKENS),
       bert_tokenizer_params=dict(lower_case=lower_case),
       learn_params={})
   with tf.io.gfile.GFile(output_path, 'w') as f:
     f.write('\n'.join(vocab) + '\n')
-  special_tokens.resolve_special_token_ids(output_path)  # sanity check.
+  vocab_lib.resolve_special_token_ids(output_path)  # sanity check.
   return output_path
 
 
 def make_tokenizer(vocab_file: str, lower_case: bool = True):
   """The data pipeline's WordPiece tokenizer over `vocab_file`."""
-  from official_td.data import tokenization  # pylint: disable=g-import-not-at-top
-  special_tokens.resolve_special_token_ids(vocab_file)
+  from official_td.data.examples import tokenization  # pylint: disable=g-import-not-at-top
+  vocab_lib.resolve_special_token_ids(vocab_file)
   return tokenization.WordPieceTokenizer(vocab_file, lower_case)

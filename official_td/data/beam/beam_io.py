@@ -11,8 +11,7 @@ from typing import List, Tuple
 import apache_beam as beam
 import tensorflow as tf
 
-from official_td import runtime
-from official_td.data.keys import stable_hash
+from official_td.data.examples.keys import stable_hash
 
 TEMP_DIR = '.beam-temp'  # under the output directory, removed at the end.
 
@@ -29,9 +28,6 @@ class _WriteBundle(beam.DoFn):
   def __init__(self, temp_dir: str, prefix: str):
     self._temp_dir = temp_dir
     self._prefix = prefix
-
-  def setup(self):
-    runtime.skip_final_collection_at_exit()  # this runs in Beam's workers.
 
   def start_bundle(self):
     self._writer, self._path, self._order = None, None, None

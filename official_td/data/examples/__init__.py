@@ -1,0 +1,1 @@
+"""Pure example stages (no Beam): tokenize, pack, mask, serialize; options and keys."""

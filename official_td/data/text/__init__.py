@@ -1,0 +1,1 @@
+"""Corpus text: sources read in parallel units, the embedded corpus, file readers."""

@@ -1,0 +1,1 @@
+"""The training-time input: reading pretraining records, dynamic masking, validation and `show`."""
