@@ -92,7 +92,7 @@ class CreatePretrainingDataTest(tu.TestCase):
     self.assertGreater(pieces, 0)
 
   def test_nsp_pairs(self):
-    out, _, vocab = self.make(nsp=True)
+    out, _, vocab = self.make(use_next_sentence_label=True)
     rows = read_records(os.path.join(out, 'train-*'))
     labels = [int(r['next_sentence_labels'][0]) for r in rows]
     self.assertIn(0, labels)

@@ -103,7 +103,10 @@ def define_flags():
                        defaults.max_predictions_per_seq, 'MLM slots.')
   flags.DEFINE_float('masked_lm_prob', defaults.masked_lm_prob, 'Mask rate.')
   flags.DEFINE_bool('whole_word_masking', False, 'Whole-word masking.')
-  flags.DEFINE_bool('nsp', False, 'Sentence pairs with NSP labels.')
+  flags.DEFINE_bool('use_next_sentence_label', False,
+                    'Sentence pairs with next-sentence labels (NSP), as '
+                    'data.use_next_sentence_label in training.')
+  flags.DEFINE_bool('nsp', None, 'Renamed: --use_next_sentence_label.')
   flags.DEFINE_enum('masking', 'static', ['static', 'dynamic'],
                     'static: masked records (BertPretrainDataLoader); '
                     'dynamic: unmasked records, fresh masks at every read.')
@@ -126,6 +129,9 @@ def define_flags():
 
 def main(argv):
   flags_ = flags.FLAGS
+  if flags_.nsp is not None:
+    raise ValueError('--nsp is now --use_next_sentence_label (the name of '
+                     'the setting in training, data.use_next_sentence_label).')
   # Every option that has a flag of its name takes the flag's value.
   options = DataOptions(**{
       field.name: flags_[field.name].value

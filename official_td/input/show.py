@@ -43,7 +43,7 @@ def data_config(data_dir: str, split: str = 'train') -> DataConfig:
       vocab_file=os.path.join(data_dir, 'vocab.txt'),
       seq_length=summary['seq_length'],
       max_predictions_per_seq=summary['max_predictions_per_seq'],
-      use_next_sentence_label=summary.get('nsp', False))
+      use_next_sentence_label=summary['use_next_sentence_label'])
   data, _ = pretrain_dataloader.resolve_data(data)
   return data
 

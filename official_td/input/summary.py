@@ -26,7 +26,10 @@ def read_summary(data_dir: str) -> Dict:
         'output is cleared and completed), or set data.require_summary = '
         'False for records written by other tools.')
   with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+    summary = json.load(f)
+  if 'nsp' in summary:  # written before the setting had training's name.
+    summary['use_next_sentence_label'] = summary.pop('nsp')
+  return summary
 
 
 def add_split_counts(summary: Dict, counts: Dict[str, int], output_dir: str,

@@ -127,4 +127,4 @@ def _check_record(path, record, seq_length, max_predictions, vocab_size,
                      f'sequence of {seq_length}.')
   if use_nsp and 'next_sentence_labels' not in feature:
     raise ValueError(f'{path!r}: records have no next_sentence_labels; '
-                     'create the data with --nsp or disable NSP.')
+                     'create the data with --use_next_sentence_label or disable NSP.')

@@ -47,7 +47,7 @@ SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
 
 
 @dataclasses.dataclass
-class Source:
+class CheckpointSource:
   """What `run.init_checkpoint` names, as far as it was read."""
   kind: str  # 'huggingface', 'checkpoint' or 'bert_encoder_v1'
   path: str  # the directory, or the checkpoint prefix
@@ -58,12 +58,12 @@ class Source:
   root: str = 'encoder'  # the checkpoint's name for the encoder
 
 
-def inspect(path: str) -> Source:
+def inspect(path: str) -> CheckpointSource:
   """Tells what `path` holds; a clear error if it is none of the kinds."""
   if huggingface.is_directory(path):
     config = huggingface.read_config(path)
     vocab = os.path.join(path, 'vocab.txt')
-    return Source('huggingface', path, huggingface.encoder_shape(config),
+    return CheckpointSource('huggingface', path, huggingface.encoder_shape(config),
                   vocab if tf.io.gfile.exists(vocab) else None,
                   'cls.predictions.transform.dense.weight' in
                   huggingface.tensor_names(path), False)
@@ -83,7 +83,7 @@ def inspect(path: str) -> Source:
   for root in ('encoder', 'model'):
     if f'{root}/{_V1_EMBEDDINGS}' in shapes and 'encoder/' + _EMBEDDINGS \
         not in shapes:
-      return Source('bert_encoder_v1', prefix, _v1_shape(shapes, root),
+      return CheckpointSource('bert_encoder_v1', prefix, _v1_shape(shapes, root),
                     vocab, False, False, root)
   if 'encoder/' + _EMBEDDINGS not in shapes:
     raise ValueError(
@@ -92,7 +92,7 @@ def inspect(path: str) -> Source:
         'BertEncoderV2(...)) writes it) nor a BertEncoder under `model/` or '
         '`encoder/`; save the encoder that way, or export it to a Hugging '
         'Face directory, and point run.init_checkpoint there.')
-  return Source('checkpoint', prefix, _checkpoint_shape(shapes), vocab,
+  return CheckpointSource('checkpoint', prefix, _checkpoint_shape(shapes), vocab,
                 any(k.startswith('model/masked_lm/') for k in shapes),
                 any(k.startswith('importance/') for k in shapes))
 
@@ -131,7 +131,7 @@ def _v1_shape(shapes, root: str) -> Dict[str, int]:
       type_vocab_size=shape(2, 'embeddings')[0])
 
 
-def _copy_from_v1(source: Source, encoder):
+def _copy_from_v1(source: CheckpointSource, encoder):
   """Restores a BertEncoder (v1) checkpoint and copies it into `encoder`."""
   from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
   v1 = networks.BertEncoder(**source.shape)
@@ -148,7 +148,7 @@ def _copy_from_v1(source: Source, encoder):
     variable.assign(theirs[name])
 
 
-def check(source: Source, encoder_kwargs: Dict, vocab_file: str):
+def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str):
   """Raises ValueError unless the checkpoint fits the encoder and the vocab.
 
   Args:
@@ -184,7 +184,7 @@ def check(source: Source, encoder_kwargs: Dict, vocab_file: str):
         + '. Create the data with --vocab_file=' + source.vocab_file + '.')
 
 
-def initialize(source: Source, encoder, pretrainer, importance=None) -> Dict:
+def initialize(source: CheckpointSource, encoder, pretrainer, importance=None) -> Dict:
   """Loads the checkpoint's weights into the (built) model.
 
   Returns:

@@ -113,7 +113,7 @@ class ReadTokenizePack(beam.DoFn):
       batches = tokenize_batches(keyed(split), self._tokenizer,
                                  options.tokenize_batch_size)
       prefix = f'{unit_key}/{split}'
-      if options.nsp:
+      if options.use_next_sentence_label:
         sequences = pack_nsp((doc for batch in batches
                               for doc in batch.documents()), self._ids,
                              options.seq_length, prefix, options.seed)

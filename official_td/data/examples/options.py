@@ -14,7 +14,7 @@ class DataOptions:
       number masked are padded with weight 0).
     masked_lm_prob: fraction of tokens masked.
     whole_word_masking: mask all WordPieces of a word together.
-    nsp: build [CLS] A [SEP] B [SEP] pairs with next-sentence labels instead
+    use_next_sentence_label: build [CLS] A [SEP] B [SEP] pairs with next-sentence labels instead
       of packed sequences.
     dupe_factor: static masking: times each sequence is written, each with a
       different mask.
@@ -34,7 +34,7 @@ class DataOptions:
   max_predictions_per_seq: int = 20
   masked_lm_prob: float = 0.15
   whole_word_masking: bool = False
-  nsp: bool = False
+  use_next_sentence_label: bool = False
   dupe_factor: int = 1
   masking: str = 'static'
   num_shards: int = 0
@@ -47,7 +47,7 @@ class DataOptions:
     """One clear ValueError for options that cannot work."""
     if self.seq_length < 8:
       raise ValueError(f'seq_length={self.seq_length} is too short; use >= 8.')
-    body = self.seq_length - (3 if self.nsp else 2)
+    body = self.seq_length - (3 if self.use_next_sentence_label else 2)
     if not 0 < self.max_predictions_per_seq <= body:
       raise ValueError(
           f'max_predictions_per_seq={self.max_predictions_per_seq} does not '
