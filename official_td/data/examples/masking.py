@@ -52,7 +52,7 @@ def mask_batch(seqs: Union[SequenceBatch, Sequence[PackedSequence]],
       masked_lm_positions=masked['masked_lm_positions'],
       masked_lm_ids=masked['masked_lm_ids'],
       masked_lm_weights=masked['masked_lm_weights'])
-  if options.nsp:
+  if options.use_next_sentence_label:
     features['next_sentence_labels'] = np.repeat(
         batch.next_sentence_labels, copies).reshape(-1, 1)
   return features
@@ -78,7 +78,7 @@ def unmasked_batch(seqs: Union[SequenceBatch, Sequence[PackedSequence]],
       input_mask=(np.arange(options.seq_length) < batch.lengths[:, None]
                   ).astype(np.int64),
       segment_ids=batch.segment_ids, word_ids=batch.words)
-  if options.nsp:
+  if options.use_next_sentence_label:
     features['next_sentence_labels'] = batch.next_sentence_labels.reshape(
         -1, 1)
   return features
