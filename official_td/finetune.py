@@ -24,7 +24,7 @@ from official_td import cli
 FLAGS = flags.FLAGS
 
 cli.define_flags('Where the fine-tuned model goes.',
-                     'Show tracebacks of configuration errors.')
+                 'Show tracebacks of configuration errors.')
 
 
 def main(argv):

@@ -32,7 +32,8 @@ def keep_k_from_ratio(keep_ratio: float, seq_length: int) -> int:
 
 
 def check_keep_k(keep_k: int, seq_length: int, what: str = 'keep_k',
-                 fix: str = 'lower keep_k (or keep_ratio)') -> int:
+                 fix: str = 'lower keep_k (or keep_ratio)',
+                 length_name: str = '') -> int:
   """Returns `keep_k` if it keeps between 1 and `seq_length - 1` tokens.
 
   Args:
@@ -40,14 +41,16 @@ def check_keep_k(keep_k: int, seq_length: int, what: str = 'keep_k',
     seq_length: S.
     what: how the caller names the setting in the error.
     fix: what the user should change, for the error.
+    length_name: the setting `seq_length` comes from, for the error.
 
   Raises:
     ValueError: naming `what`, the bounds and `fix`.
   """
   if not 0 < keep_k < seq_length:
+    of = f' ({length_name})' if length_name else ''
     raise ValueError(
-        f'{what} keeps {keep_k} of {seq_length} tokens; token dropping must '
-        f'keep between 1 and {seq_length - 1}: {fix}.')
+        f'{what} keeps {keep_k} of {seq_length} tokens{of}; token dropping '
+        f'must keep between 1 and {seq_length - 1}: {fix}.')
   return keep_k
 
 
@@ -61,7 +64,7 @@ def check_keep_setting(keep_k: Optional[int], keep_ratio: Optional[float],
   if keep_k is not None:
     keep_k = check_keep_k(
         int(keep_k), max_sequence_length, f'keep_k={keep_k}',
-        'the paper keeps half (e.g. 256 of 512)')
+        'the paper keeps half (e.g. 256 of 512)', 'max_sequence_length')
   else:
     keep_ratio = float(keep_ratio)
     if not 0.0 < keep_ratio < 1.0:

@@ -33,7 +33,7 @@ from official_td import train_lib  # pylint: disable=g-import-not-at-top
 FLAGS = flags.FLAGS
 
 cli.define_flags('Checkpoints, logs and results.',
-                     'Log everything to the console too, and show tracebacks.')
+                 'Log everything to the console too, and show tracebacks.')
 flags.DEFINE_integer('num_gpus', None, 'GPUs for mirrored (default: all).')
 flags.DEFINE_integer(
     'cpu_replicas', 0,
@@ -49,7 +49,7 @@ def main(argv):
   optimizer = configurables.optimizer()
   log_file = cli.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
   strategy = cli.make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.num_gpus,
-                                   FLAGS.cpu_replicas)
+                               FLAGS.cpu_replicas)
   replicas = strategy.num_replicas_in_sync
   header = (f'{type(strategy).__name__} with {replicas} replica(s), global '
             f'batch {run.global_batch_size} '

@@ -6,8 +6,10 @@ and the data before any work, builds the `Pretrainer`, drives it with an
 directory), and writes the run's outputs, `results.json` last.
 """
 
+import contextlib
 import dataclasses
 import os
+import sys
 import time
 from typing import Dict, Optional
 
@@ -113,6 +115,20 @@ def _write_operative_config(model_dir: str, operative_config: str):
                               operative_config.splitlines()), step=0)
 
 
+@contextlib.contextmanager
+def _orbit_lines_to_log(trainer: Pretrainer):
+  """The console keeps the trainer's lines while orbit's Controller runs.
+
+  orbit logs each of its lines to absl's log (the run's log file) and prints
+  it as well, its output dicts over many lines. Meanwhile this process's
+  stdout goes to `os.devnull`, and the trainer prints its progress and
+  evaluation lines to the console stdout was before.
+  """
+  trainer.console = sys.stdout
+  with open(os.devnull, 'w') as devnull, contextlib.redirect_stdout(devnull):
+    yield
+
+
 def _train(trainer: Pretrainer, controller, manager) -> Dict:
   """Trains to `run.train_steps` (evaluating on the way); the last eval."""
   run, data = trainer.run, trainer.data
@@ -184,20 +200,22 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
     initialized.update(init_checkpoint.initialize(
         init_source, trainer.encoder, trainer.model, trainer.importance))
 
-  controller, manager = make_controller(
-      trainer, ckpt_dir, chief, init_fn if init_source else None)
-  if initialized:
-    # Step 0 is the imported weights: a restart resumes from here (or
-    # later), never from run.init_checkpoint again.
-    manager.save(checkpoint_number=0, check_interval=False)
-    print(f'Initialized from {run.init_checkpoint}: '
-          + ', '.join(k for k, v in initialized.items() if v), flush=True)
-  if operative_config is not None and chief:
-    _write_operative_config(run.model_dir, operative_config)
+  with _orbit_lines_to_log(trainer):
+    controller, manager = make_controller(
+        trainer, ckpt_dir, chief, init_fn if init_source else None)
+    if initialized:
+      # Step 0 is the imported weights: a restart resumes from here (or
+      # later), never from run.init_checkpoint again.
+      manager.save(checkpoint_number=0, check_interval=False)
+      print(f'Initialized from {run.init_checkpoint}: '
+            + ', '.join(k for k, v in initialized.items() if v),
+            file=trainer.console, flush=True)
+    if operative_config is not None and chief:
+      _write_operative_config(run.model_dir, operative_config)
 
-  start = time.time()
-  start_step = int(trainer.global_step.numpy())
-  eval_results = _train(trainer, controller, manager)
+    start = time.time()
+    start_step = int(trainer.global_step.numpy())
+    eval_results = _train(trainer, controller, manager)
   results = _results(trainer, manager, start_step, time.time() - start,
                      eval_results)
   if trainer.importance is not None:

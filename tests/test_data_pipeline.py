@@ -589,20 +589,21 @@ class LocalWorkersTest(tu.TestCase):
 
   def test_workers_are_beams_subprocesses_and_no_worker_pool_is_served(self):
     served = []
-    original = beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server
+    grpc_module = beam_fn_api_pb2_grpc
+    original = grpc_module.add_BeamFnExternalWorkerPoolServicer_to_server
 
     def recording(servicer, server):
       served.append(type(servicer).__name__)
       return original(servicer, server)
 
     with mock.patch.object(
-        beam_fn_api_pb2_grpc, 'add_BeamFnExternalWorkerPoolServicer_to_server',
+        grpc_module, 'add_BeamFnExternalWorkerPoolServicer_to_server',
         recording):
       # The probe sees a pool when one is served (Beam's own, port 0).
-      address, server = worker_pool_main.BeamFnExternalWorkerPool.start(
-          port=0)
+      pool = worker_pool_main.BeamFnExternalWorkerPoolServicer
+      address, server = pool.start(port=0)
       server.stop(None)
-      self.assertEqual(served, ['BeamFnExternalWorkerPool'], address)
+      self.assertEqual(served, [pool.__name__], address)
       served.clear()
       options = runners.pipeline_options(TWO_WORKERS, self.get_temp_dir())
       with beam.Pipeline(runner=runners.runner_for(options),
@@ -675,7 +676,6 @@ class WorkerPackagingTest(tu.TestCase):
     # the pinned worker requirements.
     self.assertIn('workflow.tar.gz', job['staged'])
     self.assertIn('requirements.txt', job['staged'])
-    self.assertIn('extra_packages.txt', job['staged'])
     # An option only the DataflowRunner has is refused elsewhere, up front.
     proc = subprocess.run(command[:8] + [
         f'--output_dir={os.path.join(work, "out")}', '--dry_run=True'],

@@ -333,11 +333,14 @@ class ConfigErrorsTest(tu.TestCase):
     encoder = self.build(keep_k=12)
     with self.assertRaisesRegex(ValueError, 'keeps 12 of 8 tokens'):
       encoder(tu.encoder_inputs(tu.batch(seq_length=8)), training=True)
-    with self.assertRaisesRegex(ValueError, 'max_sequence_length - 1 = 15'):
+    with self.assertRaisesRegex(
+        ValueError, r'keep_k=16 keeps 16 of 16 tokens \(max_sequence_length\); '
+        'token dropping must keep between 1 and 15'):
       self.build(keep_k=16)
 
   def test_raises_when_keep_k_not_positive(self):
-    with self.assertRaisesRegex(ValueError, 'keep_k=0 must be between 1'):
+    with self.assertRaisesRegex(ValueError,
+                                r'keep_k=0 keeps 0 of 16 tokens .* between 1'):
       self.build(keep_k=0)
     with self.assertRaisesRegex(ValueError, r'keep_ratio=1.0 must be in'):
       self.build(keep_k=None, keep_ratio=1.0)

@@ -134,5 +134,6 @@ class PretrainEvaluator(orbit.AbstractEvaluator):
     logging.info('eval at step %d: %s', int(self.global_step.numpy()),
                  outputs)
     print(f'eval step {int(self.global_step.numpy())}: ' + ', '.join(
-        f'{k} {v:.4f}' for k, v in outputs.items()), flush=True)
+        f'{k} {v:.4f}' for k, v in outputs.items()), file=self.console,
+          flush=True)
     return outputs

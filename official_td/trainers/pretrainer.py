@@ -12,6 +12,7 @@ sequences (what fine-tuning sees) and with dropping.
 import collections
 import dataclasses
 import math
+import sys
 import time
 from typing import List, Tuple
 
@@ -46,6 +47,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
                data: DataConfig, optimizer_config: OptimizerConfig,
                run: RunConfig):
     self.strategy = strategy
+    self.console = sys.stdout  # where progress lines go (see train_lib).
     self.data = data
     self.run = run
     self.vocab = vocab_lib.load_vocab(data.vocab_file)
@@ -90,9 +92,9 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     self.keep_k = data.seq_length if keep_k is None else keep_k
     # The keep schedule: fractions (what benchmarks time), then steps.
     self.phase_fractions = keep.keep_phases(run, data.seq_length,
-                                                     keep_k)
+                                            keep_k)
     self.phases = keep.phase_steps(self.phase_fractions,
-                                            run.train_steps)
+                                   run.train_steps)
     # Train-loop seconds of the run so far, over restarts (checkpointed).
     self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                      name='train_seconds')
@@ -282,7 +284,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     print(f'step {step}/{total}  loss {outputs["mlm_loss"]:.4f}  '
           f'acc {outputs["mlm_accuracy"]:.4f}  {steps_per_second:.2f} steps/s'
           f'  ETA {time.strftime("%H:%M:%S", time.gmtime(eta))}  [{phase}]',
-          flush=True)
+          file=self.console, flush=True)
 
   def importance_table(self) -> np.ndarray:
     table = self.importance.table

@@ -74,7 +74,7 @@ class ReadTokenizePack(beam.DoFn):
 
   def setup(self):
     self._tokenizer = vocab_builder.make_tokenizer(self._vocab_file,
-                                               self._options.lower_case)
+                                                   self._options.lower_case)
     self._ids = vocab_lib.resolve_special_token_ids(self._vocab_file)
     counter = beam.metrics.Metrics.counter
     self._counters = {
