@@ -42,8 +42,8 @@ from absl import flags
 import tensorflow as tf
 
 from official.nlp.modeling import networks
-from official_td import publish
 from official_td import cli
+from official_td import publish
 from official_td.tasks import classification
 
 FLAGS = flags.FLAGS

@@ -18,8 +18,8 @@ import json
 from absl import app
 from absl import flags
 
-from official_td import configurables
 from official_td import cli
+from official_td import configurables
 
 FLAGS = flags.FLAGS
 

@@ -24,8 +24,8 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 
-from official_td import configurables  # pylint: disable=g-import-not-at-top
 from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td import configurables  # pylint: disable=g-import-not-at-top
 # Before any gin file is parsed: modules of tf-models-official register gin
 # configurables when first imported, which a locked config refuses.
 from official_td import train_lib  # pylint: disable=g-import-not-at-top

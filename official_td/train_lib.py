@@ -19,6 +19,7 @@ import tensorflow as tf
 import tf_keras
 
 from official_td import publish
+from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.configs.encoders import EncoderConfig
 from official_td.configs.pretraining import check_configs
@@ -28,7 +29,6 @@ from official_td.configs.pretraining import RunConfig
 from official_td.input import pretrain_dataloader
 from official_td.input import validate
 from official_td.interop import init_checkpoint
-from official_td import vocab as vocab_lib
 from official_td.trainers.pretrainer import Pretrainer
 
 

@@ -5,10 +5,10 @@ import os
 import subprocess
 import sys
 
+from official_td import keep
 from official_td.benchmarks import flops
 from official_td.configs import encoders
 from official_td.configs import pretraining
-from official_td import keep
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 

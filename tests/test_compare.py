@@ -11,10 +11,10 @@ import time
 
 import tensorflow as tf
 
+from official_td import keep
 from official_td.study import events
 from official_td.study import plan
 from official_td.study import report as report_lib
-from official_td import keep
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 

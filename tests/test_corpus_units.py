@@ -13,9 +13,9 @@ import tempfile
 
 import tensorflow as tf
 
-from official_td.data.text import readers
-from official_td.data.examples import options as data_options
 from official_td.data.beam import pipeline
+from official_td.data.examples import options as data_options
+from official_td.data.text import readers
 from official_td.data.text import sources
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu

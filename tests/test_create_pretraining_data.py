@@ -7,9 +7,9 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from official_td.data.text import corpus
-from official_td.data.examples import options as data_options
 from official_td.data.beam import pipeline
+from official_td.data.examples import options as data_options
+from official_td.data.text import corpus
 from official_td.input import validate
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu

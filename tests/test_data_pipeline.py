@@ -25,28 +25,28 @@ from apache_beam.runners.worker import worker_pool_main
 from apache_beam.testing import util as beam_testing
 
 from official.nlp.data import pretrain_dataloader
-from official_td.data.beam import beam_io
+from official_td import train_lib
+from official_td import vocab as vocab_lib
+from official_td.configs import encoders
+from official_td.configs import pretraining
 from official_td.data import create_pretraining_data as cpd
-from official_td.input import dynamic_masking
+from official_td.data.beam import beam_io
 from official_td.data.beam import pipeline
-from official_td.data.text import corpus
-from official_td.data.text import readers
+from official_td.data.beam import runners
 from official_td.data.examples import keys
 from official_td.data.examples import masking
 from official_td.data.examples import options as data_options
 from official_td.data.examples import packing
-from official_td.data.beam import runners
-from official_td.input import show
-from official_td.data.text import sources
-from official_td.data.examples import tokenization
 from official_td.data.examples import records
-from official_td.input import summary as summary_lib
+from official_td.data.examples import tokenization
 from official_td.data.examples import vocab_builder
-from official_td import vocab as vocab_lib
+from official_td.data.text import corpus
+from official_td.data.text import readers
+from official_td.data.text import sources
+from official_td.input import dynamic_masking
+from official_td.input import show
+from official_td.input import summary as summary_lib
 from tests import masking_reference
-from official_td import train_lib
-from official_td.configs import encoders
-from official_td.configs import pretraining
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 

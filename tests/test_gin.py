@@ -5,9 +5,9 @@ import os
 
 import gin
 
+from official_td import cli
 from official_td import configurables
 from official_td.benchmarks import flops
-from official_td import cli
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -19,13 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from official_td import masking as rule
+from official_td.data.text import sources
 from official_td.input import dynamic_masking
 from official_td.input import show
-from official_td.data.text import sources
 from tests import pretrain_utils as pu
+from tests import testing_utils as tu
 from tests.masking_reference import random_rows
 from tests.masking_reference import reference_mask
-from tests import testing_utils as tu
 
 DUPES = 45
 

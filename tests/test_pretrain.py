@@ -16,10 +16,10 @@ import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
 from official.nlp.modeling import models
+from official_td import keep
 from official_td.configs import encoders
 from official_td.configs import pretraining
 from official_td.input import pretrain_dataloader as td_dataloader
-from official_td import keep
 from official_td.tasks import masked_lm
 from tests import pretrain_utils as pu
 

@@ -16,10 +16,10 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from official_td import export
 from official_td import publish
-from official_td.tasks import classification
 from official_td import train_lib
 from official_td.configs import encoders
 from official_td.configs import pretraining
+from official_td.tasks import classification
 from tests import pretrain_utils as pu
 
 

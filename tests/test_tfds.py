@@ -9,10 +9,10 @@ import tempfile
 
 import tensorflow_datasets as tfds
 
-from official_td.data.text import corpus
 from official_td.data import create_pretraining_data as cpd
-from official_td.data.examples import options as data_options
 from official_td.data.beam import pipeline
+from official_td.data.examples import options as data_options
+from official_td.data.text import corpus
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu

@@ -3,9 +3,9 @@
 import numpy as np
 import tensorflow as tf
 
-from official_td.vocab import resolve_special_token_ids
 from official_td.layers import TokenDrop
 from official_td.layers import TokenRestore
+from official_td.vocab import resolve_special_token_ids
 from tests import testing_utils as tu
 
 

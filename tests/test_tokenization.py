@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
-from official_td.data.text import corpus
 from official_td.data.examples import tokenization
 from official_td.data.examples import vocab_builder
+from official_td.data.text import corpus
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 

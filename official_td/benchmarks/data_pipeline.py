@@ -24,7 +24,7 @@ blocks, on every core and on one worker.
 
 For each run: wall seconds, text MB/s (input MB / wall seconds, start-up
 included) and peak memory, sampled every 0.1 s over the process and its
-children (the workers' forkserver and the workers): the sum of their RSS,
+children (the workers): the sum of their RSS,
 the RSS of the largest, and (every 2 s, and as the RSS grows) the sum of
 their PSS (proportional set size: each shared page counted once over the
 processes that map it). Summed RSS counts the TensorFlow libraries
@@ -51,16 +51,16 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import psutil  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
+from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
 from official_td.data.examples import masking  # pylint: disable=g-import-not-at-top
 from official_td.data.examples import packing  # pylint: disable=g-import-not-at-top
-from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
 from official_td.data.examples import records  # pylint: disable=g-import-not-at-top
-from official_td.data.text import sources  # pylint: disable=g-import-not-at-top
 from official_td.data.examples import tokenization  # pylint: disable=g-import-not-at-top
 from official_td.data.examples import vocab_builder  # pylint: disable=g-import-not-at-top
 from official_td.data.examples.options import DataOptions  # pylint: disable=g-import-not-at-top
-from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
+from official_td.data.text import sources  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 

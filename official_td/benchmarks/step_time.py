@@ -53,16 +53,16 @@ from absl import logging  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 import tf_keras  # pylint: disable=g-import-not-at-top
 
-from official_td import configurables  # pylint: disable=g-import-not-at-top
 from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td import configurables  # pylint: disable=g-import-not-at-top
+from official_td import keep  # pylint: disable=g-import-not-at-top
 from official_td import train_lib  # pylint: disable=g-import-not-at-top
+from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import flops  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
 from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
 from official_td.configs import pretraining  # pylint: disable=g-import-not-at-top
-from official_td import keep  # pylint: disable=g-import-not-at-top
 from official_td.trainers.pretrainer import Pretrainer  # pylint: disable=g-import-not-at-top
-from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 

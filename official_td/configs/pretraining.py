@@ -3,8 +3,8 @@
 import dataclasses
 from typing import Optional, Tuple
 
-from official_td.configs.encoders import EncoderConfig
 from official_td import keep
+from official_td.configs.encoders import EncoderConfig
 
 
 @dataclasses.dataclass

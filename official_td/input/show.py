@@ -27,12 +27,12 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td import vocab as vocab_lib
 from official_td.configs.pretraining import DataConfig  # pylint: disable=g-import-not-at-top
 from official_td.configs.pretraining import RunConfig  # pylint: disable=g-import-not-at-top
 from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.input import summary as summary_lib  # pylint: disable=g-import-not-at-top
 from official_td.input import validate  # pylint: disable=g-import-not-at-top
-from official_td import vocab as vocab_lib
 
 
 def data_config(data_dir: str, split: str = 'train') -> DataConfig:

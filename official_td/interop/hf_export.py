@@ -17,9 +17,9 @@ import tensorflow as tf
 
 from official.nlp.modeling import networks
 from official_td import publish
+from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.interop import huggingface
-from official_td import vocab as vocab_lib
 from official_td.tasks import classification
 
 

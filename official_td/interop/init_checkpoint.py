@@ -35,8 +35,8 @@ from typing import Dict, Optional
 from absl import logging
 import tensorflow as tf
 
-from official_td.interop import huggingface
 from official_td import vocab as vocab_lib
+from official_td.interop import huggingface
 
 _EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 # BertEncoder (v1), a functional Keras model: its layers by position.

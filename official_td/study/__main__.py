@@ -52,8 +52,8 @@ from absl import logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from official_td import configurables  # pylint: disable=g-import-not-at-top
 from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td import configurables  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
 from official_td.study import report  # pylint: disable=g-import-not-at-top

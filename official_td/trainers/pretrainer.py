@@ -23,6 +23,8 @@ import tensorflow as tf
 import tf_keras
 
 from official.nlp import optimization
+from official_td import keep
+from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.configs.encoders import EncoderConfig
 from official_td.configs.pretraining import DataConfig
@@ -30,10 +32,8 @@ from official_td.configs.pretraining import OptimizerConfig
 from official_td.configs.pretraining import RunConfig
 from official_td.input import pretrain_dataloader
 from official_td.networks import TokenDropBertEncoder
-from official_td import keep
 from official_td.tasks import masked_lm
 from official_td.trainers import evaluator
-from official_td import vocab as vocab_lib
 
 
 class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):

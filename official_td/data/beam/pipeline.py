@@ -32,13 +32,11 @@ import apache_beam as beam
 import tensorflow as tf
 
 from official_td import publish
+from official_td import vocab as vocab_lib
 from official_td.data.beam import beam_io
 from official_td.data.beam import progress
-from official_td.data.text import readers
-from official_td.data.examples import records
 from official_td.data.beam import runners
-from official_td.data.text import sources
-from official_td.input import summary as data_summary
+from official_td.data.examples import records
 from official_td.data.examples import vocab_builder
 from official_td.data.examples.keys import split_of
 from official_td.data.examples.keys import stable_hash
@@ -49,10 +47,12 @@ from official_td.data.examples.packing import chunked
 from official_td.data.examples.packing import pack_batches
 from official_td.data.examples.packing import pack_nsp
 from official_td.data.examples.packing import SequenceBatch
+from official_td.data.examples.tokenization import tokenize_batches
+from official_td.data.text import readers
+from official_td.data.text import sources
+from official_td.input import summary as data_summary
 from official_td.input.summary import INCOMPLETE
 from official_td.input.summary import SUMMARY
-from official_td.data.examples.tokenization import tokenize_batches
-from official_td import vocab as vocab_lib
 
 METRICS_NAMESPACE = 'official_td'
 SEQUENCES_PER_ELEMENT = 256

@@ -13,10 +13,10 @@ from typing import Iterable, Iterator, List, Sequence
 
 import numpy as np
 
+from official_td import vocab as vocab_lib
 from official_td.data.examples.keys import stable_hash
 from official_td.data.examples.tokenization import TokenizedBatch
 from official_td.data.examples.tokenization import TokenizedDocument
-from official_td import vocab as vocab_lib
 
 
 @dataclasses.dataclass
