@@ -41,6 +41,10 @@ NOT_RUNNABLE = {
     'pip install --no-deps .': 'installs the package: '
                                'tests/test_packaging.py does it',
     'git clone': 'the tests run in the clone',
+    'for round in 1 2 3': 'needs a worktree of release 0.2 and the '
+                          'benchmark corpus (docs/results.md)',
+    'runs/study_results': 'the study behind docs/results.md (an hour); the '
+                          "README's study command runs the same program",
     'bert_base_token_drop.gin': 'BERT-base at full size (a TPU or GPUs)',
 }
 
