@@ -6,6 +6,7 @@ several entry points can share it.
 """
 
 import os
+import shutil
 import sys
 
 from absl import flags
@@ -114,7 +115,8 @@ def main_with_clean_errors(main, verbose=lambda: False):
       if _log_file:  # the console gets the message once, below.
         logging.info('%s: %s', type(e).__name__, message)
       sys.stdout.flush()
-      print(f'Error: {message}\n(run with --verbose for the traceback)',
+      log = f'the log: {_log_file}; ' if _log_file else ''
+      print(f'Error: {message}\n({log}run with --verbose for the traceback)',
             file=_terminal or sys.stderr, flush=True)
       sys.exit(1)
   return wrapped
@@ -127,8 +129,9 @@ def stderr_to_log(program: str, output_dir: str) -> str:
   Beam's SDK harness, TensorFlow in each worker): file descriptor 2 itself
   is redirected, so child processes (the DirectRunner's workers) and C++
   logging follow. The console keeps stdout and the entry point's own
-  `Error:` line. The log goes beside a local `output_dir`
-  (`OUTPUT_DIR.PROGRAM.log`), else to the local temp directory.
+  `Error:` line, which names the log. The log is hidden beside a local
+  `output_dir` (`.NAME.PROGRAM.log`, so that it does not look like a
+  result), else in the local temp directory.
 
   Returns:
     The log file's path.
@@ -136,12 +139,12 @@ def stderr_to_log(program: str, output_dir: str) -> str:
   global _log_file, _terminal
   target = output_dir.rstrip('/')
   if '://' in target:
-    log_dir = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'official_td',
-                           'logs')
+    log_dir = _temp_log_dir()
     path = os.path.join(log_dir, f'{program}-{os.getpid()}.log')
   else:
     log_dir = os.path.dirname(os.path.abspath(target))
-    path = f'{os.path.abspath(target)}.{program}.log'
+    path = os.path.join(log_dir,
+                        f'.{os.path.basename(target)}.{program}.log')
   os.makedirs(log_dir, exist_ok=True)  # local by construction.
   sys.stderr.flush()
   _terminal = os.fdopen(os.dup(2), 'w', buffering=1)
@@ -150,6 +153,32 @@ def stderr_to_log(program: str, output_dir: str) -> str:
   os.close(log)
   _log_file = path
   return path
+
+
+def _temp_log_dir() -> str:
+  """Where logs go that must not look like a result: the local temp dir."""
+  return os.path.join(os.environ.get('TMPDIR', '/tmp'), 'official_td', 'logs')
+
+
+def withdraw_logs(model_dir: str):
+  """Moves the logs of a run that failed before writing anything else.
+
+  A model directory holding only `logs/` would look like a started run. When
+  that is all `model_dir` holds (local), its logs move to the local temp
+  directory, `model_dir` is removed, and the error names the new path.
+  """
+  global _log_file
+  logs = os.path.join(model_dir, 'logs')
+  if '://' in model_dir or not os.path.isdir(logs) or os.listdir(
+      model_dir) != ['logs']:
+    return
+  name = os.path.basename(os.path.abspath(model_dir))
+  target = os.path.join(_temp_log_dir(), f'{name}-{os.getpid()}')
+  os.makedirs(os.path.dirname(target), exist_ok=True)  # local by construction.
+  shutil.move(logs, target)
+  os.rmdir(model_dir)
+  if _log_file and _log_file.startswith(logs + os.sep):
+    _log_file = os.path.join(target, os.path.relpath(_log_file, logs))
 
 
 def log_to_file(program: str, model_dir: str, verbose: bool = False) -> str:
@@ -170,8 +199,7 @@ def log_to_file(program: str, model_dir: str, verbose: bool = False) -> str:
   if '://' not in model_dir:
     log_dir = os.path.join(model_dir, 'logs')
   else:
-    log_dir = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'official_td',
-                           'logs')
+    log_dir = _temp_log_dir()
   os.makedirs(log_dir, exist_ok=True)  # local by construction.
   handler = logging.get_absl_handler()
   handler.use_absl_log_file(program, log_dir)

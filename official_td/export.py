@@ -142,7 +142,7 @@ def build_serving_module(model_dir: str,
                          seq_length or config['seq_length'], classifier,
                          config['label_names'], config['has_text_b'])
   encoder, kwargs, vocab_file, _ = classification.load_pretrained_encoder(
-      model_dir)
+      model_dir, '--model_dir')
   seq_length = seq_length or min(128, kwargs['max_sequence_length'])
   if seq_length > kwargs['max_sequence_length']:
     raise ValueError(f'seq_length={seq_length} exceeds the encoder\'s '

@@ -23,6 +23,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import configurables  # pylint: disable=g-import-not-at-top
@@ -47,7 +48,18 @@ def main(argv):
   encoder = configurables.encoder()
   data = configurables.data()
   optimizer = configurables.optimizer()
+  new_model_dir = not tf.io.gfile.exists(FLAGS.model_dir)
   log_file = cli.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
+  try:
+    _train(run, encoder, data, optimizer, log_file)
+  except Exception:
+    if new_model_dir:  # a run refused before it wrote anything but logs.
+      cli.withdraw_logs(FLAGS.model_dir)
+    raise
+
+
+def _train(run, encoder, data, optimizer, log_file):
+  """Builds the strategy and pretrains; prints the outcome."""
   strategy = cli.make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.num_gpus,
                                FLAGS.cpu_replicas)
   replicas = strategy.num_replicas_in_sync

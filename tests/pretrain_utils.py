@@ -125,3 +125,10 @@ class TinyDataTestCase(tu.TestCase):
   def tearDownClass(cls):
     shutil.rmtree(cls.root, ignore_errors=True)
     super().tearDownClass()
+
+
+def run_entry_point(module, args, timeout=600):
+  """Runs `python -m MODULE ARGS` from the repository, as a user would."""
+  return subprocess.run([sys.executable, '-m', module] + list(args),
+                        cwd=REPO, env=env(), capture_output=True, text=True,
+                        timeout=timeout)

@@ -213,8 +213,10 @@ class BlockPipelineTest(tu.TestCase):
       # A quiet console: Beam's and TensorFlow's output is in the log.
       console = (proc.stdout + proc.stderr).splitlines()
       self.assertLessEqual(len(console), 12, console)
-      self.assertEqual(console[0], f'Log: {out}.create_pretraining_data.log')
-      self.assertIn('SDK', open(f'{out}.create_pretraining_data.log').read())
+      log = os.path.join(os.path.dirname(out),
+                         f'.{os.path.basename(out)}.create_pretraining_data.log')
+      self.assertEqual(console[0], f'Log: {log}')
+      self.assertIn('SDK', open(log).read())
       summary = json.load(open(os.path.join(out, 'data_summary.json')))
       self.assertGreaterEqual(summary['source']['units'], 6)
       outputs.append(collections.Counter(

@@ -737,8 +737,8 @@ class BadInputTest(tu.TestCase):
 
   def test_corrupt_gzip_among_many_fails_the_job_naming_it(self):
     # The launcher reads only the headers; the worker that decompresses the
-    # truncated file fails the job with one message, and the output never
-    # gets its completion marker.
+    # truncated file fails the job with one message, and the output is
+    # removed.
     root = tempfile.mkdtemp()
     for i in range(7):
       with gzip.open(os.path.join(root, f'part{i}.txt.gz'), 'wt') as f:
@@ -755,7 +755,12 @@ class BadInputTest(tu.TestCase):
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
         timeout=600)
     pu.assert_clean_error(self, proc, f"'{bad}' is not a readable gzip file")
-    self.assertFalse(os.path.exists(os.path.join(out, 'data_summary.json')))
+    # Nothing that looks like data is left (not even its vocab.txt); the log
+    # the error names is hidden beside it.
+    self.assertFalse(os.path.exists(out))
+    log = os.path.join(root, '.data.create_pretraining_data.log')
+    self.assertIn(f'the log: {log}', proc.stderr)
+    self.assertTrue(os.path.exists(log))
 
   def test_vocab_without_special_tokens(self):
     vocab = tu.write_vocab(os.path.join(tempfile.mkdtemp(), 'v.txt'),

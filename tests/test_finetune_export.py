@@ -108,6 +108,45 @@ class FinetuneExportTest(pu.TinyDataTestCase):
     with self.assertRaisesRegex(ValueError, "no column 'sentence'"):
       classification.read_delimited(path, 'sentence', 'label')
 
+  def finetune_command(self, model_dir, **bindings):
+    values = dict(pretrained_dir=self.pretrained,
+                  train_file=os.path.join(self.root, 'train.csv'),
+                  eval_file=os.path.join(self.root, 'eval.csv'))
+    values.update(bindings)
+    return (['--gin_file=gin/finetune/csv.gin', f'--model_dir={model_dir}',
+             '--gin_bindings=finetune.seq_length = 16'] +
+            [f"--gin_bindings=finetune.{k} = '{v}'" for k, v in values.items()])
+
+  def test_finetune_command_ends_bad_inputs_with_one_clean_error(self):
+    """Through the command: exit 1, one `Error:` line naming the binding,
+    the value and the fix, no traceback, and no model directory."""
+    missing = os.path.join(self.root, 'missing.tsv')
+    other_columns = os.path.join(self.root, 'other_columns.tsv')
+    with open(other_columns, 'w') as f:
+      f.write('sentence\tlabel\nthe cat\tcat\n')
+    unseen = os.path.join(self.root, 'unseen_label.csv')
+    write_csv(unseen, [('the cat sat', 'cat'), ('a dog ran', 'dog')])
+    cases = [
+        (dict(train_file=missing),
+         f"finetune.train_file='{missing}' does not exist: point "
+         'finetune.train_file at a CSV'),
+        (dict(eval_file=other_columns),
+         f"finetune.eval_file='{other_columns}' has no column 'text' "
+         "(finetune.text_column); its columns are ['sentence', 'label']: set "
+         'finetune.text_column to one of them'),
+        (dict(eval_file=unseen),
+         f"finetune.eval_file='{unseen}' has labels ['dog'] that "
+         'finetune.train_file never has'),
+        (dict(pretrained_dir=self.root),
+         f"finetune.pretrained_dir='{self.root}' is not a finished run"),
+    ]
+    for i, (bindings, message) in enumerate(cases):
+      model_dir = os.path.join(self.root, f'refused_finetune_{i}')
+      proc = pu.run_entry_point('official_td.finetune',
+                                self.finetune_command(model_dir, **bindings))
+      pu.assert_clean_error(self, proc, message)
+      self.assertFalse(os.path.exists(model_dir), message)
+
   def run_python(self, code):
     proc = subprocess.run([sys.executable, '-c', code], cwd=pu.REPO,
                           env=pu.env(), capture_output=True, text=True,

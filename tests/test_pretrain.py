@@ -498,7 +498,13 @@ class BadInputTest(pu.TinyDataTestCase):
     proc = pu.run_train(model_dir, pu.data_bindings(data_dir or self.data_dir)
                         + bindings, check=False)
     pu.assert_clean_error(self, proc, message)
-    self.assertEqual(glob.glob(os.path.join(model_dir, 'ckpt-*')), [])
+    # Not even logs/: a refused run leaves no model dir that looks started;
+    # the log the error names (once it was opened) is in the temp dir.
+    self.assertFalse(os.path.exists(model_dir))
+    named = re.search(r'\(the log: (\S+);', proc.stderr)
+    if named:
+      self.assertTrue(os.path.exists(named.group(1)), named.group(1))
+      self.assertFalse(named.group(1).startswith(model_dir))
     return proc
 
   def copy_data(self):
@@ -507,8 +513,10 @@ class BadInputTest(pu.TinyDataTestCase):
     return copy
 
   def test_missing_shard(self):
-    self.assert_fails_cleanly([f"data.train_data = '{self.root}/nope/train-*'"],
-                              'No TFRecord file matches')
+    proc = self.assert_fails_cleanly(
+        [f"data.train_data = '{self.root}/nope/train-*'"],
+        'No TFRecord file matches')
+    self.assertIn('(the log: ', proc.stderr)
 
   def test_corrupt_shard(self):
     copy = self.copy_data()

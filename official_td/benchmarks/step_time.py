@@ -106,6 +106,12 @@ class Setup:
 
 def setup_from_flags(work_dir: str) -> Setup:
   """A config of the flags' shape over synthetic records."""
+  keep.check_keep_setting(FLAGS.keep_k, None, FLAGS.seq_length)
+  if not 0 < FLAGS.max_predictions <= FLAGS.seq_length - 2:
+    raise ValueError(
+        f'--max_predictions={FLAGS.max_predictions} does not fit '
+        f'--seq_length={FLAGS.seq_length}: use 1 to {FLAGS.seq_length - 2} '
+        '(BERT: 20 at 128, 76 at 512).')
   encoder = encoders.EncoderConfig(
       hidden_size=FLAGS.hidden_size, num_layers=FLAGS.num_layers,
       num_attention_heads=FLAGS.num_attention_heads, inner_dim=FLAGS.inner_dim,
@@ -264,18 +270,19 @@ def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
 
 def main(argv):
   del argv
-  work_dir = tempfile.mkdtemp(prefix='td_step_time_')
-  if FLAGS.gin_file:
-    setup = setup_from_gin(FLAGS.gin_file, FLAGS.gin_bindings, work_dir,
-                           FLAGS.synthetic_data)
-  else:
-    setup = setup_from_flags(work_dir)
-  drop, plain = build_trainers(setup, work_dir)
-  steps_per_timing = FLAGS.steps_per_timing or drop.run.steps_per_loop
-  plain_s, step_s, compile_s = measure(drop, plain, FLAGS.steps,
-                                       FLAGS.warmup_steps, steps_per_timing)
-  dropping = min(k for k in step_s if k < drop.data.seq_length)
-  importance_s = time_importance(drop, dropping, 3 * FLAGS.steps)
+  # Synthetic records and the trainers' scratch model dirs: local, removed.
+  with tempfile.TemporaryDirectory(prefix='td_step_time_') as work_dir:
+    if FLAGS.gin_file:
+      setup = setup_from_gin(FLAGS.gin_file, FLAGS.gin_bindings, work_dir,
+                             FLAGS.synthetic_data)
+    else:
+      setup = setup_from_flags(work_dir)
+    drop, plain = build_trainers(setup, work_dir)
+    steps_per_timing = FLAGS.steps_per_timing or drop.run.steps_per_loop
+    plain_s, step_s, compile_s = measure(drop, plain, FLAGS.steps,
+                                         FLAGS.warmup_steps, steps_per_timing)
+    dropping = min(k for k in step_s if k < drop.data.seq_length)
+    importance_s = time_importance(drop, dropping, 3 * FLAGS.steps)
   print(json.dumps(report(drop, plain_s, step_s, compile_s, importance_s)))
 
 

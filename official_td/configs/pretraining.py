@@ -40,8 +40,8 @@ class RunConfig:
   """Steps, batch and bookkeeping of one run."""
   model_dir: str = ''
   # Start from these weights when model_dir holds no checkpoint: a Hugging
-  # Face BERT directory, a run of this project, or a Model Garden
-  # BertEncoderV2 checkpoint (official_td.interop.init_checkpoint).
+  # Face BERT directory, a Model Garden checkpoint, a google-research/bert
+  # directory or a run of this project (official_td.interop.init_checkpoint).
   init_checkpoint: str = ''
   train_steps: int = 1000000
   global_batch_size: int = 512

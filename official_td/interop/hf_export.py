@@ -50,7 +50,7 @@ def _finetuned(model_dir: str, config_path: str):
 
 def _pretrained(model_dir: str):
   encoder, kwargs, _, checkpoint = classification.load_pretrained_encoder(
-      model_dir)
+      model_dir, '--model_dir')
   pretrainer = encoders.build_pretrainer(encoder)
   # Builds the head's variables; no AutoGraph conversion (none needed).
   tf.autograph.experimental.do_not_convert(pretrainer)(_dummy(kwargs))

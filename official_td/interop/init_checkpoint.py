@@ -15,7 +15,14 @@ one of:
   Google's TF2 BERT checkpoints hold it (`tf.train.Checkpoint(model=...)` or
   `(encoder=...)`): restored into a `BertEncoder` of its shape and copied
   into the encoder weight by weight (the two classes have the same weights,
-  under the same names).
+  under the same names);
+* a google-research/bert checkpoint (TF1, name-based: `bert_model.ckpt` with
+  `bert_config.json` and `vocab.txt` beside it; BERT-Base/Large, the
+  multilingual and whole-word-masking ones, the small BERTs from BERT-Tiny
+  on): converted by the Model Garden's own converter
+  (`official/nlp/tools/tf2_bert_encoder_checkpoint_converter.py`) into a
+  `BertPretrainerV2` over a `BertEncoder`, then copied as above, the MLM
+  head (`cls/predictions/...`) too where the checkpoint holds it.
 
 `inspect` reads only what is cheap (a config, the checkpoint's shapes) so
 that `check` can refuse a mismatch, naming both shapes, before any work; the
@@ -28,8 +35,11 @@ the checkpoint holds one.
 """
 
 import dataclasses
+import json
 import os
 import re
+import shutil
+import tempfile
 from typing import Dict, Optional
 
 from absl import logging
@@ -40,6 +50,9 @@ from official_td.interop import huggingface
 
 _EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 # BertEncoder (v1), a functional Keras model: its layers by position.
+GOOGLE_CHECKPOINT = 'bert_model.ckpt'
+GOOGLE_CONFIG = 'bert_config.json'
+_GOOGLE_EMBEDDINGS = 'bert/embeddings/word_embeddings'
 _V1_EMBEDDINGS = 'layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
               'num_attention_heads', 'inner_dim', 'max_sequence_length',
@@ -49,7 +62,7 @@ SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
 @dataclasses.dataclass
 class CheckpointSource:
   """What `run.init_checkpoint` names, as far as it was read."""
-  kind: str  # 'huggingface', 'checkpoint' or 'bert_encoder_v1'
+  kind: str  # 'huggingface', 'checkpoint', 'bert_encoder_v1' or 'google_bert'
   path: str  # the directory, or the checkpoint prefix
   shape: Dict[str, int]
   vocab_file: Optional[str]
@@ -70,16 +83,25 @@ def inspect(path: str) -> CheckpointSource:
   prefix = path
   if tf.io.gfile.isdir(path):
     prefix = tf.train.latest_checkpoint(path)
+    if not prefix and tf.io.gfile.exists(
+        os.path.join(path, GOOGLE_CHECKPOINT + '.index')):
+      prefix = os.path.join(path, GOOGLE_CHECKPOINT)  # no `checkpoint` file.
   if not prefix or not tf.io.gfile.exists(prefix + '.index'):
     raise ValueError(
         f'run.init_checkpoint={path!r} is neither a Hugging Face BERT '
         'directory (config.json + model.safetensors), nor a TensorFlow '
-        'checkpoint (a prefix with .index, or a directory holding one): '
-        'point it at one of those.')
+        'checkpoint (a prefix with .index, or a directory holding one, such '
+        'as a google-research/bert directory with bert_model.ckpt): point it '
+        'at one of those.')
   shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
   directory = os.path.dirname(prefix)
   vocab = os.path.join(directory, 'vocab.txt')
   vocab = vocab if tf.io.gfile.exists(vocab) else None
+  if _GOOGLE_EMBEDDINGS in shapes:
+    return CheckpointSource(
+        'google_bert', prefix, _google_shape(prefix, shapes), vocab,
+        any(k.startswith('cls/predictions/') for k in shapes), False,
+        root='model')
   for root in ('encoder', 'model'):
     if f'{root}/{_V1_EMBEDDINGS}' in shapes and 'encoder/' + _EMBEDDINGS \
         not in shapes:
@@ -95,6 +117,51 @@ def inspect(path: str) -> CheckpointSource:
   return CheckpointSource('checkpoint', prefix, _checkpoint_shape(shapes), vocab,
                 any(k.startswith('model/masked_lm/') for k in shapes),
                 any(k.startswith('importance/') for k in shapes))
+
+
+def _google_shape(prefix: str, shapes) -> Dict[str, int]:
+  """The encoder shape of a google-research/bert checkpoint, from the
+  `bert_config.json` beside it; a clear error where the file is missing,
+  describes another model, or disagrees with the checkpoint's tensors."""
+  config_file = os.path.join(os.path.dirname(prefix), GOOGLE_CONFIG)
+  if not tf.io.gfile.exists(config_file):
+    raise ValueError(
+        f'{prefix!r} is a google-research/bert checkpoint (its variables are '
+        f'named bert/...), but {config_file!r} does not exist: put the '
+        f'{GOOGLE_CONFIG} released with it beside the checkpoint.')
+  with tf.io.gfile.GFile(config_file) as f:
+    config = json.load(f)
+  if config.get('hidden_act', 'gelu') not in ('gelu', 'gelu_new') or config.get(
+      'embedding_size') not in (None, config.get('hidden_size')):
+    raise ValueError(
+        f'{config_file!r} describes a model this encoder is not (hidden_act '
+        f'{config.get("hidden_act")!r}, embedding_size '
+        f'{config.get("embedding_size")}): BERT uses GELU and embeddings as '
+        'wide as the hidden layers.')
+  shape = dict(
+      vocab_size=config['vocab_size'], hidden_size=config['hidden_size'],
+      num_layers=config['num_hidden_layers'],
+      num_attention_heads=config['num_attention_heads'],
+      inner_dim=config['intermediate_size'],
+      max_sequence_length=config['max_position_embeddings'],
+      type_vocab_size=config.get('type_vocab_size', 2))
+  layers = {int(m.group(1)) for k in shapes
+            for m in [re.match(r'bert/encoder/layer_(\d+)/', k)] if m}
+  found = dict(
+      vocab_size=shapes[_GOOGLE_EMBEDDINGS][0],
+      hidden_size=shapes[_GOOGLE_EMBEDDINGS][1], num_layers=len(layers),
+      inner_dim=shapes.get('bert/encoder/layer_0/intermediate/dense/kernel',
+                           [0, 0])[1],
+      max_sequence_length=shapes.get(
+          'bert/embeddings/position_embeddings', [0])[0])
+  differ = [k for k, v in found.items() if shape[k] != v]
+  if differ:
+    raise ValueError(
+        f'{config_file!r} does not describe the checkpoint {prefix!r}: '
+        + ', '.join(f'{k} {shape[k]} in the config, {found[k]} in the '
+                    'checkpoint' for k in differ)
+        + '. Use the bert_config.json released with this checkpoint.')
+  return shape
 
 
 def _checkpoint_shape(shapes) -> Dict[str, int]:
@@ -131,21 +198,84 @@ def _v1_shape(shapes, root: str) -> Dict[str, int]:
       type_vocab_size=shape(2, 'embeddings')[0])
 
 
-def _copy_from_v1(source: CheckpointSource, encoder):
-  """Restores a BertEncoder (v1) checkpoint and copies it into `encoder`."""
-  from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
-  v1 = networks.BertEncoder(**source.shape)
-  tf.train.Checkpoint(**{source.root: v1}).read(
-      source.path).assert_existing_objects_matched().expect_partial()
-  theirs = {w.name.split(':')[0]: w for w in v1.weights}
-  ours = {w.name.split(':')[0].split('/', 1)[1]: w for w in encoder.weights}
+def _copy_weights(source: CheckpointSource, theirs, ours, what: str):
+  """Assigns `theirs` (a dict name -> variable) to `ours`, name by name; a
+  clear error where a weight has no counterpart."""
   if sorted(theirs) != sorted(ours):
     raise ValueError(
-        f'run.init_checkpoint={source.path!r}: the BertEncoder\'s weights '
+        f'run.init_checkpoint={source.path!r}: the {what} weights '
         f'{sorted(set(theirs) ^ set(ours))} have no counterpart in the '
-        'encoder.')
+        'model.')
   for name, variable in ours.items():
     variable.assign(theirs[name])
+
+
+def _encoder_names(weights, strip_scope: bool):
+  """Weights by name; `strip_scope`: without the model's own name scope."""
+  names = [w.name.split(':')[0] for w in weights]
+  if strip_scope:
+    names = [name.split('/', 1)[1] for name in names]
+  return dict(zip(names, weights))
+
+
+def _head_weights(masked_lm):
+  """The MLM head's own weights, by role (its decoder is the encoder's word
+  embedding table, copied with the encoder)."""
+  return {'transform/kernel': masked_lm.dense.kernel,
+          'transform/bias': masked_lm.dense.bias,
+          'layer_norm/gamma': masked_lm.layer_norm.gamma,
+          'layer_norm/beta': masked_lm.layer_norm.beta,
+          'output_bias': masked_lm.bias}
+
+
+def _copy_from_v1(source: CheckpointSource, encoder, pretrainer=None,
+                  prefix: Optional[str] = None):
+  """Restores a BertEncoder (v1) checkpoint (with `pretrainer`: a
+  BertPretrainerV2 over one) from `prefix` (default: the source's) and
+  copies it into `encoder` (and `pretrainer.masked_lm`)."""
+  from official.nlp.modeling import models  # pylint: disable=g-import-not-at-top
+  from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
+  v1 = networks.BertEncoder(**source.shape)
+  root = v1
+  if pretrainer is not None:
+    root = models.BertPretrainerV2(encoder_network=v1)
+    root(root.inputs)  # builds the MLM head.
+  tf.train.Checkpoint(**{source.root: root}).read(
+      prefix or source.path).assert_existing_objects_matched().expect_partial()
+  _copy_weights(source, _encoder_names(v1.weights, False),
+                _encoder_names(encoder.weights, True), 'BertEncoder\'s')
+  if pretrainer is not None:
+    _copy_weights(source, _head_weights(root.masked_lm),
+                  _head_weights(pretrainer.masked_lm), 'MLM head\'s')
+
+
+def _copy_from_google(source: CheckpointSource, encoder, pretrainer):
+  """Converts a google-research/bert checkpoint with the Model Garden's
+  converter (into a local scratch directory, removed after), then copies
+  it as a BertEncoder (v1) checkpoint."""
+  # pylint: disable=g-import-not-at-top
+  from official.legacy.bert import configs
+  from official.nlp.tools import tf2_bert_encoder_checkpoint_converter as tf2
+  # pylint: enable=g-import-not-at-top
+  config = configs.BertConfig.from_json_file(
+      os.path.join(os.path.dirname(source.path), GOOGLE_CONFIG))
+  scratch = tempfile.mkdtemp(prefix='official_td_bert_')  # local, removed.
+  tf_logger = tf.get_logger()
+  level = tf_logger.level
+  try:
+    converted = os.path.join(scratch, 'converted', 'ckpt')
+    # The converter reports every variable at INFO: not for the console.
+    tf_logger.setLevel('WARNING')
+    tf2.convert_checkpoint(
+        config, converted, source.path, checkpoint_model_name=source.root,
+        converted_model='pretrainer' if source.has_head else 'encoder')
+    tf_logger.setLevel(level)
+    _copy_from_v1(source, encoder,
+                  pretrainer if source.has_head else None,
+                  tf.train.latest_checkpoint(os.path.dirname(converted)))
+  finally:
+    tf_logger.setLevel(level)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str):
@@ -198,6 +328,9 @@ def initialize(source: CheckpointSource, encoder, pretrainer, importance=None) -
     loaded['mlm_head'] = not missing
   elif source.kind == 'bert_encoder_v1':
     _copy_from_v1(source, encoder)
+  elif source.kind == 'google_bert':
+    _copy_from_google(source, encoder, pretrainer)
+    loaded['mlm_head'] = source.has_head
   else:
     items = dict(encoder=encoder)
     if source.has_head:

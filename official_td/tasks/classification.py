@@ -68,12 +68,14 @@ class FinetuneConfig:
 
 
 # ------------------------------------------------------------------- loading
-def load_pretrained_encoder(pretrained_dir: str):
+def load_pretrained_encoder(pretrained_dir: str,
+                            setting: str = 'finetune.pretrained_dir'):
   """A plain BertEncoderV2 holding the encoder weights of `pretrained_dir`.
 
   Args:
     pretrained_dir: a pretraining model dir (checkpoint, encoder_config.json,
       vocab.txt), or a fine-tuning dir (its config names the pretraining dir).
+    setting: the flag or binding `pretrained_dir` came from, named in errors.
 
   Returns:
     `(encoder, encoder_kwargs, vocab_file, checkpoint_path)`.
@@ -81,13 +83,15 @@ def load_pretrained_encoder(pretrained_dir: str):
   config_path = os.path.join(pretrained_dir, ENCODER_CONFIG)
   if not tf.io.gfile.exists(config_path):
     raise ValueError(
-        f'{pretrained_dir!r} has no {ENCODER_CONFIG}: pass the --model_dir of '
-        'a finished `python -m official_td.train` run.')
+        f'{setting}={pretrained_dir!r} is not a finished run (it has no '
+        f'{ENCODER_CONFIG}): point {setting} at the --model_dir of a '
+        'finished `python -m official_td.train` run.')
   with tf.io.gfile.GFile(config_path) as f:
     kwargs = json.load(f)
   checkpoint = tf.train.latest_checkpoint(pretrained_dir)
   if checkpoint is None:
-    raise ValueError(f'No checkpoint in {pretrained_dir!r}.')
+    raise ValueError(f'{setting}={pretrained_dir!r} holds no checkpoint: '
+                     'point it at a finished run.')
   encoder = networks.BertEncoderV2(**kwargs)
   # Builds the variables to restore into. The layers' calls hold no
   # tensor-dependent Python control flow: traced without AutoGraph, which
@@ -101,26 +105,50 @@ def load_pretrained_encoder(pretrained_dir: str):
 
 def read_delimited(path: str, text_column: str, label_column: str,
                    text_b_column: str = '',
-                   label_names: Optional[Sequence[str]] = None
+                   label_names: Optional[Sequence[str]] = None,
+                   setting: str = 'finetune.train_file'
                    ) -> ClassificationData:
-  """Reads a CSV (`.csv`) or TSV (other suffixes) file with a header row."""
+  """Reads a CSV (`.csv`) or TSV (other suffixes) file with a header row.
+
+  Args:
+    path: the file (any `tf.io.gfile` URL).
+    text_column, label_column, text_b_column: its columns.
+    label_names: the training labels (None: this is the training file).
+    setting: the gin binding `path` came from, named in errors.
+
+  Raises:
+    ValueError: naming `setting`, the file and the fix: the file is missing
+      or empty, lacks a column, or (evaluation) has a label training has not.
+  """
   delimiter = ',' if path.endswith('.csv') else '\t'
+  if not tf.io.gfile.exists(path):
+    raise ValueError(
+        f'{setting}={path!r} does not exist: point {setting} at a CSV (.csv) '
+        'or TSV file with a header row.')
   with tf.io.gfile.GFile(path) as f:
     rows = list(csv.DictReader(f, delimiter=delimiter))
   if not rows:
-    raise ValueError(f'{path!r} has no data rows.')
-  for column in filter(None, (text_column, text_b_column, label_column)):
-    if column not in rows[0]:
-      raise ValueError(f'{path!r} has no column {column!r}; its columns are '
-                       f'{list(rows[0])}. Set the column flags to match.')
+    raise ValueError(f'{setting}={path!r} has no data rows under its header '
+                     'row: give it one example per line.')
+  columns = {'finetune.text_column': text_column,
+             'finetune.text_b_column': text_b_column,
+             'finetune.label_column': label_column}
+  for binding, column in columns.items():
+    if column and column not in rows[0]:
+      raise ValueError(
+          f'{setting}={path!r} has no column {column!r} ({binding}); its '
+          f'columns are {list(rows[0])}: set {binding} to one of them.')
   raw_labels = [r[label_column] for r in rows]
   if label_names is None:
     label_names = sorted(set(raw_labels))
   index = {name: i for i, name in enumerate(label_names)}
   unknown = sorted(set(raw_labels) - set(index))
   if unknown:
-    raise ValueError(f'{path!r} has labels {unknown} not seen in training '
-                     f'({list(label_names)}).')
+    raise ValueError(
+        f'{setting}={path!r} has labels {unknown} that finetune.train_file '
+        f'never has ({list(label_names)}): a classifier predicts only the '
+        'labels it was trained on; fix them, or add examples of them to the '
+        'training file.')
   return ClassificationData(
       text_a=[r[text_column] for r in rows],
       text_b=[r[text_b_column] for r in rows] if text_b_column else None,
@@ -240,7 +268,7 @@ def load_data(config: FinetuneConfig) -> Tuple[ClassificationData,
                            config.label_column, config.text_b_column)
     evaluation = read_delimited(config.eval_file, config.text_column,
                                 config.label_column, config.text_b_column,
-                                train.label_names)
+                                train.label_names, 'finetune.eval_file')
   if config.max_examples:
     train = ClassificationData(
         train.text_a[:config.max_examples],

@@ -251,13 +251,20 @@ def create_pretraining_data(source,
         '--input_files (blank-line-separated documents) or the TFDS split.')
 
   tf.io.gfile.makedirs(output_dir)
-  with tf.io.gfile.GFile(os.path.join(output_dir, INCOMPLETE), 'w') as f:
-    f.write('create_pretraining_data is writing this directory.\n')
-  vocab_path, vocab_info = _write_vocab(output_dir, vocab_file,
-                                        build_vocab_size, vocab_sample_bytes,
-                                        sample, options.lower_case)
-  result = _run(beam_opts, source, vocab_path, output_dir, options,
-                progress_stream)
+  try:
+    with tf.io.gfile.GFile(os.path.join(output_dir, INCOMPLETE), 'w') as f:
+      f.write('create_pretraining_data is writing this directory.\n')
+    vocab_path, vocab_info = _write_vocab(output_dir, vocab_file,
+                                          build_vocab_size, vocab_sample_bytes,
+                                          sample, options.lower_case)
+    result = _run(beam_opts, source, vocab_path, output_dir, options,
+                  progress_stream)
+  except BaseException:
+    # A failed job (a corrupt file, a bad line, Ctrl-C) leaves nothing that
+    # looks like data: the directory is this run's own (checked empty or
+    # cleared above). A killed one keeps its marker; a re-run clears it.
+    tf.io.gfile.rmtree(output_dir)
+    raise
   if tf.io.gfile.exists(os.path.join(output_dir, beam_io.TEMP_DIR)):
     tf.io.gfile.rmtree(os.path.join(output_dir, beam_io.TEMP_DIR))
   counts = _metric_counts(result) if result is not None else {}
