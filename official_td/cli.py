@@ -26,12 +26,42 @@ def define_flags(model_dir_help: str, verbose_help: str):
   flags.DEFINE_multi_string('gin_file', [], 'Gin config files (in order).')
   flags.DEFINE_multi_string('gin_bindings', [], 'Extra gin bindings.')
   flags.DEFINE_string('model_dir', None, model_dir_help)
+  define_strategy_flags()
+  flags.DEFINE_bool('verbose', False, verbose_help)
+
+
+STRATEGY_FLAGS = ('strategy', 'tpu', 'num_gpus', 'cpu_replicas')
+
+
+def define_strategy_flags():
+  """The tf.distribute flags: every entry point that trains or times a step
+  takes the same ones (`train`, `finetune`, `benchmarks.step_time`,
+  `study`, which passes them on to each of its runs)."""
   flags.DEFINE_enum('strategy', 'one_device',
                     ['one_device', 'mirrored', 'multi_worker_mirrored', 'tpu'],
-                    'tf.distribute strategy.')
+                    'tf.distribute strategy (multi_worker_mirrored reads the '
+                    'cluster from TF_CONFIG).')
   flags.DEFINE_string('tpu', None,
                       'TPU address (`local` on a Colab / TPU VM).')
-  flags.DEFINE_bool('verbose', False, verbose_help)
+  flags.DEFINE_integer('num_gpus', None, 'GPUs for mirrored (default: all).')
+  flags.DEFINE_integer(
+      'cpu_replicas', 0,
+      'Split the CPU into this many logical devices and mirror over them: '
+      'the CPU proxy of a multi-replica run.')
+
+
+def strategy_from_flags():
+  """The strategy the flags of `define_strategy_flags` name."""
+  flags_ = flags.FLAGS
+  return make_strategy(flags_.strategy, flags_.tpu, flags_.num_gpus,
+                       flags_.cpu_replicas)
+
+
+def strategy_args():
+  """The strategy flags as given, to pass on to another entry point."""
+  flags_ = flags.FLAGS
+  return [f'--{name}={flags_[name].value}' for name in STRATEGY_FLAGS
+          if flags_[name].present]
 
 
 def configure_from_flags() -> str:

@@ -30,7 +30,7 @@ cli.define_flags('Where the fine-tuned model goes.',
 def main(argv):
   del argv
   config = configurables.finetune(model_dir=cli.configure_from_flags())
-  strategy = cli.make_strategy(FLAGS.strategy, FLAGS.tpu)
+  strategy = cli.strategy_from_flags()
   from official_td.tasks import classification  # pylint: disable=g-import-not-at-top
   results = classification.finetune(config, strategy)
   print(json.dumps(results))

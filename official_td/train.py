@@ -35,11 +35,6 @@ FLAGS = flags.FLAGS
 
 cli.define_flags('Checkpoints, logs and results.',
                  'Log everything to the console too, and show tracebacks.')
-flags.DEFINE_integer('num_gpus', None, 'GPUs for mirrored (default: all).')
-flags.DEFINE_integer(
-    'cpu_replicas', 0,
-    'Split the CPU into this many logical devices and mirror over them: '
-    'the CPU proxy of a multi-replica run.')
 
 
 def main(argv):
@@ -60,8 +55,7 @@ def main(argv):
 
 def _train(run, encoder, data, optimizer, log_file):
   """Builds the strategy and pretrains; prints the outcome."""
-  strategy = cli.make_strategy(FLAGS.strategy, FLAGS.tpu, FLAGS.num_gpus,
-                               FLAGS.cpu_replicas)
+  strategy = cli.strategy_from_flags()
   replicas = strategy.num_replicas_in_sync
   header = (f'{type(strategy).__name__} with {replicas} replica(s), global '
             f'batch {run.global_batch_size} '

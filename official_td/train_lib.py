@@ -162,6 +162,8 @@ def _results(trainer: Pretrainer, manager, start_step: int, seconds: float,
       compiled_train_loops={str(k): n for k, n in
                             sorted(trainer.loop_traces.items())},
       seq_length=trainer.data.seq_length,
+      strategy=type(trainer.strategy).__name__,
+      replicas=trainer.strategy.num_replicas_in_sync,
       data_lower_case=trainer.data.lower_case,
       checkpoint=manager.latest_checkpoint,
       tensorboard=trainer.run.model_dir,

@@ -114,3 +114,15 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
         result['schedule_ratio'],
         (0.5 * result['step_s']['8'] + 0.25 * result['step_s']['16'] +
          0.25 * result['step_s']['32']) / result['plain_step_s'], places=3)
+    # It timed the loops training runs: a training run of the same config
+    # compiles the same loops of its token-drop trainer, k by k (a benchmark
+    # that timed the full-length loop for every k would not).
+    model_dir = os.path.join(self.root, 'same_config')
+    pu.run_train(model_dir, self.bindings + [
+        schedule, "encoder.importance_mode = 'frequency'"])
+    trained = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(result['timed_loops']['token_drop'],
+                     trained['compiled_train_loops'])
+    self.assertEqual(sorted(trained['compiled_train_loops']),
+                     ['16', '32', '8'])
+    self.assertEqual(result['timed_loops']['plain'], {'32': 1})

@@ -38,10 +38,17 @@ class PlanTest(tu.TestCase):
     runs = plan.plan([('td', ['encoder.keep_k = 8'])], [0.5], [7], ratios,
                         baseline_steps=1000, warmup_steps=100,
                         evals_per_run=4)
-    self.assertEqual([r[0] for r in runs], ['baseline', 'td_b0.50'])
-    base, td = runs
+    self.assertEqual([r[0] for r in runs],
+                     ['baseline', 'baseline_b0.50', 'td_b0.50'])
+    base, short_base, td = runs
     self.assertIn('run.train_steps = 1000', base[4])
     self.assertIn('encoder.token_drop = False', base[4])
+    # The baseline at the arm's budget: half its steps, its warmup scaled,
+    # its schedule decayed within them.
+    self.assertEqual(short_base[1:3], ('baseline', 0.5))
+    self.assertIn('run.train_steps = 500', short_base[4])
+    self.assertIn('optimizer.warmup_steps = 50', short_base[4])
+    self.assertIn('encoder.token_drop = False', short_base[4])
     self.assertIn('run.train_steps = 625', td[4])
     self.assertIn('optimizer.warmup_steps = 62', td[4])
     self.assertIn('run.eval_interval = 157', td[4])
@@ -60,6 +67,20 @@ class PlanTest(tu.TestCase):
     self.assertAlmostEqual(
         report_lib.break_even([0.8, 0.6, 0.7], [4.0, 5.0, 4.5], 4.75)[0], 0.65)
 
+  def test_speedup_at_equal_quality_reads_the_baselines_curve(self):
+    budgets, losses = [0.5, 1.0, 1.5], [5.0, 4.6, 4.4]
+    # The arm at 0.5 reaches 4.8: the baseline needs 0.75 of its time.
+    self.assertEqual(report_lib.equal_quality_speedup(budgets, losses, 4.8,
+                                                      0.5),
+                     (1.5, 'interpolated'))
+    # Worse than the shortest baseline: at most 0.5 / 0.5.
+    self.assertEqual(report_lib.equal_quality_speedup(budgets, losses, 5.2,
+                                                      0.5), (1.0, 'at_most'))
+    # Better than the longest: more than 1.5 / 0.5.
+    self.assertEqual(report_lib.equal_quality_speedup(budgets, losses, 4.3,
+                                                      0.5), (3.0, 'above'))
+    self.assertEqual(report_lib.format_speedup(3.0, 'above'), '> 3.00×')
+
   def test_bad_flags_raise(self):
     with self.assertRaisesRegex(ValueError, 'distinct fractions'):
       plan.parse_budgets(['0.5', '0.5'])
@@ -75,7 +96,8 @@ class PlanTest(tu.TestCase):
 def recompute_break_even(rows, arm):
   """From study.csv alone: (break-even, kind), independent of compare."""
   base = statistics.fmean(float(r['eval_mlm_loss']) for r in rows
-                          if r['arm'] == 'baseline')
+                          if r['arm'] == 'baseline' and
+                          float(r['budget']) == 1.0)
   by_budget = {}
   for r in rows:
     if r['arm'] == arm:
@@ -99,7 +121,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     cmd = [sys.executable, '-m', 'official_td.study',
            '--gin_file=gin/experiments/ci_tiny.gin', f'--output_dir={out}',
            f'--budgets={budgets}', '--seeds=2', '--evals_per_run=2',
-           '--benchmark_steps=5']
+           '--benchmark_steps=5', '--cpu_replicas=2']
     cmd += [f'--gin_bindings={b}' for b in self.bindings]
     cmd += ['--finetune_bindings=' + b for b in (
         'finetune.seq_length = 32', 'finetune.epochs = 1',
@@ -148,7 +170,8 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
       self.assertEqual(open(path, 'rb').read(), content, path)
       self.assertIn(f'[finished] {os.path.dirname(path)}', rerun.stdout)
       self.assertNotIn(f'--model_dir={os.path.dirname(path)} ', rerun.stdout)
-    self.assertLen(finished, 2)  # the baseline's and budget 0.5's.
+    # The baselines at 1.0, 0.5 and 1.5, and the arm at 0.5.
+    self.assertLen(finished, 4)
     self.assertNotIn('official_td.benchmarks', rerun.stdout)  # stored.
     # The killed run resumed from its checkpoint instead of starting over.
     resumed = json.load(open(os.path.join(killed, 'results.json')))
@@ -158,7 +181,8 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
 
     with open(os.path.join(out, 'study.csv')) as f:
       rows = list(csv.DictReader(f))
-    self.assertLen(rows, 6)  # (baseline + 2 budgets) x 2 seeds.
+    # (the baseline at 1.0 and at both budgets + the arm at both) x 2 seeds.
+    self.assertLen(rows, 10)
     # Steps from the side-by-side step times, stored by the study.
     timing = json.load(open(os.path.join(out, 'step_times',
                                          'token_drop.json')))
@@ -167,14 +191,20 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
         {int(k): v for k, v in timing['step_s'].items()},
         timing['plain_step_s'])
     self.assertAlmostEqual(ratio, timing['schedule_ratio'], places=3)
+    # The step times were measured on the same two replicas.
+    self.assertEqual((timing['strategy'], timing['replicas']),
+                     ('MirroredStrategy', 2))
     for r in rows:
       budget = float(r['budget'])
-      expected = 40 if r['arm'] == 'baseline' else round(
+      expected = round(budget * 40) if r['arm'] == 'baseline' else round(
           budget * 40 / timing['schedule_ratio'])
       self.assertEqual(int(r['steps']), expected, r)
       results = json.load(open(os.path.join(
           out, 'runs', r['run'], f'seed{r["seed"]}', 'results.json')))
       self.assertEqual(results['step'], expected)
+      # Every run on the devices the study was given: two replicas.
+      self.assertEqual((results['strategy'], results['replicas']),
+                       ('MirroredStrategy', 2), r)
       self.assertAlmostEqual(float(r['eval_mlm_loss']),
                              results['eval_mlm_loss'], places=4)
     self.assertEqual(sorted({r['seed'] for r in rows}), ['42', '43'])
@@ -190,7 +220,38 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertLen(arm['per_seed'], 2)
     self.assertIn(arm['break_even_measured_time_kind'],
                   ('interpolated', 'at_most', 'above'))
+    # The speedup at equal quality, recomputed from study.csv: at each
+    # budget, the baseline budget that reaches the arm's mean loss on the
+    # baseline's own (mean) curve, over the budget.
+    def mean_loss(arm, budget):
+      return statistics.fmean(float(r['eval_mlm_loss']) for r in rows
+                              if r['arm'] == arm and float(r['budget']) ==
+                              budget)
+    base_curve = [(b, mean_loss('baseline', b)) for b in (0.5, 1.0, 1.5)]
+    for entry in arm['equal_quality']:
+      target = mean_loss('token_drop', entry['budget'])
+      reach = None
+      for (b0, l0), (b1, l1) in zip(base_curve, base_curve[1:]):
+        if l1 <= target <= l0 and reach is None:
+          reach = b0 + (l0 - target) / (l0 - l1) * (b1 - b0)
+      if base_curve[0][1] <= target:
+        reach = base_curve[0][0]
+      if reach is None:
+        self.assertEqual(entry['speedup_kind'], 'above', entry)
+        self.assertAlmostEqual(entry['speedup'], 1.5 / entry['budget'])
+      else:
+        self.assertAlmostEqual(entry['speedup'], reach / entry['budget'],
+                               places=6, msg=entry)
+    # The runs' own step-time ratio, beside the benchmark's.
+    def per_step(name):
+      return statistics.fmean(float(r['train_seconds']) / int(r['steps'])
+                              for r in rows if r['arm'] == name)
+    self.assertAlmostEqual(arm['measured_ratio'],
+                           per_step('token_drop') / per_step('baseline'),
+                           places=6)
     report = open(os.path.join(out, 'study.md')).read()
+    self.assertIn('| token_drop | 0.50 | ', report)
+    self.assertIn('speedup at equal quality', report)
     self.assertIn(f'- **token_drop**: {value:.3f} (per seed: ', report)
     self.assertRegex(report, r'\| baseline \| 1\.00 \| 40 \| 2 \|')
     for name in ('loss_vs_time.png', 'loss_vs_budget.png'):

@@ -98,6 +98,21 @@ class EntryPointErrorsTest(tu.TestCase):
       proc = pu.run_entry_point('official_td.benchmarks.step_time', args)
       pu.assert_clean_error(self, proc, message)
 
+  def test_loop_overhead_refuses_a_bad_shape(self):
+    work_dir = os.path.join(self.work, 'loop_bench')
+    proc = pu.run_entry_point('official_td.benchmarks.loop_overhead', [
+        '--seq_length=32', '--keep_k=32', f'--work_dir={work_dir}'])
+    pu.assert_clean_error(self, proc, 'keep_k=32 keeps 32 of 32 tokens')
+    self.assertFalse(os.path.exists(work_dir))
+
+  def test_data_benchmark_refuses_a_bad_size(self):
+    work_dir = os.path.join(self.work, 'data_bench')
+    proc = pu.run_entry_point('official_td.benchmarks.data_pipeline', [
+        '--size_mb=0', f'--work_dir={work_dir}'])
+    pu.assert_clean_error(self, proc, '--size_mb=0.0 --scale=8: the 1x corpus '
+                          'needs a positive size')
+    self.assertFalse(os.path.exists(work_dir))
+
 
 if __name__ == '__main__':
   tf.test.main()

@@ -56,6 +56,20 @@ def checkpoint_tensors(path, prefix):
           if k.startswith(prefix) and 'OPTIMIZER_SLOT' not in k}
 
 
+def step_zero_tensors(model_dir):
+  """The weights of a run's `ckpt-0` (encoder and MLM head) under Hugging
+  Face's names, read back through a plain `BertEncoderV2` + pretrainer."""
+  encoder, _, _, _ = classification.load_pretrained_encoder(model_dir)
+  pretrainer = encoders.build_pretrainer(encoder)
+  pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
+                  input_mask=tf.ones((1, 8), tf.int32),
+                  input_type_ids=tf.zeros((1, 8), tf.int32),
+                  masked_lm_positions=tf.zeros((1, 1), tf.int32)))
+  tf.train.Checkpoint(model=pretrainer).read(
+      os.path.join(model_dir, 'ckpt-0')).expect_partial()
+  return huggingface.tensors_of(encoder, masked_lm=pretrainer.masked_lm)
+
+
 def hugging_face_names(google):
   """google-research/bert's tensors under Hugging Face's names and layouts
   (`[out, in]` kernels), the mapping written out independently of
@@ -252,16 +266,8 @@ class InteropTest(pu.TinyDataTestCase):
                   proc.stdout)
     # Step 0 holds exactly the directory's tensors (read back through the
     # same names; KerasHub verified the names and layouts above).
-    encoder, _, _, _ = classification.load_pretrained_encoder(reference)
-    pretrainer = encoders.build_pretrainer(encoder)
-    pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
-                    input_mask=tf.ones((1, 8), tf.int32),
-                    input_type_ids=tf.zeros((1, 8), tf.int32),
-                    masked_lm_positions=tf.zeros((1, 1), tf.int32)))
-    tf.train.Checkpoint(model=pretrainer).read(
-        os.path.join(reference, 'ckpt-0')).expect_partial()
     expected = huggingface.read_tensors(perturbed)
-    got = huggingface.tensors_of(encoder, masked_lm=pretrainer.masked_lm)
+    got = step_zero_tensors(reference)
     self.assertEqual(sorted(got), sorted(expected))
     self.assertLen(got, 3 * 16 + 7 + 5)  # layers, embeddings + pooler, head
     for name in expected:
@@ -383,16 +389,8 @@ class InteropTest(pu.TinyDataTestCase):
     proc = pu.run_train(model_dir, self.init_bindings(directory, steps=10))
     self.assertIn(f'Initialized from {directory}: encoder, mlm_head',
                   proc.stdout)
-    encoder, _, _, _ = classification.load_pretrained_encoder(model_dir)
-    pretrainer = encoders.build_pretrainer(encoder)
-    pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
-                    input_mask=tf.ones((1, 8), tf.int32),
-                    input_type_ids=tf.zeros((1, 8), tf.int32),
-                    masked_lm_positions=tf.zeros((1, 1), tf.int32)))
-    tf.train.Checkpoint(model=pretrainer).read(
-        os.path.join(model_dir, 'ckpt-0')).expect_partial()
     expected = hugging_face_names(tensors)
-    got = huggingface.tensors_of(encoder, masked_lm=pretrainer.masked_lm)
+    got = step_zero_tensors(model_dir)
     self.assertEqual(sorted(got), sorted(expected))
     self.assertLen(got, settings['num_layers'] * 16 + 7 + 5)
     for name in expected:

@@ -31,12 +31,9 @@ DOCS = ('docs/data_pipeline.md', 'docs/training_internals.md',
 NOT_RUNNABLE = {
     'gs://': 'needs a cloud bucket and a TPU',
     '--tfds_name=': 'needs a prepared TFDS dataset (a download)',
-    'glue_sst2.gin': 'needs a prepared TFDS GLUE dataset (a download)',
     'docker run': 'no Docker engine on the test machine',
     'curl ': 'needs the TF Serving container',
     'pytest': 'the quickstart test command: .ci/run executes it verbatim',
-    'pip install -r requirements-dataflow.txt': 'installs packages: the '
-                                                'test command installs it',
     'pip install -r requirements.txt ': 'installs packages: quickstart '
                                         'command 1 installs them',
     'pip install --no-deps .': 'installs the package: '

@@ -51,6 +51,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import psutil  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
 from official_td.data.examples import masking  # pylint: disable=g-import-not-at-top
@@ -274,6 +275,11 @@ def _model_garden(files, output_file, vocab):
 
 def main(argv):
   del argv
+  if FLAGS.size_mb <= 0 or FLAGS.scale < 2:
+    raise ValueError(
+        f'--size_mb={FLAGS.size_mb} --scale={FLAGS.scale}: the 1x corpus '
+        'needs a positive size and the large one at least twice it (e.g. '
+        '--size_mb=8 --scale=8).')
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix='td_data_bench_')
   small, small_mb = write_corpus(os.path.join(work, 'corpus_1x'),
                                  FLAGS.size_mb)
@@ -323,5 +329,10 @@ def main(argv):
   print(json.dumps(result))
 
 
+def run():
+  """Runs the benchmark; a bad flag ends with one `Error:` line."""
+  app.run(cli.main_with_clean_errors(main))
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

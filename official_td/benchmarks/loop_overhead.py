@@ -32,6 +32,7 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
 from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
@@ -60,6 +61,7 @@ flags.DEFINE_string('work_dir', None, 'Scratch directory (default: a temp '
 
 def main(argv):
   del argv
+  synthetic.check_shape(FLAGS.seq_length, FLAGS.keep_k, FLAGS.max_predictions)
   work = FLAGS.work_dir or tempfile.mkdtemp(prefix='td_loop_bench_')
   n = FLAGS.steps_per_loop
   total_steps = n * (FLAGS.rounds + 2)
@@ -138,5 +140,10 @@ def main(argv):
       eval_over_forward=round(eval_s / forward_s, 4))))
 
 
+def run():
+  """Runs the benchmark; a bad flag ends with one `Error:` line."""
+  app.run(cli.main_with_clean_errors(main))
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -93,6 +93,7 @@ flags.DEFINE_integer('steps_per_timing', None, 'Train steps per timed loop '
                      'call (default: the config\'s run.steps_per_loop, as '
                      'training runs them).')
 flags.DEFINE_integer('warmup_steps', 1, 'Untimed rounds after compilation.')
+cli.define_strategy_flags()
 
 
 @dataclasses.dataclass
@@ -106,12 +107,7 @@ class Setup:
 
 def setup_from_flags(work_dir: str) -> Setup:
   """A config of the flags' shape over synthetic records."""
-  keep.check_keep_setting(FLAGS.keep_k, None, FLAGS.seq_length)
-  if not 0 < FLAGS.max_predictions <= FLAGS.seq_length - 2:
-    raise ValueError(
-        f'--max_predictions={FLAGS.max_predictions} does not fit '
-        f'--seq_length={FLAGS.seq_length}: use 1 to {FLAGS.seq_length - 2} '
-        '(BERT: 20 at 128, 76 at 512).')
+  synthetic.check_shape(FLAGS.seq_length, FLAGS.keep_k, FLAGS.max_predictions)
   encoder = encoders.EncoderConfig(
       hidden_size=FLAGS.hidden_size, num_layers=FLAGS.num_layers,
       num_attention_heads=FLAGS.num_attention_heads, inner_dim=FLAGS.inner_dim,
@@ -154,15 +150,16 @@ def with_synthetic_data(setup: Setup, vocab_size: int, work_dir: str) -> Setup:
   return dataclasses.replace(setup, data=data)
 
 
-def build_trainers(setup: Setup, work_dir: str):
-  """`(token_drop_trainer, baseline_trainer)` from one config."""
+def build_trainers(setup: Setup, work_dir: str, strategy=None):
+  """`(token_drop_trainer, baseline_trainer)` from one config, under
+  `strategy` (default: the default strategy, one device)."""
   run = dataclasses.replace(setup.run, model_dir=os.path.join(work_dir, 'run'))
   encoder, data, _ = train_lib.prepare(setup.encoder, setup.data, run)
   if not encoder.token_drop:
     raise ValueError('encoder.token_drop is False: there is no token-drop '
                      'step to compare with the baseline.')
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
-  strategy = tf.distribute.get_strategy()
+  strategy = strategy or tf.distribute.get_strategy()
   drop = Pretrainer(strategy, encoder, data, setup.optimizer, run)
   if all(k >= data.seq_length for _, k in drop.phase_fractions):
     raise ValueError('The configuration drops no tokens (the schedule keeps '
@@ -234,8 +231,8 @@ def measure(drop: Pretrainer, plain: Pretrainer, rounds: int,
   return plain_s, step_s, compile_s
 
 
-def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
-           importance_s: float) -> dict:
+def report(drop: Pretrainer, plain: Pretrainer, plain_s: float, step_s,
+           compile_s, importance_s: float) -> dict:
   """The JSON result."""
   s = drop.data.seq_length
   keep_k = min(step_s)
@@ -248,6 +245,8 @@ def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
   drop_s = step_s[keep_k]
   return dict(
       device=tf.config.list_logical_devices()[-1].device_type,
+      strategy=type(drop.strategy).__name__,
+      replicas=drop.strategy.num_replicas_in_sync,
       precision=drop.run.mixed_precision, jit_compile=drop.run.jit_compile,
       num_layers=encoder.num_layers, hidden_size=encoder.hidden_size,
       seq_length=s, keep_k=keep_k, drop_window=window,
@@ -264,6 +263,13 @@ def report(drop: Pretrainer, plain_s: float, step_s, compile_s,
       keep_phases=[list(p) for p in drop.phase_fractions],
       step_s={str(k): round(t, 6) for k, t in step_s.items()},
       compile_s={str(k): t for k, t in compile_s.items()},
+      # The compiled loops timed, per trainer and k (a training run of the
+      # config compiles the token-drop trainer's: results.json's
+      # compiled_train_loops).
+      timed_loops=dict(
+          token_drop={str(k): n for k, n in sorted(drop.loop_traces.items())},
+          plain={str(k): n for k, n in sorted(
+              plain.loop_traces.items())}),
       schedule_ratio=round(keep.schedule_ratio(
           drop.phase_fractions, step_s, plain_s), 4))
 
@@ -277,13 +283,14 @@ def main(argv):
                              FLAGS.synthetic_data)
     else:
       setup = setup_from_flags(work_dir)
-    drop, plain = build_trainers(setup, work_dir)
+    drop, plain = build_trainers(setup, work_dir, cli.strategy_from_flags())
     steps_per_timing = FLAGS.steps_per_timing or drop.run.steps_per_loop
     plain_s, step_s, compile_s = measure(drop, plain, FLAGS.steps,
                                          FLAGS.warmup_steps, steps_per_timing)
     dropping = min(k for k in step_s if k < drop.data.seq_length)
     importance_s = time_importance(drop, dropping, 3 * FLAGS.steps)
-  print(json.dumps(report(drop, plain_s, step_s, compile_s, importance_s)))
+  print(json.dumps(report(drop, plain, plain_s, step_s, compile_s,
+                          importance_s)))
 
 
 def run():

@@ -11,12 +11,23 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from official_td import keep
 from official_td.data.examples import records
 from official_td.vocab import RESERVED_TOKENS
 
 # Written without a data_summary.json: read with data.require_summary = False.
 TRAIN = 'train-00000-of-00001.tfrecord'
 EVAL = 'eval-00000-of-00001.tfrecord'
+
+
+def check_shape(seq_length: int, keep_k: int, max_predictions: int):
+  """The benchmark flags' shape, checked before any record is written."""
+  keep.check_keep_setting(keep_k, None, seq_length)
+  if not 0 < max_predictions <= seq_length - 2:
+    raise ValueError(
+        f'--max_predictions={max_predictions} does not fit '
+        f'--seq_length={seq_length}: use 1 to {seq_length - 2} '
+        '(BERT: 20 at 128, 76 at 512).')
 
 
 def write_vocab(path: str, vocab_size: int) -> str:

@@ -12,23 +12,33 @@ the arms get budgets, not equal steps:
    plain step's. (Separate runs' clocks drift too much on a shared machine to
    set budgets.)
 2. The baseline (`encoder.token_drop = False`) trains the config's
-   `run.train_steps` (budget 1.0). An arm with budget b trains
-   `round(b * steps / schedule_ratio)` steps, with its own full learning-rate
-   schedule (warmup scaled by the same factor) and keep schedule.
+   `run.train_steps` (budget 1.0), and `round(b * steps)` steps at every
+   other budget b, its schedule decayed within them. An arm with budget b
+   trains `round(b * steps / schedule_ratio)` steps, with its own full
+   learning-rate schedule (warmup scaled by the same factor) and keep
+   schedule.
 3. Every run trains `--seeds` times (seeds run.seed, run.seed + 1, ...), each a
    subprocess with its own model dir, evaluating on the held-out data
    `--evals_per_run` times; each final checkpoint is fine-tuned on the same
    task (the embedded one by default) with the same seed.
 4. The report, in --output_dir: `study.csv` (one row per run), `study.md`
    (per arm and budget: train-loop seconds, held-out MLM loss and accuracy on
-   full sequences, fine-tuned accuracy, mean ± std over seeds; the break-even
-   budget), `study_summary.json`, `loss_vs_time.png` (held-out loss against
-   train-loop seconds, every run) and `loss_vs_budget.png`.
+   full sequences, fine-tuned accuracy, mean ± std over seeds; each arm
+   against the same-budget baseline; the break-even budget and the speedup
+   at equal quality), `study_summary.json`, `loss_vs_time.png` (held-out loss
+   against train-loop seconds, every run) and `loss_vs_budget.png` (both
+   curves).
 
-The break-even budget is the smallest fraction of the baseline's time at which
-an arm's mean held-out loss is at or below the baseline's mean, interpolated
-linearly between neighbouring budgets; its range comes from the same
-computation per seed (each seed's arm against that seed's baseline).
+The break-even budget is the smallest fraction of the full baseline's time
+at which an arm's mean held-out loss is at or below the baseline's mean,
+interpolated linearly between neighbouring budgets; its range comes from the
+same computation per seed. The speedup at equal quality at budget b is the
+baseline budget whose loss (on the baseline's own curve) equals the arm's at
+b, over b: the saving that belongs to token dropping, not to a shorter
+schedule (official_td.study.report).
+
+Distribution flags (`--strategy`, `--tpu`, `--num_gpus`, `--cpu_replicas`)
+are passed to every run, its fine-tuning and the step-time benchmark.
 
 A study takes hours: re-running the same command skips finished runs and
 resumes an interrupted one from its checkpoint. Measured step times are
@@ -82,6 +92,7 @@ flags.DEFINE_multi_string('finetune_bindings', [], 'Fine-tuning bindings.')
 flags.DEFINE_bool('embedded_task', True,
                   'Create the embedded classification task in OUTPUT/task and '
                   'fine-tune on it.')
+cli.define_strategy_flags()
 
 
 # ------------------------------------------------------------------ main
@@ -106,7 +117,9 @@ def main(argv):
                   seeds=FLAGS.seeds, evals_per_run=FLAGS.evals_per_run,
                   finetune_gin=FLAGS.finetune_gin,
                   finetune_bindings=FLAGS.finetune_bindings,
-                  embedded_task=FLAGS.embedded_task)
+                  embedded_task=FLAGS.embedded_task,
+                  **({'devices': cli.strategy_args()} if cli.strategy_args()
+                     else {}))
   runner.check_settings(out, settings)
 
   finetune_bindings = list(FLAGS.finetune_bindings)
@@ -117,10 +130,13 @@ def main(argv):
       corpus.embedded_classification_task(task)
     finetune_bindings += [f"finetune.train_file = '{task}/train.csv'",
                           f"finetune.eval_file = '{task}/eval.csv'"]
+  # Every run, its fine-tuning and the step-time benchmark on the same
+  # devices: the user's --strategy / --tpu / --num_gpus / --cpu_replicas.
   pretrain_flags = [f'--gin_file={g}' for g in FLAGS.gin_file]
   pretrain_flags += [f'--gin_bindings={b}' for b in FLAGS.gin_bindings]
+  pretrain_flags += cli.strategy_args()
   finetune_flags = [f'--gin_file={FLAGS.finetune_gin}'] + [
-      f'--gin_bindings={b}' for b in finetune_bindings]
+      f'--gin_bindings={b}' for b in finetune_bindings] + cli.strategy_args()
 
   ratios = runner.measure_ratios(out, pretrain_flags, arms, FLAGS.benchmark_steps)
   seeds = [run_config.seed + i for i in range(FLAGS.seeds)]

@@ -1,7 +1,10 @@
 """The study's plan: arms, budgets, and the steps each run trains.
 
 The baseline (`encoder.token_drop = False`) trains the config's
-`run.train_steps` (budget 1.0). An arm with budget b trains
+`run.train_steps` (budget 1.0), and every other budget b too:
+`round(b * steps)` steps, its learning-rate schedule fully decayed within
+them (the control of Kaddour et al., "No Train No Gain", NeurIPS 2023: a
+shorter schedule alone buys part of any saving). An arm with budget b trains
 `round(b * steps / schedule_ratio)` steps, with its own full learning-rate
 schedule (warmup scaled by the same factor) and keep schedule; the ratio is
 the step-time benchmark's, measured on the trainer's own compiled loops.
@@ -57,7 +60,9 @@ def parse_budgets(values: Sequence[str]) -> List[float]:
 
 
 def run_name(arm: str, budget: float) -> str:
-  return BASELINE if arm == BASELINE else f'{arm}_b{budget:.2f}'
+  if arm == BASELINE and budget == 1.0:
+    return BASELINE
+  return f'{arm}_b{budget:.2f}'
 
 
 def plan(arms, budgets, seeds: List[int], ratios: Dict[str, Dict],
@@ -66,6 +71,9 @@ def plan(arms, budgets, seeds: List[int], ratios: Dict[str, Dict],
   runs = []
   for seed in seeds:
     specs = [(BASELINE, 1.0, list(BASELINE_BINDINGS), baseline_steps)]
+    specs += [(BASELINE, budget, list(BASELINE_BINDINGS),
+               budget_steps(budget, 1.0, baseline_steps))
+              for budget in budgets if budget != 1.0]
     for arm, bindings in arms:
       ratio = ratios[arm]['schedule_ratio']
       for budget in budgets:

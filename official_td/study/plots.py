@@ -38,16 +38,20 @@ def plot(out: str, rows: List[Dict], arms: Sequence[str]):
   plt.close(fig)
 
   fig, ax = plt.subplots(figsize=(6, 4))
-  base = mean_std([r['eval_mlm_loss'] for r in rows if r['arm'] == BASELINE])
+  base = mean_std([r['eval_mlm_loss'] for r in rows
+                   if r['arm'] == BASELINE and r['budget'] == 1.0])
   ax.axhspan(base[0] - base[1], base[0] + base[1], color='grey', alpha=0.2)
-  ax.axhline(base[0], color='black', label='baseline (1.0)')
-  for i, arm in enumerate(arms):
+  ax.axhline(base[0], color='black', linewidth=0.8,
+             label='baseline at 1.0 (break-even target)')
+  # Both curves: the baseline at every budget (its schedule decayed within
+  # it) and each arm.
+  for i, arm in enumerate([BASELINE] + list(arms)):
     budgets = sorted({r['budget'] for r in rows if r['arm'] == arm})
     stats = [mean_std([r['eval_mlm_loss'] for r in rows
                         if r['arm'] == arm and r['budget'] == b])
              for b in budgets]
     ax.errorbar(budgets, [s[0] for s in stats], yerr=[s[1] for s in stats],
-                marker='o', capsize=3, color=colors(i + 1), label=arm)
+                marker='o', capsize=3, color=colors(i), label=arm)
   ax.set_xlabel('budget (fraction of the baseline\'s train-loop time)')
   ax.set_ylabel('held-out MLM loss (mean ± std)')
   ax.legend()

@@ -1,11 +1,16 @@
-"""The study's report: one row per run, means over seeds, break-even budget.
+"""The study's report: one row per run, means over seeds, and two answers.
 
-The break-even budget is the smallest fraction of the baseline's time at which
-an arm's mean held-out loss is at or below the baseline's mean, interpolated
-linearly between neighbouring budgets; its range comes from the same
-computation per seed (each seed's arm against that seed's baseline). It is
-given on the planned-budget axis and on the axis of measured train-loop
-seconds.
+- The break-even budget: the smallest fraction of the full baseline's time
+  (budget 1.0) at which an arm's mean held-out loss is at or below the
+  baseline's mean, interpolated linearly between neighbouring budgets; its
+  range comes from the same computation per seed (each seed's arm against
+  that seed's baseline). It is given on the planned-budget axis and on the
+  axis of measured train-loop seconds.
+- The speedup at equal quality: at each budget b, the baseline budget b*
+  whose loss (interpolated on the baseline's own curve, every budget trained
+  with its schedule fully decayed) equals the arm's loss at b, over b. It
+  credits token dropping only with what a shorter baseline schedule does not
+  already give.
 """
 
 import csv
@@ -36,6 +41,30 @@ def break_even(budgets: Sequence[float], losses: Sequence[float],
       b0, l0 = points[i - 1]
       return b0 + (l0 - target) / (l0 - loss) * (budget - b0), 'interpolated'
   return None, 'above'
+
+
+def equal_quality_speedup(baseline_budgets: Sequence[float],
+                          baseline_losses: Sequence[float], arm_loss: float,
+                          budget: float) -> Tuple[Optional[float], str]:
+  """The baseline budget that reaches `arm_loss`, over `budget`.
+
+  `break_even` on the baseline's own curve, with the arm's loss as target.
+
+  Returns:
+    `(speedup, kind)`: 'interpolated'; 'at_most' (the baseline's smallest
+    budget already reaches the arm's loss: the speedup is at most the value
+    given); 'above' (no baseline budget reaches it: the speedup exceeds the
+    value given, the largest budget over `budget`).
+  """
+  reach, kind = break_even(baseline_budgets, baseline_losses, arm_loss)
+  if kind == 'above':
+    return max(baseline_budgets) / budget, 'above'
+  return reach / budget, kind
+
+
+def format_speedup(value: float, kind: str) -> str:
+  prefix = {'at_most': '≤ ', 'above': '> '}.get(kind, '')
+  return f'{prefix}{value:.2f}×'
 
 
 def format_break_even(value: Optional[float], kind: str,
@@ -77,13 +106,18 @@ def write_csv(out: str, rows: List[Dict]):
     writer.writerows(rows)
 
 
+def is_full_baseline(row: Dict) -> bool:
+  return row['arm'] == BASELINE and row['budget'] == 1.0
+
+
 def group_table(rows: List[Dict], arms: Sequence[str]) -> List[Dict]:
-  """Per (arm, budget): steps, seeds and (mean, std) of every measure."""
+  """Per (arm, budget): steps, seeds and (mean, std) of every measure; the
+  baseline's budgets first."""
   base_seconds = statistics.fmean(r['train_seconds'] for r in rows
-                                  if r['arm'] == BASELINE)
-  groups = [(BASELINE, 1.0)] + sorted(
-      {(r['arm'], r['budget']) for r in rows if r['arm'] != BASELINE},
-      key=lambda g: (list(arms).index(g[0]), g[1]))
+                                  if is_full_baseline(r))
+  order = [BASELINE] + list(arms)
+  groups = sorted({(r['arm'], r['budget']) for r in rows},
+                  key=lambda g: (order.index(g[0]), g[1]))
   table = []
   for arm, budget in groups:
     group = [r for r in rows if r['arm'] == arm and r['budget'] == budget]
@@ -122,7 +156,7 @@ def arm_break_even(arm: str, rows: List[Dict], table: List[Dict],
   value, kind = break_even(budgets, losses, target)
   per_seed = []
   for r in rows:
-    if r['arm'] != BASELINE:
+    if not is_full_baseline(r):
       continue
     seed_rows = sorted((x['budget'], x['eval_mlm_loss']) for x in rows
                        if x['arm'] == arm and x['seed'] == r['seed'])
@@ -145,13 +179,81 @@ def arm_break_even(arm: str, rows: List[Dict], table: List[Dict],
                 for v, k in per_seed])
 
 
+def measured_ratio(rows: List[Dict], arm: str) -> float:
+  """The runs' own step-time ratio: the arm's mean train-loop seconds per
+  step over the baseline's (every budget and seed); the benchmark's ratio,
+  which set the budgets' steps, should be close (a gap is the machine's
+  drift, or a benchmark that does not time what training runs)."""
+  def per_step(name):
+    return statistics.fmean(r['train_seconds'] / r['steps'] for r in rows
+                            if r['arm'] == name)
+  return per_step(arm) / per_step(BASELINE)
+
+
+def same_budget(arm: str, table: List[Dict],
+                base_curve: List[Dict]) -> List[Dict]:
+  """Per budget of `arm`: its and the same-budget baseline's measures, and
+  the speedup at equal quality on the baseline's curve."""
+  by_budget = {t['budget']: t for t in base_curve}
+  budgets = [t['budget'] for t in base_curve]
+  losses = [t['eval_mlm_loss'][0] for t in base_curve]
+  out = []
+  for t in table:
+    if t['arm'] != arm:
+      continue
+    base = by_budget.get(t['budget'])
+    speedup, kind = equal_quality_speedup(budgets, losses,
+                                          t['eval_mlm_loss'][0], t['budget'])
+    out.append(dict(
+        budget=t['budget'], eval_mlm_loss=t['eval_mlm_loss'],
+        finetune_accuracy=t['finetune_accuracy'],
+        baseline_eval_mlm_loss=base['eval_mlm_loss'] if base else None,
+        baseline_finetune_accuracy=(base['finetune_accuracy'] if base
+                                    else None),
+        speedup=speedup, speedup_kind=kind,
+        speedup_text=format_speedup(speedup, kind)))
+  return out
+
+
+def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
+  """The same-budget table and what each answer supports."""
+  lines = [
+      '', 'At the same budget (the baseline trained for that fraction of '
+      'its time, its schedule fully decayed), and the speedup at equal '
+      'quality (the baseline budget that reaches the arm\'s loss, '
+      'interpolated on the baseline\'s curve, over the arm\'s budget):', '',
+      '| arm | budget | baseline loss | arm loss | baseline fine-tuned | '
+      'arm fine-tuned | speedup at equal quality |',
+      '|---|---|---|---|---|---|---|']
+  for arm in arms:
+    for e in entries[arm]['equal_quality']:
+      base_loss, base_ft = (e['baseline_eval_mlm_loss'],
+                            e['baseline_finetune_accuracy'])
+      lines.append(
+          f'| {arm} | {e["budget"]:.2f} | '
+          + (f'{base_loss[0]:.4f} ± {base_loss[1]:.4f}' if base_loss else '–')
+          + f' | {e["eval_mlm_loss"][0]:.4f} ± {e["eval_mlm_loss"][1]:.4f} | '
+          + (f'{base_ft[0]:.4f} ± {base_ft[1]:.4f}' if base_ft else '–')
+          + f' | {e["finetune_accuracy"][0]:.4f} ± '
+          f'{e["finetune_accuracy"][1]:.4f} | {e["speedup_text"]} |')
+  lines += [
+      '', 'The break-even budget measures the arm against the fully trained '
+      'baseline; the speedup at equal quality measures it against a '
+      'baseline given the same shorter time. Where they differ, the speedup '
+      'at equal quality is the saving that belongs to token dropping; the '
+      'break-even also counts what a shorter, fully decayed schedule gives '
+      'by itself.']
+  return lines
+
+
 def summarize(out: str, rows: List[Dict], arms: Sequence[str],
               ratios: Dict[str, Dict]) -> Dict:
   """Writes study.csv, study.md, study_summary.json; returns the summary."""
   write_csv(out, rows)
   table = group_table(rows, arms)
-  base = table[0]
+  base = next(t for t in table if t['arm'] == BASELINE and t['budget'] == 1.0)
   base_loss = base['eval_mlm_loss'][0]
+  base_curve = [t for t in table if t['arm'] == BASELINE]
   summary = dict(baseline_eval_mlm_loss=base_loss,
                  baseline_train_seconds=base['train_seconds'][0], arms={})
   lines = table_lines(table) + [
@@ -162,14 +264,18 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
     entry = arm_break_even(arm, rows, table, base_loss)
     entry.update(schedule_ratio=ratios[arm]['schedule_ratio'],
                  step_s=ratios[arm]['step_s'],
-                 plain_step_s=ratios[arm]['plain_step_s'])
+                 plain_step_s=ratios[arm]['plain_step_s'],
+                 measured_ratio=measured_ratio(rows, arm))
+    entry['equal_quality'] = same_budget(arm, table, base_curve)
     summary['arms'][arm] = entry
     seeds = ', '.join(s['text'] for s in entry['per_seed'])
     lines.append(
         f'- **{arm}**: {entry["break_even_text"]} (per seed: {seeds}); '
-        f'measured step-time ratio {entry["schedule_ratio"]:.3f}; on the '
-        'measured train-loop time axis: '
+        f'step-time ratio {entry["schedule_ratio"]:.3f} (benchmark) and '
+        f'{entry["measured_ratio"]:.3f} (the runs\' train-loop seconds per '
+        'step over the baseline\'s); on the measured train-loop time axis: '
         f'{entry["break_even_measured_time_text"]}')
+  lines += same_budget_lines(summary['arms'], arms)
   publish.write_json(os.path.join(out, 'study_summary.json'), summary)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
