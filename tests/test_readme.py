@@ -77,7 +77,7 @@ TINY_MODEL = ['encoder.num_layers = 3', 'encoder.hidden_size = 32',
               'run.eval_batch_size = 8', 'run.eval_steps = 3']
 TINY_FINETUNE = ['finetune.seq_length = 32', 'finetune.epochs = 1',
                  'finetune.max_examples = 64', 'finetune.batch_size = 16']
-TINY_STUDY = ['--budgets=0.9', '--seeds=1', '--evals_per_run=1',
+TINY_STUDY = ['--budgets=1.0', '--seeds=1', '--evals_per_run=1',
               '--benchmark_steps=2']
 TINY_DATA_BENCHMARK = ['--size_mb=0.3', '--scale=2', '--vocab_size=500',
                        '--seq_length=32', '--max_predictions_per_seq=5',
@@ -162,77 +162,127 @@ class ReadmeTest(tu.TestCase):
         os.path.join(pu.REPO, 'docs', '*.md')))
     self.assertEqual(pages, sorted(DOCS))
 
-  def test_every_command_runs(self):
-    work = tempfile.mkdtemp()
-    try:
-      for name in ('official_td', 'gin', 'requirements.txt'):
-        os.symlink(os.path.join(pu.REPO, name), os.path.join(work, name))
-      bindir = os.path.join(work, 'bin')
-      os.makedirs(bindir)
-      with open(os.path.join(bindir, 'python'), 'w') as f:
-        f.write(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
-      os.chmod(os.path.join(bindir, 'python'), 0o755)
-      for tool in ('saved_model_cli',):
-        os.symlink(os.path.join(os.path.dirname(sys.executable), tool),
-                   os.path.join(bindir, tool))
-      env = pu.env(PATH=bindir + os.pathsep + os.environ['PATH'],
-                   PYTHONPATH=work)
-      # Inputs the README's "your own data" examples name.
-      os.makedirs(os.path.join(work, 'corpus'))
-      with open(os.path.join(work, 'corpus', 'a.txt'), 'w') as f:
-        f.write('\n\n'.join(pu.tiny_corpus(40)))
-      with open(os.path.join(work, 'corpus', 'b.jsonl'), 'w') as f:
-        for document in pu.tiny_corpus(40):
-          f.write(json.dumps({'text': document}) + '\n')
-      ran, skipped = [], []
-      pages = [README] + [os.path.join(pu.REPO, page) for page in DOCS]
-      text = '\n'.join(open(page).read() for page in pages)
-      for language, body in blocks(text):
-        if language == 'python':
-          proc = subprocess.run([sys.executable, '-c', body], cwd=work,
-                                env=env, capture_output=True, text=True,
-                                timeout=600)
-          self.assertEqual(proc.returncode, 0, body + proc.stderr[-3000:])
-          ran.append(body.splitlines()[0])
-          continue
-        for command in bash_commands(body):
-          if command in ran:
-            continue  # the same command, run above (docs repeat the README).
-          reason = [r for k, r in NOT_RUNNABLE.items() if k in command]
-          if reason:
-            skipped.append((command, reason[0]))
-            continue
-          if 'vocab.txt' in command and 'create_pretraining_data' in command:
-            command = command.replace('--vocab_file=vocab.txt',
-                                      '--vocab_file=runs/demo_data/vocab.txt')
-          if 'train.tsv' in command:
-            self._write_tsv(work)
-          for path, write in FAKE_DOWNLOADS.items():
-            if path in command and not os.path.exists(
-                os.path.join(work, path)):
-              write(os.path.join(work, path), work)
-          proc = subprocess.run(['bash', '-c', tiny(command)], cwd=work,
-                                env=env, capture_output=True, text=True,
-                                timeout=900)
-          self.assertEqual(proc.returncode, 0,
-                           f'{command}\n{proc.stdout[-2000:]}\n'
-                           f'{proc.stderr[-4000:]}')
-          ran.append(command)
-      self.assertGreaterEqual(len(ran), 20)
-      used = {k for k in NOT_RUNNABLE for command, _ in skipped
-              if k in command}
-      self.assertEqual(sorted(set(NOT_RUNNABLE) - used), [],
-                       'NOT_RUNNABLE entries that skip nothing')
-      self.assertTrue(os.path.exists(os.path.join(
-          work, 'runs', 'study', 'loss_vs_time.png')))
-      self.assertTrue(os.path.exists(os.path.join(
-          work, 'exports', 'td_bert', '1', 'saved_model.pb')))
-    finally:
-      shutil.rmtree(work, ignore_errors=True)
+  def test_every_skip_names_a_command_it_skips(self):
+    """No stale reasons: each NOT_RUNNABLE entry skips some command of the
+    README or of docs/ (read, not run)."""
+    commands = [c for page in [README] + [os.path.join(pu.REPO, p)
+                                          for p in DOCS]
+                for language, body in blocks(open(page).read())
+                if language == 'bash' for c in bash_commands(body)]
+    self.assertEqual(sorted(k for k in NOT_RUNNABLE
+                            if not any(k in c for c in commands)), [],
+                     'NOT_RUNNABLE entries that skip nothing')
 
-  def _write_tsv(self, work):
-    for name in ('train.tsv', 'dev.tsv'):
-      with open(os.path.join(work, name), 'w') as f:
-        f.write('text\tlabel\n')
-        for i, sentence in enumerate(pu.SENTENCES * 4):
-          f.write(f'{sentence}\t{"cat" if "cat" in sentence else i % 2}\n')
+  def test_every_command_runs(self):
+    with Workspace(self) as work:
+      work.run_pages([README])
+      self.assertGreaterEqual(len(work.ran), 10)
+      self.assertTrue(os.path.exists(os.path.join(
+          work.path, 'runs', 'study', 'loss_vs_time.png')))
+      self.assertTrue(os.path.exists(os.path.join(
+          work.path, 'exports', 'td_bert', '1', 'saved_model.pb')))
+
+
+class DocsTest(tu.TestCase):
+  """docs/ in a workspace of its own (a second pytest worker takes it):
+  first the README commands whose outputs the docs use, as the README runs
+  them."""
+
+  PREREQUISITES = (
+      'official_td.train --gin_file=gin/experiments/demo.gin '
+      '--model_dir=runs/demo',
+      'embedded_classification_task',
+      '--format=huggingface --model_dir=runs/demo --export_dir=exports/demo_hf')
+
+  def test_every_command_runs(self):
+    with Workspace(self) as work:
+      readme = [c for language, body in blocks(open(README).read())
+                if language == 'bash' for c in bash_commands(body)]
+      for needed in self.PREREQUISITES:
+        commands = [c for c in readme if needed in c]
+        self.assertLen(commands, 1, needed)
+        work.run_command(commands[0])
+      work.run_pages([os.path.join(pu.REPO, page) for page in DOCS])
+      self.assertGreaterEqual(len(work.ran), 15)
+
+
+class Workspace:
+  """A scratch directory with the package and gin files linked in, where
+  commands run as a user's shell runs them, with tiny settings."""
+
+  def __init__(self, test):
+    self.test = test
+    self.ran, self.skipped = [], []
+
+  def __enter__(self):
+    work = self.path = tempfile.mkdtemp()
+    for name in ('official_td', 'gin', 'requirements.txt'):
+      os.symlink(os.path.join(pu.REPO, name), os.path.join(work, name))
+    bindir = os.path.join(work, 'bin')
+    os.makedirs(bindir)
+    with open(os.path.join(bindir, 'python'), 'w') as f:
+      f.write(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    os.chmod(os.path.join(bindir, 'python'), 0o755)
+    for tool in ('saved_model_cli',):
+      os.symlink(os.path.join(os.path.dirname(sys.executable), tool),
+                 os.path.join(bindir, tool))
+    self.env = pu.env(PATH=bindir + os.pathsep + os.environ['PATH'],
+                      PYTHONPATH=work)
+    # Inputs the "your own data" examples name.
+    os.makedirs(os.path.join(work, 'corpus'))
+    with open(os.path.join(work, 'corpus', 'a.txt'), 'w') as f:
+      f.write('\n\n'.join(pu.tiny_corpus(40)))
+    with open(os.path.join(work, 'corpus', 'b.jsonl'), 'w') as f:
+      for document in pu.tiny_corpus(40):
+        f.write(json.dumps({'text': document}) + '\n')
+    return self
+
+  def __exit__(self, *exc):
+    shutil.rmtree(self.path, ignore_errors=True)
+
+  def run_pages(self, pages):
+    """Every python and bash block of `pages`, in order."""
+    text = '\n'.join(open(page).read() for page in pages)
+    for language, body in blocks(text):
+      if language == 'python':
+        proc = subprocess.run([sys.executable, '-c', body], cwd=self.path,
+                              env=self.env, capture_output=True, text=True,
+                              timeout=600)
+        self.test.assertEqual(proc.returncode, 0, body + proc.stderr[-3000:])
+        self.ran.append(body.splitlines()[0])
+        continue
+      for command in bash_commands(body):
+        if command in self.ran:
+          continue  # the same command, run above (docs repeat the README).
+        reason = [r for k, r in NOT_RUNNABLE.items() if k in command]
+        if reason:
+          self.skipped.append((command, reason[0]))
+          continue
+        self.run_command(command)
+
+  def run_command(self, command):
+    """One bash command of the docs, with tiny settings."""
+    work = self.path
+    if 'vocab.txt' in command and 'create_pretraining_data' in command:
+      command = command.replace('--vocab_file=vocab.txt',
+                                '--vocab_file=runs/demo_data/vocab.txt')
+    if 'train.tsv' in command:
+      _write_tsv(work)
+    for path, write in FAKE_DOWNLOADS.items():
+      if path in command and not os.path.exists(os.path.join(work, path)):
+        write(os.path.join(work, path), work)
+    proc = subprocess.run(['bash', '-c', tiny(command)], cwd=work,
+                          env=self.env, capture_output=True, text=True,
+                          timeout=900)
+    self.test.assertEqual(proc.returncode, 0,
+                          f'{command}\n{proc.stdout[-2000:]}\n'
+                          f'{proc.stderr[-4000:]}')
+    self.ran.append(command)
+
+
+def _write_tsv(work):
+  for name in ('train.tsv', 'dev.tsv'):
+    with open(os.path.join(work, name), 'w') as f:
+      f.write('text\tlabel\n')
+      for i, sentence in enumerate(pu.SENTENCES * 4):
+        f.write(f'{sentence}\t{"cat" if "cat" in sentence else i % 2}\n')
