@@ -1,12 +1,13 @@
 """Runs the commands of the README and of docs/, in order, with tiny settings.
 
-Every `bash` and `python` block of README.md, then of the pages in DOCS, is
-executed in one scratch workspace (the package and gin files linked in), so
-the paths they use (`runs/...`, `exports/...`) are real and a page may use
-what the README made. Each command gets tiny settings appended (absl takes
-the last value of a repeated flag); a command that cannot run on this machine
-is listed in NOT_RUNNABLE with the reason, and every entry there must skip
-something (no stale reasons).
+Every `bash` and `python` block of README.md, and of the pages in DOCS, is
+executed in a scratch workspace (the package and gin files linked in), so
+the paths they use (`runs/...`, `exports/...`) are real: the README in one,
+docs/ in another after the README commands whose outputs the docs use (two
+test classes, so that two pytest workers share them). Each command gets tiny
+settings appended (absl takes the last value of a repeated flag); a command
+that cannot run on this machine is listed in NOT_RUNNABLE with the reason,
+and every entry there must skip something (no stale reasons).
 """
 
 import glob
