@@ -269,7 +269,6 @@ def _copy_from_google(source: CheckpointSource, encoder, pretrainer):
     tf2.convert_checkpoint(
         config, converted, source.path, checkpoint_model_name=source.root,
         converted_model='pretrainer' if source.has_head else 'encoder')
-    tf_logger.setLevel(level)
     _copy_from_v1(source, encoder,
                   pretrainer if source.has_head else None,
                   tf.train.latest_checkpoint(os.path.dirname(converted)))
