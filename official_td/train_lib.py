@@ -161,6 +161,8 @@ def _results(trainer: Pretrainer, manager, start_step: int, seconds: float,
       keep_phases=[list(p) for p in trainer.phases],
       compiled_train_loops={str(k): n for k, n in
                             sorted(trainer.loop_traces.items())},
+      consistency_steps=(int(trainer.consistency_steps.numpy())
+                         if trainer.consistency else None),
       seq_length=trainer.data.seq_length,
       strategy=type(trainer.strategy).__name__,
       replicas=trainer.strategy.num_replicas_in_sync,

@@ -95,10 +95,12 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
 
   def test_times_every_k_of_the_configs_schedule_with_its_settings(self):
     schedule = 'run.keep_schedule = ((0.0, 0.25), (0.5, 0.5), (0.75, 1.0))'
+    # With the consistency loss on: one consistency step in every 2.
+    settings = [schedule, "encoder.importance_mode = 'frequency'",
+                'run.consistency_weight = 0.5', 'run.consistency_every = 2']
     cmd = [sys.executable, '-m', 'official_td.benchmarks.step_time',
            '--gin_file=gin/experiments/ci_tiny.gin', '--steps=2']
-    cmd += [f'--gin_bindings={b}' for b in self.bindings + [
-        schedule, "encoder.importance_mode = 'frequency'"]]
+    cmd += [f'--gin_bindings={b}' for b in self.bindings + settings]
     proc = subprocess.run(cmd, cwd=REPO, env=pu.env(), capture_output=True,
                           text=True, timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
@@ -110,6 +112,15 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
     self.assertEqual([tuple(p) for p in result['keep_phases']],
                      keep.keep_phases(run, 32, 16))
     self.assertEqual(sorted(result['step_s']), ['16', '32', '8'])
+    # A dropping k's step time as training runs it: its loop and its
+    # consistency loop, one step in every 2.
+    loops = result['loop_step_s']
+    self.assertEqual(sorted(loops), ['16', '16+consistency', '32', '8',
+                                     '8+consistency'])
+    for k in ('8', '16'):
+      self.assertAlmostEqual(result['step_s'][k], (
+          loops[k] + loops[k + '+consistency']) / 2, places=5)
+    self.assertEqual(result['step_s']['32'], loops['32'])
     self.assertAlmostEqual(
         result['schedule_ratio'],
         (0.5 * result['step_s']['8'] + 0.25 * result['step_s']['16'] +
@@ -118,11 +129,10 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
     # compiles the same loops of its token-drop trainer, k by k (a benchmark
     # that timed the full-length loop for every k would not).
     model_dir = os.path.join(self.root, 'same_config')
-    pu.run_train(model_dir, self.bindings + [
-        schedule, "encoder.importance_mode = 'frequency'"])
+    pu.run_train(model_dir, self.bindings + settings)
     trained = json.load(open(os.path.join(model_dir, 'results.json')))
     self.assertEqual(result['timed_loops']['token_drop'],
                      trained['compiled_train_loops'])
     self.assertEqual(sorted(trained['compiled_train_loops']),
-                     ['16', '32', '8'])
+                     sorted(loops))
     self.assertEqual(result['timed_loops']['plain'], {'32': 1})

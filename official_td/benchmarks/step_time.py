@@ -20,9 +20,11 @@ is one JSON object:
 
   plain_step_s, token_drop_step_s (medians, seconds per step), measured_ratio,
   flop_ratio (`official_td.benchmarks.flops`), importance_s (scores,
-  selection and table update alone), step_s (per k) and schedule_ratio (the
-  schedule's mean step time over the plain step's, from the same phases as
-  training: `official_td.keep`).
+  selection and table update alone), step_s (per k, as training runs it:
+  with the consistency loss, one consistency step in every
+  `run.consistency_every`; each loop's own time in loop_step_s) and
+  schedule_ratio (the schedule's mean step time over the plain step's, from
+  the same phases as training: `official_td.keep`).
 
 From a pretraining config (its data, or synthetic records of its shapes):
 
@@ -169,10 +171,13 @@ def build_trainers(setup: Setup, work_dir: str, strategy=None):
   return drop, plain
 
 
-def time_loop(trainer: Pretrainer, keep_k: int, steps: int) -> float:
-  """Seconds per step of `steps` steps of the trainer's loop for `keep_k`."""
+def time_loop(trainer: Pretrainer, keep_k: int, steps: int,
+              consistency: bool = False) -> float:
+  """Seconds per step of `steps` steps of the trainer's loop for `keep_k`
+  (with `consistency`: its consistency steps' loop)."""
   start = time.perf_counter()
-  trainer.train_loop(keep_k)(trainer.train_iterator, tf.constant(steps))
+  trainer.train_loop(keep_k, consistency)(trainer.train_iterator,
+                                          tf.constant(steps))
   trainer.global_step.numpy()  # waits for the work to finish.
   return (time.perf_counter() - start) / steps
 
@@ -207,32 +212,48 @@ def measure(drop: Pretrainer, plain: Pretrainer, rounds: int,
   """Median seconds per step of every loop, timed interleaved.
 
   Returns:
-    `(plain_s, {keep_k: seconds}, compile_s)`: the baseline's step, each k
-    of the token-drop trainer's schedule (S: its full-sequence phases), and
-    the untimed compilation seconds of each loop.
+    `(plain_s, {keep_k: seconds}, compile_s, loop_s)`: the baseline's step;
+    each k of the token-drop trainer's schedule (S: its full-sequence
+    phases) as training runs it — with the consistency loss on, one
+    consistency step in every `run.consistency_every`, so the two loops'
+    step times weighted that way; the untimed compilation seconds of each
+    loop; and every token-drop loop's own step time, by
+    `Pretrainer.loop_name`.
   """
-  loops = [(plain, plain.keep_k)] + [
-      (drop, k) for k in sorted({k for _, k in drop.phase_fractions})]
+  s = drop.data.seq_length
+  loops = [(plain, plain.keep_k, False)]
+  for k in sorted({k for _, k in drop.phase_fractions}):
+    loops.append((drop, k, False))
+    if drop.consistency and k < s:
+      loops.append((drop, k, True))
   compile_s = {}
-  for trainer, k in loops:
-    name = 'plain' if trainer is plain else k
-    compile_s[name] = round(trainer.compile_train_loop(k), 3)
+  for trainer, k, consistency in loops:
+    name = 'plain' if trainer is plain else drop.loop_name(k, consistency)
+    compile_s[name] = round(trainer.compile_train_loop(k, consistency), 3)
   times = {name: [] for name in compile_s}
   for i in range(warmup_rounds + rounds):
-    for (trainer, k), name in zip(loops, compile_s):
-      seconds = time_loop(trainer, k, steps_per_timing)
+    for (trainer, k, consistency), name in zip(loops, compile_s):
+      seconds = time_loop(trainer, k, steps_per_timing, consistency)
       if i >= warmup_rounds:
         times[name].append(seconds)
     if i >= warmup_rounds:
       logging.info('round %d/%d: %s', i + 1 - warmup_rounds, rounds, ', '.join(
           f'{name}: {t[-1]:.4f} s' for name, t in times.items()))
   plain_s = statistics.median(times.pop('plain'))
-  step_s = {k: statistics.median(t) for k, t in times.items()}
-  return plain_s, step_s, compile_s
+  loop_s = {name: statistics.median(t) for name, t in times.items()}
+  every = drop.run.consistency_every
+  step_s = {}
+  for _, k, consistency in loops[1:]:
+    if not consistency:
+      step_s[k] = loop_s[drop.loop_name(k)]
+    else:
+      step_s[k] = ((every - 1) * step_s[k] +
+                   loop_s[drop.loop_name(k, True)]) / every
+  return plain_s, step_s, compile_s, loop_s
 
 
 def report(drop: Pretrainer, plain: Pretrainer, plain_s: float, step_s,
-           compile_s, importance_s: float) -> dict:
+           compile_s, loop_s, importance_s: float) -> dict:
   """The JSON result."""
   s = drop.data.seq_length
   keep_k = min(step_s)
@@ -262,6 +283,12 @@ def report(drop: Pretrainer, plain: Pretrainer, plain_s: float, step_s,
       importance_fraction=round(importance_s / drop_s, 5),
       keep_phases=[list(p) for p in drop.phase_fractions],
       step_s={str(k): round(t, 6) for k, t in step_s.items()},
+      # Each timed loop's own step time; with run.consistency_weight > 0,
+      # step_s weighs in one consistency step ('k+consistency') per
+      # run.consistency_every.
+      loop_step_s={name: round(t, 6) for name, t in loop_s.items()},
+      consistency_every=(drop.run.consistency_every if drop.consistency
+                         else None),
       compile_s={str(k): t for k, t in compile_s.items()},
       # The compiled loops timed, per trainer and k (a training run of the
       # config compiles the token-drop trainer's: results.json's
@@ -285,12 +312,12 @@ def main(argv):
       setup = setup_from_flags(work_dir)
     drop, plain = build_trainers(setup, work_dir, cli.strategy_from_flags())
     steps_per_timing = FLAGS.steps_per_timing or drop.run.steps_per_loop
-    plain_s, step_s, compile_s = measure(drop, plain, FLAGS.steps,
-                                         FLAGS.warmup_steps, steps_per_timing)
+    plain_s, step_s, compile_s, loop_s = measure(
+        drop, plain, FLAGS.steps, FLAGS.warmup_steps, steps_per_timing)
     dropping = min(k for k in step_s if k < drop.data.seq_length)
     importance_s = time_importance(drop, dropping, 3 * FLAGS.steps)
   print(json.dumps(report(drop, plain, plain_s, step_s, compile_s,
-                          importance_s)))
+                          loop_s, importance_s)))
 
 
 def run():

@@ -68,6 +68,15 @@ class RunConfig:
   initial_loss_scale: float = 2.0**15
   jit_compile: bool = False
   seed: int = 42
+  # ScTD-style consistency (Zhong et al., 2023), off at weight 0: every
+  # `consistency_every`-th token-drop step also runs the full sequence
+  # through the encoder (inference mode, no gradient) and adds
+  # `consistency_weight` x KL(full || dropped) of the [CLS] token's softmax
+  # over its hidden units, averaged over the last `consistency_layers` layers
+  # (0: the layers after the drop window).
+  consistency_weight: float = 0.0
+  consistency_every: int = 10
+  consistency_layers: int = 0
 
 
 def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
@@ -89,4 +98,27 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
     keep.check_keep_schedule(run, data.seq_length)
   if run.train_steps <= 0 or run.global_batch_size <= 0:
     raise ValueError('train_steps and global_batch_size must be positive.')
+  check_consistency(encoder, run)
+
+
+def check_consistency(encoder: EncoderConfig, run: RunConfig):
+  """The consistency loss's settings (see RunConfig)."""
+  if run.consistency_weight < 0:
+    raise ValueError('run.consistency_weight must be >= 0 (0 turns the '
+                     f'consistency loss off), got {run.consistency_weight}.')
+  if not run.consistency_weight:
+    return
+  if not encoder.token_drop:
+    raise ValueError(
+        f'run.consistency_weight={run.consistency_weight} needs a token-drop '
+        'encoder (it compares the dropped pass with the full one); set '
+        'encoder.token_drop = True or run.consistency_weight = 0.')
+  if run.consistency_every < 1:
+    raise ValueError('run.consistency_every must be >= 1 (every that many '
+                     f'token-drop steps), got {run.consistency_every}.')
+  if not 0 <= run.consistency_layers <= encoder.num_layers:
+    raise ValueError(
+        f'run.consistency_layers={run.consistency_layers} must be between 0 '
+        f'(the layers after the drop window) and the encoder\'s '
+        f'{encoder.num_layers} layers.')
 

@@ -42,6 +42,31 @@ def mlm_metrics(features, logits, slot_losses):
       weight_sum=tf.reduce_sum(weights))
 
 
+def cls_distribution_kl(teacher_layers, student_layers) -> tf.Tensor:
+  """KL(teacher || student) of the [CLS] distributions, per example.
+
+  Each layer's [CLS] state (position 0) becomes a distribution by a softmax
+  over its hidden units; the KL is averaged over the given layers. Float32,
+  `[batch]`.
+  """
+  kls = []
+  for teacher, student in zip(teacher_layers, student_layers):
+    log_p = tf.nn.log_softmax(tf.cast(teacher[:, 0, :], tf.float32), axis=-1)
+    log_q = tf.nn.log_softmax(tf.cast(student[:, 0, :], tf.float32), axis=-1)
+    kls.append(tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1))
+  return tf.add_n(kls) / float(len(kls))
+
+
+def consistency_layer_count(encoder, layers: int) -> int:
+  """How many last layers the consistency loss compares (0: those after the
+  drop window)."""
+  if layers:
+    return layers
+  start, end = encoder.drop_window
+  del start
+  return max(len(encoder.transformer_layers) - end, 1)
+
+
 def trained_variables(model: tf_keras.Model):
   """The variables the MLM loss reaches.
 
@@ -61,7 +86,9 @@ def train_step(model: tf_keras.Model,
                optimizer,
                features: Dict[str, tf.Tensor],
                importance: Optional[TokenImportance] = None,
-               gradient_clip_norm: float = 1.0):
+               gradient_clip_norm: float = 1.0,
+               consistency_weight: float = 0.0,
+               consistency_layers: int = 0):
   """One replica's pretraining step. Call inside `strategy.run` (or alone).
 
   The math does not depend on how the global batch is split over replicas:
@@ -87,23 +114,43 @@ def train_step(model: tf_keras.Model,
       step's losses; None for a plain encoder.
     gradient_clip_norm: clip the all-reduced gradients to this global norm;
       0 disables clipping.
+    consistency_weight: if > 0 (a token-drop model traced with dropping),
+      also run the full sequence through the encoder in inference mode, as a
+      teacher without gradient, and add this weight times the mean over the
+      global batch of `cls_distribution_kl(full, dropped)` at the last
+      `consistency_layers` layers (see `consistency_layer_count`) to the loss.
 
   Returns:
     A dict of the replica's weighted sums (`loss_sum`, `correct_sum`,
     `weight_sum`), the global batch's mean `loss`, the all-reduced
     `gradient_norm` before clipping and `clipped` (1.0 if clipping shrank
-    the gradient).
+    the gradient); with consistency, `consistency_kl`, the global batch's
+    mean KL.
   """
   weights = tf.cast(features['masked_lm_weights'], tf.float32)
   ctx = tf.distribute.get_replica_context()
   global_weight = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                  tf.reduce_sum(weights))
+  if consistency_weight:
+    encoder = model.encoder_network
+    layers = consistency_layer_count(encoder, consistency_layers)
+    with encoder.force_dropping(False):
+      teacher = encoder({k: features[k] for k in ENCODER_INPUTS},
+                        training=False)['encoder_outputs'][-layers:]
+    teacher = [tf.stop_gradient(t) for t in teacher]
+    global_examples = ctx.all_reduce(
+        tf.distribute.ReduceOp.SUM,
+        tf.cast(tf.shape(weights)[0], tf.float32))
   with tf.GradientTape() as tape:
     outputs = model(model_inputs(features), training=True)
     slot_losses = mlm_slot_losses(features['masked_lm_ids'],
                                   outputs['mlm_logits'])
     loss = tf.reduce_sum(slot_losses * weights) / tf.maximum(global_weight,
                                                              1.0)
+    if consistency_weight:
+      kl = tf.reduce_sum(cls_distribution_kl(
+          teacher, outputs['encoder_outputs'][-layers:])) / global_examples
+      loss += consistency_weight * kl
   finite, norms = [], []
 
   def check_and_clip(grads_and_vars):
@@ -126,6 +173,8 @@ def train_step(model: tf_keras.Model,
                       tf.stop_gradient(slot_losses), weights * applied)
   metrics = mlm_metrics(features, outputs['mlm_logits'], slot_losses)
   metrics['loss'] = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+  if consistency_weight:
+    metrics['consistency_kl'] = ctx.all_reduce(tf.distribute.ReduceOp.SUM, kl)
   # The all-reduced gradient's norm before clipping (the same on every
   # replica), and whether clipping changed it.
   metrics['gradient_norm'] = norms[0]

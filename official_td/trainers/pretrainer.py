@@ -84,6 +84,9 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       self.step_means = {
           name: tf_keras.metrics.Mean(name, dtype=tf.float32)
           for name in ('gradient_norm', 'clipped_step_fraction')}
+      # The consistency steps' mean KL (run.consistency_weight > 0).
+      self.consistency_kl = tf_keras.metrics.Mean('consistency_kl',
+                                                  dtype=tf.float32)
       self.eval_sums = evaluator.MlmSums()
       self.eval_drop_sums = evaluator.MlmSums('dropped/')
     self.global_step = self.optimizer.iterations
@@ -98,8 +101,12 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     # Train-loop seconds of the run so far, over restarts (checkpointed).
     self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                      name='train_seconds')
-    # Compiled train loops per kept-token count (a Python count at trace
-    # time: one per distinct k of the schedule).
+    # Consistency steps of the run so far (checkpointed with the loss on).
+    self.consistency_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                         name='consistency_steps')
+    # Compiled train loops by `loop_name` (a Python count at trace time: one
+    # per distinct k of the schedule, and one more per dropping k with the
+    # consistency loss).
     self.loop_traces = collections.Counter()
 
     replicas = strategy.num_replicas_in_sync
@@ -122,6 +129,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
                  encoder=self.encoder, train_seconds=self.train_seconds)
     if self.importance is not None:
       items['importance'] = self.importance
+    if self.consistency:
+      items['consistency_steps'] = self.consistency_steps
     return tf.train.Checkpoint(**items)
 
   def _make_train_iterator(self):
@@ -159,13 +168,32 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
         return k, end
     return self.phases[-1][1], max(step + 1, self.run.train_steps)
 
-  def train_step_fn(self, keep_k: int):
-    """The replica step keeping `keep_k` tokens (S: the plain step)."""
+  @property
+  def consistency(self) -> bool:
+    """Whether token-drop steps add the consistency loss every
+    `run.consistency_every` steps."""
+    return self.token_drop and self.run.consistency_weight > 0
+
+  def is_consistency_step(self, step: int, keep_k: int) -> bool:
+    """Whether the step numbered `step` (0-based) adds the consistency loss:
+    every `run.consistency_every`-th step that drops tokens."""
+    return (self.consistency and keep_k < self.data.seq_length and
+            step % self.run.consistency_every == 0)
+
+  @staticmethod
+  def loop_name(keep_k: int, consistency: bool = False) -> str:
+    """The name of k's compiled loop in `loop_traces` (and results.json)."""
+    return f'{keep_k}+consistency' if consistency else str(keep_k)
+
+  def train_step_fn(self, keep_k: int, consistency: bool = False):
+    """The replica step keeping `keep_k` tokens (S: the plain step); with
+    `consistency`, the step that also adds the consistency loss."""
     model, optimizer = self.model, self.optimizer
     drop = keep_k < self.data.seq_length
     importance = self.importance if drop else None
     run = self.run
     global_step = self.global_step
+    consistency_weight = run.consistency_weight if consistency else 0.0
 
     def step(features):
       features = dict(features)
@@ -179,8 +207,12 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
         features['drop_seed'] = first + tf.range(local) + run.seed * 1000003
       with evaluator.dropping(model, drop, keep_k):
         sums = masked_lm.train_step(model, optimizer, features, importance,
-                                    self.gradient_clip_norm)
+                                    self.gradient_clip_norm,
+                                    consistency_weight,
+                                    run.consistency_layers)
       self.train_sums.update(sums)
+      if consistency_weight:
+        self.consistency_kl.update_state(sums['consistency_kl'])
       self.step_means['gradient_norm'].update_state(sums['gradient_norm'])
       self.step_means['clipped_step_fraction'].update_state(sums['clipped'])
 
@@ -188,10 +220,12 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       return tf.function(step, jit_compile=True)
     return step
 
-  def train_loop(self, keep_k: int):
-    """The compiled loop of train steps keeping `keep_k` tokens."""
-    if keep_k not in self._loops:
-      step = self.train_step_fn(keep_k)
+  def train_loop(self, keep_k: int, consistency: bool = False):
+    """The compiled loop of train steps keeping `keep_k` tokens (with
+    `consistency`: of consistency steps)."""
+    name = self.loop_name(keep_k, consistency)
+    if name not in self._loops:
+      step = self.train_step_fn(keep_k, consistency)
       strategy = self.strategy
 
       # Without AutoGraph: the step's code (ours, the Model Garden's, Keras')
@@ -199,7 +233,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       # seconds of start-up per loop; the loop is a plain tf.while_loop.
       @tf.function(autograph=False)
       def loop(iterator, num_steps):
-        self.loop_traces[keep_k] += 1
+        self.loop_traces[name] += 1
 
         def body(i):
           strategy.run(step, args=(next(iterator),))
@@ -207,23 +241,24 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
 
         tf.while_loop(lambda i: i < num_steps, body, [tf.constant(0)])
 
-      self._loops[keep_k] = loop
-    return self._loops[keep_k]
+      self._loops[name] = loop
+    return self._loops[name]
 
-  def compile_train_loop(self, keep_k: int) -> float:
+  def compile_train_loop(self, keep_k: int, consistency: bool = False) -> float:
     """Traces and instantiates k's loop (running no step); its seconds.
 
     Returns 0.0 when that loop is already compiled. The first call of a
     `tf.function` traces the Python and optimizes the graph (on a TPU, an XLA
     compilation): a one-off cost per k, kept out of the timed steps.
     """
-    if keep_k in self._compiled:
+    name = self.loop_name(keep_k, consistency)
+    if name in self._compiled:
       return 0.0
     if self.train_iterator is None:
       self.train_iterator = self._make_train_iterator()
     start = time.time()
-    self.train_loop(keep_k)(self.train_iterator, tf.constant(0))
-    self._compiled.add(keep_k)
+    self.train_loop(keep_k, consistency)(self.train_iterator, tf.constant(0))
+    self._compiled.add(name)
     seconds = time.time() - start
     self.compile_seconds += seconds
     return seconds
@@ -237,16 +272,30 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     remaining, kept_tokens = num_steps, 0
     compile_seconds = 0.0
     while remaining:
-      keep_k, phase_end = self.phase_at(int(self.global_step.numpy()))
-      n = min(remaining, phase_end - int(self.global_step.numpy()))
-      compile_seconds += self.compile_train_loop(keep_k)
-      self.train_loop(keep_k)(self.train_iterator, tf.constant(n))
+      step = int(self.global_step.numpy())
+      keep_k, phase_end = self.phase_at(step)
+      n = min(remaining, phase_end - step)
+      consistency = self.is_consistency_step(step, keep_k)
+      if consistency:
+        n = 1
+      elif self.consistency and keep_k < self.data.seq_length:
+        # Up to the next consistency step.
+        every = self.run.consistency_every
+        n = min(n, every - step % every)
+      compile_seconds += self.compile_train_loop(keep_k, consistency)
+      self.train_loop(keep_k, consistency)(self.train_iterator,
+                                           tf.constant(n))
+      if consistency:
+        self.consistency_steps.assign_add(1)
       remaining -= n
       kept_tokens += n * keep_k
     outputs = self.train_sums.result()
     for name, mean in self.step_means.items():
       outputs[name] = float(mean.result())
       mean.reset_state()
+    if self.consistency:
+      outputs['consistency_kl'] = float(self.consistency_kl.result())
+      self.consistency_kl.reset_state()
     if hasattr(self.optimizer, 'loss_scale'):
       outputs['loss_scale'] = float(self.optimizer.loss_scale)
     if not math.isfinite(outputs['mlm_loss']):
