@@ -1,7 +1,9 @@
 """Tests of the budgeted study (official_td.study), end to end."""
 
+import collections
 import csv
 import json
+import math
 import os
 import signal
 import statistics
@@ -121,11 +123,11 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     cmd = [sys.executable, '-m', 'official_td.study',
            '--gin_file=gin/experiments/ci_tiny.gin', f'--output_dir={out}',
            f'--budgets={budgets}', '--seeds=2', '--evals_per_run=2',
-           '--benchmark_steps=5', '--cpu_replicas=2']
+           '--benchmark_steps=5', '--cpu_replicas=2',
+           # The held-out MLM loss only: the README's study command runs
+           # the fine-tuning of a study's runs.
+           '--nofinetune']
     cmd += [f'--gin_bindings={b}' for b in self.bindings]
-    cmd += ['--finetune_bindings=' + b for b in (
-        'finetune.seq_length = 32', 'finetune.epochs = 1',
-        'finetune.max_examples = 32', 'finetune.batch_size = 16')]
     return cmd
 
   def test_study_runs_resumes_and_reports_a_recomputable_break_even(self):
@@ -208,6 +210,10 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
       self.assertAlmostEqual(float(r['eval_mlm_loss']),
                              results['eval_mlm_loss'], places=4)
     self.assertEqual(sorted({r['seed'] for r in rows}), ['42', '43'])
+    # Without fine-tuning: no fine-tuning run, an empty column.
+    self.assertFalse(os.path.exists(os.path.join(out, 'finetune')))
+    self.assertNotIn('official_td.finetune', rerun.stdout)
+    self.assertEqual({r['finetune_accuracy'] for r in rows}, {''})
 
     value, kind = recompute_break_even(rows, 'token_drop')
     # 1.5 of the baseline's time trains ~60 steps against its 40: the
@@ -249,11 +255,39 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertAlmostEqual(arm['measured_ratio'],
                            per_step('token_drop') / per_step('baseline'),
                            places=6)
+    # The unigram cross-entropy, recomputed from the records themselves:
+    # masked-token counts of the training records, add-1/2 smoothing, scored
+    # on the held-out records' masked tokens.
+    vocab_size = len(open(os.path.join(self.data_dir, 'vocab.txt')).read()
+                     .splitlines())
+    def masked(pattern):
+      ids = []
+      for path in sorted(tf.io.gfile.glob(pattern)):
+        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+          example = tf.train.Example.FromString(record).features.feature
+          weights = example['masked_lm_weights'].float_list.value
+          ids += [i for i, w in zip(example['masked_lm_ids'].int64_list.value,
+                                    weights) if w > 0]
+      return ids
+    counts = collections.Counter(masked(os.path.join(self.data_dir,
+                                                     'train-*')))
+    train_total = sum(counts.values())
+    held_out = masked(os.path.join(self.data_dir, 'eval-*'))
+    unigram_nats = -statistics.fmean(
+        math.log((counts[i] + 0.5) / (train_total + 0.5 * vocab_size))
+        for i in held_out)
+    self.assertAlmostEqual(summary['unigram']['unigram_nats'], unigram_nats,
+                           places=6)
+    self.assertEqual(summary['unigram']['eval_tokens'], len(held_out))
+    self.assertAlmostEqual(summary['baseline_below_unigram'],
+                           unigram_nats - summary['baseline_eval_mlm_loss'],
+                           places=6)
     report = open(os.path.join(out, 'study.md')).read()
+    self.assertIn(f'{unigram_nats:.4f} nats', report)
     self.assertIn('| token_drop | 0.50 | ', report)
     self.assertIn('speedup at equal quality', report)
     self.assertIn(f'- **token_drop**: {value:.3f} (per seed: ', report)
-    self.assertRegex(report, r'\| baseline \| 1\.00 \| 40 \| 2 \|')
+    self.assertRegex(report, r'\| baseline \| 1\.00 \| 40 \| 2 \|.* \| – \|\n')
     for name in ('loss_vs_time.png', 'loss_vs_budget.png'):
       self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000)
     # Every run's held-out curve has its evaluations with train-loop time.

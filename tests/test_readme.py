@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 from tests import checkpoint_utils
+from tests import corpus_fakes
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -49,6 +50,9 @@ NOT_RUNNABLE = {
     'runs/study_results': 'the study behind docs/results.md (an hour); the '
                           "README's study command runs the same program",
     'bert_base_token_drop.gin': 'BERT-base at full size (a TPU or GPUs)',
+    'npm pack': 'a download from the npm registry (tarballs of the same '
+                'layout are written instead, see FAKE_DOWNLOADS)',
+    'scale_': 'the study at scale (hours; docs/results.md)',
 }
 
 
@@ -63,8 +67,15 @@ def _google_bert_mini(directory, work):
   checkpoint_utils.write_google_bert_directory(directory, shape, vocab)
 
 
+def _npm_packages(directory, work):
+  """Stands for the npm dataset packages: tiny tarballs of their layout."""
+  del work
+  corpus_fakes.write_fake_npm_packages(directory)
+
+
 # Paths the docs download (not possible here) -> what writes a stand-in.
-FAKE_DOWNLOADS = {'uncased_L-4_H-256_A-4': _google_bert_mini}
+FAKE_DOWNLOADS = {'uncased_L-4_H-256_A-4': _google_bert_mini,
+                  'downloads': _npm_packages}
 
 TINY_DATA = ['--vocab_sample_mb=1', '--seq_length=32',
              '--max_predictions_per_seq=5', '--build_vocab_size=400']

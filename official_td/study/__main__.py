@@ -23,7 +23,9 @@ the arms get budgets, not equal steps:
    task (the embedded one by default) with the same seed.
 4. The report, in --output_dir: `study.csv` (one row per run), `study.md`
    (per arm and budget: train-loop seconds, held-out MLM loss and accuracy on
-   full sequences, fine-tuned accuracy, mean ± std over seeds; each arm
+   full sequences, fine-tuned accuracy, mean ± std over seeds; the held-out
+   masked tokens' unigram cross-entropy beside the baseline's loss
+   (official_td.study.unigram: has the model learned context?); each arm
    against the same-budget baseline; the break-even budget and the speedup
    at equal quality), `study_summary.json`, `loss_vs_time.png` (held-out loss
    against train-loop seconds, every run) and `loss_vs_budget.png` (both
@@ -64,10 +66,13 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import configurables  # pylint: disable=g-import-not-at-top
+from official_td import publish  # pylint: disable=g-import-not-at-top
+from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
 from official_td.study import report  # pylint: disable=g-import-not-at-top
 from official_td.study import runner  # pylint: disable=g-import-not-at-top
+from official_td.study import unigram  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -89,6 +94,9 @@ flags.DEFINE_integer('benchmark_steps', 3, 'Timed rounds of the step-time '
 flags.DEFINE_string('finetune_gin', 'gin/finetune/embedded_source.gin',
                     'Fine-tuning gin file.')
 flags.DEFINE_multi_string('finetune_bindings', [], 'Fine-tuning bindings.')
+flags.DEFINE_bool('finetune', True,
+                  "Fine-tune every run's final checkpoint; --nofinetune "
+                  'reports the held-out MLM loss only (half the processes).')
 flags.DEFINE_bool('embedded_task', True,
                   'Create the embedded classification task in OUTPUT/task and '
                   'fine-tune on it.')
@@ -118,12 +126,14 @@ def main(argv):
                   finetune_gin=FLAGS.finetune_gin,
                   finetune_bindings=FLAGS.finetune_bindings,
                   embedded_task=FLAGS.embedded_task,
+                  # (Recorded only when off: older studies resume as before.)
+                  **({} if FLAGS.finetune else {'finetune': False}),
                   **({'devices': cli.strategy_args()} if cli.strategy_args()
                      else {}))
   runner.check_settings(out, settings)
 
   finetune_bindings = list(FLAGS.finetune_bindings)
-  if FLAGS.embedded_task:
+  if FLAGS.embedded_task and FLAGS.finetune:
     task = os.path.join(out, 'task')
     if not tf.io.gfile.exists(os.path.join(task, 'eval.csv')):
       from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
@@ -137,7 +147,16 @@ def main(argv):
   pretrain_flags += cli.strategy_args()
   finetune_flags = [f'--gin_file={FLAGS.finetune_gin}'] + [
       f'--gin_bindings={b}' for b in finetune_bindings] + cli.strategy_args()
+  if not FLAGS.finetune:
+    finetune_flags = None
 
+  # The held-out masked tokens' unigram cross-entropy (stored: computed once).
+  unigram_path = os.path.join(out, 'unigram.json')
+  if not tf.io.gfile.exists(unigram_path):
+    data, _ = pretrain_dataloader.resolve_data(configurables.data())
+    publish.write_json(unigram_path, unigram.unigram_cross_entropy(
+        data, run_config.seed))
+  unigram_ce = publish.read_json(unigram_path)
   ratios = runner.measure_ratios(out, pretrain_flags, arms, FLAGS.benchmark_steps)
   seeds = [run_config.seed + i for i in range(FLAGS.seeds)]
   runs = plan_lib.plan(arms, budgets, seeds, ratios, run_config.train_steps,
@@ -146,9 +165,9 @@ def main(argv):
     print(f'--- run {i + 1}/{len(runs)}: {name}, seed {seed}', flush=True)
     runner.run_one(out, name, seed, bindings, pretrain_flags, finetune_flags)
 
-  rows = report.collect(out, runs)
+  rows = report.collect(out, runs, FLAGS.finetune)
   arm_names = [a for a, _ in arms]
-  report.summarize(out, rows, arm_names, ratios)
+  report.summarize(out, rows, arm_names, ratios, unigram_ce)
   plots.plot(out, rows, arm_names)
   logging.info('study written to %s', out)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md')) as f:

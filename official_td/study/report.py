@@ -14,6 +14,7 @@
 """
 
 import csv
+import math
 import os
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -82,20 +83,31 @@ def mean_std(values):
   return statistics.fmean(values), std
 
 
-def collect(out: str, runs) -> List[Dict]:
-  """One row per finished run (pretraining and fine-tuning results)."""
+def plus_minus(value, digits: int = 4) -> str:
+  """`mean ± std`, or `–` for a measure the study did not take."""
+  mean, std = value
+  if math.isnan(mean):
+    return '–'
+  return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def collect(out: str, runs, finetune: bool = True) -> List[Dict]:
+  """One row per finished run (pretraining and, unless the study skips it,
+  fine-tuning results; an empty fine-tuned accuracy without)."""
   rows = []
   for name, arm, budget, seed, _ in runs:
     model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
     pre = publish.read_json(os.path.join(model_dir, 'results.json'))
-    fine = publish.read_json(os.path.join(out, 'finetune', name, f'seed{seed}',
-                                   'results.json'))
+    fine = publish.read_json(os.path.join(
+        out, 'finetune', name, f'seed{seed}',
+        'results.json')) if finetune else {'eval_accuracy': None}
     rows.append(dict(
         run=name, arm=arm, budget=budget, seed=seed, steps=pre['step'],
         train_seconds=pre['train_seconds'],
         eval_mlm_loss=round(pre['eval_mlm_loss'], 5),
         eval_mlm_accuracy=round(pre['eval_mlm_accuracy'], 5),
-        finetune_accuracy=round(fine['eval_accuracy'], 5)))
+        finetune_accuracy=(None if fine['eval_accuracy'] is None else
+                           round(fine['eval_accuracy'], 5))))
   return rows
 
 
@@ -142,8 +154,7 @@ def table_lines(table: List[Dict]) -> List[str]:
         f'| {t["arm"]} | {t["budget"]:.2f} | {t["steps"]} | {t["seeds"]} | '
         f'{seconds[0]:.1f} ± {seconds[1]:.1f} | {t["time_fraction"]:.3f} | '
         f'{loss[0]:.4f} ± {loss[1]:.4f} | '
-        f'{accuracy[0]:.4f} ± {accuracy[1]:.4f} | '
-        f'{finetune[0]:.4f} ± {finetune[1]:.4f} |')
+        f'{accuracy[0]:.4f} ± {accuracy[1]:.4f} | {plus_minus(finetune)} |')
   return lines
 
 
@@ -233,9 +244,9 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
           f'| {arm} | {e["budget"]:.2f} | '
           + (f'{base_loss[0]:.4f} ± {base_loss[1]:.4f}' if base_loss else '–')
           + f' | {e["eval_mlm_loss"][0]:.4f} ± {e["eval_mlm_loss"][1]:.4f} | '
-          + (f'{base_ft[0]:.4f} ± {base_ft[1]:.4f}' if base_ft else '–')
-          + f' | {e["finetune_accuracy"][0]:.4f} ± '
-          f'{e["finetune_accuracy"][1]:.4f} | {e["speedup_text"]} |')
+          + (plus_minus(base_ft) if base_ft else '–')
+          + f' | {plus_minus(e["finetune_accuracy"])} | '
+          f'{e["speedup_text"]} |')
   lines += [
       '', 'The break-even budget measures the arm against the fully trained '
       'baseline; the speedup at equal quality measures it against a '
@@ -246,8 +257,23 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
   return lines
 
 
+def unigram_lines(unigram: Dict, base_loss: float) -> List[str]:
+  """What the baseline learned beyond token frequencies (study/unigram.py)."""
+  gap = unigram['unigram_nats'] - base_loss
+  return [
+      '', f'Unigram cross-entropy of the held-out masked tokens (their '
+      f'training frequencies, add-{unigram["smoothing"]} smoothing, '
+      f'{unigram["eval_tokens"]} tokens): {unigram["unigram_nats"]:.4f} nats '
+      f'(uniform over the vocab: {unigram["uniform_nats"]:.4f}). The full '
+      f'baseline ends at {base_loss:.4f}: {gap:.3f} nats below it'
+      + (' — it has learned context.' if gap >= 1.0 else
+         ' — less than 1 nat: a model at this scale has learned little '
+         'beyond token frequencies, and the comparison says little about '
+         'BERT-size models.')]
+
+
 def summarize(out: str, rows: List[Dict], arms: Sequence[str],
-              ratios: Dict[str, Dict]) -> Dict:
+              ratios: Dict[str, Dict], unigram: Dict) -> Dict:
   """Writes study.csv, study.md, study_summary.json; returns the summary."""
   write_csv(out, rows)
   table = group_table(rows, arms)
@@ -255,8 +281,11 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
   base_loss = base['eval_mlm_loss'][0]
   base_curve = [t for t in table if t['arm'] == BASELINE]
   summary = dict(baseline_eval_mlm_loss=base_loss,
-                 baseline_train_seconds=base['train_seconds'][0], arms={})
-  lines = table_lines(table) + [
+                 baseline_train_seconds=base['train_seconds'][0],
+                 unigram=unigram,
+                 baseline_below_unigram=unigram['unigram_nats'] - base_loss,
+                 arms={})
+  lines = table_lines(table) + unigram_lines(unigram, base_loss) + [
       '', 'Break-even budget (smallest fraction of the baseline\'s time at '
       'which the mean held-out MLM loss is at or below the baseline\'s '
       f'{base_loss:.4f}; range: the same per seed):', '']

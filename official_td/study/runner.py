@@ -78,7 +78,8 @@ def measure_ratios(out: str, pretrain_flags: List[str],
 
 
 def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
-  """Pretrains (or resumes) and fine-tunes one run unless it is finished."""
+  """Pretrains (or resumes) and fine-tunes one run unless it is finished
+  (`finetune_flags` None: no fine-tuning)."""
   model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
   finetune_dir = os.path.join(out, 'finetune', name, f'seed{seed}')
   if tf.io.gfile.exists(os.path.join(model_dir, 'results.json')):
@@ -86,6 +87,8 @@ def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
   else:
     _run(['official_td.train', f'--model_dir={model_dir}'] + pretrain_flags +
          [f'--gin_bindings={b}' for b in bindings])
+  if finetune_flags is None:
+    return
   if tf.io.gfile.exists(os.path.join(finetune_dir, 'results.json')):
     print(f'[finished] {finetune_dir}', flush=True)
     return

