@@ -293,7 +293,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     for name, mean in self.step_means.items():
       outputs[name] = float(mean.result())
       mean.reset_state()
-    if self.consistency:
+    if self.consistency and float(self.consistency_kl.count) > 0:
+      # (Loops of the full-sequence phases have no consistency step.)
       outputs['consistency_kl'] = float(self.consistency_kl.result())
       self.consistency_kl.reset_state()
     if hasattr(self.optimizer, 'loss_scale'):
