@@ -98,29 +98,28 @@ class ConsistencyStepTest(tu.TestCase):
     self.assertNotIn('consistency_kl', plain)
     self.assertAllClose(plain['loss'], self.expected(1)[0], rtol=1e-5)
 
+  def kl_gradient(self, layers, variables, stop_teacher):
+    """The gradient of the mean KL of two separate passes, the full one's
+    outputs stopped or not."""
+    with tf.GradientTape() as tape:
+      with self.encoder.force_dropping(True):
+        dropped = self.model(masked_lm.model_inputs(self.features),
+                             training=True)
+      full = self.encoder(tu.encoder_inputs(self.features), training=False)
+      teacher = full['encoder_outputs'][-layers:]
+      if stop_teacher:
+        teacher = [tf.stop_gradient(t) for t in teacher]
+      kl = tf.reduce_mean(masked_lm.cls_distribution_kl(
+          teacher, dropped['encoder_outputs'][-layers:]))
+    return tape.gradient(kl, variables)
+
   def test_gradient_reaches_the_dropped_pass_only(self):
     """The full pass is a teacher without gradient: the KL's gradient is
     the student's alone (compared with an independent tape)."""
     layers = 3
-    with tf.GradientTape() as tape:
-      with self.encoder.force_dropping(True):
-        dropped = self.model(masked_lm.model_inputs(self.features),
-                             training=True)
-      full = self.encoder(tu.encoder_inputs(self.features), training=False)
-      kl = tf.reduce_mean(masked_lm.cls_distribution_kl(
-          [tf.stop_gradient(t) for t in full['encoder_outputs'][-layers:]],
-          dropped['encoder_outputs'][-layers:]))
     variables = masked_lm.trained_variables(self.model)
-    expected = tape.gradient(kl, variables)
-    with tf.GradientTape() as tape:
-      with self.encoder.force_dropping(True):
-        dropped = self.model(masked_lm.model_inputs(self.features),
-                             training=True)
-      full = self.encoder(tu.encoder_inputs(self.features), training=False)
-      both = tf.reduce_mean(masked_lm.cls_distribution_kl(
-          full['encoder_outputs'][-layers:],
-          dropped['encoder_outputs'][-layers:]))
-    through_both = tape.gradient(both, variables)
+    expected = self.kl_gradient(layers, variables, stop_teacher=True)
+    through_both = self.kl_gradient(layers, variables, stop_teacher=False)
     # The step: weight 1 minus weight 0 isolates the KL's update (SGD, lr 1).
     before = [v.numpy() for v in variables]
     updates = []

@@ -31,20 +31,18 @@ def _masked_ids(pattern: str, data: DataConfig, masking, seed: int):
     yield batch['masked_lm_ids'][batch['masked_lm_weights'] > 0]
 
 
-def token_counts(data: DataConfig, seed: int) -> np.ndarray:
+def token_counts(data: DataConfig, masking, vocab_size: int,
+                 seed: int) -> np.ndarray:
   """Counts of the masked tokens of one pass over the training records."""
-  vocab = vocab_lib.load_vocab(data.vocab_file)
-  masking = pretrain_dataloader.masking_config(data, vocab)
-  counts = np.zeros(len(vocab), np.int64)
+  counts = np.zeros(vocab_size, np.int64)
   for ids in _masked_ids(data.train_data, data, masking, seed):
-    counts += np.bincount(ids, minlength=len(vocab))
+    counts += np.bincount(ids, minlength=vocab_size)
   return counts
 
 
-def cross_entropy(counts: np.ndarray, data: DataConfig, seed: int) -> Dict:
+def cross_entropy(counts: np.ndarray, data: DataConfig, masking,
+                  seed: int) -> Dict:
   """Nats per masked token of the smoothed unigram model on the eval data."""
-  vocab = vocab_lib.load_vocab(data.vocab_file)
-  masking = pretrain_dataloader.masking_config(data, vocab)
   log_p = np.log((counts + SMOOTHING) /
                  (counts.sum() + SMOOTHING * len(counts)))
   total, tokens = 0.0, 0
@@ -64,4 +62,7 @@ def unigram_cross_entropy(data: DataConfig, seed: int) -> Dict:
   if not data.eval_data:
     raise ValueError('The unigram cross-entropy needs held-out data: set '
                      'data.eval_data.')
-  return cross_entropy(token_counts(data, seed), data, seed)
+  vocab = vocab_lib.load_vocab(data.vocab_file)
+  masking = pretrain_dataloader.masking_config(data, vocab)
+  counts = token_counts(data, masking, len(vocab), seed)
+  return cross_entropy(counts, data, masking, seed)

@@ -62,8 +62,7 @@ def consistency_layer_count(encoder, layers: int) -> int:
   drop window)."""
   if layers:
     return layers
-  start, end = encoder.drop_window
-  del start
+  _, end = encoder.drop_window
   return max(len(encoder.transformer_layers) - end, 1)
 
 
