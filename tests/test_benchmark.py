@@ -136,3 +136,42 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
     self.assertEqual(sorted(trained['compiled_train_loops']),
                      sorted(loops))
     self.assertEqual(result['timed_loops']['plain'], {'32': 1})
+
+
+class DataPipelineRatiosTest(tu.TestCase):
+  """The data benchmark's ratios from its runs' figures."""
+
+  def setUp(self):
+    super().setUp()
+    from absl import flags
+    from official_td.benchmarks import data_pipeline
+    self.ratios = data_pipeline.ratios
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS(['data_pipeline_test'])
+
+  def run_figures(self, seconds_1x, seconds_8x):
+    def run(seconds, text_mb, rss):
+      return dict(seconds=seconds, text_mb=text_mb, peak_rss_total_mb=rss,
+                  peak_pss_total_mb=rss // 2, mb_per_s=text_mb / seconds)
+    return dict(beam_1x=run(seconds_1x, 1.0, 1000),
+                beam_1x_one_worker=run(seconds_1x * 1.5, 1.0, 600),
+                beam_8x=run(seconds_8x, 8.0, 1100),
+                beam_8x_one_worker=run(seconds_8x * 1.5, 8.0, 700))
+
+  def test_marginal_rate_is_the_slope_past_start_up(self):
+    result = self.ratios(self.run_figures(10.0, 24.0), cores=2)
+    self.assertEqual(result['marginal_mb_per_s'],
+                     {'all_workers': 0.5, 'one_worker': round(7 / 21, 3)})
+    self.assertEqual(result['marginal_mb_per_s_per_core'], 0.25)
+    self.assertEqual(result['rss_8x_over_1x'], 1.1)
+    self.assertEqual(result['all_workers_over_one'], 1.5)
+    self.assertNotIn('marginal_note', result)
+
+  def test_equal_seconds_give_no_rate_instead_of_dividing_by_zero(self):
+    # A corpus so small that start-up dominates: both runs take 10.7 s.
+    for seconds_8x in (10.7, 9.9):
+      result = self.ratios(self.run_figures(10.7, seconds_8x), cores=2)
+      self.assertIsNone(result['marginal_mb_per_s']['all_workers'])
+      self.assertIsNone(result['marginal_mb_per_s']['one_worker'])
+      self.assertIsNone(result['marginal_mb_per_s_per_core'])
+      self.assertIn('--size_mb', result['marginal_note'])

@@ -208,6 +208,15 @@ def measure(command, env=None):
               peak_pss_total_mb=round(peak_pss / 2**20))
 
 
+def _past_start_up(numerator: float, seconds_past_1x: float):
+  """`numerator / seconds_past_1x`, rounded; None where the larger run took
+  no longer than its 1x run (start-up dominates both, so there is no rate
+  to measure: the corpus is too small, and a division would be by <= 0)."""
+  if seconds_past_1x <= 0:
+    return None
+  return round(numerator / seconds_past_1x, 3)
+
+
 def ratios(runs, cores: int) -> dict:
   """The JSON result's ratios: memory 8x/1x, workers, marginal rates."""
   result = dict(
@@ -228,19 +237,24 @@ def ratios(runs, cores: int) -> dict:
       ('one_worker', 'beam_1x_one_worker', 'beam_8x_one_worker')):
     a, b = runs.get(small_run), runs.get(large_run)
     if a and b:
-      marginal[name] = round((b['text_mb'] - a['text_mb']) /
-                             (b['seconds'] - a['seconds']), 3)
+      marginal[name] = _past_start_up(b['text_mb'] - a['text_mb'],
+                                      b['seconds'] - a['seconds'])
   result['marginal_mb_per_s'] = marginal
-  result['marginal_mb_per_s_per_core'] = round(
-      marginal['all_workers'] / cores, 3)
+  result['marginal_mb_per_s_per_core'] = (
+      None if marginal['all_workers'] is None
+      else round(marginal['all_workers'] / cores, 3))
+  if None in marginal.values():
+    result['marginal_note'] = (
+        'a marginal rate is null where the larger run took no longer than '
+        'the smaller: start-up dominates both; raise --size_mb to measure it')
   if FLAGS.one_file:
     one, single = runs['one_file'], runs['one_file_one_worker']
     result['one_file_all_workers_over_one'] = round(
         single['seconds'] / one['seconds'], 3)
     # Start-up excluded: each run's seconds past its worker count's 1x run.
-    result['one_file_all_workers_over_one_past_1x'] = round(
-        (single['seconds'] - runs['beam_1x_one_worker']['seconds']) /
-        (one['seconds'] - runs['beam_1x']['seconds']), 3)
+    result['one_file_all_workers_over_one_past_1x'] = _past_start_up(
+        single['seconds'] - runs['beam_1x_one_worker']['seconds'],
+        one['seconds'] - runs['beam_1x']['seconds'])
   for scale in ('1x', '8x'):
     if f'model_garden_{scale}' in runs:
       result[f'beam_over_model_garden_{scale}'] = round(
