@@ -6,17 +6,32 @@ import tarfile
 
 from official_td.data.text import public_corpora
 
-HAM = b"""From: a@example.org
+FOOTER = "Irish Linux Users' Group: ilug@linux.ie"
+
+
+def ham(i):
+  """A plain-text message whose lines are its own, but for a list footer
+  that every ham message carries (boilerplate the converter removes)."""
+  return f"""From: a@example.org
 To: b@example.org
-Subject: lunch
+Subject: lunch {i}
 Content-Type: text/plain; charset=us-ascii
 
-Shall we meet at noon
-by the old bridge?
+Shall we meet at {i}
+by the old bridge {i}?
 > quoted text from an earlier message
-"""
+Bring map number {i}.
+{FOOTER}
+""".encode()
 
-SPAM = b"""From: x@example.com
+
+def ham_text(i):
+  """What the converter keeps of `ham(i)`, one line per paragraph."""
+  return f'Shall we meet at {i}\nby the old bridge {i}?\nBring map number {i}.'
+
+
+def spam(i):
+  return f"""From: x@example.com
 Subject: WIN
 MIME-Version: 1.0
 Content-Type: multipart/alternative; boundary="b1"
@@ -24,9 +39,13 @@ Content-Type: multipart/alternative; boundary="b1"
 --b1
 Content-Type: text/html
 
-<html><style>p {color: red}</style><p>Claim your <b>prize</b> now</p></html>
+<html><style>p {{color: red}}</style><p>Claim your <b>prize</b> number {i} now</p></html>
 --b1--
-"""
+""".encode()
+
+
+def spam_text(i):
+  return f'Claim your prize number {i} now'
 
 
 def write_package(path, files):
@@ -39,7 +58,8 @@ def write_package(path, files):
 
 def write_fake_npm_packages(directory, messages=40):
   """The three tarballs of public_corpora.PACKAGES, tiny; returns the mail
-  package's files (name -> bytes)."""
+  package's files (name -> bytes): `messages` distinct ones, then a copy and
+  a near-copy."""
   os.makedirs(directory, exist_ok=True)
   write_package(os.path.join(directory, public_corpora.PACKAGES['sotu']), {
       'data/1791_a_b.txt': b'Second  address.\n\nIts second paragraph.\n',
@@ -53,7 +73,11 @@ def write_fake_npm_packages(directory, messages=40):
   for i in range(messages):
     group = 'spam-1' if i % 4 == 0 else 'easy-ham-1'
     name = f'data/{group}/{i:05d}.{i:032x}.txt'
-    mail[name] = SPAM if group == 'spam-1' else HAM
+    mail[name] = spam(i) if group == 'spam-1' else ham(i)
+  # Sorted after the originals: a copy of message 1 and a near-copy of
+  # message 2 (its lines and one more); the converter drops both.
+  mail['data/hard-ham-1/copy.txt'] = ham(1)
+  mail['data/hard-ham-1/near_copy.txt'] = ham(2) + b'See you there.\n'
   mail['data/file_list.json'] = b'[]'
   write_package(
       os.path.join(directory, public_corpora.PACKAGES['spam_assassin']), mail)

