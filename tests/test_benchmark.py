@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from official_td import keep
+from official_td.benchmarks import data_ratios
 from official_td.benchmarks import flops
 from official_td.configs import encoders
 from official_td.configs import pretraining
@@ -141,14 +142,6 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
 class DataPipelineRatiosTest(tu.TestCase):
   """The data benchmark's ratios from its runs' figures."""
 
-  def setUp(self):
-    super().setUp()
-    from absl import flags
-    from official_td.benchmarks import data_pipeline
-    self.ratios = data_pipeline.ratios
-    if not flags.FLAGS.is_parsed():
-      flags.FLAGS(['data_pipeline_test'])
-
   def run_figures(self, seconds_1x, seconds_8x):
     def run(seconds, text_mb, rss):
       return dict(seconds=seconds, text_mb=text_mb, peak_rss_total_mb=rss,
@@ -159,7 +152,9 @@ class DataPipelineRatiosTest(tu.TestCase):
                 beam_8x_one_worker=run(seconds_8x * 1.5, 8.0, 700))
 
   def test_marginal_rate_is_the_slope_past_start_up(self):
-    result = self.ratios(self.run_figures(10.0, 24.0), cores=2)
+    result = data_ratios.ratios(self.run_figures(10.0, 24.0), cores=2,
+                                seq_length=128, one_worker_8x=True,
+                                one_file=False)
     self.assertEqual(result['marginal_mb_per_s'],
                      {'all_workers': 0.5, 'one_worker': round(7 / 21, 3)})
     self.assertEqual(result['marginal_mb_per_s_per_core'], 0.25)
@@ -170,7 +165,9 @@ class DataPipelineRatiosTest(tu.TestCase):
   def test_equal_seconds_give_no_rate_instead_of_dividing_by_zero(self):
     # A corpus so small that start-up dominates: both runs take 10.7 s.
     for seconds_8x in (10.7, 9.9):
-      result = self.ratios(self.run_figures(10.7, seconds_8x), cores=2)
+      result = data_ratios.ratios(self.run_figures(10.7, seconds_8x),
+                                  cores=2, seq_length=128,
+                                  one_worker_8x=True, one_file=False)
       self.assertIsNone(result['marginal_mb_per_s']['all_workers'])
       self.assertIsNone(result['marginal_mb_per_s']['one_worker'])
       self.assertIsNone(result['marginal_mb_per_s_per_core'])
