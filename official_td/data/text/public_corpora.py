@@ -172,7 +172,8 @@ def split_of(name: str) -> str:
 
 def spam_assassin_messages(path: str) -> List[Tuple[str, str, str]]:
   """(file name, label, body) of every message whose body, boilerplate
-  lines removed, is not empty and not an earlier message's (module doc)."""
+  lines removed, is not empty and neither repeats nor nearly repeats an
+  earlier message's (`without_repeats`)."""
   messages = []
   for name, data in sorted(_members(path)):
     match = re.match(r'package/data/(easy-ham|hard-ham|spam)-\d/[^/]+\.txt$',
