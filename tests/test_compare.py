@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -156,6 +157,16 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
         path = os.path.join(root, 'results.json')
         finished[path] = open(path, 'rb').read()
 
+    # A report before any seed has finished all its runs says so, and
+    # changes nothing.
+    early = subprocess.run(self.command(out) + ['--report_only'],
+                           cwd=pu.REPO, env=pu.env(), capture_output=True,
+                           text=True, timeout=300)
+    pu.assert_clean_error(self, early, 'No seed of the study in')
+    self.assertIn('6 of 10 runs pending, the first: token_drop_b1.50 seed '
+                  '42', early.stderr)
+    self.assertFalse(os.path.exists(os.path.join(out, 'study.csv')))
+
     # A different study in the same directory is refused before any work.
     other = subprocess.run(self.command(out, budgets='0.6'), cwd=pu.REPO,
                            env=pu.env(), capture_output=True, text=True,
@@ -297,4 +308,33 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertTrue(all(c[0] > 0 for c in curve))
     self.assertLess(curve[0][0], curve[1][0])
     self.assertRegex(report, r'\| token_drop \| 1\.50 \| \d+ \| 2 \|')
+    self.assertNotIn('Partial report', report)
+    self.assertEqual(summary['pending_runs'], [])
+
+    # --report_only on a copy with one run of seed 43 unfinished: the report
+    # covers seed 42 alone, names the pending run, and trains nothing.
+    partial = os.path.join(self.root, 'partial_study')
+    shutil.copytree(out, partial)
+    unfinished = os.path.join(partial, 'runs', 'token_drop_b0.50', 'seed43')
+    os.remove(os.path.join(unfinished, 'results.json'))
+    before = sorted(os.listdir(unfinished))
+    proc = subprocess.run(self.command(partial) + ['--report_only'],
+                          cwd=pu.REPO, env=pu.env(), capture_output=True,
+                          text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
+    self.assertNotIn('official_td.train', proc.stdout)
+    self.assertNotIn('official_td.benchmarks', proc.stdout)
+    self.assertEqual(sorted(os.listdir(unfinished)), before)
+    with open(os.path.join(partial, 'study.csv')) as f:
+      partial_rows = list(csv.DictReader(f))
+    self.assertEqual(partial_rows, [r for r in rows if r['seed'] == '42'])
+    partial_report = open(os.path.join(partial, 'study.md')).read()
+    self.assertTrue(partial_report.startswith(
+        '**Partial report**: seeds 42 (every run of each); 1 run pending: '
+        'token_drop_b0.50 seed 43.'), partial_report[:300])
+    partial_summary = json.load(open(os.path.join(partial,
+                                                  'study_summary.json')))
+    self.assertEqual(partial_summary['pending_runs'],
+                     ['token_drop_b0.50 seed 43'])
+    self.assertLen(partial_summary['arms']['token_drop']['per_seed'], 1)
 

@@ -87,6 +87,14 @@ class EntryPointErrorsTest(tu.TestCase):
       pu.assert_clean_error(self, proc, message)
       self.assertFalse(os.path.exists(output_dir), args)
 
+  def test_study_report_only_refuses_a_directory_without_a_study(self):
+    output_dir = os.path.join(self.work, 'no_study')
+    proc = pu.run_entry_point('official_td.study', [
+        f'--output_dir={output_dir}', '--budgets=0.5', '--report_only'])
+    pu.assert_clean_error(self, proc, 'holds no study to report on')
+    # Nothing written: not even the study's settings.
+    self.assertFalse(os.path.exists(output_dir))
+
   def test_step_time_refuses_a_bad_config(self):
     for args, message in (
         (['--gin_file=gin/experiments/missing.gin'],

@@ -44,7 +44,10 @@ are passed to every run, its fine-tuning and the step-time benchmark.
 
 A study takes hours: re-running the same command skips finished runs and
 resumes an interrupted one from its checkpoint. Measured step times are
-stored, so the steps never change within a study.
+stored, so the steps never change within a study. The same command with
+`--report_only` writes the report on the seeds finished so far (every run
+of a seed, or none of it) and trains nothing; study.md lists the runs still
+pending.
 
 Arms: `--arm=NAME=BINDINGS` (gin bindings separated by `;`, on top of
 --gin_file/--gin_bindings), repeatable; the default is one arm,
@@ -100,6 +103,10 @@ flags.DEFINE_bool('finetune', True,
 flags.DEFINE_bool('embedded_task', True,
                   'Create the embedded classification task in OUTPUT/task and '
                   'fine-tune on it.')
+flags.DEFINE_bool('report_only', False,
+                  'Write the report on the seeds whose runs have all '
+                  'finished, and train, measure and fine-tune nothing (a '
+                  'study run in parts, read before it ends).')
 cli.define_strategy_flags()
 
 
@@ -130,10 +137,15 @@ def main(argv):
                   **({} if FLAGS.finetune else {'finetune': False}),
                   **({'devices': cli.strategy_args()} if cli.strategy_args()
                      else {}))
+  if FLAGS.report_only and not tf.io.gfile.exists(
+      os.path.join(out, 'study.json')):
+    raise ValueError(
+        f'{out} holds no study to report on (no study.json). Run the study '
+        '(the same command without --report_only) first.')
   runner.check_settings(out, settings)
 
   finetune_bindings = list(FLAGS.finetune_bindings)
-  if FLAGS.embedded_task and FLAGS.finetune:
+  if FLAGS.embedded_task and FLAGS.finetune and not FLAGS.report_only:
     task = os.path.join(out, 'task')
     if not tf.io.gfile.exists(os.path.join(task, 'eval.csv')):
       from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
@@ -152,22 +164,32 @@ def main(argv):
 
   # The held-out masked tokens' unigram cross-entropy (stored: computed once).
   unigram_path = os.path.join(out, 'unigram.json')
+  if not tf.io.gfile.exists(unigram_path) and FLAGS.report_only:
+    raise ValueError(f'The study in {out} has no finished run yet: nothing '
+                     'to report. Run it without --report_only first.')
   if not tf.io.gfile.exists(unigram_path):
     data, _ = pretrain_dataloader.resolve_data(configurables.data())
     publish.write_json(unigram_path, unigram.unigram_cross_entropy(
         data, run_config.seed))
   unigram_ce = publish.read_json(unigram_path)
-  ratios = runner.measure_ratios(out, pretrain_flags, arms, FLAGS.benchmark_steps)
+  ratios = runner.measure_ratios(out, pretrain_flags, arms,
+                                 FLAGS.benchmark_steps,
+                                 measure=not FLAGS.report_only)
   seeds = [run_config.seed + i for i in range(FLAGS.seeds)]
   runs = plan_lib.plan(arms, budgets, seeds, ratios, run_config.train_steps,
               warmup_steps, FLAGS.evals_per_run)
-  for i, (name, _, _, seed, bindings) in enumerate(runs):
-    print(f'--- run {i + 1}/{len(runs)}: {name}, seed {seed}', flush=True)
-    runner.run_one(out, name, seed, bindings, pretrain_flags, finetune_flags)
+  pending = []
+  if FLAGS.report_only:
+    runs, pending = runner.finished_seeds(out, runs, FLAGS.finetune)
+  else:
+    for i, (name, _, _, seed, bindings) in enumerate(runs):
+      print(f'--- run {i + 1}/{len(runs)}: {name}, seed {seed}', flush=True)
+      runner.run_one(out, name, seed, bindings, pretrain_flags,
+                     finetune_flags)
 
   rows = report.collect(out, runs, FLAGS.finetune)
   arm_names = [a for a, _ in arms]
-  report.summarize(out, rows, arm_names, ratios, unigram_ce)
+  report.summarize(out, rows, arm_names, ratios, unigram_ce, pending)
   plots.plot(out, rows, arm_names)
   logging.info('study written to %s', out)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md')) as f:

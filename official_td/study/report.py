@@ -272,9 +272,21 @@ def unigram_lines(unigram: Dict, base_loss: float) -> List[str]:
          'BERT-size models.')]
 
 
+def pending_lines(rows: List[Dict], pending: Sequence[str]) -> List[str]:
+  """A partial report's first lines: which seeds it covers, what is left."""
+  if not pending:
+    return []
+  seeds = ', '.join(str(s) for s in sorted({r['seed'] for r in rows}))
+  return [f'**Partial report**: seeds {seeds} (every run of each); '
+          f'{len(pending)} run{"" if len(pending) == 1 else "s"} pending: '
+          f'{", ".join(pending)}.', '']
+
+
 def summarize(out: str, rows: List[Dict], arms: Sequence[str],
-              ratios: Dict[str, Dict], unigram: Dict) -> Dict:
-  """Writes study.csv, study.md, study_summary.json; returns the summary."""
+              ratios: Dict[str, Dict], unigram: Dict,
+              pending: Sequence[str] = ()) -> Dict:
+  """Writes study.csv, study.md, study_summary.json; returns the summary
+  (`pending`: the runs a partial report leaves out)."""
   write_csv(out, rows)
   table = group_table(rows, arms)
   base = next(t for t in table if t['arm'] == BASELINE and t['budget'] == 1.0)
@@ -284,8 +296,9 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
                  baseline_train_seconds=base['train_seconds'][0],
                  unigram=unigram,
                  baseline_below_unigram=unigram['unigram_nats'] - base_loss,
-                 arms={})
-  lines = table_lines(table) + unigram_lines(unigram, base_loss) + [
+                 pending_runs=list(pending), arms={})
+  lines = pending_lines(rows, pending) + table_lines(table) + unigram_lines(
+      unigram, base_loss) + [
       '', 'Break-even budget (smallest fraction of the baseline\'s time at '
       'which the mean held-out MLM loss is at or below the baseline\'s '
       f'{base_loss:.4f}; range: the same per seed):', '']

@@ -51,11 +51,17 @@ def check_settings(out: str, settings: Dict):
 
 def measure_ratios(out: str, pretrain_flags: List[str],
                    arms: List[Tuple[str, List[str]]],
-                   steps: int) -> Dict[str, Dict]:
-  """The benchmark of each arm (stored: a resumed study keeps its steps)."""
+                   steps: int, measure: bool = True) -> Dict[str, Dict]:
+  """The benchmark of each arm (stored: a resumed study keeps its steps).
+  With `measure` False, only stored ones (a report changes nothing)."""
   results = {}
   for name, bindings in arms:
     path = os.path.join(out, 'step_times', f'{name}.json')
+    if not measure and not tf.io.gfile.exists(path):
+      raise ValueError(
+          f'The study in {out} has not measured the step time of arm '
+          f'{name!r} yet, so no run has finished: nothing to report. Run '
+          'the study (the same command without --report_only) first.')
     if not tf.io.gfile.exists(path):
       # Each timed call runs the config's run.steps_per_loop steps, as
       # training's loops do.
@@ -77,11 +83,41 @@ def measure_ratios(out: str, pretrain_flags: List[str],
   return results
 
 
+def run_dirs(out: str, name: str, seed: int) -> Tuple[str, str]:
+  """A run's pretraining and fine-tuning directories."""
+  return (os.path.join(out, 'runs', name, f'seed{seed}'),
+          os.path.join(out, 'finetune', name, f'seed{seed}'))
+
+
+def is_finished(out: str, name: str, seed: int, finetune: bool) -> bool:
+  """Whether a run has its results (and, if the study fine-tunes, its
+  fine-tuning's)."""
+  dirs = run_dirs(out, name, seed)[:2 if finetune else 1]
+  return all(tf.io.gfile.exists(os.path.join(d, 'results.json'))
+             for d in dirs)
+
+
+def finished_seeds(out: str, runs, finetune: bool):
+  """The runs of the seeds whose every run has finished, and the names of
+  the runs still pending (a report on a study run in parts: a seed counts
+  whole or not at all, so every mean is over the same seeds)."""
+  unfinished = [(name, seed) for name, _, _, seed, _ in runs
+                if not is_finished(out, name, seed, finetune)]
+  pending = [f'{name} seed {seed}' for name, seed in unfinished]
+  complete = [r for r in runs if r[3] not in {s for _, s in unfinished}]
+  if not complete:
+    raise ValueError(
+        f'No seed of the study in {out} has finished all its runs yet '
+        f'({len(pending)} of {len(runs)} runs pending, the first: '
+        f'{pending[0]}). --report_only reports whole seeds only; run the '
+        'study (the same command without --report_only) to finish one.')
+  return complete, pending
+
+
 def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
   """Pretrains (or resumes) and fine-tunes one run unless it is finished
   (`finetune_flags` None: no fine-tuning)."""
-  model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
-  finetune_dir = os.path.join(out, 'finetune', name, f'seed{seed}')
+  model_dir, finetune_dir = run_dirs(out, name, seed)
   if tf.io.gfile.exists(os.path.join(model_dir, 'results.json')):
     print(f'[finished] {model_dir}', flush=True)
   else:
