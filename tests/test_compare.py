@@ -84,6 +84,30 @@ class PlanTest(tu.TestCase):
                                                       0.5), (3.0, 'above'))
     self.assertEqual(report_lib.format_speedup(3.0, 'above'), '> 3.00×')
 
+  def test_speedup_per_seed_reads_each_seeds_own_baseline(self):
+    # Seed 1's baseline: 5.0 at 0.5, 4.6 at 1.0; seed 2's: 5.2, 4.4. The arm
+    # at 0.5: 4.8 on seed 1 (half-way on its curve: 0.75 / 0.5 = 1.5×), 5.0
+    # on seed 2 (a quarter of the way: 0.625 / 0.5 = 1.25×). On the mean
+    # curve (5.1, 4.5) the mean arm loss 4.9 lies at a third: 1.33×.
+    def row(arm, budget, seed, loss):
+      return dict(arm=arm, budget=budget, seed=seed, eval_mlm_loss=loss,
+                  train_seconds=budget * 100, steps=int(budget * 100),
+                  eval_mlm_accuracy=0.1, finetune_accuracy=None)
+    rows = [row('baseline', 0.5, 1, 5.0), row('baseline', 1.0, 1, 4.6),
+            row('baseline', 0.5, 2, 5.2), row('baseline', 1.0, 2, 4.4),
+            row('td', 0.5, 1, 4.8), row('td', 0.5, 2, 5.0)]
+    table = report_lib.group_table(rows, ['td'])
+    base_curve = [t for t in table if t['arm'] == 'baseline']
+    (entry,) = report_lib.same_budget('td', table, base_curve, rows)
+    self.assertAlmostEqual(entry['speedup'], (0.5 + 0.5 / 3) / 0.5)
+    self.assertEqual([p['seed'] for p in entry['per_seed']], [1, 2])
+    self.assertAlmostEqual(entry['per_seed'][0]['speedup'], 1.5)
+    self.assertAlmostEqual(entry['per_seed'][1]['speedup'], 1.25)
+    self.assertEqual(entry['per_seed_text'], '1.50×, 1.25×')
+    lines = report_lib.same_budget_lines({'td': dict(equal_quality=[entry])},
+                                         ['td'])
+    self.assertIn('| 1.33× (per seed: 1.50×, 1.25×) |', '\n'.join(lines))
+
   def test_bad_flags_raise(self):
     with self.assertRaisesRegex(ValueError, 'distinct fractions'):
       plan.parse_budgets(['0.5', '0.5'])
@@ -244,21 +268,37 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
       return statistics.fmean(float(r['eval_mlm_loss']) for r in rows
                               if r['arm'] == arm and float(r['budget']) ==
                               budget)
+    def reach(curve, target):
+      """The baseline budget at `target` on `curve`, or None above it."""
+      if curve[0][1] <= target:
+        return curve[0][0]
+      for (b0, l0), (b1, l1) in zip(curve, curve[1:]):
+        if l1 <= target <= l0:
+          return b0 + (l0 - target) / (l0 - l1) * (b1 - b0)
+      return None
+    def check_speedup(value, curve, target, budget, msg):
+      at = reach(curve, target)
+      self.assertAlmostEqual(value, (1.5 if at is None else at) / budget,
+                             places=6, msg=msg)
     base_curve = [(b, mean_loss('baseline', b)) for b in (0.5, 1.0, 1.5)]
     for entry in arm['equal_quality']:
       target = mean_loss('token_drop', entry['budget'])
-      reach = None
-      for (b0, l0), (b1, l1) in zip(base_curve, base_curve[1:]):
-        if l1 <= target <= l0 and reach is None:
-          reach = b0 + (l0 - target) / (l0 - l1) * (b1 - b0)
-      if base_curve[0][1] <= target:
-        reach = base_curve[0][0]
-      if reach is None:
+      if reach(base_curve, target) is None:
         self.assertEqual(entry['speedup_kind'], 'above', entry)
-        self.assertAlmostEqual(entry['speedup'], 1.5 / entry['budget'])
-      else:
-        self.assertAlmostEqual(entry['speedup'], reach / entry['budget'],
-                               places=6, msg=entry)
+      check_speedup(entry['speedup'], base_curve, target, entry['budget'],
+                    entry)
+      # And per seed: each seed's arm loss on that seed's own curve.
+      self.assertEqual([p['seed'] for p in entry['per_seed']], [42, 43])
+      for p in entry['per_seed']:
+        def seed_loss(arm, budget, seed=p['seed']):
+          (loss,) = [float(r['eval_mlm_loss']) for r in rows
+                     if r['arm'] == arm and float(r['budget']) == budget and
+                     int(r['seed']) == seed]
+          return loss
+        check_speedup(p['speedup'],
+                      [(b, seed_loss('baseline', b)) for b in (0.5, 1.0, 1.5)],
+                      seed_loss('token_drop', entry['budget']),
+                      entry['budget'], p)
     # The runs' own step-time ratio, beside the benchmark's.
     def per_step(name):
       return statistics.fmean(float(r['train_seconds']) / int(r['steps'])

@@ -10,7 +10,8 @@
   whose loss (interpolated on the baseline's own curve, every budget trained
   with its schedule fully decayed) equals the arm's loss at b, over b. It
   credits token dropping only with what a shorter baseline schedule does not
-  already give.
+  already give. Its spread: the same per seed (each seed's arm on that
+  seed's own baseline curve).
 """
 
 import csv
@@ -201,10 +202,30 @@ def measured_ratio(rows: List[Dict], arm: str) -> float:
   return per_step(arm) / per_step(BASELINE)
 
 
-def same_budget(arm: str, table: List[Dict],
-                base_curve: List[Dict]) -> List[Dict]:
+def seed_speedups(arm: str, budget: float, rows: List[Dict]) -> List[Dict]:
+  """The speedup at equal quality per seed: each seed's arm loss at `budget`
+  on that seed's own baseline curve (the spread beside the mean's)."""
+  out = []
+  for seed in sorted({r['seed'] for r in rows if r['arm'] == arm and
+                      r['budget'] == budget}):
+    curve = sorted((r['budget'], r['eval_mlm_loss']) for r in rows
+                   if r['arm'] == BASELINE and r['seed'] == seed)
+    if not curve:
+      continue
+    loss = next(r['eval_mlm_loss'] for r in rows if r['arm'] == arm and
+                r['budget'] == budget and r['seed'] == seed)
+    value, kind = equal_quality_speedup([b for b, _ in curve],
+                                        [l for _, l in curve], loss, budget)
+    out.append(dict(seed=seed, speedup=value, kind=kind,
+                    text=format_speedup(value, kind)))
+  return out
+
+
+def same_budget(arm: str, table: List[Dict], base_curve: List[Dict],
+                rows: List[Dict]) -> List[Dict]:
   """Per budget of `arm`: its and the same-budget baseline's measures, and
-  the speedup at equal quality on the baseline's curve."""
+  the speedup at equal quality on the baseline's (mean) curve and per
+  seed."""
   by_budget = {t['budget']: t for t in base_curve}
   budgets = [t['budget'] for t in base_curve]
   losses = [t['eval_mlm_loss'][0] for t in base_curve]
@@ -215,6 +236,7 @@ def same_budget(arm: str, table: List[Dict],
     base = by_budget.get(t['budget'])
     speedup, kind = equal_quality_speedup(budgets, losses,
                                           t['eval_mlm_loss'][0], t['budget'])
+    per_seed = seed_speedups(arm, t['budget'], rows)
     out.append(dict(
         budget=t['budget'], eval_mlm_loss=t['eval_mlm_loss'],
         finetune_accuracy=t['finetune_accuracy'],
@@ -222,7 +244,8 @@ def same_budget(arm: str, table: List[Dict],
         baseline_finetune_accuracy=(base['finetune_accuracy'] if base
                                     else None),
         speedup=speedup, speedup_kind=kind,
-        speedup_text=format_speedup(speedup, kind)))
+        speedup_text=format_speedup(speedup, kind), per_seed=per_seed,
+        per_seed_text=', '.join(p['text'] for p in per_seed)))
   return out
 
 
@@ -232,7 +255,8 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
       '', 'At the same budget (the baseline trained for that fraction of '
       'its time, its schedule fully decayed), and the speedup at equal '
       'quality (the baseline budget that reaches the arm\'s loss, '
-      'interpolated on the baseline\'s curve, over the arm\'s budget):', '',
+      'interpolated on the baseline\'s mean curve, over the arm\'s budget; '
+      'per seed: the same on each seed\'s own runs):', '',
       '| arm | budget | baseline loss | arm loss | baseline fine-tuned | '
       'arm fine-tuned | speedup at equal quality |',
       '|---|---|---|---|---|---|---|']
@@ -246,7 +270,7 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
           + f' | {e["eval_mlm_loss"][0]:.4f} ± {e["eval_mlm_loss"][1]:.4f} | '
           + (plus_minus(base_ft) if base_ft else '–')
           + f' | {plus_minus(e["finetune_accuracy"])} | '
-          f'{e["speedup_text"]} |')
+          f'{e["speedup_text"]} (per seed: {e["per_seed_text"]}) |')
   lines += [
       '', 'The break-even budget measures the arm against the fully trained '
       'baseline; the speedup at equal quality measures it against a '
@@ -308,7 +332,7 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
                  step_s=ratios[arm]['step_s'],
                  plain_step_s=ratios[arm]['plain_step_s'],
                  measured_ratio=measured_ratio(rows, arm))
-    entry['equal_quality'] = same_budget(arm, table, base_curve)
+    entry['equal_quality'] = same_budget(arm, table, base_curve, rows)
     summary['arms'][arm] = entry
     seeds = ', '.join(s['text'] for s in entry['per_seed'])
     lines.append(
