@@ -159,6 +159,12 @@ def table_lines(table: List[Dict]) -> List[str]:
   return lines
 
 
+def seed_curve(rows: List[Dict], arm: str, seed) -> List[Tuple[float, float]]:
+  """One seed's (budget, held-out loss) points of `arm`, by budget."""
+  return sorted((r['budget'], r['eval_mlm_loss']) for r in rows
+                if r['arm'] == arm and r['seed'] == seed)
+
+
 def arm_break_even(arm: str, rows: List[Dict], table: List[Dict],
                    target: float) -> Dict:
   """The arm's break-even on both axes, and per seed."""
@@ -170,8 +176,7 @@ def arm_break_even(arm: str, rows: List[Dict], table: List[Dict],
   for r in rows:
     if not is_full_baseline(r):
       continue
-    seed_rows = sorted((x['budget'], x['eval_mlm_loss']) for x in rows
-                       if x['arm'] == arm and x['seed'] == r['seed'])
+    seed_rows = seed_curve(rows, arm, r['seed'])
     if seed_rows:
       per_seed.append(break_even([b for b, _ in seed_rows],
                                  [l for _, l in seed_rows],
@@ -208,8 +213,7 @@ def seed_speedups(arm: str, budget: float, rows: List[Dict]) -> List[Dict]:
   out = []
   for seed in sorted({r['seed'] for r in rows if r['arm'] == arm and
                       r['budget'] == budget}):
-    curve = sorted((r['budget'], r['eval_mlm_loss']) for r in rows
-                   if r['arm'] == BASELINE and r['seed'] == seed)
+    curve = seed_curve(rows, BASELINE, seed)
     if not curve:
       continue
     loss = next(r['eval_mlm_loss'] for r in rows if r['arm'] == arm and
