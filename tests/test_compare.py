@@ -18,6 +18,7 @@ from official_td import keep
 from official_td.study import events
 from official_td.study import plan
 from official_td.study import report as report_lib
+from official_td.study import runner
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -57,6 +58,78 @@ class PlanTest(tu.TestCase):
     self.assertIn('run.eval_interval = 157', td[4])
     self.assertIn('encoder.keep_k = 8', td[4])
     self.assertIn('run.seed = 7', td[4])
+
+  def test_plan_trains_baseline_only_budgets_for_the_baseline_alone(self):
+    ratios = {'td': dict(schedule_ratio=0.8)}
+    runs = plan.plan([('td', [])], [0.5], [7, 8], ratios, baseline_steps=1000,
+                     warmup_steps=100, evals_per_run=4,
+                     baseline_budgets=[1.25])
+    self.assertEqual([(r[0], r[3]) for r in runs], [
+        (name, seed) for seed in (7, 8) for name in (
+            'baseline', 'baseline_b0.50', 'baseline_b1.25', 'td_b0.50')])
+    longer = runs[2]
+    self.assertEqual(longer[1:3], ('baseline', 1.25))
+    self.assertIn('run.train_steps = 1250', longer[4])
+    self.assertIn('optimizer.warmup_steps = 125', longer[4])
+    self.assertIn('encoder.token_drop = False', longer[4])
+    # Without them, the plan of a study that never asked for any.
+    self.assertEqual(
+        [r[0] for r in plan.plan([('td', [])], [0.5], [7], ratios, 1000, 100,
+                                 4)],
+        ['baseline', 'baseline_b0.50', 'td_b0.50'])
+
+  def test_baseline_budgets_measure_a_speedup_beyond_budget_one(self):
+    # The arm at 1.0 (4.5) ends below the baseline's 1.0 (4.6): with the
+    # baseline's curve ending there the speedup is only "> 1.00×"; with the
+    # baseline at 1.25 too (4.4) it is measured: half-way, 1.125×.
+    def row(arm, budget, loss):
+      return dict(run=plan.run_name(arm, budget), arm=arm, budget=budget,
+                  seed=42, eval_mlm_loss=loss, train_seconds=budget * 100,
+                  steps=int(budget * 100), eval_mlm_accuracy=0.1,
+                  finetune_accuracy=None)
+    rows = [row('baseline', 0.5, 5.0), row('baseline', 1.0, 4.6),
+            row('td', 1.0, 4.5)]
+    ratios = {'td': dict(schedule_ratio=0.8, step_s={}, plain_step_s=1.0)}
+    unigram = dict(unigram_nats=6.0, smoothing=0.5, eval_tokens=10,
+                   uniform_nats=7.0)
+    out = self.get_temp_dir()
+    bounded = report_lib.summarize(out, rows, ['td'], ratios, unigram)
+    (entry,) = bounded['arms']['td']['equal_quality']
+    self.assertEqual((entry['speedup'], entry['speedup_kind']),
+                     (1.0, 'above'))
+    measured = report_lib.summarize(out, rows + [row('baseline', 1.25, 4.4)],
+                                    ['td'], ratios, unigram)
+    (entry,) = measured['arms']['td']['equal_quality']
+    self.assertEqual(entry['speedup_kind'], 'interpolated')
+    self.assertAlmostEqual(entry['speedup'], 1.125)
+    self.assertEqual(entry['per_seed_text'], '1.12×')
+    # The break-even still reads the full baseline (1.0): the arm's one
+    # budget reaches it.
+    self.assertEqual(measured['arms']['td']['break_even_kind'], 'at_most')
+    self.assertIn('| baseline | 1.25 | 125 | 1 |',
+                  open(os.path.join(out, 'study.md')).read())
+
+  def test_baseline_budgets_may_be_added_to_a_study_and_nothing_else(self):
+    out = os.path.join(self.get_temp_dir(), 'study')
+    settings = dict(budgets=[0.6, 0.8], seeds=3)
+    runner.check_settings(out, settings)
+    runner.check_settings(out, dict(settings))  # the same: resumes.
+    added = dict(settings, baseline_budgets=[1.25])
+    # Not by a report (it changes nothing).
+    with self.assertRaisesRegex(ValueError, r'other settings \(baseline_'
+                                r'budgets differ\)'):
+      runner.check_settings(out, added, extend=False)
+    self.assertEqual(json.load(open(os.path.join(out, 'study.json'))),
+                     settings)
+    runner.check_settings(out, added)
+    self.assertEqual(json.load(open(os.path.join(out, 'study.json'))), added)
+    for other in (settings,  # removes one
+                  dict(added, baseline_budgets=[1.5]),  # replaces one
+                  dict(added, seeds=4, baseline_budgets=[1.25, 1.5])):
+      with self.assertRaisesRegex(ValueError, 'holds a study with other '
+                                  'settings'):
+        runner.check_settings(out, other)
+    self.assertEqual(json.load(open(os.path.join(out, 'study.json'))), added)
 
   def test_break_even_interpolates_between_budgets(self):
     budgets = [0.6, 0.7, 0.8]
@@ -115,6 +188,14 @@ class PlanTest(tu.TestCase):
       plan.parse_budgets(['half'])
     with self.assertRaisesRegex(ValueError, 'not "baseline"'):
       plan.parse_arms(['baseline=encoder.keep_k = 8'])
+    self.assertEqual(plan.parse_baseline_budgets([], [0.6]), [])
+    self.assertEqual(plan.parse_baseline_budgets(['1.5', '1.25'], [0.6]),
+                     [1.25, 1.5])
+    with self.assertRaisesRegex(ValueError, r'--baseline_budgets=0.6,1: the '
+                                r'baseline trains 0.6, 1 already'):
+      plan.parse_baseline_budgets(['0.6', '1'], [0.6, 0.8])
+    with self.assertRaisesRegex(ValueError, 'only the baseline trains'):
+      plan.parse_baseline_budgets(['3'], [0.6])
     self.assertEqual(
         plan.parse_arms(['k8=encoder.keep_k = 8; run.seed = 1', 'plain']),
         [('k8', ['encoder.keep_k = 8', 'run.seed = 1']), ('plain', [])])
@@ -350,6 +431,16 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertRegex(report, r'\| token_drop \| 1\.50 \| \d+ \| 2 \|')
     self.assertNotIn('Partial report', report)
     self.assertEqual(summary['pending_runs'], [])
+    # A report does not add baseline budgets to the study (it would leave
+    # every seed pending); the flag reaches the recorded settings.
+    stored = open(os.path.join(out, 'study.json')).read()
+    added = subprocess.run(
+        self.command(out) + ['--report_only', '--baseline_budgets=2'],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=300)
+    pu.assert_clean_error(self, added, 'holds a study with other settings '
+                          '(baseline_budgets differ)')
+    self.assertEqual(open(os.path.join(out, 'study.json')).read(), stored)
 
     # --report_only on a copy with one run of seed 43 unfinished: the report
     # covers seed 42 alone, names the pending run, and trains nothing.

@@ -13,9 +13,10 @@ the arms get budgets, not equal steps:
    set budgets.)
 2. The baseline (`encoder.token_drop = False`) trains the config's
    `run.train_steps` (budget 1.0), and `round(b * steps)` steps at every
-   other budget b, its schedule decayed within them. An arm with budget b
-   trains `round(b * steps / schedule_ratio)` steps, with its own full
-   learning-rate schedule (warmup scaled by the same factor) and keep
+   other budget b (and at each of `--baseline_budgets`, e.g. 1.25, which the
+   baseline alone trains), its schedule decayed within them. An arm with
+   budget b trains `round(b * steps / schedule_ratio)` steps, with its own
+   full learning-rate schedule (warmup scaled by the same factor) and keep
    schedule.
 3. Every run trains `--seeds` times (seeds run.seed, run.seed + 1, ...), each a
    subprocess with its own model dir, evaluating on the held-out data
@@ -85,6 +86,12 @@ flags.DEFINE_multi_string('gin_bindings', [], 'Pretraining bindings (all).')
 flags.DEFINE_string('output_dir', None, 'Where runs and reports go.')
 flags.DEFINE_list('budgets', ['0.6', '0.7', '0.8', '0.9'],
                   'Token-drop budgets, fractions of the baseline\'s time.')
+flags.DEFINE_list('baseline_budgets', [],
+                  'Budgets the baseline alone trains besides 1.0 and '
+                  '--budgets (e.g. 1.25): where an arm ends below the '
+                  'baseline\'s whole curve, its speedup at equal quality is '
+                  'measured instead of bounded. May be added to a study '
+                  'already run.')
 flags.DEFINE_integer('seeds', 3, 'Runs per arm and budget (seeds).')
 flags.DEFINE_multi_string(
     'arm', [], 'A token-drop arm: NAME=BINDING; BINDING (default: one arm, '
@@ -121,6 +128,8 @@ def main(argv):
   out = FLAGS.output_dir
   arms = plan_lib.parse_arms(FLAGS.arm)
   budgets = plan_lib.parse_budgets(FLAGS.budgets)
+  baseline_budgets = plan_lib.parse_baseline_budgets(FLAGS.baseline_budgets,
+                                                     budgets)
   # Each arm's config, checked before any work; then the shared one.
   for _, bindings in arms + [(plan_lib.BASELINE, [])]:
     gin.clear_config()
@@ -133,8 +142,10 @@ def main(argv):
                   finetune_gin=FLAGS.finetune_gin,
                   finetune_bindings=FLAGS.finetune_bindings,
                   embedded_task=FLAGS.embedded_task,
-                  # (Recorded only when off: older studies resume as before.)
+                  # (Recorded only when set: older studies resume as before.)
                   **({} if FLAGS.finetune else {'finetune': False}),
+                  **({'baseline_budgets': baseline_budgets}
+                     if baseline_budgets else {}),
                   **({'devices': cli.strategy_args()} if cli.strategy_args()
                      else {}))
   if FLAGS.report_only and not tf.io.gfile.exists(
@@ -142,7 +153,7 @@ def main(argv):
     raise ValueError(
         f'{out} holds no study to report on (no study.json). Run the study '
         '(the same command without --report_only) first.')
-  runner.check_settings(out, settings)
+  runner.check_settings(out, settings, extend=not FLAGS.report_only)
 
   finetune_bindings = list(FLAGS.finetune_bindings)
   if FLAGS.embedded_task and FLAGS.finetune and not FLAGS.report_only:
@@ -177,7 +188,7 @@ def main(argv):
                                  measure=not FLAGS.report_only)
   seeds = [run_config.seed + i for i in range(FLAGS.seeds)]
   runs = plan_lib.plan(arms, budgets, seeds, ratios, run_config.train_steps,
-              warmup_steps, FLAGS.evals_per_run)
+                       warmup_steps, FLAGS.evals_per_run, baseline_budgets)
   pending = []
   if FLAGS.report_only:
     runs, pending = runner.finished_seeds(out, runs, FLAGS.finetune)

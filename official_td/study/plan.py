@@ -8,6 +8,10 @@ shorter schedule alone buys part of any saving). An arm with budget b trains
 `round(b * steps / schedule_ratio)` steps, with its own full learning-rate
 schedule (warmup scaled by the same factor) and keep schedule; the ratio is
 the step-time benchmark's, measured on the trainer's own compiled loops.
+
+The baseline may train budgets of its own besides (`baseline_budgets`, e.g.
+1.25): an arm that ends below the baseline's whole curve then gets a measured
+speedup at equal quality instead of only a lower bound.
 """
 
 import math
@@ -59,6 +63,27 @@ def parse_budgets(values: Sequence[str]) -> List[float]:
   return budgets
 
 
+def parse_baseline_budgets(values: Sequence[str],
+                           budgets: Sequence[float]) -> List[float]:
+  """`--baseline_budgets`: budgets the baseline alone trains (none: [])."""
+  if not values:
+    return []
+  flag = f'--baseline_budgets={",".join(values)}'
+  try:
+    extra = parse_budgets(values)
+  except ValueError:
+    raise ValueError(f'{flag}: give distinct fractions of the baseline\'s '
+                     'time in (0, 2] that only the baseline trains, e.g. '
+                     '--baseline_budgets=1.25') from None
+  shared = sorted(set(extra) & (set(budgets) | {1.0}))
+  if shared:
+    raise ValueError(
+        f'{flag}: the baseline trains {", ".join(f"{b:g}" for b in shared)} '
+        'already (1.0 always, and every --budgets value); give budgets only '
+        'the baseline trains, e.g. --baseline_budgets=1.25')
+  return extra
+
+
 def run_name(arm: str, budget: float) -> str:
   if arm == BASELINE and budget == 1.0:
     return BASELINE
@@ -66,14 +91,19 @@ def run_name(arm: str, budget: float) -> str:
 
 
 def plan(arms, budgets, seeds: List[int], ratios: Dict[str, Dict],
-         baseline_steps: int, warmup_steps: int, evals_per_run: int):
-  """Every run of the study: (run name, arm, budget, seed, bindings)."""
+         baseline_steps: int, warmup_steps: int, evals_per_run: int,
+         baseline_budgets: Sequence[float] = ()):
+  """Every run of the study: (run name, arm, budget, seed, bindings).
+
+  The baseline trains 1.0, every budget of the arms and `baseline_budgets`.
+  """
   runs = []
   for seed in seeds:
     specs = [(BASELINE, 1.0, list(BASELINE_BINDINGS), baseline_steps)]
     specs += [(BASELINE, budget, list(BASELINE_BINDINGS),
                budget_steps(budget, 1.0, baseline_steps))
-              for budget in budgets if budget != 1.0]
+              for budget in sorted(set(budgets) | set(baseline_budgets))
+              if budget != 1.0]
     for arm, bindings in arms:
       ratio = ratios[arm]['schedule_ratio']
       for budget in budgets:

@@ -32,12 +32,27 @@ def _run(args: List[str]):
                        'the study resumes where it stopped.')
 
 
-def check_settings(out: str, settings: Dict):
-  """Records the study's settings; a re-run must use the same ones."""
+def adds_baseline_budgets(stored: Dict, settings: Dict) -> bool:
+  """Whether `settings` are `stored` with baseline budgets added (runs that
+  change none of the study's finished ones)."""
+  key = 'baseline_budgets'
+  others_equal = ({k: v for k, v in stored.items() if k != key} ==
+                  {k: v for k, v in settings.items() if k != key})
+  old, new = set(stored.get(key, [])), set(settings.get(key, []))
+  return others_equal and old < new
+
+
+def check_settings(out: str, settings: Dict, extend: bool = True):
+  """Records the study's settings; a re-run must use the same ones, or (with
+  `extend`) add baseline budgets to them."""
   path = os.path.join(out, 'study.json')
   if tf.io.gfile.exists(path):
     stored = publish.read_json(path)
-    if stored != settings:
+    if extend and adds_baseline_budgets(stored, settings):
+      print(f'Adding baseline budgets to the study in {out}: '
+            f'{settings["baseline_budgets"]}', flush=True)
+      publish.write_json(path, settings)
+    elif stored != settings:
       changed = sorted(k for k in set(stored) | set(settings)
                        if stored.get(k) != settings.get(k))
       raise ValueError(
