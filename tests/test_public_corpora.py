@@ -1,4 +1,4 @@
-"""The npm corpora converter, on tarballs of the packages' layout."""
+"""The corpora converter, on archives of the npm and Debian packages' layout."""
 
 import csv
 import json
@@ -15,7 +15,7 @@ class PublicCorporaTest(tu.TestCase):
   def setUp(self):
     super().setUp()
     self.packages = self.create_tempdir().full_path
-    self.messages = corpus_fakes.write_fake_npm_packages(self.packages)
+    self.messages = corpus_fakes.write_fake_packages(self.packages)
 
   def test_writes_documents_task_and_split_without_overlap(self):
     out = os.path.join(self.create_tempdir().full_path, 'corpora')
@@ -25,6 +25,14 @@ class PublicCorporaTest(tu.TestCase):
                      'Its second paragraph.\n')
     fiction = open(os.path.join(out, 'fiction', 'moby_dick.txt')).read()
     self.assertEqual(fiction, 'Two.\n\nTen.\n')
+    # Each commentary: one document per chapter, one line per paragraph,
+    # markup and entities resolved, both testaments, the empty block none.
+    for key in public_corpora.DEBS:
+      text = open(os.path.join(out, 'commentary', f'{key}.txt')).read()
+      self.assertEqual(text, '\n\n'.join(
+          corpus_fakes.COMMENTARY_DOCUMENTS) + '\n')
+      self.assertEqual(summary['commentary'][key]['documents'],
+                       len(corpus_fakes.COMMENTARY_DOCUMENTS))
     # Every distinct message lands in exactly the split its name's MD5
     # gives, with its own lines only; the copy and the near-copy nowhere.
     expected = {'pretrain': [], 'train': [], 'eval': []}
@@ -71,6 +79,25 @@ class PublicCorporaTest(tu.TestCase):
     os.makedirs(out)
     with self.assertRaisesRegex(ValueError, 'never overwritten'):
       public_corpora.build(self.packages, out)
+
+  def test_missing_or_unreadable_debian_package_fails_cleanly(self):
+    deb, module = public_corpora.DEBS['treasury_of_david']
+    path = os.path.join(self.packages, deb)
+    os.remove(path)
+    out = os.path.join(self.create_tempdir().full_path, 'corpora')
+    with self.assertRaisesRegex(
+        ValueError, f'lacks {deb}.*apt-get download sword-comm-tdavid=2.1-1'):
+      public_corpora.build(self.packages, out)
+    with open(path, 'wb') as f:
+      f.write(b'<html>not found</html>')
+    with self.assertRaisesRegex(ValueError, 'is not a Debian package'):
+      public_corpora.build(self.packages, out)
+    corpus_fakes.write_fake_deb(path, 'other_module')
+    with self.assertRaisesRegex(ValueError, f'no SWORD commentary module '
+                                f"'{module}'"):
+      public_corpora.build(self.packages, out)
+    self.assertFalse(os.path.exists(out))
+    self.assertEqual(os.listdir(os.path.dirname(out)), [])
 
 
 class WithoutRepeatsTest(tu.TestCase):

@@ -50,8 +50,8 @@ NOT_RUNNABLE = {
     'runs/study_results': 'the study behind docs/results.md (an hour); the '
                           "README's study command runs the same program",
     'bert_base_token_drop.gin': 'BERT-base at full size (a TPU or GPUs)',
-    'npm pack': 'a download from the npm registry (tarballs of the same '
-                'layout are written instead, see FAKE_DOWNLOADS)',
+    'npm pack': 'a download from the npm and Debian registries (packages '
+                'of the same layout are written instead, see FAKE_DOWNLOADS)',
     'scale_': 'the study at scale (hours; docs/results.md)',
 }
 
@@ -67,15 +67,16 @@ def _google_bert_mini(directory, work):
   checkpoint_utils.write_google_bert_directory(directory, shape, vocab)
 
 
-def _npm_packages(directory, work):
-  """Stands for the npm dataset packages: tiny tarballs of their layout."""
+def _registry_packages(directory, work):
+  """Stands for the npm dataset packages and the Debian commentary
+  packages: tiny archives of their layout."""
   del work
-  corpus_fakes.write_fake_npm_packages(directory)
+  corpus_fakes.write_fake_packages(directory)
 
 
 # Paths the docs download (not possible here) -> what writes a stand-in.
 FAKE_DOWNLOADS = {'uncased_L-4_H-256_A-4': _google_bert_mini,
-                  'downloads': _npm_packages}
+                  'downloads': _registry_packages}
 
 TINY_DATA = ['--vocab_sample_mb=1', '--seq_length=32',
              '--max_predictions_per_seq=5', '--build_vocab_size=400']

