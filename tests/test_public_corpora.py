@@ -4,6 +4,9 @@ import csv
 import json
 import os
 
+from unittest import mock
+
+from official_td.data.text import mail
 from official_td.data.text import public_corpora
 from tests import corpus_fakes
 from tests import pretrain_utils as pu
@@ -38,7 +41,7 @@ class PublicCorporaTest(tu.TestCase):
     expected = {'pretrain': [], 'train': [], 'eval': []}
     for name in sorted(self.messages):  # the converter's order
       if name.endswith('.txt') and '/hard-ham-' not in name:
-        split = public_corpora.split_of('package/' + name)
+        split = mail.split_of('package/' + name)
         i = int(name.split('/')[-1].split('.')[0])
         text, label = ((corpus_fakes.spam_text(i), 'spam') if '/spam-' in name
                        else (corpus_fakes.ham_text(i), 'ham'))
@@ -80,7 +83,7 @@ class PublicCorporaTest(tu.TestCase):
     with self.assertRaisesRegex(ValueError, 'never overwritten'):
       public_corpora.build(self.packages, out)
 
-  def test_missing_or_unreadable_debian_package_fails_cleanly(self):
+  def test_unreadable_packages_fail_before_any_is_parsed(self):
     deb, module = public_corpora.DEBS['treasury_of_david']
     path = os.path.join(self.packages, deb)
     os.remove(path)
@@ -88,14 +91,30 @@ class PublicCorporaTest(tu.TestCase):
     with self.assertRaisesRegex(
         ValueError, f'lacks {deb}.*apt-get download sword-comm-tdavid=2.1-1'):
       public_corpora.build(self.packages, out)
+    # A file that is not a package is found before any package is read;
+    # a package without its module, before the other corpora are parsed.
     with open(path, 'wb') as f:
       f.write(b'<html>not found</html>')
-    with self.assertRaisesRegex(ValueError, 'is not a Debian package'):
-      public_corpora.build(self.packages, out)
+    with mock.patch.object(public_corpora, 'read_packages') as read:
+      with self.assertRaisesRegex(ValueError, 'is not a Debian package'):
+        public_corpora.build(self.packages, out)
+      read.assert_not_called()
     corpus_fakes.write_fake_deb(path, 'other_module')
-    with self.assertRaisesRegex(ValueError, f'no SWORD commentary module '
-                                f"'{module}'"):
-      public_corpora.build(self.packages, out)
+    with mock.patch.object(public_corpora, 'sotu_documents') as sotu, \
+        mock.patch.object(mail, 'task_splits') as task:
+      with self.assertRaisesRegex(ValueError, f'no SWORD commentary module '
+                                  f"'{module}'"):
+        public_corpora.build(self.packages, out)
+      sotu.assert_not_called()
+      task.assert_not_called()
+    corpus_fakes.write_fake_deb(path, module)
+    with open(os.path.join(self.packages, public_corpora.PACKAGES['sotu']),
+              'wb') as f:
+      f.write(b'{"error": "Not found"}')
+    with mock.patch.object(public_corpora, 'read_packages') as read:
+      with self.assertRaisesRegex(ValueError, 'is not an npm package'):
+        public_corpora.build(self.packages, out)
+      read.assert_not_called()
     self.assertFalse(os.path.exists(out))
     self.assertEqual(os.listdir(os.path.dirname(out)), [])
 
@@ -116,7 +135,7 @@ class WithoutRepeatsTest(tu.TestCase):
         ('g', 'spam', [story, 'eleven twelve']),     # 3 of 5 8-grams seen
         ('h', 'ham', [story + ' x y z w']),          # 3 of 7: kept
     ]
-    self.assertEqual(public_corpora.without_repeats(messages), [
+    self.assertEqual(mail.without_repeats(messages), [
         ('a', 'ham', 'first message\nshared by two'),
         ('b', 'ham', 'second message'),
         ('c', 'spam', 'third message'),

@@ -11,6 +11,22 @@ from typing import Iterator, Tuple
 import tensorflow as tf
 
 _DATA_TARS = {'data.tar.xz': 'xz', 'data.tar.gz': 'gz', 'data.tar.bz2': 'bz2'}
+# What a package file starts with, by its kind: (magic bytes, description).
+_KINDS = {'npm': (b'\x1f\x8b', 'an npm package tarball (.tgz)'),
+          'deb': (b'!<arch>\n', 'a Debian package (.deb)')}
+
+
+def _check_magic(path: str, data: bytes, kind: str):
+  magic, what = _KINDS[kind]
+  if not data.startswith(magic):
+    raise ValueError(f'{path!r} is not {what}.')
+
+
+def check_package(path: str, kind: str):
+  """One clear error unless the file at `path` starts as a package of
+  `kind` ('npm' or 'deb') does: a cheap check before any is parsed."""
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    _check_magic(path, f.read(8), kind)
 
 
 def tar_files(data: bytes, compression: str) -> Iterator[Tuple[str, bytes]]:
@@ -21,12 +37,19 @@ def tar_files(data: bytes, compression: str) -> Iterator[Tuple[str, bytes]]:
         yield member.name, tar.extractfile(member).read()
 
 
+def npm_files(path: str) -> Iterator[Tuple[str, bytes]]:
+  """(name, bytes) of every regular file in an npm package tarball (`.tgz`)."""
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    data = f.read()
+  _check_magic(path, data, 'npm')
+  yield from tar_files(data, 'gz')
+
+
 def deb_data_files(path: str) -> Iterator[Tuple[str, bytes]]:
   """(name, bytes) of every regular file a Debian package installs."""
   with tf.io.gfile.GFile(path, 'rb') as f:
     data = f.read()
-  if not data.startswith(b'!<arch>\n'):
-    raise ValueError(f'{path!r} is not a Debian package (.deb).')
+  _check_magic(path, data, 'deb')
   at = 8
   while at + 60 <= len(data):
     name = data[at:at + 16].decode('ascii').strip().rstrip('/')

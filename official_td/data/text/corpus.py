@@ -59,6 +59,13 @@ def clean_prose(text: str) -> str:
   return '\n'.join(prose)
 
 
+def paragraph_lines(text: str) -> List[str]:
+  """The non-blank lines of `text`, their whitespace collapsed: the
+  one-paragraph-per-line form of a corpus file's document."""
+  return [' '.join(line.split()) for line in text.splitlines()
+          if line.strip()]
+
+
 def _stdlib_files() -> List[str]:
   stdlib = sysconfig.get_paths()['stdlib']
   return [p for p in sorted(glob.glob(os.path.join(stdlib, '**', '*.py'),

