@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -126,6 +127,23 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
         result['schedule_ratio'],
         (0.5 * result['step_s']['8'] + 0.25 * result['step_s']['16'] +
          0.25 * result['step_s']['32']) / result['plain_step_s'], places=3)
+    # Each round's own times, and its own ratio from them the same way; the
+    # medians above are the rounds' medians.
+    rounds = result['round_step_s']
+    self.assertEqual(sorted(rounds), sorted(list(loops) + ['plain']))
+    self.assertEqual(len(result['schedule_ratio_rounds']), 2)
+    self.assertAlmostEqual(result['plain_step_s'],
+                           statistics.median(rounds['plain']), places=5)
+    for name, seconds in loops.items():
+      self.assertEqual(len(rounds[name]), 2)
+      self.assertAlmostEqual(seconds, statistics.median(rounds[name]),
+                             places=5)
+    for i, ratio in enumerate(result['schedule_ratio_rounds']):
+      step = {k: (rounds[k][i] + rounds[k + '+consistency'][i]) / 2
+              for k in ('8', '16')}
+      self.assertAlmostEqual(ratio, (
+          0.5 * step['8'] + 0.25 * step['16'] + 0.25 * rounds['32'][i]) /
+                             rounds['plain'][i], places=3)
     # It timed the loops training runs: a training run of the same config
     # compiles the same loops of its token-drop trainer, k by k (a benchmark
     # that timed the full-length loop for every k would not).

@@ -309,6 +309,12 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
         {int(k): v for k, v in timing['step_s'].items()},
         timing['plain_step_s'])
     self.assertAlmostEqual(ratio, timing['schedule_ratio'], places=3)
+    # Beside it the report prints how far the benchmark's rounds (5) moved.
+    rounds = timing['schedule_ratio_rounds']
+    self.assertLen(rounds, 5)
+    self.assertIn(f'{timing["schedule_ratio"]:.3f} (benchmark; its rounds '
+                  f'{min(rounds):.3f}–{max(rounds):.3f})',
+                  open(os.path.join(out, 'study.md')).read())
     # The step times were measured on the same two replicas.
     self.assertEqual((timing['strategy'], timing['replicas']),
                      ('MirroredStrategy', 2))

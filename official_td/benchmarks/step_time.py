@@ -24,7 +24,11 @@ is one JSON object:
   with the consistency loss, one consistency step in every
   `run.consistency_every`; each loop's own time in loop_step_s) and
   schedule_ratio (the schedule's mean step time over the plain step's, from
-  the same phases as training: `official_td.keep`).
+  the same phases as training: `official_td.keep`); beside them each round's
+  own: schedule_ratio_rounds and round_step_s. On a shared 2-core machine one
+  round's ratio moves by several hundredths from the next (the machine's
+  speed drifts within minutes), so a study that must tell schedules a few
+  percent apart needs more rounds (`official_td.study --benchmark_steps`).
 
 From a pretraining config (its data, or synthetic records of its shapes):
 
@@ -48,6 +52,7 @@ import json  # pylint: disable=g-import-not-at-top
 import statistics  # pylint: disable=g-import-not-at-top
 import tempfile  # pylint: disable=g-import-not-at-top
 import time  # pylint: disable=g-import-not-at-top
+from typing import Dict, List  # pylint: disable=g-import-not-at-top
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
@@ -209,16 +214,15 @@ def time_importance(trainer: Pretrainer, keep_k: int, rounds: int) -> float:
 
 def measure(drop: Pretrainer, plain: Pretrainer, rounds: int,
             warmup_rounds: int, steps_per_timing: int):
-  """Median seconds per step of every loop, timed interleaved.
+  """Seconds per step of every loop, timed interleaved, round by round.
 
   Returns:
-    `(plain_s, {keep_k: seconds}, compile_s, loop_s)`: the baseline's step;
-    each k of the token-drop trainer's schedule (S: its full-sequence
-    phases) as training runs it — with the consistency loss on, one
-    consistency step in every `run.consistency_every`, so the two loops'
-    step times weighted that way; the untimed compilation seconds of each
-    loop; and every token-drop loop's own step time, by
-    `Pretrainer.loop_name`.
+    `(compile_s, times)`: the untimed compilation seconds of each loop and
+    each loop's seconds per step in every timed round, both by name:
+    'plain' for the baseline's loop, `Pretrainer.loop_name` for each of the
+    token-drop trainer's (one per k of its schedule, S for its full-sequence
+    phases; with the consistency loss on, each dropping k's consistency
+    loop too).
   """
   s = drop.data.seq_length
   loops = [(plain, plain.keep_k, False)]
@@ -239,23 +243,37 @@ def measure(drop: Pretrainer, plain: Pretrainer, rounds: int,
     if i >= warmup_rounds:
       logging.info('round %d/%d: %s', i + 1 - warmup_rounds, rounds, ', '.join(
           f'{name}: {t[-1]:.4f} s' for name, t in times.items()))
-  plain_s = statistics.median(times.pop('plain'))
-  loop_s = {name: statistics.median(t) for name, t in times.items()}
+  return compile_s, times
+
+
+def step_times(drop: Pretrainer, loop_s: Dict[str, float]) -> Dict[int, float]:
+  """Seconds per step of each k of the schedule as training runs it, from
+  its loops' (`loop_s`, by loop name): with the consistency loss on, one
+  consistency step in every `run.consistency_every`."""
   every = drop.run.consistency_every
   step_s = {}
-  for _, k, consistency in loops[1:]:
-    if not consistency:
-      step_s[k] = loop_s[drop.loop_name(k)]
-    else:
-      step_s[k] = ((every - 1) * step_s[k] +
-                   loop_s[drop.loop_name(k, True)]) / every
-  return plain_s, step_s, compile_s, loop_s
+  for k in sorted({k for _, k in drop.phase_fractions}):
+    step_s[k] = loop_s[drop.loop_name(k)]
+    name = drop.loop_name(k, True)
+    if drop.consistency and name in loop_s:
+      step_s[k] = ((every - 1) * step_s[k] + loop_s[name]) / every
+  return step_s
 
 
-def report(drop: Pretrainer, plain: Pretrainer, plain_s: float, step_s,
-           compile_s, loop_s, importance_s: float) -> dict:
-  """The JSON result."""
+def report(drop: Pretrainer, plain: Pretrainer, compile_s: Dict[str, float],
+           times: Dict[str, List[float]], importance_s: float) -> dict:
+  """The JSON result, from `measure`'s."""
   s = drop.data.seq_length
+  loop_s = {name: statistics.median(t) for name, t in times.items()}
+  plain_s = loop_s.pop('plain')
+  step_s = step_times(drop, loop_s)
+  # The schedule's ratio in each round alone: how much it moves from one
+  # round to the next (the machine's drift), beside the medians' ratio.
+  rounds = [{name: t[i] for name, t in times.items()}
+            for i in range(len(times['plain']))]
+  round_ratios = [keep.schedule_ratio(drop.phase_fractions,
+                                      step_times(drop, r), r['plain'])
+                  for r in rounds]
   keep_k = min(step_s)
   encoder = drop.encoder_config
   window = list(drop.encoder.drop_window)
@@ -298,7 +316,11 @@ def report(drop: Pretrainer, plain: Pretrainer, plain_s: float, step_s,
           plain={str(k): n for k, n in sorted(
               plain.loop_traces.items())}),
       schedule_ratio=round(keep.schedule_ratio(
-          drop.phase_fractions, step_s, plain_s), 4))
+          drop.phase_fractions, step_s, plain_s), 4),
+      schedule_ratio_rounds=[round(r, 4) for r in round_ratios],
+      # Every timed loop's seconds per step in each round, by name.
+      round_step_s={name: [round(x, 6) for x in t]
+                    for name, t in times.items()})
 
 
 def main(argv):
@@ -312,12 +334,12 @@ def main(argv):
       setup = setup_from_flags(work_dir)
     drop, plain = build_trainers(setup, work_dir, cli.strategy_from_flags())
     steps_per_timing = FLAGS.steps_per_timing or drop.run.steps_per_loop
-    plain_s, step_s, compile_s, loop_s = measure(
-        drop, plain, FLAGS.steps, FLAGS.warmup_steps, steps_per_timing)
-    dropping = min(k for k in step_s if k < drop.data.seq_length)
+    compile_s, times = measure(drop, plain, FLAGS.steps, FLAGS.warmup_steps,
+                               steps_per_timing)
+    dropping = min(k for _, k in drop.phase_fractions
+                   if k < drop.data.seq_length)
     importance_s = time_importance(drop, dropping, 3 * FLAGS.steps)
-  print(json.dumps(report(drop, plain, plain_s, step_s, compile_s,
-                          loop_s, importance_s)))
+  print(json.dumps(report(drop, plain, compile_s, times, importance_s)))
 
 
 def run():

@@ -98,7 +98,7 @@ flags.DEFINE_multi_string(
     '"token_drop", with the config as it is).')
 flags.DEFINE_integer('evals_per_run', 5,
                      'Held-out evaluations per run (the curves).')
-flags.DEFINE_integer('benchmark_steps', 3, 'Timed rounds of the step-time '
+flags.DEFINE_integer('benchmark_steps', 5, 'Timed rounds of the step-time '
                      'benchmark (each runs every loop run.steps_per_loop '
                      'steps).')
 flags.DEFINE_string('finetune_gin', 'gin/finetune/embedded_source.gin',

@@ -338,10 +338,15 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
                  measured_ratio=measured_ratio(rows, arm))
     entry['equal_quality'] = same_budget(arm, table, base_curve, rows)
     summary['arms'][arm] = entry
+    rounds = ratios[arm].get('schedule_ratio_rounds')
+    if rounds:  # benchmarks before per-round ratios were recorded have none
+      entry['schedule_ratio_rounds'] = rounds
+    spread = (f'; its rounds {min(rounds):.3f}–{max(rounds):.3f}'
+              if rounds else '')
     seeds = ', '.join(s['text'] for s in entry['per_seed'])
     lines.append(
         f'- **{arm}**: {entry["break_even_text"]} (per seed: {seeds}); '
-        f'step-time ratio {entry["schedule_ratio"]:.3f} (benchmark) and '
+        f'step-time ratio {entry["schedule_ratio"]:.3f} (benchmark{spread}) and '
         f'{entry["measured_ratio"]:.3f} (the runs\' train-loop seconds per '
         'step over the baseline\'s); on the measured train-loop time axis: '
         f'{entry["break_even_measured_time_text"]}')
