@@ -18,6 +18,8 @@ import it, and it imports nothing of theirs.
 from typing import Dict, List, Optional, Tuple
 
 Phases = List[Tuple[float, int]]
+# The paper's kept fraction (256 of 512), the encoder's default.
+DEFAULT_KEEP_RATIO = 0.5
 
 
 def keep_k_from_ratio(keep_ratio: float, seq_length: int) -> int:

@@ -329,6 +329,56 @@ class ConfigErrorsTest(tu.TestCase):
     config.setdefault('keep_k', 6)
     return TokenDropBertEncoder(**config)
 
+  def test_attention_scores_with_dropping_sit_at_the_kept_positions(self):
+    encoder, _ = make_pair(drop_start_layer=1, drop_end_layer=3,
+                           return_attention_scores=True)
+    features = tu.encoder_inputs(tu.batch(num_real=12, seed=6))
+    got = encoder(features, training=True)
+    scores = [a.numpy() for a in got['attention_scores']]
+    self.assertLen(scores, 4)
+    kept, dropped = got['kept_indices'].numpy(), got['dropped_indices'].numpy()
+    full = encoder(features)['attention_scores'][0].numpy()
+    self.assertAllClose(scores[0], full, atol=1e-6)  # before the window.
+    for b in range(4):
+      real = features['input_mask'].numpy()[b].astype(bool)
+      for i in (1, 2):
+        self.assertEqual(scores[i].shape[2:], (16, 16))
+        # Dropped tokens neither attend (their rows are zero) ...
+        self.assertAllEqual(scores[i][b][:, dropped[b]], 0 * scores[i][b][
+            :, dropped[b]])
+        rows = scores[i][b][:, kept[b]]
+        # ... nor, inside the window, are attended to; every kept query's
+        # attention over its keys is a distribution.
+        keys = kept[b] if i == 2 else np.arange(16)
+        self.assertAllClose(rows[..., keys].sum(-1),
+                            np.ones(rows.shape[:2]), atol=1e-5)
+        if i == 2:
+          self.assertAllEqual(rows[..., dropped[b]], 0 * rows[..., dropped[b]])
+        self.assertAllEqual(rows[..., ~real], 0 * rows[..., ~real])
+    # The transition layer's kept rows equal a plain layer's attention of the
+    # kept queries over the block's input.
+    block = encoder.transformer_layers[1]
+    x = got['encoder_outputs'][0]
+    queries = tf.gather(x, kept, batch_dims=1)
+    mask = encoder._attention_mask_layer(queries, features['input_mask'])
+    _, expected = block([queries, x, mask])
+    for b in range(4):
+      self.assertAllClose(scores[1][b][:, kept[b]], expected[b], atol=1e-5)
+
+  def test_raises_when_dropping_without_word_ids(self):
+    encoder, plain = make_pair()
+    features = tu.encoder_inputs(tu.batch())
+    embeddings = encoder.get_embedding_layer()(features['input_word_ids'])
+    inputs = dict(input_word_embeddings=embeddings,
+                  input_mask=features['input_mask'],
+                  input_type_ids=features['input_type_ids'])
+    # The plain path takes embeddings, as BertEncoderV2 does ...
+    self.assertAllClose(encoder(inputs)['sequence_output'],
+                        plain(inputs)['sequence_output'], atol=1e-6)
+    # ... a dropping call cannot rank them: one clear error.
+    with self.assertRaisesRegex(ValueError, 'needs `input_word_ids`'):
+      encoder(inputs, training=True)
+
   def test_raises_when_keep_k_exceeds_sequence(self):
     encoder = self.build(keep_k=12)
     with self.assertRaisesRegex(ValueError, 'keeps 12 of 8 tokens'):

@@ -31,3 +31,25 @@ class TokenRestore(tf_keras.layers.Layer):
     # 2. The inverse permutation sends every position home.
     inverse = tf.argsort(positions, axis=1, stable=True)
     return tf.gather(states, inverse, batch_dims=1)
+
+  def zero_fill(self, kept, kept_indices, dropped_indices, axis: int):
+    """The kept positions' values at their positions along `axis`, zeros at
+    the dropped ones (e.g. attention scores of the kept tokens, `[batch,
+    heads, k, k]`, as `[batch, heads, S, k]` with `axis=2`).
+
+    Args:
+      kept: `[batch, ...]` values, `k` of them along `axis` (>= 1).
+      kept_indices: int `[batch, k]`.
+      dropped_indices: int `[batch, seq_length - k]`.
+      axis: the axis of `kept` that holds the positions.
+
+    Returns:
+      `kept` with `seq_length` positions along `axis`.
+    """
+    rank = len(kept.shape)
+    order = [0, axis] + [a for a in range(1, rank) if a != axis]
+    moved = tf.transpose(kept, order)
+    shape = tf.concat([tf.shape(dropped_indices), tf.shape(moved)[2:]], 0)
+    zeros = tf.zeros(shape, moved.dtype)
+    filled = self.call(moved, zeros, kept_indices, dropped_indices)
+    return tf.transpose(filled, tf.argsort(order))

@@ -49,7 +49,9 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
   Args:
     vocab_size: vocabulary size (as BertEncoderV2).
     keep_k: number of tokens kept in the window; exclusive with `keep_ratio`.
-    keep_ratio: fraction of the sequence kept, `keep_k = round(ratio * S)`.
+    keep_ratio: fraction of the sequence kept, `keep_k = round(ratio * S)`;
+      the paper's 0.5 when neither is given (so that `BertEncoderV2`'s own
+      arguments alone build this encoder).
     drop_start_layer: first layer of the window (the transition layer).
     drop_end_layer: first full layer after the window; at most `L - 1`.
     importance_mode: `mlm_loss`, `frequency` or `random` (`TokenImportance`).
@@ -67,12 +69,22 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     **kwargs: BertEncoderV2 arguments (`hidden_size`, `num_layers`, ...).
 
   Inputs: BertEncoderV2's dict (`input_word_ids`, `input_mask`,
-    `input_type_ids`), plus optional `drop_seed` int `[batch]`, one seed per
-    sequence for a reproducible tie-breaking permutation (see `TokenDrop`).
+    `input_type_ids`, or `input_word_embeddings` instead of the ids, or
+    `dense_inputs` beside them), plus optional `drop_seed` int `[batch]`, one
+    seed per sequence for a reproducible tie-breaking permutation (see
+    `TokenDrop`). Dropping ranks tokens by their ids: a dropping call without
+    `input_word_ids`, or with `dense_inputs`, is refused with a ValueError
+    (the plain path takes both, as `BertEncoderV2`).
 
   Outputs: BertEncoderV2's dict (`sequence_output`, `pooled_output`,
-    `encoder_outputs`); inside the window, `encoder_outputs` hold the kept
-    tokens' new states and the dropped tokens' unchanged ones.
+    `encoder_outputs`, and with their options `attention_scores` and
+    `word_embeddings`); inside the window, `encoder_outputs` hold the kept
+    tokens' new states and the dropped tokens' unchanged ones, and
+    `attention_scores` are `[batch, heads, S, S]` like a plain layer's, with
+    the kept tokens' scores at their positions and zeros in the rows and
+    columns of dropped tokens (they neither attend nor are attended to; at
+    the transition layer kept queries attend to every token, so only the
+    dropped rows are zero).
   """
 
   def __init__(self,
@@ -94,7 +106,10 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     num_layers = kwargs.get('num_layers', 12)
     max_sequence_length = kwargs.get('max_sequence_length', 512)
     start, end = keep.check_drop_window(num_layers, drop_start_layer, drop_end_layer)
-    keep_k, keep_ratio = keep.check_keep_setting(keep_k, keep_ratio, max_sequence_length)
+    if keep_k is None and keep_ratio is None:
+      keep_ratio = keep.DEFAULT_KEEP_RATIO
+    keep_k, keep_ratio = keep.check_keep_setting(keep_k, keep_ratio,
+                                                 max_sequence_length)
     if vocab_file is not None:
       ids = vocab_lib.resolve_special_token_ids(vocab_file)
       if ids.vocab_size != vocab_size:
@@ -194,11 +209,27 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     drop = bool(training) or self._drop_at_eval
     if self._forced_dropping is not None:
       drop = self._forced_dropping
-    seq_length = inputs['input_word_ids'].shape[1]
-    if not drop or seq_length is None or inputs.get('dense_inputs') is not None:
+    word_ids = inputs.get('input_word_ids')
+    if drop and (word_ids is None or inputs.get('dense_inputs') is not None):
+      raise ValueError(
+          f'{type(self).__name__} drops tokens by the importance of their '
+          'ids, so a dropping call needs `input_word_ids` and no '
+          '`dense_inputs` (got '
+          f'{sorted(k for k, v in inputs.items() if v is not None)}). Pass '
+          'the ids, or call without dropping (training=False, '
+          'drop_at_eval=False), which takes every input BertEncoderV2 takes.')
+    if not drop or word_ids.shape[1] is None:
       # The plain BertEncoderV2 forward pass (eval, export, symbolic build).
       return super().call(inputs)
-    return self._call_with_drop(inputs, self.keep_k_for(seq_length))
+    return self._call_with_drop(inputs, self.keep_k_for(word_ids.shape[1]))
+
+  def _layer(self, layer, inputs, attention_scores, output_range=None):
+    """Runs one block; collects its attention scores when asked for."""
+    out = layer(inputs, output_range=output_range)
+    if self._config['return_attention_scores']:
+      out, scores = out
+      attention_scores.append(scores)
+    return out
 
   def _call_with_drop(self, inputs, keep_k):
     word_ids = inputs['input_word_ids']
@@ -206,6 +237,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     type_ids = inputs['input_type_ids']
     start, end = self._drop_start_layer, self._drop_end_layer
     layers = self._transformer_layers
+    scores_out = []
 
     # 1. Embeddings, exactly as BertEncoderV2.
     word_embeddings = inputs.get('input_word_embeddings')
@@ -221,7 +253,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     # 2. Full layers before the window.
     encoder_outputs = []
     for layer in layers[:start]:
-      x = layer([x, full_mask])
+      x = self._layer(layer, [x, full_mask], scores_out)
       encoder_outputs.append(x)
 
     # 3. Pick the kept positions by importance.
@@ -232,28 +264,40 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     kept_idx = selection['kept_indices']
     dropped_idx = selection['dropped_indices']
     dropped = drop.gather(x, dropped_idx)
+    restore = self._token_restore
+
+    def to_positions(attention, keys_kept):
+      # [batch, heads, k, k or S] -> [batch, heads, S, S], zeros elsewhere.
+      if keys_kept:
+        attention = restore.zero_fill(attention, kept_idx, dropped_idx, 3)
+      return restore.zero_fill(attention, kept_idx, dropped_idx, 2)
 
     # 4. Transition layer: kept queries attend to every token.
     kept = drop.gather(x, kept_idx)
-    kept = layers[start]([kept, x, self._attention_mask_layer(kept, mask)])
+    window_scores = []
+    kept = self._layer(layers[start],
+                       [kept, x, self._attention_mask_layer(kept, mask)],
+                       window_scores)
 
-    def restore(states):
-      return self._token_restore(states, dropped, kept_idx, dropped_idx)
+    def restored(states):
+      return restore(states, dropped, kept_idx, dropped_idx)
 
-    encoder_outputs.append(restore(kept))
+    encoder_outputs.append(restored(kept))
 
     # 5. Layers on the kept tokens only.
     kept_mask = drop.gather(mask, kept_idx)
     kept_attention = self._attention_mask_layer(kept, kept_mask)
     for layer in layers[start + 1:end]:
-      kept = layer([kept, kept_attention])
-      encoder_outputs.append(restore(kept))
+      kept = self._layer(layer, [kept, kept_attention], window_scores)
+      encoder_outputs.append(restored(kept))
+    scores_out += [to_positions(a, keys_kept=i > 0)
+                   for i, a in enumerate(window_scores)]
 
     # 6. Dropped tokens rejoin; the last layers run on the full sequence.
     x = encoder_outputs[-1]
     for i in range(end, self._num_layers):
       output_range = self._output_range if i == self._num_layers - 1 else None
-      x = layers[i]([x, full_mask], output_range=output_range)
+      x = self._layer(layers[i], [x, full_mask], scores_out, output_range)
       encoder_outputs.append(x)
 
     sequence_output = encoder_outputs[-1]
@@ -261,6 +305,8 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
         sequence_output=sequence_output,
         pooled_output=self._pooler_layer(sequence_output[:, 0, :]),
         encoder_outputs=encoder_outputs)
+    if self._config['return_attention_scores']:
+      outputs['attention_scores'] = scores_out
     if self._config['return_word_embeddings']:
       outputs['word_embeddings'] = embeddings
     if self._output_drop_indices:
