@@ -34,16 +34,15 @@ import os
 # TensorFlow's C++ start-up chatter is not for the console unless asked for.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import json
 from typing import Optional
 
 from absl import app
 from absl import flags
 import tensorflow as tf
 
-from official.nlp.modeling import networks
 from official_td import cli
 from official_td import publish
+from official_td import rundir
 from official_td.tasks import classification
 
 FLAGS = flags.FLAGS
@@ -71,12 +70,13 @@ class ServingModule(tf.Module):
   """
 
   def __init__(self, encoder, vocab_file: str, seq_length: int,
-               classifier=None, label_names=None, pair: bool = False):
+               lower_case: bool, classifier=None, label_names=None,
+               pair: bool = False):
     super().__init__()
     self.encoder = encoder
     self.classifier = classifier
     self.preprocessor = classification.TextPreprocessor(vocab_file,
-                                                        seq_length)
+                                                        seq_length, lower_case)
     self.label_names = tf.constant(label_names or [], tf.string)
     self.seq_length = seq_length
     self.pair = pair
@@ -125,29 +125,24 @@ class ServingModule(tf.Module):
 
 def build_serving_module(model_dir: str,
                          seq_length: Optional[int] = None) -> ServingModule:
-  """Rebuilds the model of `model_dir` (plain BertEncoderV2, + classifier)."""
-  finetune_config = os.path.join(model_dir, classification.FINETUNE_CONFIG)
-  if tf.io.gfile.exists(finetune_config):
-    with tf.io.gfile.GFile(finetune_config) as f:
-      config = json.load(f)
-    encoder = networks.BertEncoderV2(**config['encoder'])
-    classifier = classification.build_classifier(
-        encoder, config['num_classes'], 0.0)
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
-      raise ValueError(f'No checkpoint in {model_dir!r}.')
-    tf.train.Checkpoint(encoder=encoder, model=classifier).read(
-        checkpoint).assert_existing_objects_matched().expect_partial()
-    return ServingModule(encoder, os.path.join(model_dir, 'vocab.txt'),
-                         seq_length or config['seq_length'], classifier,
-                         config['label_names'], config['has_text_b'])
-  encoder, kwargs, vocab_file, _ = classification.load_pretrained_encoder(
-      model_dir, '--model_dir')
-  seq_length = seq_length or min(128, kwargs['max_sequence_length'])
-  if seq_length > kwargs['max_sequence_length']:
+  """Rebuilds the model of `model_dir` (plain BertEncoderV2, + classifier),
+  its in-graph tokenizer cased as the run's text was."""
+  if rundir.is_finetuning(model_dir):
+    encoder, classifier, run = classification.load_finetuned_classifier(
+        model_dir)
+    config = run.finetune
+    return ServingModule(encoder, run.vocab_file,
+                         seq_length or config['seq_length'], run.lower_case,
+                         classifier, config['label_names'],
+                         config['has_text_b'])
+  encoder, run = classification.load_pretrained_encoder(model_dir,
+                                                        '--model_dir')
+  max_length = run.encoder_kwargs['max_sequence_length']
+  seq_length = seq_length or min(128, max_length)
+  if seq_length > max_length:
     raise ValueError(f'seq_length={seq_length} exceeds the encoder\'s '
-                     f'max_sequence_length={kwargs["max_sequence_length"]}.')
-  return ServingModule(encoder, vocab_file, seq_length)
+                     f'max_sequence_length={max_length}.')
+  return ServingModule(encoder, run.vocab_file, seq_length, run.lower_case)
 
 
 def export(model_dir: str, export_dir: str, model_name: str, version: int,

@@ -18,7 +18,7 @@ import orbit
 import tensorflow as tf
 import tf_keras
 
-from official_td import publish
+from official_td import rundir
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.configs.encoders import EncoderConfig
@@ -90,13 +90,13 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
         'unset to take it from the vocab.')
   encoder_config = dataclasses.replace(encoder_config,
                                        vocab_size=ids.vocab_size)
+  data, _ = pretrain_dataloader.resolve_data(data)
   init_source = None
   if run.init_checkpoint:
     init_source = init_checkpoint.inspect(run.init_checkpoint)
     init_checkpoint.check(init_source,
                           encoders.plain_encoder_kwargs(encoder_config),
-                          data.vocab_file)
-  data, _ = pretrain_dataloader.resolve_data(data)
+                          data.vocab_file, data.lower_case)
   for pattern in filter(None, (data.train_data, data.eval_data)):
     validate.validate_pretraining_data(
         pattern, data.seq_length, data.max_predictions_per_seq,
@@ -105,7 +105,7 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
 
 
 def _write_operative_config(model_dir: str, operative_config: str):
-  with tf.io.gfile.GFile(os.path.join(model_dir, 'operative_config.gin'),
+  with tf.io.gfile.GFile(rundir.path(model_dir, rundir.OPERATIVE_CONFIG),
                          'w') as f:
     f.write(operative_config)
   with tf.summary.create_file_writer(
@@ -223,18 +223,13 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
   results = _results(trainer, manager, start_step, time.time() - start,
                      eval_results)
   if trainer.importance is not None:
-    with tf.io.gfile.GFile(os.path.join(ckpt_dir, 'importance.npy'),
+    with tf.io.gfile.GFile(rundir.path(ckpt_dir, rundir.IMPORTANCE),
                            'wb') as f:
       np.save(f, trainer.importance_table())
     results['top_tokens'] = trainer.top_tokens(10)
     results['bottom_tokens'] = trainer.top_tokens(10, bottom=True)
   if chief:
-    # What fine-tuning loads first; `results.json`, the mark of a finished
-    # run, last and whole.
-    publish.write_json(os.path.join(run.model_dir, 'encoder_config.json'),
-                        encoders.plain_encoder_kwargs(trainer.encoder_config))
-    vocab_copy = os.path.join(run.model_dir, 'vocab.txt')
-    if os.path.abspath(vocab_copy) != os.path.abspath(data.vocab_file):
-      tf.io.gfile.copy(data.vocab_file, vocab_copy, overwrite=True)
-    publish.write_json(os.path.join(run.model_dir, 'results.json'), results)
+    rundir.write_pretraining_run(
+        run.model_dir, encoders.plain_encoder_kwargs(trainer.encoder_config),
+        data.vocab_file, results)
   return results

@@ -6,7 +6,8 @@ by string instead of being hard-coded.
 """
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
+import unicodedata
 
 import tensorflow as tf
 
@@ -103,3 +104,74 @@ def resolve_special_token_ids(vocab_file: str) -> SpecialTokenIds:
       mask_id=vocab['[MASK]'],
       unk_id=vocab['[UNK]'],
       pad_id=vocab[PAD_TOKEN])
+
+
+# ------------------------------------------------------------------- casing
+def _is_special(token: str) -> bool:
+  return token.startswith('[') and token.endswith(']')
+
+
+def vocab_lower_case(tokens: List[str]) -> Optional[bool]:
+  """Which text a WordPiece vocab was made for: lower-cased or not.
+
+  BERT's uncased tokenizer lower-cases and strips accents (every combining
+  mark, in any script) before the vocab is consulted, so an uncased vocab
+  holds no capital letter and no combining mark. A vocab that does was made
+  for cased text (bert-base-cased, multilingual cased); one whose letters
+  are all lower case is uncased; one with no cased letters at all (CJK only,
+  say) fits both.
+
+  Returns:
+    True (uncased), False (cased) or None (either).
+  """
+  has_lower = False
+  for token in tokens:
+    if _is_special(token):
+      continue
+    if token != token.lower():
+      return False
+    decomposed = unicodedata.normalize('NFD', token)
+    if any(unicodedata.category(c) == 'Mn' for c in decomposed):
+      return False
+    has_lower = has_lower or token != token.upper()
+  return True if has_lower else None
+
+
+def cased_example(tokens: List[str], limit: int = 3) -> List[str]:
+  """A few entries that make a vocab cased (for error messages)."""
+  found = []
+  for token in tokens:
+    if not _is_special(token) and (token != token.lower() or any(
+        unicodedata.category(c) == 'Mn'
+        for c in unicodedata.normalize('NFD', token))):
+      found.append(token)
+      if len(found) == limit:
+        break
+  return found
+
+
+def check_casing(lower_case: bool, vocab_file: str, setting: str,
+                 fix: str) -> None:
+  """Raises ValueError when `lower_case` contradicts `vocab_file`.
+
+  Args:
+    lower_case: the casing asked for.
+    vocab_file: the vocab the text will be looked up in.
+    setting: how the user set `lower_case` (e.g. '--lower_case'), for the
+      error.
+    fix: what to change instead, for the error.
+  """
+  tokens = load_vocab(vocab_file)
+  vocab = vocab_lower_case(tokens)
+  if vocab is None or vocab == lower_case:
+    return
+  if lower_case:
+    raise ValueError(
+        f'{vocab_file!r} is a cased vocab (entries such as '
+        f'{cased_example(tokens)} have capital letters or accents) but '
+        f'{setting} lower-cases the text and strips its accents, so those '
+        f'entries could never be used: {fix}.')
+  raise ValueError(
+      f'{vocab_file!r} is an uncased vocab (no entry has a capital letter '
+      f'or an accent) but {setting} keeps the text cased, so every '
+      f'capitalized word would become [UNK] or fragments: {fix}.')

@@ -24,10 +24,18 @@ SENTENCES = [
 ]
 
 
-def tiny_corpus(num_documents=60):
+def tiny_corpus(num_documents=60, sentences=SENTENCES):
   """Repetitive documents: a tiny model learns them in tens of steps."""
-  return ['\n'.join(SENTENCES[(d + i) % len(SENTENCES)] for i in range(4))
+  return ['\n'.join(sentences[(d + i) % len(sentences)] for i in range(4))
           for d in range(num_documents)]
+
+
+# The same prose as a cased BERT sees it: capitals that an uncased model
+# would lose ('Cat' and 'cat' are different words here).
+CASED_SENTENCES = [s[0].upper() + s[1:] for s in SENTENCES] + [
+    'Cat and Dog are the names of the two ships.',
+    'the Cat sat with Dog in the park.',
+]
 
 
 COMMON_WORDS = (

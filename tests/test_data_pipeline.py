@@ -767,6 +767,22 @@ class BadInputTest(tu.TestCase):
                            omit=('[MASK]',))
     self.assert_rejected(r'\[MASK\]', vocab_file=vocab)
 
+  def test_casing_that_contradicts_the_vocab(self):
+    root = tempfile.mkdtemp()
+    uncased = tu.write_vocab(os.path.join(root, 'uncased.txt'))
+    cased = os.path.join(root, 'cased.txt')
+    tokens = open(uncased).read().split('\n')
+    tokens[10:12] = ['The', '##Ab']
+    open(cased, 'w').write('\n'.join(tokens))
+    # Cased text through an uncased vocab: every capital lost to [UNK].
+    self.assert_rejected(
+        "is an uncased vocab .* but --nolower_case keeps the text cased.*drop "
+        '--nolower_case', vocab_file=uncased, lower_case=False)
+    # Lower-cased text through a cased vocab: its capitals never used.
+    self.assert_rejected(
+        r"is a cased vocab \(entries such as \['The', '##Ab'\].* but "
+        '--lower_case lower-cases.*pass --nolower_case', vocab_file=cased)
+
   def test_existing_complete_output(self):
     out = os.path.join(tempfile.mkdtemp(), 'data')
     pu.make_data(out)

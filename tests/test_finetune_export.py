@@ -1,20 +1,34 @@
-"""Fine-tuning a token-dropped checkpoint as a plain BERT, and its export."""
+"""Fine-tuning a token-dropped checkpoint as a plain BERT, and its export.
+
+The run is cased end to end, as a user's bert-base-cased or multilingual
+cased continued pretraining is: cased data with a vocab learned cased, and a
+fine-tuning task that only a model seeing case can learn ('Cat' the name or
+'cat' the animal). Fine-tuning, the SavedModel's in-graph tokenizer and both
+Hugging Face exports take the casing from the run's record.
+"""
 
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from official_td import export
+from official_td import vocab as vocab_lib
+from official_td.data.text import sources
+from official_td.interop import hf_export
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
+from tests import testing_utils as tu
 
-TEXTS = ['the cat sat on the mat', 'a dog ran in the park',
-         'the cat looked at the sun', 'a dog reads a book']
+TEXTS = ['the Cat sat on the mat', 'a dog ran in the park',
+         'the cat looked at the sun', 'a Dog reads a book']
+CASE_PAIR = ['the Cat ran in the park', 'the cat ran in the park']
 
 
 def write_csv(path, rows):
@@ -24,25 +38,31 @@ def write_csv(path, rows):
     writer.writerows(rows)
 
 
-class FinetuneExportTest(pu.TinyDataTestCase):
+class FinetuneExportTest(tu.TestCase):
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.data_dir = os.path.join(cls.root, 'data')
+    pu.make_data(cls.data_dir, sources.in_memory(
+        pu.tiny_corpus(sentences=pu.CASED_SENTENCES)), lower_case=False)
     cls.pretrained = os.path.join(cls.root, 'pretrained')
-    pu.run_train(cls.pretrained, cls.bindings + ['run.train_steps = 20'])
-    # A task a tiny model can learn: does the sentence mention a cat?
+    pu.run_train(cls.pretrained, pu.data_bindings(cls.data_dir) + [
+        'run.train_steps = 20'])
+    # A task only case tells apart: the name 'Cat' or the animal 'cat'.
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(160):
       words = list(rng.choice(pu.SENTENCES[1].split(), 5))
-      label = 'cat' if rng.random() < 0.5 else 'other'
-      if label == 'cat':
-        words.insert(int(rng.integers(0, 5)), 'cat')
+      label = 'name' if rng.random() < 0.5 else 'animal'
+      words.insert(int(rng.integers(0, 5)), 'Cat' if label == 'name' else
+                   'cat')
       rows.append((' '.join(words), label))
     write_csv(os.path.join(cls.root, 'train.csv'), rows[:128])
     write_csv(os.path.join(cls.root, 'eval.csv'), rows[128:])
     cls.finetuned = os.path.join(cls.root, 'finetuned')
+    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import  (the exports' ops)
     cls.results = classification.finetune(classification.FinetuneConfig(
         pretrained_dir=cls.pretrained, model_dir=cls.finetuned,
         train_file=os.path.join(cls.root, 'train.csv'),
@@ -50,13 +70,17 @@ class FinetuneExportTest(pu.TinyDataTestCase):
         batch_size=16, epochs=15, learning_rate=3e-3, dropout=0.0))
     cls.exports = os.path.join(cls.root, 'exports')
 
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
   def test_pretrained_weights_load_into_plain_bert_encoder_v2(self):
-    encoder, kwargs, vocab, path = classification.load_pretrained_encoder(
-        self.pretrained)
+    encoder, run = classification.load_pretrained_encoder(self.pretrained)
     self.assertEqual(type(encoder).__name__, 'BertEncoderV2')
-    self.assertEqual(kwargs['num_layers'], 3)
-    self.assertTrue(os.path.exists(vocab))
-    reader = tf.train.load_checkpoint(path)
+    self.assertEqual(run.encoder_kwargs['num_layers'], 3)
+    self.assertTrue(os.path.exists(run.vocab_file))
+    reader = tf.train.load_checkpoint(run.checkpoint)
     key = ('encoder/_transformer_layers/1/_attention_layer/_query_dense/'
            'kernel/.ATTRIBUTES/VARIABLE_VALUE')
     layer = encoder.transformer_layers[1]
@@ -64,12 +88,14 @@ class FinetuneExportTest(pu.TinyDataTestCase):
                         layer._attention_layer._query_dense.kernel.numpy())
     self.assertFalse(any('importance' in v.name for v in encoder.variables))
 
-  def test_finetuning_reports_metrics(self):
+  def test_finetuning_reports_metrics_of_a_task_only_case_tells_apart(self):
     self.assertEqual(self.results['num_classes'], 2)
-    self.assertEqual(self.results['label_names'], ['cat', 'other'])
+    self.assertEqual(self.results['label_names'], ['animal', 'name'])
     for key in ('eval_accuracy', 'eval_f1', 'eval_matthews_corr'):
       self.assertIn(key, self.results)
-    self.assertGreater(self.results['eval_accuracy'], 0.7)
+    # Lower-cased, both labels' texts are the same words: chance, 50%.
+    self.assertFalse(self.results['lower_case'])
+    self.assertGreater(self.results['eval_accuracy'], 0.8)
     self.assertTrue(os.path.exists(self.results['checkpoint'] + '.index'))
 
   def test_mixed_float16_finetuning_through_the_command(self):
@@ -125,7 +151,7 @@ class FinetuneExportTest(pu.TinyDataTestCase):
     with open(other_columns, 'w') as f:
       f.write('sentence\tlabel\nthe cat\tcat\n')
     unseen = os.path.join(self.root, 'unseen_label.csv')
-    write_csv(unseen, [('the cat sat', 'cat'), ('a dog ran', 'dog')])
+    write_csv(unseen, [('the cat sat', 'animal'), ('a dog ran', 'dog')])
     cases = [
         (dict(train_file=missing),
          f"finetune.train_file='{missing}' does not exist: point "
@@ -167,17 +193,26 @@ class FinetuneExportTest(pu.TinyDataTestCase):
                  "outputs['pooled_output']", "outputs['sequence_output']"):
       self.assertIn(name, show.stdout)
     module = export.build_serving_module(self.pretrained, 16)
-    expected = module.serve_text(tf.constant(TEXTS))['pooled_output'].numpy()
+    expected = module.serve_text(tf.constant(CASE_PAIR))[
+        'pooled_output'].numpy()
     out = self.run_python(
         'import json, tensorflow as tf, tensorflow_text\n'
         f'm = tf.saved_model.load({path!r})\n'
         'r = tf.train.load_checkpoint(' + repr(path + '/variables/variables')
         + ').get_variable_to_shape_map()\n'
         'assert r and not any("importance" in k for k in r), sorted(r)\n'
-        f'o = m.signatures["serving_default"](text=tf.constant({TEXTS!r}))\n'
+        f'o = m.signatures["serving_default"](text=tf.constant({CASE_PAIR!r}))\n'
         'print(json.dumps(o["pooled_output"].numpy().tolist()))\n')
     got = np.array(json.loads(out.strip().splitlines()[-1]))
     self.assertAllClose(got, expected, atol=1e-5)
+    # The served model sees case: 'Cat' is its own vocab entry, and texts
+    # differing only in case give other outputs.
+    vocab = vocab_lib.load_vocab(os.path.join(self.data_dir, 'vocab.txt'))
+    ids = module.preprocessor(tf.constant(['Cat cat']))['input_word_ids']
+    self.assertEqual(list(ids.numpy()[0, :4]),
+                     [vocab.index(t) for t in ('[CLS]', 'Cat', 'cat',
+                                               '[SEP]')])
+    self.assertGreater(np.abs(got[0] - got[1]).max(), 1e-4)
     with self.assertRaisesRegex(ValueError, 'never overwritten'):
       export.export(self.pretrained, self.exports, 'encoder', 1, 16)
 
@@ -202,6 +237,18 @@ class FinetuneExportTest(pu.TinyDataTestCase):
     inputs = module.preprocessor(tf.constant(TEXTS[:1]))
     tokenized = module.serve_tokenized(**inputs)
     self.assertAllClose(tokenized['probabilities'], expected['probabilities'])
+    # The served classifier tells the name from the animal, as it learned.
+    served = tf.saved_model.load(path).signatures['serving_default'](
+        text=tf.constant(CASE_PAIR))
+    self.assertEqual(list(served['label_name'].numpy()), [b'name', b'animal'])
+
+  def test_hugging_face_exports_keep_the_runs_casing(self):
+    for name, run in (('pretrained', self.pretrained),
+                      ('finetuned', self.finetuned)):
+      target = hf_export.export(run, os.path.join(self.root, f'hf_{name}'))
+      tokenizer = json.load(open(os.path.join(target,
+                                              'tokenizer_config.json')))
+      self.assertIs(tokenizer['do_lower_case'], False, name)
 
 
 if __name__ == '__main__':

@@ -59,7 +59,7 @@ def checkpoint_tensors(path, prefix):
 def step_zero_tensors(model_dir):
   """The weights of a run's `ckpt-0` (encoder and MLM head) under Hugging
   Face's names, read back through a plain `BertEncoderV2` + pretrainer."""
-  encoder, _, _, _ = classification.load_pretrained_encoder(model_dir)
+  encoder, _ = classification.load_pretrained_encoder(model_dir)
   pretrainer = encoders.build_pretrainer(encoder)
   pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
                   input_mask=tf.ones((1, 8), tf.int32),
@@ -137,9 +137,8 @@ class InteropTest(pu.TinyDataTestCase):
   def test_keras_hub_loads_the_export_and_matches_the_encoder(self):
     self.assertEqual(self.export_proc.returncode, 0,
                      self.export_proc.stderr[-3000:])
-    encoder, kwargs, _, _ = classification.load_pretrained_encoder(
-        self.source)
-    ids, mask, segments = self.batch(kwargs['vocab_size'])
+    encoder, run = classification.load_pretrained_encoder(self.source)
+    ids, mask, segments = self.batch(run.encoder_kwargs['vocab_size'])
     ours = encoder(dict(input_word_ids=ids, input_mask=mask,
                         input_type_ids=segments), training=False)
     theirs, pooled = self.keras_hub_outputs(self.hf_dir, ids, mask, segments)
@@ -155,15 +154,14 @@ class InteropTest(pu.TinyDataTestCase):
     # checked against numpy: BertForMaskedLM's head (dense, gelu_new, layer
     # norm, the tied decoder, bias) on the exported tensors.
     tensors = huggingface.read_tensors(self.hf_dir)
-    encoder, kwargs, _, checkpoint = classification.load_pretrained_encoder(
-        self.source)
+    encoder, run = classification.load_pretrained_encoder(self.source)
     pretrainer = encoders.build_pretrainer(encoder)
-    ids, mask, segments = self.batch(kwargs['vocab_size'])
+    ids, mask, segments = self.batch(run.encoder_kwargs['vocab_size'])
     positions = np.array([[1, 5, 13], [2, 14, 19]], np.int32)
     inputs = dict(input_word_ids=ids, input_mask=mask,
                   input_type_ids=segments, masked_lm_positions=positions)
     pretrainer(inputs)
-    tf.train.Checkpoint(model=pretrainer).read(checkpoint).expect_partial()
+    tf.train.Checkpoint(model=pretrainer).read(run.checkpoint).expect_partial()
     outputs = pretrainer(inputs, training=False)
     hidden = np.take_along_axis(outputs['sequence_output'].numpy(),
                                 positions[..., None], 1)

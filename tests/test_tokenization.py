@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
+from official_td import vocab as vocab_lib
 from official_td.data.examples import tokenization
 from official_td.data.examples import vocab_builder
 from official_td.data.text import corpus
@@ -52,6 +53,21 @@ class TokenizerTest(tu.TestCase):
       starts[np.cumsum(np.concatenate(
           [[0], reference.values.row_lengths().numpy()[:-1]]))] = True
       self.assertAllEqual(fast.starts_word[ids], starts)
+      # The vocab tells which text it was made for: a vocab learned from
+      # this multilingual text by tensorflow-text's own lower-casing and
+      # accent stripping (Indic vowel signs too) is judged uncased, one
+      # learned without them cased.
+      self.assertEqual(
+          vocab_lib.vocab_lower_case(vocab_lib.load_vocab(vocab)), lower_case)
+
+  def test_a_vocab_without_cased_letters_fits_either_casing(self):
+    self.assertIsNone(vocab_lib.vocab_lower_case(
+        ['[PAD]', '[UNK]', '[CLS]', '中', '##文', '東京', '123', '##!']))
+    self.assertTrue(vocab_lib.vocab_lower_case(['[CLS]', 'the', '##ss', '中']))
+    # Capitals or accents, in any script, make a vocab cased.
+    for token in ('The', 'Σ', 'café', 'हिं', '##É'):
+      self.assertFalse(vocab_lib.vocab_lower_case(['[CLS]', 'the', token]),
+                       token)
 
 
 if __name__ == '__main__':

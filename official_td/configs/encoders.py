@@ -8,10 +8,42 @@ baseline, `TokenDropBertEncoder` with token dropping).
 import dataclasses
 from typing import Dict, Optional
 
+import tf_keras
+
 from official.modeling import tf_utils
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
 from official_td.networks import TokenDropBertEncoder
+
+
+# The encoder's inner (feed-forward) activation, by the names of this config,
+# as `BertEncoderV2`'s `inner_activation` argument (None: its default, BERT's
+# tanh-approximated GELU). `gelu_erf` is the exact GELU (Hugging Face's
+# `gelu`); the two differ by up to ~1e-3 per activation.
+INNER_ACTIVATIONS = {'gelu_tanh': None, 'gelu_erf': 'gelu', 'relu': 'relu'}
+DEFAULT_ACTIVATION = 'gelu_tanh'
+
+
+def activation_kwargs(name: str, setting: str = 'encoder.inner_activation'
+                      ) -> Dict:
+  """`BertEncoderV2` arguments for the activation `name` (none for the
+  default, so `encoder_config.json` stays BertEncoderV2's defaults)."""
+  if name not in INNER_ACTIVATIONS:
+    raise ValueError(f'{setting}={name!r} is not an activation the encoder '
+                     f'has; use one of {sorted(INNER_ACTIVATIONS)}.')
+  value = INNER_ACTIVATIONS[name]
+  return {} if value is None else dict(inner_activation=value)
+
+
+def activation_of(encoder_kwargs: Dict) -> str:
+  """The activation name of `BertEncoderV2` arguments (`encoder_config.json`)."""
+  value = encoder_kwargs.get('inner_activation')
+  for name, argument in INNER_ACTIVATIONS.items():
+    if argument == value:
+      return name
+  raise ValueError(f'Unknown inner_activation {value!r} in the encoder '
+                   f'arguments; this project writes one of '
+                   f'{sorted(v for v in INNER_ACTIVATIONS.values() if v)}.')
 
 
 @dataclasses.dataclass
@@ -28,6 +60,7 @@ class EncoderConfig:
   max_sequence_length: int = 512
   type_vocab_size: int = 2
   dropout: float = 0.1
+  inner_activation: str = DEFAULT_ACTIVATION  # a key of INNER_ACTIVATIONS.
   token_drop: bool = True
   keep_k: Optional[int] = None
   keep_ratio: Optional[float] = 0.5
@@ -53,7 +86,8 @@ def plain_encoder_kwargs(config: EncoderConfig) -> Dict:
       max_sequence_length=config.max_sequence_length,
       type_vocab_size=config.type_vocab_size,
       output_dropout=config.dropout,
-      attention_dropout=config.dropout)
+      attention_dropout=config.dropout,
+      **activation_kwargs(config.inner_activation))
 
 
 def build_encoder(config: EncoderConfig, vocab_file: str):
@@ -74,13 +108,17 @@ def build_encoder(config: EncoderConfig, vocab_file: str):
 
 
 
-def build_pretrainer(encoder) -> models.BertPretrainerV2:
+def build_pretrainer(encoder, inner_activation: str = DEFAULT_ACTIVATION
+                     ) -> models.BertPretrainerV2:
   """BERT's masked-LM pretrainer over `encoder`.
 
-  The MLM head's transform uses BERT's (tanh-approximated) GELU, as the
-  Model Garden's masked-LM task (`mlm_activation='gelu'`) and Hugging Face's
-  `BertForMaskedLM` (`gelu_new`) do; `BertPretrainerV2`'s own default is no
-  activation.
+  The MLM head's transform uses the encoder's activation, as Hugging Face's
+  `BertForMaskedLM` does (`hidden_act`); for BERT's (tanh-approximated) GELU
+  that is the Model Garden's masked-LM task's `mlm_activation='gelu'`.
+  `BertPretrainerV2`'s own default is no activation.
   """
-  return models.BertPretrainerV2(
-      encoder, mlm_activation=tf_utils.get_activation('gelu'), name='bert')
+  value = INNER_ACTIVATIONS[inner_activation]
+  activation = (tf_utils.get_activation('gelu') if value is None else
+                tf_keras.activations.get(value))
+  return models.BertPretrainerV2(encoder, mlm_activation=activation,
+                                 name='bert')

@@ -4,6 +4,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 from official_td import keep
+from official_td.configs.encoders import activation_kwargs
 from official_td.configs.encoders import EncoderConfig
 
 
@@ -83,6 +84,7 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
   """Fails fast, before any work, on settings that cannot work together."""
   if not run.model_dir:
     raise ValueError('Set a model directory: --model_dir=DIR.')
+  activation_kwargs(encoder.inner_activation)
   if not data.train_data:
     raise ValueError('Set the training data: data.train_data = "DIR/train-*"'
                      ' (gin) — create it with create_pretraining_data.')

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from official.nlp.data import pretrain_dataloader
+from official_td import rundir
 from official_td.configs.pretraining import DataConfig
 from official_td.input import dynamic_masking
 from official_td.input import summary as data_summary
@@ -100,9 +101,9 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
     data = dataclasses.replace(
         data, masked_lm_prob=summary['masked_lm_prob'],
         whole_word_masking=summary['whole_word_masking'])
-  return dataclasses.replace(data, masking=masking,
-                             lower_case=summary.get('lower_case', True)
-                             ), summary
+  return dataclasses.replace(
+      data, masking=masking,
+      lower_case=rundir.data_lower_case(summary, data.vocab_file)), summary
 
 
 def dummy_inputs(data: DataConfig) -> Dict[str, tf.Tensor]:

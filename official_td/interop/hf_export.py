@@ -11,53 +11,35 @@ KerasHub's `BertBackbone` needs it; `transformers` ignores it for a
 (`keras_hub.models.BertBackbone.from_preset(DIR)`).
 """
 
-import os
-
 import tensorflow as tf
 
-from official.nlp.modeling import networks
-from official_td import publish
+from official_td import rundir
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.interop import huggingface
 from official_td.tasks import classification
 
 
-def _lower_case(model_dir: str) -> bool:
-  """How the run's data was made (results.json records it); BERT's uncased
-  default when unknown."""
-  results = os.path.join(model_dir, 'results.json')
-  if tf.io.gfile.exists(results):
-    return bool(publish.read_json(results).get('data_lower_case', True))
-  return True
-
-
-def _finetuned(model_dir: str, config_path: str):
-  config = publish.read_json(config_path)
-  encoder = networks.BertEncoderV2(**config['encoder'])
-  classifier = classification.build_classifier(encoder,
-                                               config['num_classes'], 0.0)
-  checkpoint = tf.train.latest_checkpoint(model_dir)
-  if checkpoint is None:
-    raise ValueError(f'No checkpoint in {model_dir!r}.')
-  tf.train.Checkpoint(encoder=encoder, model=classifier).read(
-      checkpoint).assert_existing_objects_matched().expect_partial()
+def _finetuned(model_dir: str):
+  encoder, classifier, run = classification.load_finetuned_classifier(
+      model_dir)
   tensors = huggingface.tensors_of(encoder, classifier=classifier)
-  return (tensors, config['encoder'], 'BertForSequenceClassification',
-          config['label_names'],
-          _lower_case(os.path.dirname(config_path)))
+  return tensors, run, 'BertForSequenceClassification', run.finetune[
+      'label_names']
 
 
 def _pretrained(model_dir: str):
-  encoder, kwargs, _, checkpoint = classification.load_pretrained_encoder(
-      model_dir, '--model_dir')
-  pretrainer = encoders.build_pretrainer(encoder)
+  encoder, run = classification.load_pretrained_encoder(model_dir,
+                                                        '--model_dir')
+  pretrainer = encoders.build_pretrainer(
+      encoder, encoders.activation_of(run.encoder_kwargs))
   # Builds the head's variables; no AutoGraph conversion (none needed).
-  tf.autograph.experimental.do_not_convert(pretrainer)(_dummy(kwargs))
+  tf.autograph.experimental.do_not_convert(pretrainer)(
+      _dummy(run.encoder_kwargs))
   tf.train.Checkpoint(model=pretrainer).read(
-      checkpoint).assert_existing_objects_matched().expect_partial()
+      run.checkpoint).assert_existing_objects_matched().expect_partial()
   tensors = huggingface.tensors_of(encoder, masked_lm=pretrainer.masked_lm)
-  return tensors, kwargs, 'BertForMaskedLM', None, _lower_case(model_dir)
+  return tensors, run, 'BertForMaskedLM', None
 
 
 def _dummy(kwargs):
@@ -78,14 +60,14 @@ def export(model_dir: str, export_dir: str) -> str:
   if tf.io.gfile.exists(export_dir):
     raise ValueError(f'{export_dir!r} already exists; exports are never '
                      'overwritten. Choose a new --export_dir.')
-  finetune_config = os.path.join(model_dir, classification.FINETUNE_CONFIG)
-  if tf.io.gfile.exists(finetune_config):
-    tensors, kwargs, architecture, labels, lower = _finetuned(
-        model_dir, finetune_config)
+  if rundir.is_finetuning(model_dir):
+    tensors, run, architecture, labels = _finetuned(model_dir)
   else:
-    tensors, kwargs, architecture, labels, lower = _pretrained(model_dir)
-  vocab_file = os.path.join(model_dir, 'vocab.txt')
-  ids = vocab_lib.resolve_special_token_ids(vocab_file)
-  config = huggingface.hf_config(kwargs, ids, architecture, labels)
-  huggingface.write_directory(export_dir, tensors, config, vocab_file, lower)
+    tensors, run, architecture, labels = _pretrained(model_dir)
+  ids = vocab_lib.resolve_special_token_ids(run.vocab_file)
+  config = huggingface.hf_config(run.encoder_kwargs, ids, architecture,
+                                 labels)
+  # The tokenizer is cased as the run's text was (tokenizer_config.json).
+  huggingface.write_directory(export_dir, tensors, config, run.vocab_file,
+                              run.lower_case)
   return export_dir

@@ -11,8 +11,9 @@ numpy (no PyTorch). Written here because neither tf-models-official nor
 KerasHub writes this format from a Model Garden model.
 
 The architectures agree: post-norm blocks, layer-norm epsilon 1e-12, a tanh
-pooler, absolute position embeddings, and the tanh-approximated GELU, which
-Hugging Face calls `gelu_new` (its `gelu` is the erf form).
+pooler, absolute position embeddings; the activation is the encoder's
+(`bert_config`: BERT's tanh-approximated GELU is Hugging Face's `gelu_new`,
+its `gelu` the erf form).
 """
 
 import dataclasses
@@ -25,17 +26,16 @@ from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 
 from official_td import publish
+from official_td import rundir
 from official_td import vocab as vocab_lib
+from official_td.configs import encoders
+from official_td.interop import bert_config
 
 CONFIG = 'config.json'
 WEIGHTS = 'model.safetensors'
-FILES = (CONFIG, WEIGHTS, 'vocab.txt', 'tokenizer_config.json',
+TOKENIZER_CONFIG = 'tokenizer_config.json'
+FILES = (CONFIG, WEIGHTS, rundir.VOCAB, TOKENIZER_CONFIG,
          'special_tokens_map.json')
-# The activation of BertEncoderV2's default (and of the MLM head's transform).
-HIDDEN_ACT = 'gelu_new'
-# Hugging Face names of the tanh-approximated GELU; `gelu` (erf) differs from
-# it by at most ~1e-3 per activation.
-TANH_GELU = ('gelu_new', 'gelu_pytorch_tanh', 'gelu_fast')
 
 
 @dataclasses.dataclass
@@ -144,13 +144,14 @@ def hf_config(encoder_kwargs: Dict, ids: vocab_lib.SpecialTokenIds,
       num_hidden_layers=encoder_kwargs['num_layers'],
       num_attention_heads=encoder_kwargs['num_attention_heads'],
       intermediate_size=encoder_kwargs['inner_dim'],
-      hidden_act=HIDDEN_ACT,
+      hidden_act=bert_config.HF_HIDDEN_ACT[encoders.activation_of(
+          encoder_kwargs)],
       hidden_dropout_prob=encoder_kwargs.get('output_dropout', 0.1),
       attention_probs_dropout_prob=encoder_kwargs.get('attention_dropout',
                                                       0.1),
       max_position_embeddings=encoder_kwargs['max_sequence_length'],
       type_vocab_size=encoder_kwargs.get('type_vocab_size', 2),
-      initializer_range=0.02, layer_norm_eps=1e-12,
+      initializer_range=0.02, layer_norm_eps=bert_config.LAYER_NORM_EPS,
       pad_token_id=ids.pad_id, position_embedding_type='absolute',
       tie_word_embeddings=True, torch_dtype='float32', use_cache=True)
   if label_names is not None:
@@ -166,7 +167,7 @@ def tokenizer_files(vocab: List[str], lower_case: bool,
                                ('pad_token', '[PAD]'), ('cls_token', '[CLS]'),
                                ('mask_token', '[MASK]')) if t in vocab}
   return {
-      'tokenizer_config.json': dict(
+      TOKENIZER_CONFIG: dict(
           tokenizer_class='BertTokenizer', do_lower_case=lower_case,
           strip_accents=None, tokenize_chinese_chars=True,
           model_max_length=max_length, **special),
@@ -209,7 +210,7 @@ def write_directory(target: str, tensors: Dict[str, np.ndarray],
     for name, value in tokenizer_files(
         vocab, lower_case, config['max_position_embeddings']).items():
       publish.write_json(os.path.join(staging, name), value)
-    tf.io.gfile.copy(vocab_file, os.path.join(staging, 'vocab.txt'))
+    tf.io.gfile.copy(vocab_file, rundir.vocab_file_of(staging))
     with tf.io.gfile.GFile(os.path.join(staging, WEIGHTS), 'wb') as f:
       f.write(safetensors_numpy.save(tensors, metadata={'format': 'pt'}))
     publish.publish(staging, target, marker=WEIGHTS)
@@ -235,15 +236,20 @@ def read_config(path: str) -> Dict:
   return config
 
 
-def encoder_shape(config: Dict) -> Dict:
-  """The encoder shape of a Hugging Face `config.json`, in our names."""
-  return dict(vocab_size=config['vocab_size'],
-              hidden_size=config['hidden_size'],
-              num_layers=config['num_hidden_layers'],
-              num_attention_heads=config['num_attention_heads'],
-              inner_dim=config['intermediate_size'],
-              max_sequence_length=config['max_position_embeddings'],
-              type_vocab_size=config.get('type_vocab_size', 2))
+def encoder_settings(path: str) -> bert_config.EncoderSettings:
+  """The encoder a Hugging Face BERT directory's `config.json` describes."""
+  return bert_config.encoder_settings(
+      read_config(path), os.path.join(path, CONFIG), bert_config.HUGGING_FACE)
+
+
+def tokenizer_lower_case(path: str):
+  """`do_lower_case` of the directory's `tokenizer_config.json` (None where
+  the file or the key is missing)."""
+  tokenizer = os.path.join(path, TOKENIZER_CONFIG)
+  if not tf.io.gfile.exists(tokenizer):
+    return None
+  value = publish.read_json(tokenizer).get('do_lower_case')
+  return None if value is None else bool(value)
 
 
 def tensor_names(path: str) -> List[str]:

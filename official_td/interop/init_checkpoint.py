@@ -45,7 +45,10 @@ from typing import Dict, Optional
 from absl import logging
 import tensorflow as tf
 
+from official_td import rundir
 from official_td import vocab as vocab_lib
+from official_td.configs import encoders
+from official_td.interop import bert_config
 from official_td.interop import huggingface
 
 _EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
@@ -61,7 +64,12 @@ SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
 
 @dataclasses.dataclass
 class CheckpointSource:
-  """What `run.init_checkpoint` names, as far as it was read."""
+  """What `run.init_checkpoint` names, as far as it was read.
+
+  `inner_activation` is the encoder activation its config names (None: no
+  config says); `lower_case` the casing of its text and `casing_from` where
+  that was read (None: nothing tells).
+  """
   kind: str  # 'huggingface', 'checkpoint', 'bert_encoder_v1' or 'google_bert'
   path: str  # the directory, or the checkpoint prefix
   shape: Dict[str, int]
@@ -69,17 +77,42 @@ class CheckpointSource:
   has_head: bool
   has_importance: bool
   root: str = 'encoder'  # the checkpoint's name for the encoder
+  inner_activation: Optional[str] = None
+  activation_from: str = ''
+  lower_case: Optional[bool] = None
+  casing_from: str = ''
+
+
+def _vocab_casing(vocab_file: Optional[str]):
+  """`(lower_case, where from)` as the vocab decides (None: it does not)."""
+  if vocab_file is None:
+    return None, ''
+  decided = vocab_lib.vocab_lower_case(vocab_lib.load_vocab(vocab_file))
+  if decided is None:
+    return None, ''
+  return decided, f'its vocab {vocab_file!r} is {"un" if decided else ""}cased'
 
 
 def inspect(path: str) -> CheckpointSource:
   """Tells what `path` holds; a clear error if it is none of the kinds."""
   if huggingface.is_directory(path):
-    config = huggingface.read_config(path)
-    vocab = os.path.join(path, 'vocab.txt')
-    return CheckpointSource('huggingface', path, huggingface.encoder_shape(config),
-                  vocab if tf.io.gfile.exists(vocab) else None,
-                  'cls.predictions.transform.dense.weight' in
-                  huggingface.tensor_names(path), False)
+    settings = huggingface.encoder_settings(path)
+    vocab = rundir.vocab_file_of(path)
+    vocab = vocab if tf.io.gfile.exists(vocab) else None
+    lower, casing_from = huggingface.tokenizer_lower_case(path), ''
+    if lower is None:
+      lower, casing_from = _vocab_casing(vocab)
+    else:
+      casing_from = (f'its {huggingface.TOKENIZER_CONFIG} has do_lower_case='
+                     f'{str(lower).lower()}')
+    return CheckpointSource(
+        'huggingface', path, settings.shape, vocab,
+        'cls.predictions.transform.dense.weight' in
+        huggingface.tensor_names(path), False,
+        inner_activation=settings.inner_activation,
+        activation_from=f'its {huggingface.CONFIG} has hidden_act='
+        f'{settings.hidden_act!r}',
+        lower_case=lower, casing_from=casing_from)
   prefix = path
   if tf.io.gfile.isdir(path):
     prefix = tf.train.latest_checkpoint(path)
@@ -95,18 +128,25 @@ def inspect(path: str) -> CheckpointSource:
         'at one of those.')
   shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
   directory = os.path.dirname(prefix)
-  vocab = os.path.join(directory, 'vocab.txt')
+  vocab = rundir.vocab_file_of(directory)
   vocab = vocab if tf.io.gfile.exists(vocab) else None
+  lower, casing_from = _vocab_casing(vocab)
   if _GOOGLE_EMBEDDINGS in shapes:
+    settings = _google_settings(prefix, shapes)
+    # google-research/bert's own rule: the vocab's model decides the casing
+    # (its `validate_case_matches_checkpoint` knows the released names).
     return CheckpointSource(
-        'google_bert', prefix, _google_shape(prefix, shapes), vocab,
+        'google_bert', prefix, settings.shape, vocab,
         any(k.startswith('cls/predictions/') for k in shapes), False,
-        root='model')
+        root='model', inner_activation=settings.inner_activation,
+        activation_from=f'its {GOOGLE_CONFIG} has hidden_act='
+        f'{settings.hidden_act!r}', lower_case=lower, casing_from=casing_from)
   for root in ('encoder', 'model'):
     if f'{root}/{_V1_EMBEDDINGS}' in shapes and 'encoder/' + _EMBEDDINGS \
         not in shapes:
       return CheckpointSource('bert_encoder_v1', prefix, _v1_shape(shapes, root),
-                    vocab, False, False, root)
+                    vocab, False, False, root, lower_case=lower,
+                    casing_from=casing_from)
   if 'encoder/' + _EMBEDDINGS not in shapes:
     raise ValueError(
         f'The checkpoint {prefix!r} holds no BERT encoder: neither a '
@@ -114,13 +154,25 @@ def inspect(path: str) -> CheckpointSource:
         'BertEncoderV2(...)) writes it) nor a BertEncoder under `model/` or '
         '`encoder/`; save the encoder that way, or export it to a Hugging '
         'Face directory, and point run.init_checkpoint there.')
-  return CheckpointSource('checkpoint', prefix, _checkpoint_shape(shapes), vocab,
-                any(k.startswith('model/masked_lm/') for k in shapes),
-                any(k.startswith('importance/') for k in shapes))
+  source = CheckpointSource(
+      'checkpoint', prefix, _checkpoint_shape(shapes), vocab,
+      any(k.startswith('model/masked_lm/') for k in shapes),
+      any(k.startswith('importance/') for k in shapes), lower_case=lower,
+      casing_from=casing_from)
+  if rundir.is_finished(directory):  # a run of this project: its record.
+    run = rundir.read_run(directory)
+    source.inner_activation = encoders.activation_of(run.encoder_kwargs)
+    source.activation_from = (f'its run\'s {rundir.ENCODER_CONFIG} has '
+                              f'{source.inner_activation!r}')
+    source.lower_case = run.lower_case
+    source.casing_from = (f'its run was trained on '
+                          f'{"lower-cased" if run.lower_case else "cased"} '
+                          'text')
+  return source
 
 
-def _google_shape(prefix: str, shapes) -> Dict[str, int]:
-  """The encoder shape of a google-research/bert checkpoint, from the
+def _google_settings(prefix: str, shapes) -> bert_config.EncoderSettings:
+  """The encoder of a google-research/bert checkpoint, from the
   `bert_config.json` beside it; a clear error where the file is missing,
   describes another model, or disagrees with the checkpoint's tensors."""
   config_file = os.path.join(os.path.dirname(prefix), GOOGLE_CONFIG)
@@ -130,21 +182,9 @@ def _google_shape(prefix: str, shapes) -> Dict[str, int]:
         f'named bert/...), but {config_file!r} does not exist: put the '
         f'{GOOGLE_CONFIG} released with it beside the checkpoint.')
   with tf.io.gfile.GFile(config_file) as f:
-    config = json.load(f)
-  if config.get('hidden_act', 'gelu') not in ('gelu', 'gelu_new') or config.get(
-      'embedding_size') not in (None, config.get('hidden_size')):
-    raise ValueError(
-        f'{config_file!r} describes a model this encoder is not (hidden_act '
-        f'{config.get("hidden_act")!r}, embedding_size '
-        f'{config.get("embedding_size")}): BERT uses GELU and embeddings as '
-        'wide as the hidden layers.')
-  shape = dict(
-      vocab_size=config['vocab_size'], hidden_size=config['hidden_size'],
-      num_layers=config['num_hidden_layers'],
-      num_attention_heads=config['num_attention_heads'],
-      inner_dim=config['intermediate_size'],
-      max_sequence_length=config['max_position_embeddings'],
-      type_vocab_size=config.get('type_vocab_size', 2))
+    settings = bert_config.encoder_settings(json.load(f), config_file,
+                                            bert_config.GOOGLE)
+  shape = settings.shape
   layers = {int(m.group(1)) for k in shapes
             for m in [re.match(r'bert/encoder/layer_(\d+)/', k)] if m}
   found = dict(
@@ -161,7 +201,7 @@ def _google_shape(prefix: str, shapes) -> Dict[str, int]:
         + ', '.join(f'{k} {shape[k]} in the config, {found[k]} in the '
                     'checkpoint' for k in differ)
         + '. Use the bert_config.json released with this checkpoint.')
-  return shape
+  return settings
 
 
 def _checkpoint_shape(shapes) -> Dict[str, int]:
@@ -277,14 +317,16 @@ def _copy_from_google(source: CheckpointSource, encoder, pretrainer):
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str):
-  """Raises ValueError unless the checkpoint fits the encoder and the vocab.
+def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
+          lower_case: bool):
+  """Raises ValueError unless the checkpoint fits the encoder and the data.
 
   Args:
     source: from `inspect`.
     encoder_kwargs: the BertEncoderV2 arguments of the run (vocab size
       resolved from the vocab).
     vocab_file: the data's vocab.
+    lower_case: the data's casing (its `data_summary.json`).
   """
   ours = {k: encoder_kwargs[k] for k in SHAPE_KEYS if k in encoder_kwargs}
   differ = [k for k in ours if k in source.shape and ours[k] !=
@@ -295,6 +337,23 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str):
         + ', '.join(f'{k} {source.shape[k]} there, {ours[k]} here'
                     for k in differ) + '. Set the encoder.* bindings to the '
         'checkpoint\'s shape (e.g. gin/models/bert_base.gin for BERT-base).')
+  ours = encoders.activation_of(encoder_kwargs)
+  if source.inner_activation not in (None, ours):
+    raise ValueError(
+        f'run.init_checkpoint={source.path!r}: {source.activation_from} '
+        f'(the activation {source.inner_activation!r}), but the encoder uses '
+        f'{ours!r}: set encoder.inner_activation = '
+        f"'{source.inner_activation}' (gin), or a BERT trained with it would "
+        'continue with another activation.')
+  if source.lower_case is not None and source.lower_case != lower_case:
+    raise ValueError(
+        f'run.init_checkpoint={source.path!r} was trained on '
+        f'{"lower-cased" if source.lower_case else "cased"} text '
+        f'({source.casing_from}), but the data was made '
+        f'{"lower-cased (--lower_case)" if lower_case else "cased (--nolower_case)"}'
+        ': recreate the data with create_pretraining_data '
+        f'{"--lower_case" if source.lower_case else "--nolower_case"} and the '
+        'checkpoint\'s vocab.txt.')
   if source.vocab_file is None:
     return
   theirs = vocab_lib.resolve_special_token_ids(source.vocab_file)

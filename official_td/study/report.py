@@ -23,6 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from official_td import publish
+from official_td import rundir
+from official_td.study import runner
 from official_td.study.plan import BASELINE
 
 
@@ -97,11 +99,10 @@ def collect(out: str, runs, finetune: bool = True) -> List[Dict]:
   fine-tuning results; an empty fine-tuned accuracy without)."""
   rows = []
   for name, arm, budget, seed, _ in runs:
-    model_dir = os.path.join(out, 'runs', name, f'seed{seed}')
-    pre = publish.read_json(os.path.join(model_dir, 'results.json'))
-    fine = publish.read_json(os.path.join(
-        out, 'finetune', name, f'seed{seed}',
-        'results.json')) if finetune else {'eval_accuracy': None}
+    model_dir, finetune_dir = runner.run_dirs(out, name, seed)
+    pre = rundir.read_results(model_dir)
+    fine = rundir.read_results(finetune_dir) if finetune else {
+        'eval_accuracy': None}
     rows.append(dict(
         run=name, arm=arm, budget=budget, seed=seed, steps=pre['step'],
         train_seconds=pre['train_seconds'],

@@ -16,6 +16,7 @@ from typing import Dict, List, Tuple
 import tensorflow as tf
 
 from official_td import publish
+from official_td import rundir
 
 
 # ---------------------------------------------------------------- running
@@ -108,8 +109,7 @@ def is_finished(out: str, name: str, seed: int, finetune: bool) -> bool:
   """Whether a run has its results (and, if the study fine-tunes, its
   fine-tuning's)."""
   dirs = run_dirs(out, name, seed)[:2 if finetune else 1]
-  return all(tf.io.gfile.exists(os.path.join(d, 'results.json'))
-             for d in dirs)
+  return all(rundir.is_finished(d) for d in dirs)
 
 
 def finished_seeds(out: str, runs, finetune: bool):
@@ -133,14 +133,14 @@ def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
   """Pretrains (or resumes) and fine-tunes one run unless it is finished
   (`finetune_flags` None: no fine-tuning)."""
   model_dir, finetune_dir = run_dirs(out, name, seed)
-  if tf.io.gfile.exists(os.path.join(model_dir, 'results.json')):
+  if rundir.is_finished(model_dir):
     print(f'[finished] {model_dir}', flush=True)
   else:
     _run(['official_td.train', f'--model_dir={model_dir}'] + pretrain_flags +
          [f'--gin_bindings={b}' for b in bindings])
   if finetune_flags is None:
     return
-  if tf.io.gfile.exists(os.path.join(finetune_dir, 'results.json')):
+  if rundir.is_finished(finetune_dir):
     print(f'[finished] {finetune_dir}', flush=True)
     return
   if tf.io.gfile.exists(finetune_dir):

@@ -11,7 +11,6 @@ preprocessing the exported SavedModel runs in-graph.
 import csv
 import dataclasses
 import json
-import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
@@ -23,11 +22,8 @@ from official.nlp import optimization
 from official.nlp.modeling import layers
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
-from official_td import publish
+from official_td import rundir
 from official_td.data.text import corpus
-
-ENCODER_CONFIG = 'encoder_config.json'
-FINETUNE_CONFIG = 'finetune_config.json'
 
 
 @dataclasses.dataclass
@@ -68,39 +64,56 @@ class FinetuneConfig:
 
 
 # ------------------------------------------------------------------- loading
-def load_pretrained_encoder(pretrained_dir: str,
-                            setting: str = 'finetune.pretrained_dir'):
-  """A plain BertEncoderV2 holding the encoder weights of `pretrained_dir`.
-
-  Args:
-    pretrained_dir: a pretraining model dir (checkpoint, encoder_config.json,
-      vocab.txt), or a fine-tuning dir (its config names the pretraining dir).
-    setting: the flag or binding `pretrained_dir` came from, named in errors.
-
-  Returns:
-    `(encoder, encoder_kwargs, vocab_file, checkpoint_path)`.
-  """
-  config_path = os.path.join(pretrained_dir, ENCODER_CONFIG)
-  if not tf.io.gfile.exists(config_path):
-    raise ValueError(
-        f'{setting}={pretrained_dir!r} is not a finished run (it has no '
-        f'{ENCODER_CONFIG}): point {setting} at the --model_dir of a '
-        'finished `python -m official_td.train` run.')
-  with tf.io.gfile.GFile(config_path) as f:
-    kwargs = json.load(f)
-  checkpoint = tf.train.latest_checkpoint(pretrained_dir)
-  if checkpoint is None:
-    raise ValueError(f'{setting}={pretrained_dir!r} holds no checkpoint: '
-                     'point it at a finished run.')
+def _restore_encoder(kwargs: Dict, checkpoint: str, classifier_classes=None):
+  """A plain BertEncoderV2 of `kwargs` (and a classifier on it) restored from
+  `checkpoint`."""
   encoder = networks.BertEncoderV2(**kwargs)
   # Builds the variables to restore into. The layers' calls hold no
   # tensor-dependent Python control flow: traced without AutoGraph, which
   # would otherwise convert every layer's `call` first (~3 s).
   tf.autograph.experimental.do_not_convert(encoder)(encoder.inputs)
-  tf.train.Checkpoint(encoder=encoder).read(
+  items = dict(encoder=encoder)
+  classifier = None
+  if classifier_classes is not None:
+    classifier = build_classifier(encoder, classifier_classes, 0.0)
+    items['model'] = classifier
+  tf.train.Checkpoint(**items).read(
       checkpoint).assert_existing_objects_matched().expect_partial()
-  return (encoder, kwargs, os.path.join(pretrained_dir, 'vocab.txt'),
-          checkpoint)
+  return encoder, classifier
+
+
+def load_pretrained_encoder(pretrained_dir: str,
+                            setting: str = 'finetune.pretrained_dir'):
+  """A plain BertEncoderV2 holding the encoder weights of `pretrained_dir`.
+
+  Args:
+    pretrained_dir: a finished pretraining run (its `--model_dir`), or a
+      fine-tuning run (its encoder).
+    setting: the flag or binding `pretrained_dir` came from, named in errors.
+
+  Returns:
+    `(encoder, run)`: the encoder and the run's record (`rundir.Run`: its
+    encoder arguments, vocab and casing).
+  """
+  run = rundir.read_run(pretrained_dir, setting)
+  encoder, _ = _restore_encoder(run.encoder_kwargs, run.checkpoint)
+  return encoder, run
+
+
+def load_finetuned_classifier(model_dir: str, setting: str = '--model_dir'):
+  """The fine-tuned `BertClassifier` of a fine-tuning run.
+
+  Returns:
+    `(encoder, classifier, run)`; `run.finetune` holds the labels, the
+    sequence length and whether inputs are sentence pairs.
+  """
+  run = rundir.read_run(model_dir, setting)
+  if run.kind != rundir.FINETUNING:
+    raise ValueError(f'{setting}={model_dir!r} is a pretraining run, not a '
+                     'fine-tuning one.')
+  encoder, classifier = _restore_encoder(
+      run.encoder_kwargs, run.checkpoint, run.finetune['num_classes'])
+  return encoder, classifier, run
 
 
 def read_delimited(path: str, text_column: str, label_column: str,
@@ -188,7 +201,7 @@ def read_tfds_glue(name: str, data_dir: str, split: str) -> ClassificationData:
 class TextPreprocessor(tf_keras.layers.Layer):
   """Raw strings -> BERT inputs, with tf-models-official's text layers."""
 
-  def __init__(self, vocab_file: str, seq_length: int, lower_case=True,
+  def __init__(self, vocab_file: str, seq_length: int, lower_case: bool,
                **kwargs):
     super().__init__(**kwargs)
     self.tokenizer = layers.BertTokenizer(vocab_file=vocab_file,
@@ -288,8 +301,8 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
   tf_keras.utils.set_random_seed(config.seed)
   tf_keras.mixed_precision.set_global_policy(config.mixed_precision)
   with strategy.scope():
-    encoder, encoder_kwargs, vocab_file, source = load_pretrained_encoder(
-        config.pretrained_dir)
+    encoder, pretrained = load_pretrained_encoder(config.pretrained_dir)
+    encoder_kwargs = pretrained.encoder_kwargs
     if config.seq_length > encoder_kwargs['max_sequence_length']:
       raise ValueError(
           f'seq_length={config.seq_length} exceeds the encoder\'s '
@@ -306,7 +319,9 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
         optimizer=optimizer,
         loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=['accuracy'])
-  preprocessor = TextPreprocessor(vocab_file, config.seq_length)
+  # The text is cased or not as the pretraining data was.
+  preprocessor = TextPreprocessor(pretrained.vocab_file, config.seq_length,
+                                  pretrained.lower_case)
   train_ds = make_dataset(train, preprocessor, config.batch_size, True,
                           config.seed)
   eval_ds = make_dataset(evaluation, preprocessor, config.batch_size, False,
@@ -326,24 +341,23 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
   logits = classifier.predict(eval_ds, verbose=0)
   metrics = classification_metrics(evaluation.labels,
                                    np.argmax(logits, -1), num_classes)
-  results = dict(pretrained_checkpoint=source, checkpoint=manager.latest_checkpoint,
+  results = dict(pretrained_checkpoint=pretrained.checkpoint,
+                 checkpoint=manager.latest_checkpoint,
                  num_classes=num_classes, label_names=train.label_names,
                  train_examples=len(train.labels),
                  eval_examples=len(evaluation.labels),
                  final_train_loss=float(history.history['loss'][-1]),
                  mixed_precision=config.mixed_precision,
+                 lower_case=pretrained.lower_case,
                  **{f'eval_{k}': v for k, v in metrics.items()})
   if hasattr(optimizer, 'loss_scale'):
     results['loss_scale'] = float(optimizer.loss_scale)
-  # What export loads first; `results.json`, the mark of a finished run, last
-  # and whole.
-  publish.write_json(os.path.join(config.model_dir, FINETUNE_CONFIG),
-                      dict(encoder=encoder_kwargs, num_classes=num_classes,
-                           label_names=train.label_names,
-                           seq_length=config.seq_length,
-                           has_text_b=train.text_b is not None))
-  tf.io.gfile.copy(vocab_file, os.path.join(config.model_dir, 'vocab.txt'),
-                   overwrite=True)
-  publish.write_json(os.path.join(config.model_dir, 'results.json'), results)
+  rundir.write_finetuning_run(
+      config.model_dir,
+      dict(encoder=encoder_kwargs, num_classes=num_classes,
+           label_names=train.label_names, seq_length=config.seq_length,
+           has_text_b=train.text_b is not None,
+           lower_case=pretrained.lower_case),
+      pretrained.vocab_file, results)
   logging.info('fine-tuning results: %s', results)
   return results

@@ -60,7 +60,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
 
     with strategy.scope():
       self.encoder = encoders.build_encoder(encoder_config, data.vocab_file)
-      self.model = encoders.build_pretrainer(self.encoder)
+      self.model = encoders.build_pretrainer(
+          self.encoder, self.encoder_config.inner_activation)
       # Create every variable now, eagerly, in the strategy's scope: the MLM
       # head is otherwise built lazily inside the first replicated step,
       # where its random initialization depends on the strategy.

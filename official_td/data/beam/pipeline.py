@@ -32,6 +32,7 @@ import apache_beam as beam
 import tensorflow as tf
 
 from official_td import publish
+from official_td import rundir
 from official_td import vocab as vocab_lib
 from official_td.data.beam import beam_io
 from official_td.data.beam import progress
@@ -51,8 +52,8 @@ from official_td.data.examples.tokenization import tokenize_batches
 from official_td.data.text import readers
 from official_td.data.text import sources
 from official_td.input import summary as data_summary
-from official_td.input.summary import INCOMPLETE
-from official_td.input.summary import SUMMARY
+from official_td.rundir import INCOMPLETE
+from official_td.rundir import DATA_SUMMARY as SUMMARY
 
 METRICS_NAMESPACE = 'official_td'
 SEQUENCES_PER_ELEMENT = 256
@@ -339,13 +340,20 @@ def _check_inputs(source, options, vocab_file, build_vocab_size):
     raise ValueError('Pass --vocab_file, or --build_vocab_size to build one.')
   if vocab_file is not None:
     vocab_lib.resolve_special_token_ids(vocab_file)
+    flag = '--lower_case' if options.lower_case else '--nolower_case'
+    vocab_lib.check_casing(
+        options.lower_case, vocab_file, flag,
+        'pass --nolower_case for a cased vocab (bert-base-cased, '
+        'multilingual cased), or use an uncased vocab' if options.lower_case
+        else 'drop --nolower_case (the default lower-cases, as uncased BERT '
+        'does), or use a cased vocab')
   return source
 
 
 def _write_vocab(output_dir, vocab_file, build_vocab_size, vocab_sample_bytes,
                  sample, lower_case):
   """`output_dir/vocab.txt`, copied or learned; `(path, summary info)`."""
-  vocab_path = os.path.join(output_dir, 'vocab.txt')
+  vocab_path = rundir.vocab_file_of(output_dir)
   if vocab_file is not None:
     tf.io.gfile.copy(vocab_file, vocab_path, overwrite=True)
     return vocab_path, dict(built=False, source=vocab_file)
