@@ -18,6 +18,7 @@ import tf_keras
 
 from official.nlp.modeling import networks
 from official_td.configs import encoders
+from official_td.interop import bert_config
 from official_td.interop import huggingface
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
@@ -405,6 +406,76 @@ class InteropTest(pu.TinyDataTestCase):
     os.remove(config_file)
     self.assert_refused([f"run.init_checkpoint = '{directory}'"],
                         'put the bert_config.json released with it beside')
+
+  def test_hf_activation_is_honoured_or_refused_never_swapped(self):
+    relu = os.path.join(self.root, 'relu_bert')
+    shutil.copytree(self.perturbed_copy(), relu)
+    config = json.load(open(os.path.join(relu, 'config.json')))
+    config['hidden_act'] = 'relu'
+    json.dump(config, open(os.path.join(relu, 'config.json'), 'w'))
+    self.assert_refused(
+        [f"run.init_checkpoint = '{relu}'"],
+        "its config.json has hidden_act='relu' (the activation 'relu'), but "
+        "the encoder uses 'gelu_tanh': set encoder.inner_activation = 'relu'")
+    model_dir = os.path.join(self.root, 'from_relu')
+    pu.run_train(model_dir, self.init_bindings(relu, steps=2) + [
+        "encoder.inner_activation = 'relu'"])
+    settings = json.load(open(os.path.join(model_dir, 'encoder_config.json')))
+    self.assertEqual(settings['inner_activation'], 'relu')
+    encoder, _ = classification.load_pretrained_encoder(model_dir)
+    block = encoder.transformer_layers[0]
+    self.assertEqual(block._inner_activation, 'relu')
+    # The MLM head's transform uses it too, as BertForMaskedLM's does.
+    pretrainer = encoders.build_pretrainer(encoder, 'relu')
+    self.assertIs(pretrainer.masked_lm.activation,
+                  tf_keras.activations.relu)
+    # And its export says so.
+    exported = os.path.join(self.root, 'relu_export')
+    self.assertEqual(self.export(model_dir, exported).returncode, 0)
+    self.assertEqual(json.load(open(os.path.join(
+        exported, 'config.json')))['hidden_act'], 'relu')
+
+  def test_bert_configs_map_to_the_encoder_or_name_the_field(self):
+    base = dict(vocab_size=50, hidden_size=32, num_hidden_layers=3,
+                num_attention_heads=2, intermediate_size=64,
+                max_position_embeddings=64, type_vocab_size=2)
+    hf, google = bert_config.HUGGING_FACE, bert_config.GOOGLE
+    for dialect, act, expected in (
+        (hf, 'gelu', 'gelu_erf'), (hf, 'gelu_new', 'gelu_tanh'),
+        (hf, 'gelu_pytorch_tanh', 'gelu_tanh'), (hf, 'relu', 'relu'),
+        # google-research/bert's `gelu` is the tanh form.
+        (google, 'gelu', 'gelu_tanh'), (google, 'relu', 'relu')):
+      settings = bert_config.encoder_settings(dict(base, hidden_act=act),
+                                              'c.json', dialect)
+      self.assertEqual(settings.inner_activation, expected, (dialect, act))
+      self.assertEqual(settings.shape, dict(
+          vocab_size=50, hidden_size=32, num_layers=3, num_attention_heads=2,
+          inner_dim=64, max_sequence_length=64, type_vocab_size=2))
+    for field, value in (('hidden_act', 'swish'), ('layer_norm_eps', 1e-5),
+                         ('position_embedding_type', 'relative_key'),
+                         ('embedding_size', 16)):
+      with self.assertRaisesRegex(ValueError,
+                                  f"'c.json' has {field}={value!r}"):
+        bert_config.encoder_settings(dict(base, **{field: value}), 'c.json',
+                                     hf)
+    # The activations this encoder has, back to Hugging Face's words.
+    for ours, theirs in bert_config.HF_HIDDEN_ACT.items():
+      self.assertEqual(bert_config.encoder_settings(
+          dict(base, hidden_act=theirs), 'c.json', hf).inner_activation, ours)
+
+  def test_a_checkpoint_of_the_other_casing_is_refused(self):
+    cased = os.path.join(self.root, 'cased_claim')
+    shutil.copytree(self.hf_dir, cased)
+    path = os.path.join(cased, 'tokenizer_config.json')
+    tokenizer = json.load(open(path))
+    tokenizer['do_lower_case'] = False
+    json.dump(tokenizer, open(path, 'w'))
+    self.assert_refused(
+        [f"run.init_checkpoint = '{cased}'"],
+        f"run.init_checkpoint='{cased}' was trained on cased text (its "
+        'tokenizer_config.json has do_lower_case=false), but the data was '
+        'made lower-cased (--lower_case): recreate the data with '
+        'create_pretraining_data --nolower_case')
 
   # -------------------------------------------------------- bad inputs
   def assert_refused(self, bindings, message):
