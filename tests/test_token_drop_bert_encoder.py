@@ -178,6 +178,43 @@ class TokenDropBertEncoderTest(tu.TestCase):
     self.assertAllClose(results[0][2], results[1][2], atol=1e-5)
     self.assertLess(results[0][1].min(), 10.0)  # the table was updated.
 
+  def test_masked_lm_step_leaves_padded_prediction_slots_out_of_the_table(
+      self):
+    """The step (not the layer) passes the slots' weights to the table: a
+    padded slot (weight 0; [PAD] or any id) trains no score. Model Garden's
+    task passes unweighted losses, which this test refuses."""
+    encoder, _ = make_pair(keep_k=10)
+    model = models.BertPretrainerV2(encoder)
+    features = tu.batch(seed=8, predictions=4)
+    ids = features['masked_lm_ids'].numpy()
+    weights = np.ones_like(ids, np.float32)
+    # The last two slots of every sequence are padding: id 0 ([PAD]) in the
+    # first sequences, an id seen nowhere else in the others.
+    weights[:, 2:] = 0.0
+    unseen = next(i for i in range(5, 60) if i not in ids[:, :2])
+    ids[:2, 2:] = tu.PAD
+    ids[2:, 2:] = unseen
+    features['masked_lm_ids'] = tf.constant(ids)
+    features['masked_lm_weights'] = tf.constant(weights)
+    # The slot losses the step will see (dropout 0, seeded selection).
+    logits = model(masked_lm.model_inputs(features), training=True)[
+        'mlm_logits'].numpy()
+    logits = logits - logits.max(-1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    losses = -np.take_along_axis(log_probs, ids[..., None], -1)[..., 0]
+    expected = np.full(60, 10.0, np.float32)
+    beta = encoder.importance.beta
+    for token in np.unique(ids[weights > 0]):
+      mean = losses[(ids == token) & (weights > 0)].mean()
+      expected[token] = beta * 10.0 + (1 - beta) * mean
+    masked_lm.train_step(model, tf_keras.optimizers.legacy.SGD(0.0), features,
+                         encoder.importance)
+    table = encoder.importance.table.numpy()
+    self.assertEqual(table[tu.PAD], 10.0)
+    self.assertEqual(table[unseen], 10.0)
+    self.assertAllClose(table, expected, atol=1e-5)
+    self.assertLess(table.min(), 10.0)
+
   def test_mixed_bfloat16_train_step(self):
     tf_keras.mixed_precision.set_global_policy('mixed_bfloat16')
     try:
