@@ -6,7 +6,7 @@ directory is published by one atomic rename. Object stores have no directory
 rename (a "rename" there is a copy object by object), so the files are copied
 into place with a completion marker last: a reader that waits for the marker
 (TF Serving loads a version only once `saved_model.pb` is there; training
-reads a dataset only once `data_summary.json` is there) never sees half an
+reads a dataset only once its summary is there) never sees half an
 output.
 """
 
@@ -72,7 +72,7 @@ def write_json(path: str, value: Any):
   The text goes to a hidden sibling first, then is renamed over `path`: an
   atomic rename locally, a single object copy on object stores, so a reader
   (or a killed writer) never sees a truncated file. For the small files that
-  mark work complete (`results.json`, `data_summary.json`).
+  mark work complete (a run's results, a data directory's summary).
   """
   parent, name = os.path.split(path)
   temp = os.path.join(parent, f'.tmp-{name}-{uuid.uuid4().hex[:12]}')

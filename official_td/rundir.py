@@ -25,7 +25,6 @@ A run is finished when its `results.json` is there.
 """
 
 import dataclasses
-import json
 import os
 from typing import Dict, List, Optional
 

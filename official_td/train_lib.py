@@ -3,7 +3,7 @@
 As the Model Garden's `train_lib.run_experiment`: checks the configuration
 and the data before any work, builds the `Pretrainer`, drives it with an
 `orbit.Controller` (train, evaluate, checkpoint; resuming from the model
-directory), and writes the run's outputs, `results.json` last.
+directory), and writes the run's record (`rundir`), its results last.
 """
 
 import contextlib
@@ -180,11 +180,11 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
   Args:
     strategy: a tf.distribute strategy.
     encoder_config, data, optimizer_config, run: the configuration.
-    operative_config: text written to `model_dir/operative_config.gin` and to
+    operative_config: text written to the run's operative config and to
       TensorBoard (the gin config in effect).
 
   Returns:
-    The final results (also written to `model_dir/results.json`).
+    The final results (also written to the run's record, `rundir`).
   """
   encoder_config, data, init_source = prepare(encoder_config, data, run)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)

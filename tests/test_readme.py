@@ -217,6 +217,15 @@ class DocsTest(tu.TestCase):
         work.run_command(commands[0])
       work.run_pages([os.path.join(pu.REPO, page) for page in DOCS])
       self.assertGreaterEqual(len(work.ran), 15)
+      # The cased walkthrough (docs/interop.md) stayed cased to the end.
+      def read(*parts):
+        return json.load(open(os.path.join(work.path, *parts)))
+      self.assertIs(read('runs', 'cased', 'results.json')['data_lower_case'],
+                    False)
+      self.assertIs(read('runs', 'cased_finetune', 'finetune_config.json')[
+          'lower_case'], False)
+      self.assertIs(read('exports', 'cased_hf', 'tokenizer_config.json')[
+          'do_lower_case'], False)
 
 
 class Workspace:

@@ -52,6 +52,7 @@ import psutil  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td import rundir  # pylint: disable=g-import-not-at-top
 from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import data_ratios  # pylint: disable=g-import-not-at-top
 from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
@@ -245,7 +246,7 @@ def main(argv):
                                  FLAGS.size_mb)
   large, large_mb = write_corpus(os.path.join(work, 'corpus_8x'),
                                  FLAGS.size_mb * FLAGS.scale, seed=1)
-  vocab = os.path.join(work, 'vocab.txt')
+  vocab = rundir.vocab_file_of(work)
   vocab_builder.build_vocab(corpus.embedded_corpus(), FLAGS.vocab_size, vocab)
   env = dict(os.environ)
   env['PYTHONPATH'] = os.pathsep.join(

@@ -309,7 +309,7 @@ def report(drop: Pretrainer, plain: Pretrainer, compile_s: Dict[str, float],
                          else None),
       compile_s={str(k): t for k, t in compile_s.items()},
       # The compiled loops timed, per trainer and k (a training run of the
-      # config compiles the token-drop trainer's: results.json's
+      # config compiles the token-drop trainer's: the run's results'
       # compiled_train_loops).
       timed_loops=dict(
           token_drop={str(k): n for k, n in sorted(drop.loop_traces.items())},

@@ -12,10 +12,12 @@ import numpy as np
 import tensorflow as tf
 
 from official_td import keep
+from official_td import rundir
 from official_td.data.examples import records
 from official_td.vocab import RESERVED_TOKENS
 
-# Written without a data_summary.json: read with data.require_summary = False.
+# Written without a data summary (`rundir`): read with data.require_summary =
+# False.
 TRAIN = 'train-00000-of-00001.tfrecord'
 EVAL = 'eval-00000-of-00001.tfrecord'
 
@@ -48,7 +50,7 @@ def write_data(directory: str, vocab_size: int, seq_length: int,
     `(train_pattern, eval_pattern, vocab_file)`.
   """
   tf.io.gfile.makedirs(directory)
-  vocab = write_vocab(os.path.join(directory, 'vocab.txt'), vocab_size)
+  vocab = write_vocab(rundir.vocab_file_of(directory), vocab_size)
   ids_of = {t: i for i, t in enumerate(RESERVED_TOKENS)}
   rng = np.random.default_rng(seed)
   s, p = seq_length, max_predictions

@@ -27,7 +27,8 @@ DEFAULT_ACTIVATION = 'gelu_tanh'
 def activation_kwargs(name: str, setting: str = 'encoder.inner_activation'
                       ) -> Dict:
   """`BertEncoderV2` arguments for the activation `name` (none for the
-  default, so `encoder_config.json` stays BertEncoderV2's defaults)."""
+  default, so a run's recorded encoder arguments stay BertEncoderV2's
+  defaults)."""
   if name not in INNER_ACTIVATIONS:
     raise ValueError(f'{setting}={name!r} is not an activation the encoder '
                      f'has; use one of {sorted(INNER_ACTIVATIONS)}.')
@@ -36,7 +37,7 @@ def activation_kwargs(name: str, setting: str = 'encoder.inner_activation'
 
 
 def activation_of(encoder_kwargs: Dict) -> str:
-  """The activation name of `BertEncoderV2` arguments (`encoder_config.json`)."""
+  """The activation name of `BertEncoderV2` arguments (a run's record)."""
   value = encoder_kwargs.get('inner_activation')
   for name, argument in INNER_ACTIVATIONS.items():
     if argument == value:
@@ -74,7 +75,7 @@ class EncoderConfig:
 def plain_encoder_kwargs(config: EncoderConfig) -> Dict:
   """`BertEncoderV2` arguments of `config`: what fine-tuning and export load.
 
-  Written to `model_dir/encoder_config.json` next to `vocab.txt`, so a
+  Recorded in the run directory (`rundir`) next to its vocab, so a
   pretraining directory is self-contained, like a released BERT checkpoint.
   """
   return dict(

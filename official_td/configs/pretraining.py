@@ -18,13 +18,13 @@ class DataConfig:
   max_predictions_per_seq: int = 76
   use_next_sentence_label: bool = False
   shuffle_buffer_size: int = 10000
-  # Read from the data's data_summary.json (a directory without it is
+  # Read from the data's summary (`rundir`; a directory without it is
   # refused: incomplete); set these two only with require_summary = False.
   require_summary: bool = True
   masking: str = 'static'
   masked_lm_prob: float = 0.15  # dynamic masking only.
   whole_word_masking: bool = False  # dynamic masking only.
-  lower_case: bool = True  # read from data_summary.json (for exports).
+  lower_case: bool = True  # read from the data's summary (for exports).
 
 
 @dataclasses.dataclass

@@ -72,7 +72,7 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
 
   Returns:
     `data` with `masking` (and for dynamic data the masking settings) from
-    `data_summary.json`, and the train summary (empty without one).
+    the data summary, and the train summary (empty without one).
 
   Raises:
     ValueError: if a directory has no summary (an interrupted creation), or

@@ -27,6 +27,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
+from official_td import rundir
 from official_td import vocab as vocab_lib
 from official_td.configs.pretraining import DataConfig  # pylint: disable=g-import-not-at-top
 from official_td.configs.pretraining import RunConfig  # pylint: disable=g-import-not-at-top
@@ -40,7 +41,7 @@ def data_config(data_dir: str, split: str = 'train') -> DataConfig:
   summary = summary_lib.read_summary(data_dir)
   data = DataConfig(
       train_data=os.path.join(data_dir, f'{split}-*'),
-      vocab_file=os.path.join(data_dir, 'vocab.txt'),
+      vocab_file=rundir.vocab_file_of(data_dir),
       seq_length=summary['seq_length'],
       max_predictions_per_seq=summary['max_predictions_per_seq'],
       use_next_sentence_label=summary['use_next_sentence_label'])

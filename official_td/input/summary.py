@@ -1,4 +1,4 @@
-"""`data_summary.json`: what a data directory holds, and that it is complete.
+"""The data summary: what a data directory holds, and that it is complete.
 
 The data pipeline writes it last; training reads it first. Kept free of
 Apache Beam so that training does not import it.

@@ -326,7 +326,7 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
     encoder_kwargs: the BertEncoderV2 arguments of the run (vocab size
       resolved from the vocab).
     vocab_file: the data's vocab.
-    lower_case: the data's casing (its `data_summary.json`).
+    lower_case: the data's casing (its summary's).
   """
   ours = {k: encoder_kwargs[k] for k in SHAPE_KEYS if k in encoder_kwargs}
   differ = [k for k in ours if k in source.shape and ours[k] !=

@@ -1,7 +1,7 @@
 """Running the study: benchmarks and training runs as resumable subprocesses.
 
 Every run is `python -m official_td.train` (then `official_td.finetune`) in
-its own directory. A finished run (its `results.json`) is skipped; an
+its own directory. A finished run (`rundir.is_finished`) is skipped; an
 interrupted pretraining run resumes from its checkpoint (the trainer's own
 resume); an interrupted fine-tuning, which is short, is redone. Measured
 step times are stored, so a resumed study keeps its steps.

@@ -10,7 +10,6 @@ preprocessing the exported SavedModel runs in-graph.
 
 import csv
 import dataclasses
-import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
@@ -292,7 +291,7 @@ def load_data(config: FinetuneConfig) -> Tuple[ClassificationData,
 
 def finetune(config: FinetuneConfig, strategy=None) -> Dict:
   """Fine-tunes and evaluates; writes a checkpoint, TensorBoard logs and
-  `results.json` / `finetune_config.json` into `config.model_dir`."""
+  its record (`rundir.write_finetuning_run`) into `config.model_dir`."""
   if not config.model_dir or not config.pretrained_dir:
     raise ValueError('Set --model_dir and finetune.pretrained_dir.')
   strategy = strategy or tf.distribute.get_strategy()

@@ -183,7 +183,7 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
 
   @staticmethod
   def loop_name(keep_k: int, consistency: bool = False) -> str:
-    """The name of k's compiled loop in `loop_traces` (and results.json)."""
+    """The name of k's compiled loop in `loop_traces` (and the run's results)."""
     return f'{keep_k}+consistency' if consistency else str(keep_k)
 
   def train_step_fn(self, keep_k: int, consistency: bool = False):

@@ -1,7 +1,7 @@
 """The pretraining-data pipeline on Apache Beam: corpus in, TFRecords out.
 
   Sources -> ReadTokenizePack -> Mask (or Unmasked) -> Serialize ->
-  WriteTFRecords, per split (train / eval), then `data_summary.json` last.
+  WriteTFRecords, per split (train / eval), then the data summary last (`rundir`).
 
 The stages are plain functions in their own modules, importable and tested
 without Beam: `sources` (units of the corpus), `tokenization`, `packing`,
@@ -204,10 +204,10 @@ def create_pretraining_data(source,
                             beam_args: Sequence[str] = (),
                             num_workers: int = 0,
                             progress_stream=None) -> Dict:
-  """Runs the pipeline; returns the summary (also `data_summary.json`).
+  """Runs the pipeline; returns the summary (also written, `rundir`).
 
   Writes `output_dir/{train,eval}-SSSSS-of-NNNNN.tfrecord`, `vocab.txt` and,
-  last, `data_summary.json`: a directory without it is incomplete, and
+  last, the data summary: a directory without it is incomplete, and
   training refuses it. An interrupted run's directory is cleared and
   rewritten by the next run; a complete output is never overwritten.
 
@@ -315,7 +315,7 @@ def _run(beam_opts, source, vocab_path, output_dir, options,
 
 
 def _summary(options, vocab_path, source, vocab_info, beam_opts) -> Dict:
-  """What `data_summary.json` says of the settings (counts are added)."""
+  """What the data summary says of the settings (counts are added)."""
   settings = dataclasses.asdict(options)
   del settings['tokenize_batch_size']  # changes no record.
   return dict(
