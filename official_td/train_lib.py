@@ -70,7 +70,8 @@ def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
 
 
 
-def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
+def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
+            optimizer_config: Optional[OptimizerConfig] = None):
   """Checks configs, vocab, data and the init checkpoint before any work.
 
   Returns:
@@ -81,7 +82,7 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig):
   Raises:
     ValueError: with what is wrong and how to fix it.
   """
-  check_configs(encoder_config, data, run)
+  check_configs(encoder_config, data, run, optimizer_config)
   ids = vocab_lib.resolve_special_token_ids(data.vocab_file)
   if encoder_config.vocab_size and encoder_config.vocab_size != ids.vocab_size:
     raise ValueError(
@@ -186,7 +187,8 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
   Returns:
     The final results (also written to the run's record, `rundir`).
   """
-  encoder_config, data, init_source = prepare(encoder_config, data, run)
+  encoder_config, data, init_source = prepare(encoder_config, data, run,
+                                              optimizer_config)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
   tf_keras.utils.set_random_seed(run.seed)
   chief = _is_chief(strategy)

@@ -32,6 +32,7 @@ from official_td.configs import pretraining
 from official_td.data import create_pretraining_data as cpd
 from official_td.data.beam import beam_io
 from official_td.data.beam import pipeline
+from official_td.data.beam import progress
 from official_td.data.beam import runners
 from official_td.data.examples import keys
 from official_td.data.examples import masking
@@ -279,6 +280,24 @@ class StagesTest(tu.TestCase):
     with self.assertRaisesRegex(ValueError, 'does not fit seq_length=16'):
       data_options.DataOptions(seq_length=16,
                            max_predictions_per_seq=15).validate()
+
+
+class ProgressLineTest(tu.TestCase):
+
+  def test_no_rate_or_eta_before_a_second_reading(self):
+    counts = dict(documents=3, text_bytes=2_000_000, sequences=10)
+    # The first line: the workers' start-up is not a reading rate.
+    self.assertEqual(progress.format_line(counts, 5.0, 10_000_000),
+                     'read 3 documents, 2.0 MB of 10.0 MB, 10 sequences')
+    later = dict(documents=9, text_bytes=6_000_000, sequences=30)
+    # 4 MB in the 2 s since the first line: 2 MB/s, 4 MB left, 2 s.
+    self.assertEqual(
+        progress.format_line(later, 7.0, 10_000_000, (5.0, 2_000_000)),
+        'read 9 documents, 6.0 MB of 10.0 MB (2.00 MB/s), 30 sequences, '
+        'ETA 00:00:02')
+    # Nothing read since: still no rate.
+    self.assertNotIn('ETA', progress.format_line(counts, 9.0, 10_000_000,
+                                                 (5.0, 2_000_000)))
 
 
 class PipelineTest(tu.TestCase):

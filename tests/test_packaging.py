@@ -1,6 +1,7 @@
 """`pip install .` gives an importable package with its console commands."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,17 @@ def _tracked_files():
 
 
 class PipInstallTest(tu.TestCase):
+
+  def test_readme_states_the_python_versions_the_package_declares(self):
+    pyproject = open(os.path.join(pu.REPO, 'pyproject.toml')).read()
+    lowest = re.search(r'requires-python = ">=3\.(\d+)"', pyproject).group(1)
+    readme = open(os.path.join(pu.REPO, 'README.md')).read()
+    install = readme.split('## Install', 1)[1].split('\n## ', 1)[0]
+    stated = re.search(r'Python 3\.(\d+)–3\.(\d+) on Linux', install)
+    self.assertIsNotNone(stated, install[:400])
+    self.assertEqual(stated.group(1), lowest)
+    # The upper end: the newest Python TensorFlow 2.20 has wheels for.
+    self.assertEqual(stated.group(2), '13')
 
   def test_pip_install_into_a_fresh_venv_imports_from_elsewhere(self):
     """A copy of the tracked tree (so that the build leaves nothing in the

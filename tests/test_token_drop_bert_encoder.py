@@ -4,9 +4,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from official.modeling.optimization import lamb
 from official.nlp import optimization
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td.configs import pretraining
 from official_td.networks import TokenDropBertEncoder
 from official_td.tasks import masked_lm
 from tests import testing_utils as tu
@@ -356,6 +358,68 @@ class DistributedTest(tu.TestCase):
       self.assertAllClose(one, two, atol=1e-6)
       moved += not np.allclose(before, one)
     self.assertGreater(moved, len(trained['single']) // 2)
+
+
+class LambTest(tu.TestCase):
+
+  def test_lamb_on_two_replicas_is_model_gardens_lamb_on_one_device(self):
+    """optimizer.type = 'lamb' trains two replicas as the Model Garden's
+    LAMB, built here directly with BERT's weight-decay exclusions, trains
+    the same variables on one device."""
+    features = tu.batch(batch_size=8, seed=10)
+    config = pretraining.OptimizerConfig(type='lamb', learning_rate=1e-2,
+                                         warmup_steps=2)
+    trained, initial = {}, None
+    for name, strategy in (
+        ('ours', tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])),
+        ('model_garden', tf.distribute.OneDeviceStrategy('/cpu:0'))):
+      with strategy.scope():
+        encoder = TokenDropBertEncoder(keep_k=6, **tu.TINY_ENCODER)
+        model = models.BertPretrainerV2(encoder)
+        model(masked_lm.model_inputs(features))
+        if initial is None:
+          initial = model.get_weights()
+        model.set_weights(initial)
+        if name == 'ours':
+          optimizer = pretraining.build_optimizer(config, train_steps=10)
+          self.assertIsInstance(optimizer, lamb.LAMB)
+        else:
+          schedule = optimization.WarmUp(
+              1e-2, tf_keras.optimizers.schedules.PolynomialDecay(
+                  1e-2, 10, 0.0), 2)
+          optimizer = lamb.LAMB(
+              learning_rate=schedule, weight_decay_rate=0.01, beta_1=0.9,
+              beta_2=0.999, epsilon=1e-6,
+              exclude_from_weight_decay=['LayerNorm', 'layer_norm', 'bias'])
+
+      @tf.function
+      def step(dist_features, model=model, optimizer=optimizer,
+               encoder=encoder, strategy=strategy):
+        return strategy.run(
+            lambda f: masked_lm.train_step(model, optimizer, f,
+                                           encoder.importance),
+            args=(dist_features,))
+
+      dataset = tf.data.Dataset.from_tensors(features)
+      dist = next(iter(strategy.experimental_distribute_dataset(dataset)))
+      for _ in range(3):
+        step(dist)
+      trained[name] = [v.numpy() for v in masked_lm.trained_variables(model)]
+    start = dict(zip([v.name for v in model.weights], initial))
+    self.assertLen(trained['ours'], len(model.trainable_variables) - 2)
+    moved = 0
+    for variable, ours, theirs in zip(masked_lm.trained_variables(model),
+                                      trained['ours'],
+                                      trained['model_garden']):
+      self.assertAllClose(ours, theirs, atol=2e-5, msg=variable.name)
+      moved += not np.allclose(ours, start[variable.name])
+    # (An attention key's bias gets no gradient: the softmax cancels it.)
+    self.assertGreater(moved, len(trained['ours']) * 3 // 4)
+
+  def test_unknown_optimizer_is_refused(self):
+    with self.assertRaisesRegex(ValueError,
+                                r"optimizer.type='sgd': use one of"):
+      pretraining.build_optimizer(pretraining.OptimizerConfig(type='sgd'), 10)
 
 
 class ConfigErrorsTest(tu.TestCase):

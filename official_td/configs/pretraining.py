@@ -27,9 +27,20 @@ class DataConfig:
   lower_case: bool = True  # read from the data's summary (for exports).
 
 
+OPTIMIZERS = ('adamw', 'lamb')
+
+
 @dataclasses.dataclass
 class OptimizerConfig:
-  """AdamW (weight decay 0.01, not on LayerNorm or biases), warmup, decay."""
+  """AdamW or LAMB (weight decay 0.01, not on LayerNorm or biases), warmup,
+  linear decay: the Model Garden's `official.nlp.optimization`.
+
+  `type = 'lamb'` (You et al., 2019) is for large batches (4k-64k, TPU pod
+  slices), where AdamW's per-parameter steps diverge at the learning rates
+  such batches need; its trust ratio scales each layer's step by the layer's
+  weight norm.
+  """
+  type: str = 'adamw'
   learning_rate: float = 1e-4
   warmup_steps: int = 10000
   end_learning_rate: float = 0.0
@@ -80,10 +91,14 @@ class RunConfig:
   consistency_layers: int = 0
 
 
-def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
+def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig,
+                  optimizer: Optional[OptimizerConfig] = None):
   """Fails fast, before any work, on settings that cannot work together."""
   if not run.model_dir:
     raise ValueError('Set a model directory: --model_dir=DIR.')
+  if optimizer is not None and optimizer.type not in OPTIMIZERS:
+    raise ValueError(f'optimizer.type={optimizer.type!r}: use one of '
+                     f'{list(OPTIMIZERS)}.')
   activation_kwargs(encoder.inner_activation)
   if not data.train_data:
     raise ValueError('Set the training data: data.train_data = "DIR/train-*"'
@@ -101,6 +116,19 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig):
   if run.train_steps <= 0 or run.global_batch_size <= 0:
     raise ValueError('train_steps and global_batch_size must be positive.')
   check_consistency(encoder, run)
+
+
+def build_optimizer(config: OptimizerConfig, train_steps: int):
+  """The Model Garden's AdamW or LAMB with BERT's schedule: linear warmup to
+  `learning_rate`, then linear decay to `end_learning_rate` at
+  `train_steps`; the same weight-decay exclusions for both."""
+  from official.nlp import optimization  # pylint: disable=g-import-not-at-top
+  if config.type not in OPTIMIZERS:
+    raise ValueError(f'optimizer.type={config.type!r}: use one of '
+                     f'{list(OPTIMIZERS)}.')
+  return optimization.create_optimizer(
+      config.learning_rate, train_steps, config.warmup_steps,
+      config.end_learning_rate, optimizer_type=config.type)
 
 
 def check_consistency(encoder: EncoderConfig, run: RunConfig):

@@ -22,10 +22,10 @@ import orbit
 import tensorflow as tf
 import tf_keras
 
-from official.nlp import optimization
 from official_td import keep
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
+from official_td.configs import pretraining
 from official_td.configs.encoders import EncoderConfig
 from official_td.configs.pretraining import DataConfig
 from official_td.configs.pretraining import OptimizerConfig
@@ -66,9 +66,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       # head is otherwise built lazily inside the first replicated step,
       # where its random initialization depends on the strategy.
       self.model(pretrain_dataloader.dummy_inputs(data), training=False)
-      self.optimizer = optimization.create_optimizer(
-          optimizer_config.learning_rate, run.train_steps,
-          optimizer_config.warmup_steps, optimizer_config.end_learning_rate)
+      self.optimizer = pretraining.build_optimizer(optimizer_config,
+                                                   run.train_steps)
       if run.mixed_precision == 'mixed_float16':
         # float16 gradients underflow without it (bfloat16 needs none).
         self.optimizer = tf_keras.mixed_precision.LossScaleOptimizer(

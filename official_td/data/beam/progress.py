@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from typing import Dict, Optional, TextIO
+from typing import Dict, Optional, TextIO, Tuple
 
 COUNTS = ('documents', 'text_bytes', 'sequences')
 
@@ -62,13 +62,30 @@ def read_counts(directory: str) -> Dict[str, int]:
 
 
 def format_line(counts: Dict[str, int], seconds: float,
-                total_bytes: Optional[int]) -> str:
+                total_bytes: Optional[int],
+                first: Optional[Tuple[float, int]] = None) -> str:
+  """One progress line.
+
+  Args:
+    counts: the summed counters (`read_counts`).
+    seconds: since the job started.
+    total_bytes: the input's size, if known.
+    first: `(seconds, text_bytes)` of the first line that saw any text. The
+      rate (and with it an ETA) is measured from there, so the workers'
+      start-up does not count as slow reading; without a later reading that
+      read more, the line shows neither.
+  """
   mb = counts['text_bytes'] / 1e6
-  rate = mb / max(seconds, 1e-9)
   line = (f'read {counts["documents"]:,} documents, {mb:,.1f} MB'
-          + (f' of {total_bytes / 1e6:,.1f} MB' if total_bytes else '')
-          + f' ({rate:.2f} MB/s), {counts["sequences"]:,} sequences')
-  if total_bytes and rate > 0:
+          + (f' of {total_bytes / 1e6:,.1f} MB' if total_bytes else ''))
+  rate = None
+  if first is not None and seconds > first[0] and (
+      counts['text_bytes'] > first[1]):
+    rate = (counts['text_bytes'] - first[1]) / 1e6 / (seconds - first[0])
+  if rate:
+    line += f' ({rate:.2f} MB/s)'
+  line += f', {counts["sequences"]:,} sequences'
+  if total_bytes and rate:
     left = max(total_bytes / 1e6 - mb, 0.0) / rate
     line += ', ETA ' + time.strftime('%H:%M:%S', time.gmtime(left))
   return line
@@ -88,11 +105,14 @@ class Printer(threading.Thread):
     self._start = time.monotonic()
 
   def run(self):
+    first = None
     while not self._stopped.wait(self._interval):
       counts = read_counts(self._directory)
       if counts['documents']:
-        print(format_line(counts, time.monotonic() - self._start,
-                          self._total), file=self._stream, flush=True)
+        seconds = time.monotonic() - self._start
+        print(format_line(counts, seconds, self._total, first),
+              file=self._stream, flush=True)
+        first = first or (seconds, counts['text_bytes'])
 
   def stop(self):
     self._stopped.set()
