@@ -33,6 +33,18 @@ def define_flags(model_dir_help: str, verbose_help: str):
 STRATEGY_FLAGS = ('strategy', 'tpu', 'num_gpus', 'cpu_replicas')
 
 
+def define_dry_run_flag():
+  """`--dry_run`, shared by the entry points that take it (`train`,
+  `study`; one process may import both, as the notebook does)."""
+  if 'dry_run' not in flags.FLAGS:
+    flags.DEFINE_bool(
+        'dry_run', False,
+        'Check the flags, bindings, data and init checkpoint, build the model '
+        'on the strategy and read one batch (the study: for the baseline and '
+        'every arm, and its held-out data), then stop: nothing is trained or '
+        'written. Checks a launch on a TPU slice or many GPUs in a minute.')
+
+
 def define_strategy_flags():
   """The tf.distribute flags: every entry point that trains or times a step
   takes the same ones (`train`, `finetune`, `benchmarks.step_time`,

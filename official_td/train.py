@@ -35,6 +35,7 @@ FLAGS = flags.FLAGS
 
 cli.define_flags('Checkpoints, logs and results.',
                  'Log everything to the console too, and show tracebacks.')
+cli.define_dry_run_flag()
 
 
 def main(argv):
@@ -43,6 +44,14 @@ def main(argv):
   encoder = configurables.encoder()
   data = configurables.data()
   optimizer = configurables.optimizer()
+  if FLAGS.dry_run:
+    strategy = cli.strategy_from_flags()
+    result = train_lib.dry_run(strategy, encoder, data, optimizer, run)
+    print(json.dumps(result))
+    print(f'Dry run: {result["strategy"]} with {result["replicas"]} '
+          f'replica(s), {result["parameters"]:,} parameters, one batch of '
+          f'{result["global_batch_size"]} read; nothing trained or written.')
+    return
   new_model_dir = not tf.io.gfile.exists(FLAGS.model_dir)
   log_file = cli.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
   try:

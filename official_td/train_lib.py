@@ -105,6 +105,41 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
   return encoder_config, data, init_source
 
 
+def dry_run(strategy, encoder_config: EncoderConfig, data: DataConfig,
+            optimizer_config: OptimizerConfig, run: RunConfig) -> Dict:
+  """Everything a run does before its first step, and one batch read.
+
+  Checks the configuration, the vocab, the data and `run.init_checkpoint`
+  (`prepare`), builds the model, the optimizer and the input pipeline on
+  `strategy` and reads the first global batch, then stops: nothing is
+  written, `run.model_dir` included. A launch on a TPU slice or many GPUs is
+  checked in a minute instead of failing after its start-up.
+
+  Returns:
+    What was checked: replicas, per-replica batch shapes, the model's
+    parameter count, the keep phases, the data's casing and masking.
+  """
+  encoder_config, data, init_source = prepare(encoder_config, data, run,
+                                              optimizer_config)
+  tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
+  trainer = Pretrainer(strategy, encoder_config, data, optimizer_config, run)
+  batch = trainer.first_batch()
+  local = strategy.experimental_local_results(batch)
+  return dict(
+      dry_run=True,
+      strategy=type(strategy).__name__,
+      replicas=strategy.num_replicas_in_sync,
+      global_batch_size=run.global_batch_size,
+      batch_per_replica={k: list(v.shape) for k, v in sorted(
+          local[0].items())},
+      parameters=int(trainer.model.count_params()),
+      keep_phases=[list(p) for p in trainer.phases],
+      init_checkpoint=init_source.kind if init_source else None,
+      data_lower_case=data.lower_case,
+      masking=data.masking,
+      eval_data=bool(data.eval_data))
+
+
 def _write_operative_config(model_dir: str, operative_config: str):
   with tf.io.gfile.GFile(rundir.path(model_dir, rundir.OPERATIVE_CONFIG),
                          'w') as f:

@@ -113,6 +113,14 @@ class EntryPointErrorsTest(tu.TestCase):
     pu.assert_clean_error(self, proc, 'keep_k=32 keeps 32 of 32 tokens')
     self.assertFalse(os.path.exists(work_dir))
 
+  def test_input_rate_refuses_a_batch_that_does_not_divide(self):
+    work = os.path.join(self.work, 'input_rate')
+    proc = pu.run_entry_point('official_td.benchmarks.input_rate', [
+        '--global_batch_size=10', '--replicas=4', f'--work_dir={work}'])
+    pu.assert_clean_error(self, proc, '--global_batch_size must divide over '
+                          '2 hosts of --replicas each')
+    self.assertFalse(os.path.exists(work))
+
   def test_data_benchmark_refuses_a_bad_size(self):
     work_dir = os.path.join(self.work, 'data_bench')
     proc = pu.run_entry_point('official_td.benchmarks.data_pipeline', [

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 
 import gin
 
@@ -37,6 +38,31 @@ class GinTest(tu.TestCase):
       self.assertGreater(run.train_steps, 0, path)
       with open(path) as f:
         self.assertIn('python -m official_td.train', f.read(), path)
+
+  def test_every_figure_a_gin_comment_quotes_stands_in_results(self):
+    """A cost, ratio or loss quoted in a gin file's comments (a decimal
+    number, in prose rather than in a command or a setting) is a figure of
+    docs/results.md; a stale or invented one fails here."""
+    results = open(os.path.join(REPO, 'docs', 'results.md')).read()
+    # A decimal, alone or as a factor ('0.755x').
+    number = re.compile(r'(?<![\w.])(\d+\.\d+)(?![.\d]|[^\Wx])')
+    missing, checked = [], 0
+    for path in sorted(glob.glob(os.path.join(REPO, 'gin', '*', '*.gin'))):
+      lines = open(path).read().splitlines()
+      settings = {v for line in lines if not line.startswith('#')
+                  for v in number.findall(line)}
+      for line in lines:
+        # Prose only: a command's lines are indented past '#   '.
+        if not line.startswith('#') or line.startswith('#   '):
+          continue
+        for figure in number.findall(line):
+          if figure in settings:
+            continue  # a value the file sets, not a measurement.
+          checked += 1
+          if figure not in results:
+            missing.append(f'{os.path.relpath(path, REPO)}: {figure}')
+    self.assertGreaterEqual(checked, 8)
+    self.assertEqual(missing, [])
 
   def test_paper_setting(self):
     encoder, data, optimizer, run = configure(

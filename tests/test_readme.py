@@ -5,9 +5,18 @@ executed in a scratch workspace (the package and gin files linked in), so
 the paths they use (`runs/...`, `exports/...`) are real: the README in one,
 docs/ in another after the README commands whose outputs the docs use (two
 test classes, so that two pytest workers share them). Each command gets tiny
-settings appended (absl takes the last value of a repeated flag); a command
-that cannot run on this machine is listed in NOT_RUNNABLE with the reason,
-and every entry there must skip something (no stale reasons).
+settings appended (absl takes the last value of a repeated flag, gin the
+last binding), never edits of its own bindings, so a command that lacks a
+binding it needs fails here as it would for a user. The accelerator
+commands run on the machine's proxies: `gs://bucket` is a scratch directory
+(holding, under `data/`, the demo's data, as a user's bucket holds theirs),
+`--strategy=tpu` and `--strategy=mirrored` two CPU replicas
+(`--cpu_replicas=2`), BERT-base the tiny shape; and since the README runs
+`train` and `study` in full on one device, those commands are checked with
+`--dry_run` (flags, bindings, data and init checkpoint resolved, the model
+built on the two replicas, one batch read). A command that cannot run on this
+machine is listed in NOT_RUNNABLE with the reason, and every entry there must
+skip something (no stale reasons).
 """
 
 import glob
@@ -31,7 +40,10 @@ DOCS = ('docs/data_pipeline.md', 'docs/training_internals.md',
 
 # Substring of a command -> why it cannot run here.
 NOT_RUNNABLE = {
-    'gs://': 'needs a cloud bucket and a TPU',
+    'DataflowRunner': 'submits a Dataflow job (tests/test_data_pipeline.py '
+                      'builds the same job offline with --dry_run=True)',
+    'gcloud ': 'needs a TPU slice (the command it starts on the slice is '
+               'run above)',
     '--tfds_name=': 'needs a prepared TFDS dataset (a download)',
     'docker run': 'no Docker engine on the test machine',
     'curl ': 'needs the TF Serving container',
@@ -49,7 +61,6 @@ NOT_RUNNABLE = {
                           'benchmark corpus (docs/results.md)',
     'runs/study_results': 'the study behind docs/results.md (an hour); the '
                           "README's study command runs the same program",
-    'bert_base_token_drop.gin': 'BERT-base at full size (a TPU or GPUs)',
     'npm pack': 'a download from the npm and Debian registries (packages '
                 'of the same layout are written instead, see FAKE_DOWNLOADS)',
     'scale_': 'the study at scale (hours; docs/results.md)',
@@ -74,9 +85,44 @@ def _registry_packages(directory, work):
   corpus_fakes.write_fake_packages(directory)
 
 
+def _hugging_face_bert(directory, work):
+  """Stands for `huggingface-cli download bert-base-uncased`: a Hugging Face
+  BERT directory of the tiny model's shape with the demo data's vocab."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from official.nlp.modeling import networks
+  from official_td import vocab as vocab_lib
+  from official_td.configs import encoders
+  from official_td.interop import huggingface
+  # pylint: enable=g-import-not-at-top
+  vocab = os.path.join(work, 'runs', 'demo_data', 'vocab.txt')
+  ids = vocab_lib.resolve_special_token_ids(vocab)
+  kwargs = dict(vocab_size=ids.vocab_size, hidden_size=32, num_layers=3,
+                num_attention_heads=2, inner_dim=64, max_sequence_length=32,
+                type_vocab_size=2)
+  encoder = networks.BertEncoderV2(**kwargs)
+  pretrainer = encoders.build_pretrainer(encoder)
+  pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
+                  input_mask=tf.ones((1, 8), tf.int32),
+                  input_type_ids=tf.zeros((1, 8), tf.int32),
+                  masked_lm_positions=tf.zeros((1, 1), tf.int32)))
+  huggingface.write_directory(
+      directory, huggingface.tensors_of(encoder, pretrainer.masked_lm),
+      huggingface.hf_config(kwargs, ids, 'BertForMaskedLM'), vocab, True)
+
+
 # Paths the docs download (not possible here) -> what writes a stand-in.
 FAKE_DOWNLOADS = {'uncased_L-4_H-256_A-4': _google_bert_mini,
-                  'downloads': _registry_packages}
+                  'downloads': _registry_packages,
+                  'bert-base-uncased': _hugging_face_bert}
+# Where a user's bucket would be: a scratch directory of the workspace, its
+# `data/` the demo's data.
+BUCKET = 'gs://bucket'
+BUCKET_DATA = ('data', os.path.join('runs', 'demo_data'))
+# Commands on accelerators: two CPU replicas instead, and for the programs
+# the README runs in full on one device, a dry run.
+ACCELERATOR_FLAGS = ('--strategy=tpu', '--strategy=mirrored')
+DRY_RUN_PROGRAMS = ('official_td.train', 'official_td.study')
 
 TINY_DATA = ['--vocab_sample_mb=1', '--seq_length=32',
              '--max_predictions_per_seq=5', '--build_vocab_size=400']
@@ -95,6 +141,8 @@ TINY_STUDY = ['--budgets=1.0', '--seeds=1', '--evals_per_run=1',
 TINY_DATA_BENCHMARK = ['--size_mb=0.3', '--scale=2', '--vocab_size=500',
                        '--seq_length=32', '--max_predictions_per_seq=5',
                        '--noone_worker_8x']
+TINY_INPUT_RATE = ['--seq_lengths=32', '--batches=2', '--max_documents=40',
+                   '--global_batch_size=16', '--replicas=2']
 TINY_BENCHMARK = ['--num_layers=2', '--hidden_size=16',
                   '--num_attention_heads=2', '--inner_dim=32',
                   '--vocab_size=300', '--seq_length=32', '--keep_k=16',
@@ -148,6 +196,8 @@ def tiny(command):
       extra = ['--gin_bindings=' + b for b in TINY_MODEL] + ['--steps=1']
     elif 'official_td.benchmarks.step_time' in part:
       extra = TINY_BENCHMARK
+    elif 'official_td.benchmarks.input_rate' in part:
+      extra = TINY_INPUT_RATE
     elif 'official_td.benchmarks.data_pipeline' in part:
       extra = TINY_DATA_BENCHMARK
     elif 'official_td.export' in part:
@@ -257,6 +307,9 @@ class Workspace:
     with open(os.path.join(work, 'corpus', 'b.jsonl'), 'w') as f:
       for document in pu.tiny_corpus(40):
         f.write(json.dumps({'text': document}) + '\n')
+    os.makedirs(os.path.join(work, 'domain'))
+    with open(os.path.join(work, 'domain', 'notes.txt'), 'w') as f:
+      f.write('\n\n'.join(pu.tiny_corpus(30)))
     return self
 
   def __exit__(self, *exc):
@@ -282,6 +335,9 @@ class Workspace:
           continue
         self.run_command(command)
 
+  def on_this_machine(self, command):
+    return _on_this_machine(command, self.path)
+
   def run_command(self, command):
     """One bash command of the docs, with tiny settings."""
     work = self.path
@@ -293,6 +349,7 @@ class Workspace:
     for path, write in FAKE_DOWNLOADS.items():
       if path in command and not os.path.exists(os.path.join(work, path)):
         write(os.path.join(work, path), work)
+    command = self.on_this_machine(command)
     proc = subprocess.run(['bash', '-c', tiny(command)], cwd=work,
                           env=self.env, capture_output=True, text=True,
                           timeout=900)
@@ -300,6 +357,22 @@ class Workspace:
                           f'{command}\n{proc.stdout[-2000:]}\n'
                           f'{proc.stderr[-4000:]}')
     self.ran.append(command)
+
+
+def _on_this_machine(command, work):
+  """The proxies of module docstring: the bucket, the replicas, dry runs."""
+  bucket = os.path.join(work, 'gs-bucket')
+  if BUCKET in command:
+    name, source = BUCKET_DATA
+    if not os.path.exists(os.path.join(bucket, name)):
+      shutil.copytree(os.path.join(work, source), os.path.join(bucket, name))
+    command = command.replace(BUCKET, bucket)
+  if any(flag in command for flag in ACCELERATOR_FLAGS):
+    extra = ['--cpu_replicas=2']
+    if any(f'-m {p} ' in command for p in DRY_RUN_PROGRAMS):
+      extra.append('--dry_run')
+    command += ' ' + ' '.join(extra)
+  return command
 
 
 def _write_tsv(work):

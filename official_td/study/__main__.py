@@ -115,6 +115,7 @@ flags.DEFINE_bool('report_only', False,
                   'finished, and train, measure and fine-tune nothing (a '
                   'study run in parts, read before it ends).')
 cli.define_strategy_flags()
+cli.define_dry_run_flag()
 
 
 # ------------------------------------------------------------------ main
@@ -148,6 +149,9 @@ def main(argv):
                      if baseline_budgets else {}),
                   **({'devices': cli.strategy_args()} if cli.strategy_args()
                      else {}))
+  if FLAGS.dry_run:
+    _dry_run(out, arms, run_config)
+    return
   if FLAGS.report_only and not tf.io.gfile.exists(
       os.path.join(out, 'study.json')):
     raise ValueError(
@@ -207,6 +211,27 @@ def main(argv):
     print(f.read())
   print(f'Wrote {out}/study.md, study.csv, study_summary.json, '
         'loss_vs_time.png, loss_vs_budget.png')
+
+
+def _dry_run(out, arms, run_config):
+  """The study's checks without its work: the held-out data the report
+  scores against, then `official_td.train --dry_run` of the baseline and of
+  every arm on the study's devices. Writes nothing."""
+  data, _ = pretrain_dataloader.resolve_data(configurables.data())
+  unigram_ce = unigram.unigram_cross_entropy(data, run_config.seed)
+  print(f'Held-out data: unigram cross-entropy {unigram_ce["unigram_nats"]:.3f}',
+        flush=True)
+  base = [f'--gin_file={g}' for g in FLAGS.gin_file]
+  base += [f'--gin_bindings={b}' for b in FLAGS.gin_bindings]
+  base += cli.strategy_args()
+  for name, bindings in [(plan_lib.BASELINE, plan_lib.BASELINE_BINDINGS)] + [
+      (a, b) for a, b in arms]:
+    runner.run_module([
+        'official_td.train', '--dry_run',
+        f'--model_dir={os.path.join(out, "runs", name, "dry_run")}'] + base +
+                       [f'--gin_bindings={b}' for b in bindings])
+  print(f'Dry run: the baseline and {len(arms)} arm(s) checked; nothing '
+        f'trained or written ({out} untouched).')
 
 
 def run():

@@ -24,13 +24,14 @@ class RunFailed(ValueError):
   """A subprocess of the study failed (its own output says why)."""
 
 
-def _run(args: List[str]):
+def run_module(args: List[str]):
+  """Runs `python -m ARGS`; a failure raises RunFailed."""
   print('$ python -m ' + ' '.join(args), flush=True)
   proc = subprocess.run([sys.executable, '-m'] + args, check=False)
   if proc.returncode:
     raise RunFailed(f'`python -m {args[0]}` failed (exit code '
-                       f'{proc.returncode}); its output is above. Re-running '
-                       'the study resumes where it stopped.')
+                    f'{proc.returncode}); its output is above. Re-running '
+                    'the study resumes where it stopped.')
 
 
 def adds_baseline_budgets(stored: Dict, settings: Dict) -> bool:
@@ -136,8 +137,8 @@ def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
   if rundir.is_finished(model_dir):
     print(f'[finished] {model_dir}', flush=True)
   else:
-    _run(['official_td.train', f'--model_dir={model_dir}'] + pretrain_flags +
-         [f'--gin_bindings={b}' for b in bindings])
+    run_module(['official_td.train', f'--model_dir={model_dir}'] +
+               pretrain_flags + [f'--gin_bindings={b}' for b in bindings])
   if finetune_flags is None:
     return
   if rundir.is_finished(finetune_dir):
@@ -147,8 +148,8 @@ def run_one(out, name, seed, bindings, pretrain_flags, finetune_flags):
     # The study's own fine-tuning, interrupted before its results: redo it.
     print(f'Removing the interrupted fine-tuning {finetune_dir}', flush=True)
     tf.io.gfile.rmtree(finetune_dir)
-  _run(['official_td.finetune', f'--model_dir={finetune_dir}'] +
-       finetune_flags + [f"--gin_bindings=finetune.pretrained_dir = "
-                         f"'{model_dir}'", f'--gin_bindings=finetune.seed = '
-                         f'{seed}'])
+  run_module(['official_td.finetune', f'--model_dir={finetune_dir}'] +
+             finetune_flags + [f"--gin_bindings=finetune.pretrained_dir = "
+                               f"'{model_dir}'",
+                               f'--gin_bindings=finetune.seed = {seed}'])
 
