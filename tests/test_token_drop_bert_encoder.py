@@ -360,6 +360,69 @@ class DistributedTest(tu.TestCase):
     self.assertGreater(moved, len(trained['single']) // 2)
 
 
+class RandomLtdTest(tu.TestCase):
+  """DeepSpeed's random-LTD as `drop_mode='random_ltd'`: every middle layer
+  on its own random tokens."""
+
+  def test_equals_an_independent_layer_by_layer_schedule(self):
+    encoder, plain = make_pair(drop_mode='random_ltd')
+    features = tu.encoder_inputs(tu.batch(num_real=12, seed=11))
+    features['drop_seed'] = tf.range(4) + 7
+    got = encoder(features, training=True)
+    kept = got['kept_indices'].numpy()
+    self.assertEqual(kept.shape, (4, 2, 6))  # 4 layers: 2 middle ones.
+    embeddings = plain._embedding_norm_layer(plain._get_embeddings(
+        features['input_word_ids'], features['input_type_ids'], None, None,
+        None)).numpy()
+    layers = plain.transformer_layers
+    for b in range(4):
+      mask = features['input_mask'].numpy()[b]
+      x = layers[0]([embeddings[b:b + 1], attention_mask(16, mask)]).numpy()
+      for i in (1, 2):
+        rows = kept[b, i - 1]
+        x[0, rows] = layers[i]([x[:, rows], attention_mask(
+            len(rows), mask[rows])]).numpy()[0]
+      x = layers[3]([x, attention_mask(16, mask)]).numpy()
+      self.assertAllClose(got['sequence_output'][b], x[0], atol=1e-5)
+    # Seeded: the same seeds choose the same tokens again.
+    again = encoder(features, training=True)['kept_indices'].numpy()
+    self.assertAllEqual(again, kept)
+
+  def test_each_layer_draws_its_own_uniform_positions(self):
+    encoder, _ = make_pair(drop_mode='random_ltd')
+    features = tu.encoder_inputs(tu.batch(batch_size=64, num_real=12,
+                                          seed=12))
+    features['drop_seed'] = tf.range(64)
+    kept = encoder(features, training=True)['kept_indices'].numpy()
+    # The two middle layers choose differently (for most sequences) ...
+    self.assertGreater(np.mean([not np.array_equal(k[0], k[1])
+                                for k in kept]), 0.9)
+    # ... and uniformly: no special-token, padding or position preference.
+    counts = np.bincount(kept.ravel(), minlength=16)  # 128 draws of 6 of 16.
+    self.assertLen(counts, 16)
+    expected = 64 * 2 * 6 / 16  # 48 per position, sd about 5.5.
+    self.assertTrue(np.all(np.abs(counts - expected) < 20), counts)
+
+  def test_has_no_table_and_refuses_a_window(self):
+    encoder, _ = make_pair(drop_mode='random_ltd')
+    self.assertIsNone(encoder.importance)
+    with self.assertRaisesRegex(ValueError, 'leave drop_start_layer'):
+      make_pair(drop_mode='random_ltd', drop_start_layer=1)
+    with self.assertRaisesRegex(ValueError, "drop_mode='ltd': use one of"):
+      make_pair(drop_mode='ltd')
+
+  def test_a_train_step_without_a_table(self):
+    encoder, _ = make_pair(drop_mode='random_ltd')
+    model = models.BertPretrainerV2(encoder)
+    features = tu.batch(seed=13)
+    before = model.get_weights()
+    metrics = masked_lm.train_step(model, tf_keras.optimizers.legacy.SGD(0.1),
+                                   features, encoder.importance)
+    self.assertTrue(np.isfinite(metrics['loss'].numpy()))
+    self.assertFalse(all(np.allclose(a, b) for a, b in
+                         zip(before, model.get_weights())))
+
+
 class LambTest(tu.TestCase):
 
   def test_lamb_on_two_replicas_is_model_gardens_lamb_on_one_device(self):

@@ -188,8 +188,11 @@ def time_loop(trainer: Pretrainer, keep_k: int, steps: int,
 
 
 def time_importance(trainer: Pretrainer, keep_k: int, rounds: int) -> float:
-  """Median seconds of scores, selection and table update alone."""
+  """Median seconds of scores, selection and table update alone (0.0 for
+  random-LTD, which has no table)."""
   encoder, importance = trainer.encoder, trainer.importance
+  if importance is None:
+    return 0.0
   token_drop = encoder._token_drop  # pylint: disable=protected-access
   features = next(iter(trainer.strategy.experimental_local_results(
       next(trainer.train_iterator))))

@@ -68,6 +68,9 @@ class EncoderConfig:
   drop_start_layer: Optional[int] = None
   drop_end_layer: Optional[int] = None
   importance_mode: str = 'mlm_loss'
+  # 'window' (token dropping) or 'random_ltd' (DeepSpeed's random-LTD:
+  # every layer but the first and last on its own random tokens).
+  drop_mode: str = 'window'
   importance_beta: float = 0.995
   importance_initial_value: float = 10.0
 
@@ -102,6 +105,7 @@ def build_encoder(config: EncoderConfig, vocab_file: str):
       drop_start_layer=config.drop_start_layer,
       drop_end_layer=config.drop_end_layer,
       importance_mode=config.importance_mode,
+      drop_mode=config.drop_mode,
       importance_beta=config.importance_beta,
       importance_initial_value=config.importance_initial_value,
       vocab_file=vocab_file,

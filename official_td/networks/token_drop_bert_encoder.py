@@ -13,6 +13,9 @@ from official_td.layers.token_drop import TokenDrop
 from official_td.layers.token_importance import TokenImportance
 from official_td.layers.token_restore import TokenRestore
 
+# How tokens are dropped: the paper's window, or random-LTD's every layer.
+DROP_MODES = ('window', 'random_ltd')
+
 
 class _Untracked:
   """Holds an object without making it a checkpoint dependency.
@@ -66,6 +69,11 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     output_drop_indices: add `kept_indices` / `dropped_indices` `[batch, k]`
       and `[batch, S - k]` to the outputs when tokens are dropped.
     importance: an existing `TokenImportance` to use (e.g. restored).
+    drop_mode: `window` (token dropping, above) or `random_ltd` (DeepSpeed's
+      random-LTD, layer-wise: every layer but the first and the last runs on
+      its own uniformly random `k` positions of the sequence, and the other
+      positions pass that layer unchanged; no importance table, no special
+      token or padding rule, no window settings).
     **kwargs: BertEncoderV2 arguments (`hidden_size`, `num_layers`, ...).
 
   Inputs: BertEncoderV2's dict (`input_word_ids`, `input_mask`,
@@ -102,10 +110,24 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
                drop_at_eval: bool = False,
                output_drop_indices: bool = False,
                importance: Optional[TokenImportance] = None,
+               drop_mode: str = 'window',
                **kwargs):
     num_layers = kwargs.get('num_layers', 12)
     max_sequence_length = kwargs.get('max_sequence_length', 512)
-    start, end = keep.check_drop_window(num_layers, drop_start_layer, drop_end_layer)
+    if drop_mode not in DROP_MODES:
+      raise ValueError(f'drop_mode={drop_mode!r}: use one of {DROP_MODES}.')
+    if drop_mode == 'random_ltd':
+      if drop_start_layer is not None or drop_end_layer is not None:
+        raise ValueError(
+            "drop_mode='random_ltd' drops tokens in every layer but the first "
+            'and the last: leave drop_start_layer and drop_end_layer unset.')
+      if num_layers < 3:
+        raise ValueError("drop_mode='random_ltd' needs at least 3 layers "
+                         f'(a first, a middle and a last); got {num_layers}.')
+      start, end = 1, num_layers - 1
+    else:
+      start, end = keep.check_drop_window(num_layers, drop_start_layer,
+                                          drop_end_layer)
     if keep_k is None and keep_ratio is None:
       keep_ratio = keep.DEFAULT_KEEP_RATIO
     keep_k, keep_ratio = keep.check_keep_setting(keep_k, keep_ratio,
@@ -129,14 +151,17 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     self._forced_dropping = None
     self._forced_keep_k = None
     self._output_drop_indices = output_drop_indices
-    if importance is None:
+    self._drop_mode = drop_mode
+    if drop_mode == 'random_ltd':
+      importance = None  # random-LTD ranks nothing: no table to train.
+    elif importance is None:
       importance = TokenImportance(
           vocab_size,
           mode=importance_mode,
           beta=importance_beta,
           initial_value=importance_initial_value,
           name='token_importance')
-    if not importance.built:
+    if importance is not None and not importance.built:
       importance.build(None)
     self._importance = _Untracked(importance)
     # Weightless helpers; with keep_ratio, keep_k is resolved per call.
@@ -144,24 +169,32 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
         keep_k or 1, allow_ids=allow_ids, deny_ids=deny_ids,
         name='token_drop')
     self._token_restore = TokenRestore(name='token_restore')
+    # random-LTD's uniform choice: one rank for every position.
+    self._random_drop = TokenDrop(keep_k or 1, name='random_drop')
     self._config.update({
         'keep_k': keep_k,
         'keep_ratio': keep_ratio,
         'drop_start_layer': start,
         'drop_end_layer': end,
-        'importance_mode': importance.mode,
-        'importance_beta': importance.beta,
-        'importance_initial_value': importance.initial_value,
+        'importance_mode': importance_mode if importance is None else
+                           importance.mode,
+        'importance_beta': importance_beta if importance is None else
+                           importance.beta,
+        'importance_initial_value': (importance_initial_value
+                                     if importance is None else
+                                     importance.initial_value),
         'vocab_file': vocab_file,
         'allow_ids': list(self._token_drop.allow_ids),
         'deny_ids': list(self._token_drop.deny_ids),
         'drop_at_eval': drop_at_eval,
         'output_drop_indices': output_drop_indices,
+        'drop_mode': drop_mode,
     })
 
   @property
-  def importance(self) -> TokenImportance:
-    """The `TokenImportance` table (not part of the encoder's checkpoint)."""
+  def importance(self) -> Optional[TokenImportance]:
+    """The `TokenImportance` table (not part of the encoder's checkpoint;
+    None with `drop_mode='random_ltd'`)."""
     return self._importance.value
 
   @property
@@ -221,7 +254,87 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     if not drop or word_ids.shape[1] is None:
       # The plain BertEncoderV2 forward pass (eval, export, symbolic build).
       return super().call(inputs)
-    return self._call_with_drop(inputs, self.keep_k_for(word_ids.shape[1]))
+    keep_k = self.keep_k_for(word_ids.shape[1])
+    if self._drop_mode == 'random_ltd':
+      return self._call_random_ltd(inputs, keep_k)
+    return self._call_with_drop(inputs, keep_k)
+
+  def _embeddings(self, inputs):
+    """BertEncoderV2's embeddings (and their attention mask)."""
+    word_ids = inputs['input_word_ids']
+    word_embeddings = inputs.get('input_word_embeddings')
+    if word_embeddings is None:
+      word_embeddings = self._embedding_layer(word_ids)
+    x = self._get_embeddings(word_ids, inputs['input_type_ids'],
+                             word_embeddings, None, None)
+    x = self._embedding_dropout(self._embedding_norm_layer(x))
+    if self._embedding_projection is not None:
+      x = self._embedding_projection(x)
+    return x, self._attention_mask_layer(x, inputs['input_mask'])
+
+  def _outputs(self, encoder_outputs, embeddings, scores, kept_idx,
+               dropped_idx):
+    """BertEncoderV2's output dict (plus the drop decision if asked)."""
+    sequence_output = encoder_outputs[-1]
+    outputs = dict(
+        sequence_output=sequence_output,
+        pooled_output=self._pooler_layer(sequence_output[:, 0, :]),
+        encoder_outputs=encoder_outputs)
+    if self._config['return_attention_scores']:
+      outputs['attention_scores'] = scores
+    if self._config['return_word_embeddings']:
+      outputs['word_embeddings'] = embeddings
+    if self._output_drop_indices:
+      outputs['kept_indices'] = kept_idx
+      outputs['dropped_indices'] = dropped_idx
+    return outputs
+
+  def _call_random_ltd(self, inputs, keep_k):
+    """random-LTD: each middle layer on its own random `keep_k` positions.
+
+    Layer `i`'s positions are a uniformly random subset, a pure function of
+    the sequence's `drop_seed` and `i` when seeds are given. `kept_indices`
+    and `dropped_indices` are `[batch, L - 2, k]` and `[batch, L - 2, S - k]`
+    (one row per middle layer); attention scores of a middle layer are
+    placed at its kept positions, zeros elsewhere.
+    """
+    mask = inputs['input_mask']
+    seeds = inputs.get('drop_seed')
+    layers = self._transformer_layers
+    restore, drop = self._token_restore, self._random_drop
+    scores_out, encoder_outputs, kept_all, dropped_all = [], [], [], []
+
+    # 1. Embeddings and the first layer, on every token.
+    x, full_mask = self._embeddings(inputs)
+    embeddings = x
+    x = self._layer(layers[0], [x, full_mask], scores_out)
+    encoder_outputs.append(x)
+    # 2. Each middle layer on its own random positions; the others pass.
+    uniform = tf.zeros_like(mask, tf.float32)
+    everywhere = tf.ones_like(mask)
+    for i in range(1, self._num_layers - 1):
+      seed = None if seeds is None else (
+          tf.cast(seeds, tf.int32) * self._num_layers + i)
+      selection = drop(uniform, everywhere, seed=seed, keep_k=keep_k)
+      kept_idx = selection['kept_indices']
+      dropped_idx = selection['dropped_indices']
+      kept = drop.gather(x, kept_idx)
+      layer_scores = []
+      kept = self._layer(layers[i], [kept, self._attention_mask_layer(
+          kept, drop.gather(mask, kept_idx))], layer_scores)
+      x = restore(kept, drop.gather(x, dropped_idx), kept_idx, dropped_idx)
+      encoder_outputs.append(x)
+      scores_out += [restore.zero_fill(restore.zero_fill(
+          a, kept_idx, dropped_idx, 3), kept_idx, dropped_idx, 2)
+                     for a in layer_scores]
+      kept_all.append(kept_idx)
+      dropped_all.append(dropped_idx)
+    # 3. The last layer on every token.
+    x = self._layer(layers[-1], [x, full_mask], scores_out, self._output_range)
+    encoder_outputs.append(x)
+    return self._outputs(encoder_outputs, embeddings, scores_out,
+                         tf.stack(kept_all, axis=1),
+                         tf.stack(dropped_all, axis=1))
 
   def _layer(self, layer, inputs, attention_scores, output_range=None):
     """Runs one block; collects its attention scores when asked for."""
@@ -234,21 +347,13 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
   def _call_with_drop(self, inputs, keep_k):
     word_ids = inputs['input_word_ids']
     mask = inputs['input_mask']
-    type_ids = inputs['input_type_ids']
     start, end = self._drop_start_layer, self._drop_end_layer
     layers = self._transformer_layers
     scores_out = []
 
     # 1. Embeddings, exactly as BertEncoderV2.
-    word_embeddings = inputs.get('input_word_embeddings')
-    if word_embeddings is None:
-      word_embeddings = self._embedding_layer(word_ids)
-    x = self._get_embeddings(word_ids, type_ids, word_embeddings, None, None)
-    x = self._embedding_dropout(self._embedding_norm_layer(x))
-    if self._embedding_projection is not None:
-      x = self._embedding_projection(x)
+    x, full_mask = self._embeddings(inputs)
     embeddings = x
-    full_mask = self._attention_mask_layer(x, mask)
 
     # 2. Full layers before the window.
     encoder_outputs = []
@@ -300,16 +405,5 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
       x = self._layer(layers[i], [x, full_mask], scores_out, output_range)
       encoder_outputs.append(x)
 
-    sequence_output = encoder_outputs[-1]
-    outputs = dict(
-        sequence_output=sequence_output,
-        pooled_output=self._pooler_layer(sequence_output[:, 0, :]),
-        encoder_outputs=encoder_outputs)
-    if self._config['return_attention_scores']:
-      outputs['attention_scores'] = scores_out
-    if self._config['return_word_embeddings']:
-      outputs['word_embeddings'] = embeddings
-    if self._output_drop_indices:
-      outputs['kept_indices'] = kept_idx
-      outputs['dropped_indices'] = dropped_idx
-    return outputs
+    return self._outputs(encoder_outputs, embeddings, scores_out, kept_idx,
+                         dropped_idx)
