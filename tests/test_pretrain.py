@@ -439,6 +439,25 @@ class KeepScheduleTest(pu.TinyDataTestCase):
     self.assertEqual(kept_fraction, {10: 0.25, 20: 0.25, 30: 0.45, 40: 1.0})
 
 
+  def test_random_ltd_trains_its_growing_schedule_without_a_table(self):
+    model_dir = os.path.join(self.root, 'random_ltd')
+    pu.run_train(model_dir, self.bindings + [
+        'run.train_steps = 20', 'run.eval_interval = 20',
+        "encoder.drop_mode = 'random_ltd'",
+        'run.keep_schedule = ((0.0, 0.25), (0.5, 0.5), (0.75, 1.0))'])
+    results = json.load(open(os.path.join(model_dir, 'results.json')))
+    self.assertEqual(results['keep_phases'], [[0, 8], [10, 16], [15, 32]])
+    self.assertEqual(results['compiled_train_loops'],
+                     {'8': 1, '16': 1, '32': 1})
+    # No importance table: none trained, saved or checkpointed.
+    self.assertNotIn('top_tokens', results)
+    self.assertFalse(os.path.exists(os.path.join(model_dir,
+                                                 'importance.npy')))
+    keys = tf.train.load_checkpoint(results['checkpoint']
+                                    ).get_variable_to_shape_map()
+    self.assertFalse([k for k in keys if k.startswith('importance')])
+
+
 class ReplicaInputTest(pu.TinyDataTestCase):
   """The input pipeline gives every replica its slice of the global batch."""
 
