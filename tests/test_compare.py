@@ -181,6 +181,59 @@ class PlanTest(tu.TestCase):
                                          ['td'])
     self.assertIn('| 1.33× (per seed: 1.50×, 1.25×) |', '\n'.join(lines))
 
+  def test_measured_axis_places_runs_at_their_own_seconds(self):
+    """The speedup at equal quality on measured train-loop time reads the
+    runs' seconds, not their nominal budgets: here seed 2's short baseline
+    ran slow (60 s for half its steps) and the arm fast."""
+    def row(arm, budget, seed, loss, seconds):
+      return dict(arm=arm, budget=budget, seed=seed, eval_mlm_loss=loss,
+                  train_seconds=seconds, steps=int(budget * 100),
+                  eval_mlm_accuracy=0.1, finetune_accuracy=None)
+    rows = [row('baseline', 0.5, 1, 5.0, 50), row('baseline', 1.0, 1, 4.6, 100),
+            row('baseline', 0.5, 2, 5.2, 60), row('baseline', 1.0, 2, 4.4, 100),
+            row('td', 0.5, 1, 4.8, 45), row('td', 0.5, 2, 5.0, 40)]
+    table = report_lib.group_table(rows, ['td'])
+    base_curve = [t for t in table if t['arm'] == 'baseline']
+    (entry,) = report_lib.same_budget('td', table, base_curve, rows)
+    # Seed 1: curve (0.5, 5.0), (1.0, 4.6); the arm at 0.45 s-fraction
+    # reaches 4.8, which the baseline reaches at 0.75: 0.75 / 0.45.
+    # Seed 2: curve (0.6, 5.2), (1.0, 4.4); the arm at 0.40 reaches 5.0, the
+    # baseline at 0.7: 0.7 / 0.4.
+    self.assertEqual([p['seed'] for p in entry['per_seed_measured']], [1, 2])
+    self.assertAlmostEqual(entry['per_seed_measured'][0]['speedup'],
+                           0.75 / 0.45)
+    self.assertAlmostEqual(entry['per_seed_measured'][1]['speedup'],
+                           0.7 / 0.4)
+    # The mean curve: (0.55, 5.1), (1.0, 4.5); the arm at 0.425 and 4.9,
+    # reached at 0.55 + 0.2 / 0.6 * 0.45 = 0.70.
+    self.assertAlmostEqual(entry['speedup_measured'], 0.70 / 0.425)
+    self.assertAlmostEqual(entry['speedup'], (0.5 + 0.5 / 3) / 0.5)  # nominal
+    # Paired differences, arm minus baseline at the same budget and seed.
+    paired = entry['paired_difference']
+    self.assertEqual([(d['seed'], round(d['difference'], 6))
+                      for d in paired['per_seed']], [(1, -0.2), (2, -0.2)])
+    self.assertAlmostEqual(paired['mean'], -0.2)
+    lines = '\n'.join(report_lib.same_budget_lines(
+        {'td': dict(equal_quality=[entry])}, ['td']))
+    self.assertIn('| -0.2000 ± 0.0000 |', lines)
+    self.assertIn('| 1.65× (per seed: 1.67×, 1.75×) |', lines)
+    # Both drifts are warned of: the runs' ratio (0.81 of the baseline's
+    # seconds per step) against a benchmark's 0.9, and the baseline's
+    # seconds per step spread 1.0-1.2 (19%).
+    entries = {'td': dict(schedule_ratio=0.9,
+                          measured_ratio=report_lib.measured_ratio(rows,
+                                                                   'td'))}
+    self.assertAlmostEqual(entries['td']['measured_ratio'], 0.85 / 1.05)
+    warnings = report_lib.drift_lines(rows, ['td'], entries)
+    self.assertIn("td's runs took 0.810 of the baseline's seconds per step, "
+                  'the benchmark that set its steps 0.900 (-0.090)',
+                  warnings[0])
+    self.assertIn('vary by 19.0% across its runs', warnings[1])
+    entries['td']['schedule_ratio'] = 0.82
+    steady = [dict(r, train_seconds=r['budget'] * 100) if r['arm'] ==
+              'baseline' else r for r in rows]
+    self.assertEqual(report_lib.drift_lines(steady, ['td'], entries), [])
+
   def test_bad_flags_raise(self):
     with self.assertRaisesRegex(ValueError, 'distinct fractions'):
       plan.parse_budgets(['0.5', '0.5'])
@@ -386,6 +439,31 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
                       [(b, seed_loss('baseline', b)) for b in (0.5, 1.0, 1.5)],
                       seed_loss('token_drop', entry['budget']),
                       entry['budget'], p)
+      # On the measured axis: the same, each run placed at its train-loop
+      # seconds over its seed's full baseline's (not at its budget).
+      def seconds(arm, budget, seed):
+        (value,) = [float(r['train_seconds']) for r in rows
+                    if r['arm'] == arm and float(r['budget']) == budget and
+                    int(r['seed']) == seed]
+        return value
+      for p in entry['per_seed_measured']:
+        seed = p['seed']
+        full = seconds('baseline', 1.0, seed)
+        curve = [(seconds('baseline', b, seed) / full,
+                  seed_loss('baseline', b, seed)) for b in (0.5, 1.0, 1.5)]
+        at = seconds('token_drop', entry['budget'], seed) / full
+        reached = reach(sorted(curve), seed_loss('token_drop',
+                                                 entry['budget'], seed))
+        self.assertAlmostEqual(
+            p['speedup'], (max(f for f, _ in curve) if reached is None
+                           else reached) / at, places=6, msg=p)
+      # Paired: each seed's arm minus its baseline at the same budget.
+      self.assertEqual(
+          [round(d['difference'], 6) for d in
+           entry['paired_difference']['per_seed']],
+          [round(seed_loss('token_drop', entry['budget'], s) -
+                 seed_loss('baseline', entry['budget'], s), 6)
+           for s in (42, 43)])
     # The runs' own step-time ratio, beside the benchmark's.
     def per_step(name):
       return statistics.fmean(float(r['train_seconds']) / int(r['steps'])

@@ -27,6 +27,10 @@ from official_td import rundir
 from official_td.study import runner
 from official_td.study.plan import BASELINE
 
+# Past these, the report warns at its top (see `drift_lines`).
+RATIO_TOLERANCE = 0.03
+SPEED_TOLERANCE = 0.03
+
 
 def break_even(budgets: Sequence[float], losses: Sequence[float],
                target: float) -> Tuple[Optional[float], str]:
@@ -226,6 +230,52 @@ def seed_speedups(arm: str, budget: float, rows: List[Dict]) -> List[Dict]:
   return out
 
 
+def _seconds(rows: List[Dict], arm: str, budget: float, seed) -> Optional[
+    float]:
+  for r in rows:
+    if r['arm'] == arm and r['budget'] == budget and r['seed'] == seed:
+      return r['train_seconds']
+  return None
+
+
+def seed_measured_speedups(arm: str, budget: float, rows: List[Dict]
+                           ) -> List[Dict]:
+  """The speedup at equal quality on the measured axis, per seed: the
+  baseline's curve and the arm's run placed at their train-loop seconds as
+  fractions of that seed's full baseline's."""
+  out = []
+  for seed in sorted({r['seed'] for r in rows if r['arm'] == arm and
+                      r['budget'] == budget}):
+    full = _seconds(rows, BASELINE, 1.0, seed)
+    curve = sorted((r['train_seconds'] / full, r['eval_mlm_loss'])
+                   for r in rows if r['arm'] == BASELINE and
+                   r['seed'] == seed) if full else []
+    if not curve:
+      continue
+    row = next(r for r in rows if r['arm'] == arm and r['budget'] == budget
+               and r['seed'] == seed)
+    value, kind = equal_quality_speedup(
+        [f for f, _ in curve], [l for _, l in curve], row['eval_mlm_loss'],
+        row['train_seconds'] / full)
+    out.append(dict(seed=seed, speedup=value, kind=kind,
+                    text=format_speedup(value, kind)))
+  return out
+
+
+def paired_differences(arm: str, budget: float, rows: List[Dict]) -> Dict:
+  """Arm minus baseline held-out loss at the same budget, seed by seed."""
+  diffs = []
+  for r in sorted(rows, key=lambda r: r['seed']):
+    if r['arm'] != arm or r['budget'] != budget:
+      continue
+    base = next((b['eval_mlm_loss'] for b in rows if b['arm'] == BASELINE
+                 and b['budget'] == budget and b['seed'] == r['seed']), None)
+    if base is not None:
+      diffs.append(dict(seed=r['seed'], difference=r['eval_mlm_loss'] - base))
+  mean, std = mean_std([d['difference'] for d in diffs])
+  return dict(per_seed=diffs, mean=mean, std=std)
+
+
 def same_budget(arm: str, table: List[Dict], base_curve: List[Dict],
                 rows: List[Dict]) -> List[Dict]:
   """Per budget of `arm`: its and the same-budget baseline's measures, and
@@ -242,7 +292,19 @@ def same_budget(arm: str, table: List[Dict], base_curve: List[Dict],
     speedup, kind = equal_quality_speedup(budgets, losses,
                                           t['eval_mlm_loss'][0], t['budget'])
     per_seed = seed_speedups(arm, t['budget'], rows)
+    # The same on the axis of measured train-loop seconds (mean curve).
+    measured, measured_kind = equal_quality_speedup(
+        [b['time_fraction'] for b in base_curve], losses,
+        t['eval_mlm_loss'][0], t['time_fraction'])
+    measured_per_seed = seed_measured_speedups(arm, t['budget'], rows)
+    paired = paired_differences(arm, t['budget'], rows)
     out.append(dict(
+        speedup_measured=measured, speedup_measured_kind=measured_kind,
+        speedup_measured_text=format_speedup(measured, measured_kind),
+        per_seed_measured=measured_per_seed,
+        per_seed_measured_text=', '.join(p['text']
+                                         for p in measured_per_seed),
+        paired_difference=paired,
         budget=t['budget'], eval_mlm_loss=t['eval_mlm_loss'],
         finetune_accuracy=t['finetune_accuracy'],
         baseline_eval_mlm_loss=base['eval_mlm_loss'] if base else None,
@@ -262,9 +324,10 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
       'quality (the baseline budget that reaches the arm\'s loss, '
       'interpolated on the baseline\'s mean curve, over the arm\'s budget; '
       'per seed: the same on each seed\'s own runs):', '',
-      '| arm | budget | baseline loss | arm loss | baseline fine-tuned | '
-      'arm fine-tuned | speedup at equal quality |',
-      '|---|---|---|---|---|---|---|']
+      '| arm | budget | baseline loss | arm loss | arm − baseline, paired '
+      '| baseline fine-tuned | arm fine-tuned | speedup at equal quality | '
+      'on measured train-loop time |',
+      '|---|---|---|---|---|---|---|---|---|']
   for arm in arms:
     for e in entries[arm]['equal_quality']:
       base_loss, base_ft = (e['baseline_eval_mlm_loss'],
@@ -273,9 +336,12 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
           f'| {arm} | {e["budget"]:.2f} | '
           + (f'{base_loss[0]:.4f} ± {base_loss[1]:.4f}' if base_loss else '–')
           + f' | {e["eval_mlm_loss"][0]:.4f} ± {e["eval_mlm_loss"][1]:.4f} | '
+          + _paired_text(e['paired_difference']) + ' | '
           + (plus_minus(base_ft) if base_ft else '–')
           + f' | {plus_minus(e["finetune_accuracy"])} | '
-          f'{e["speedup_text"]} (per seed: {e["per_seed_text"]}) |')
+          f'{e["speedup_text"]} (per seed: {e["per_seed_text"]}) | '
+          f'{e["speedup_measured_text"]} (per seed: '
+          f'{e["per_seed_measured_text"]}) |')
   lines += [
       '', 'The break-even budget measures the arm against the fully trained '
       'baseline; the speedup at equal quality measures it against a '
@@ -284,6 +350,39 @@ def same_budget_lines(entries: Dict, arms: Sequence[str]) -> List[str]:
       'break-even also counts what a shorter, fully decayed schedule gives '
       'by itself.']
   return lines
+
+
+def _paired_text(paired: Dict) -> str:
+  if not paired['per_seed']:
+    return '–'
+  return f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}'
+
+
+def drift_lines(rows: List[Dict], arms: Sequence[str],
+                entries: Dict) -> List[str]:
+  """Warnings for the top of the report: an arm whose runs' step-time ratio
+  is off the benchmark's (which set its steps) by more than 0.03, and a
+  baseline whose seconds per step vary by more than 3% across its runs."""
+  lines = []
+  for arm in arms:
+    gap = entries[arm]['measured_ratio'] - entries[arm]['schedule_ratio']
+    if abs(gap) > RATIO_TOLERANCE:
+      lines.append(
+          f'**Warning**: {arm}\'s runs took {entries[arm]["measured_ratio"]:.3f}'
+          f' of the baseline\'s seconds per step, the benchmark that set its '
+          f'steps {entries[arm]["schedule_ratio"]:.3f} ({gap:+.3f}): the '
+          'budget axis and the measured axis disagree; read the measured '
+          'one.')
+  per_step = [r['train_seconds'] / r['steps'] for r in rows
+              if r['arm'] == BASELINE]
+  spread = (max(per_step) - min(per_step)) / statistics.fmean(per_step)
+  if spread > SPEED_TOLERANCE:
+    lines.append(
+        f'**Warning**: the baseline\'s seconds per step vary by '
+        f'{100 * spread:.1f}% across its runs ({min(per_step):.4f}–'
+        f'{max(per_step):.4f} s): the machine\'s speed moved during the '
+        'study.')
+  return lines + [''] if lines else []
 
 
 def unigram_lines(unigram: Dict, base_loss: float) -> List[str]:
@@ -352,6 +451,11 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
         'step over the baseline\'s); on the measured train-loop time axis: '
         f'{entry["break_even_measured_time_text"]}')
   lines += same_budget_lines(summary['arms'], arms)
+  # The drifts, at the top (below a partial report's first line).
+  warnings = drift_lines(rows, arms, summary['arms'])
+  summary['warnings'] = [w for w in warnings if w]
+  head = len(pending_lines(rows, pending))
+  lines = lines[:head] + warnings + lines[head:]
   publish.write_json(os.path.join(out, 'study_summary.json'), summary)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
