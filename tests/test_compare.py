@@ -42,9 +42,10 @@ class PlanTest(tu.TestCase):
     runs = plan.plan([('td', ['encoder.keep_k = 8'])], [0.5], [7], ratios,
                         baseline_steps=1000, warmup_steps=100,
                         evals_per_run=4)
+    # Interleaved by budget: the baseline and the arm at 0.5 back to back.
     self.assertEqual([r[0] for r in runs],
-                     ['baseline', 'baseline_b0.50', 'td_b0.50'])
-    base, short_base, td = runs
+                     ['baseline_b0.50', 'td_b0.50', 'baseline'])
+    short_base, td, base = runs
     self.assertIn('run.train_steps = 1000', base[4])
     self.assertIn('encoder.token_drop = False', base[4])
     # The baseline at the arm's budget: half its steps, its warmup scaled,
@@ -66,8 +67,8 @@ class PlanTest(tu.TestCase):
                      baseline_budgets=[1.25])
     self.assertEqual([(r[0], r[3]) for r in runs], [
         (name, seed) for seed in (7, 8) for name in (
-            'baseline', 'baseline_b0.50', 'baseline_b1.25', 'td_b0.50')])
-    longer = runs[2]
+            'baseline_b0.50', 'td_b0.50', 'baseline', 'baseline_b1.25')])
+    longer = runs[3]
     self.assertEqual(longer[1:3], ('baseline', 1.25))
     self.assertIn('run.train_steps = 1250', longer[4])
     self.assertIn('optimizer.warmup_steps = 125', longer[4])
@@ -76,7 +77,7 @@ class PlanTest(tu.TestCase):
     self.assertEqual(
         [r[0] for r in plan.plan([('td', [])], [0.5], [7], ratios, 1000, 100,
                                  4)],
-        ['baseline', 'baseline_b0.50', 'td_b0.50'])
+        ['baseline_b0.50', 'td_b0.50', 'baseline'])
 
   def test_baseline_budgets_measure_a_speedup_beyond_budget_one(self):
     # The arm at 1.0 (4.5) ends below the baseline's 1.0 (4.6): with the
@@ -182,9 +183,10 @@ class PlanTest(tu.TestCase):
     self.assertIn('| 1.33× (per seed: 1.50×, 1.25×) |', '\n'.join(lines))
 
   def test_measured_axis_places_runs_at_their_own_seconds(self):
-    """The speedup at equal quality on measured train-loop time reads the
-    runs' seconds, not their nominal budgets: here seed 2's short baseline
-    ran slow (60 s for half its steps) and the arm fast."""
+    """The speedup at equal quality on measured time reads the runs' seconds
+    (train loops and their compilation), not their nominal budgets: here
+    seed 2's short baseline ran slow (60 s for half its steps) and the arm
+    fast."""
     def row(arm, budget, seed, loss, seconds):
       return dict(arm=arm, budget=budget, seed=seed, eval_mlm_loss=loss,
                   train_seconds=seconds, steps=int(budget * 100),
@@ -233,6 +235,15 @@ class PlanTest(tu.TestCase):
     steady = [dict(r, train_seconds=r['budget'] * 100) if r['arm'] ==
               'baseline' else r for r in rows]
     self.assertEqual(report_lib.drift_lines(steady, ['td'], entries), [])
+    # A schedule's compilations count on the measured axis: 10 s more for
+    # seed 1's arm puts it at 0.55, where 0.75 / 0.55 is its speedup.
+    compiled = [dict(r, compile_seconds=10.0) if r['arm'] == 'td' and
+                r['seed'] == 1 else r for r in rows]
+    table = report_lib.group_table(compiled, ['td'])
+    (entry,) = report_lib.same_budget(
+        'td', table, [t for t in table if t['arm'] == 'baseline'], compiled)
+    self.assertAlmostEqual(entry['per_seed_measured'][0]['speedup'],
+                           0.75 / 0.55)
 
   def test_bad_flags_raise(self):
     with self.assertRaisesRegex(ValueError, 'distinct fractions'):
@@ -292,7 +303,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
   def test_study_runs_resumes_and_reports_a_recomputable_break_even(self):
     out = os.path.join(self.root, 'study')
     # Interrupt the study (and its runs: the whole process group) in the
-    # middle of its third pretraining run (token_drop at budget 1.5, ~60
+    # middle of its run of token_drop at budget 1.5 (~60
     # steps), once that run has written its first checkpoint (at step 10).
     killed = os.path.join(out, 'runs', 'token_drop_b1.50', 'seed42')
     proc = subprocess.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
@@ -439,10 +450,12 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
                       [(b, seed_loss('baseline', b)) for b in (0.5, 1.0, 1.5)],
                       seed_loss('token_drop', entry['budget']),
                       entry['budget'], p)
-      # On the measured axis: the same, each run placed at its train-loop
-      # seconds over its seed's full baseline's (not at its budget).
+      # On the measured axis: the same, each run placed at its seconds
+      # (train loops and their compilation) over its seed's full baseline's
+      # (not at its budget).
       def seconds(arm, budget, seed):
-        (value,) = [float(r['train_seconds']) for r in rows
+        (value,) = [float(r['train_seconds']) + float(r['compile_seconds'])
+                    for r in rows
                     if r['arm'] == arm and float(r['budget']) == budget and
                     int(r['seed']) == seed]
         return value

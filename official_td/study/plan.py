@@ -96,19 +96,21 @@ def plan(arms, budgets, seeds: List[int], ratios: Dict[str, Dict],
   """Every run of the study: (run name, arm, budget, seed, bindings).
 
   The baseline trains 1.0, every budget of the arms and `baseline_budgets`.
+  Within a seed the runs are interleaved by budget: the baseline and every
+  arm at a budget back to back, so that runs compared with each other run
+  on the machine at nearly the same time (its speed drifts over hours).
   """
   runs = []
   for seed in seeds:
-    specs = [(BASELINE, 1.0, list(BASELINE_BINDINGS), baseline_steps)]
-    specs += [(BASELINE, budget, list(BASELINE_BINDINGS),
-               budget_steps(budget, 1.0, baseline_steps))
-              for budget in sorted(set(budgets) | set(baseline_budgets))
-              if budget != 1.0]
-    for arm, bindings in arms:
-      ratio = ratios[arm]['schedule_ratio']
-      for budget in budgets:
-        specs.append((arm, budget, bindings,
-                      budget_steps(budget, ratio, baseline_steps)))
+    specs = []
+    for budget in sorted(set(budgets) | set(baseline_budgets) | {1.0}):
+      specs.append((BASELINE, budget, list(BASELINE_BINDINGS),
+                    budget_steps(budget, 1.0, baseline_steps)))
+      if budget not in budgets:
+        continue
+      for arm, bindings in arms:
+        specs.append((arm, budget, bindings, budget_steps(
+            budget, ratios[arm]['schedule_ratio'], baseline_steps)))
     for arm, budget, bindings, steps in specs:
       warmup = int(round(warmup_steps * steps / baseline_steps))
       bindings = bindings + [
