@@ -26,7 +26,7 @@ A run is finished when its `results.json` is there.
 
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import tensorflow as tf
 
@@ -192,9 +192,3 @@ def _copy_vocab(vocab_file: str, model_dir: str) -> None:
 def vocab_file_of(directory: str) -> str:
   """The `vocab.txt` of a data, run or checkpoint directory."""
   return path(directory, VOCAB)
-
-
-def files_of_pretraining_run() -> List[str]:
-  """The files a finished pretraining run's directory holds (checkpoints
-  aside)."""
-  return [RESULTS, ENCODER_CONFIG, VOCAB, IMPORTANCE, OPERATIVE_CONFIG]

@@ -111,6 +111,14 @@ def _is_special(token: str) -> bool:
   return token.startswith('[') and token.endswith(']')
 
 
+def _is_cased(token: str) -> bool:
+  """A capital letter or a combining mark (an accent, in any script): what
+  uncased BERT's lower-casing and accent stripping never leave."""
+  return token != token.lower() or any(
+      unicodedata.category(c) == 'Mn'
+      for c in unicodedata.normalize('NFD', token))
+
+
 def vocab_lower_case(tokens: List[str]) -> Optional[bool]:
   """Which text a WordPiece vocab was made for: lower-cased or not.
 
@@ -128,10 +136,7 @@ def vocab_lower_case(tokens: List[str]) -> Optional[bool]:
   for token in tokens:
     if _is_special(token):
       continue
-    if token != token.lower():
-      return False
-    decomposed = unicodedata.normalize('NFD', token)
-    if any(unicodedata.category(c) == 'Mn' for c in decomposed):
+    if _is_cased(token):
       return False
     has_lower = has_lower or token != token.upper()
   return True if has_lower else None
@@ -141,9 +146,7 @@ def cased_example(tokens: List[str], limit: int = 3) -> List[str]:
   """A few entries that make a vocab cased (for error messages)."""
   found = []
   for token in tokens:
-    if not _is_special(token) and (token != token.lower() or any(
-        unicodedata.category(c) == 'Mn'
-        for c in unicodedata.normalize('NFD', token))):
+    if not _is_special(token) and _is_cased(token):
       found.append(token)
       if len(found) == limit:
         break

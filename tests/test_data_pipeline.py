@@ -25,6 +25,7 @@ from apache_beam.runners.worker import worker_pool_main
 from apache_beam.testing import util as beam_testing
 
 from official.nlp.data import pretrain_dataloader
+from official_td import rundir
 from official_td import train_lib
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
@@ -46,7 +47,6 @@ from official_td.data.text import readers
 from official_td.data.text import sources
 from official_td.input import dynamic_masking
 from official_td.input import show
-from official_td.input import summary as summary_lib
 from official_td.input import validate
 from tests import masking_reference
 from tests import pretrain_utils as pu
@@ -686,7 +686,7 @@ class OutputsTest(tu.TestCase):
     self.assertTrue(os.path.exists(marker))
     self.assertFalse(os.path.exists(os.path.join(out, 'data_summary.json')))
     with self.assertRaisesRegex(ValueError, 'has no data_summary.json'):
-      summary_lib.read_summary(out)  # what training checks first.
+      rundir.read_data_summary(out)  # what training checks first.
     rerun = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
                            capture_output=True, text=True, timeout=600)
     self.assertEqual(rerun.returncode, 0, rerun.stderr[-3000:])

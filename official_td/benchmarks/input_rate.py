@@ -79,16 +79,10 @@ def host_input(data_dir: str, threads: int):
   as `Pretrainer` builds it (the host is input pipeline 0 of 2)."""
   # pylint: disable=g-import-not-at-top
   from official_td import vocab as vocab_lib
-  from official_td.configs.pretraining import DataConfig
   from official_td.input import pretrain_dataloader
+  from official_td.input import show
   # pylint: enable=g-import-not-at-top
-  summary = rundir.read_data_summary(data_dir)
-  data = DataConfig(
-      train_data=os.path.join(data_dir, 'train-*'),
-      vocab_file=rundir.vocab_file_of(data_dir),
-      seq_length=summary['seq_length'],
-      max_predictions_per_seq=summary['max_predictions_per_seq'])
-  data, _ = pretrain_dataloader.resolve_data(data)
+  data = show.data_config(data_dir)  # what training reads of the directory.
   masking = pretrain_dataloader.masking_config(
       data, vocab_lib.load_vocab(data.vocab_file))
   dataset = pretrain_dataloader.load_dataset(

@@ -96,9 +96,8 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig,
   """Fails fast, before any work, on settings that cannot work together."""
   if not run.model_dir:
     raise ValueError('Set a model directory: --model_dir=DIR.')
-  if optimizer is not None and optimizer.type not in OPTIMIZERS:
-    raise ValueError(f'optimizer.type={optimizer.type!r}: use one of '
-                     f'{list(OPTIMIZERS)}.')
+  if optimizer is not None:
+    check_optimizer(optimizer)
   activation_kwargs(encoder.inner_activation)
   if not data.train_data:
     raise ValueError('Set the training data: data.train_data = "DIR/train-*"'
@@ -118,14 +117,19 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig,
   check_consistency(encoder, run)
 
 
+def check_optimizer(config: OptimizerConfig):
+  """Raises ValueError unless `optimizer.type` names an optimizer."""
+  if config.type not in OPTIMIZERS:
+    raise ValueError(f'optimizer.type={config.type!r}: use one of '
+                     f'{list(OPTIMIZERS)}.')
+
+
 def build_optimizer(config: OptimizerConfig, train_steps: int):
   """The Model Garden's AdamW or LAMB with BERT's schedule: linear warmup to
   `learning_rate`, then linear decay to `end_learning_rate` at
   `train_steps`; the same weight-decay exclusions for both."""
   from official.nlp import optimization  # pylint: disable=g-import-not-at-top
-  if config.type not in OPTIMIZERS:
-    raise ValueError(f'optimizer.type={config.type!r}: use one of '
-                     f'{list(OPTIMIZERS)}.')
+  check_optimizer(config)
   return optimization.create_optimizer(
       config.learning_rate, train_steps, config.warmup_steps,
       config.end_learning_rate, optimizer_type=config.type)

@@ -18,7 +18,6 @@ from official.nlp.data import pretrain_dataloader
 from official_td import rundir
 from official_td.configs.pretraining import DataConfig
 from official_td.input import dynamic_masking
-from official_td.input import summary as data_summary
 from official_td.input import validate
 
 
@@ -86,7 +85,7 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
     for part in filter(None, (p.strip() for p in pattern.split(','))):
       validate.match_files(part)  # a missing path is named before the summary.
       directory = os.path.dirname(part)
-      summaries.setdefault(name, data_summary.read_summary(directory))
+      summaries.setdefault(name, rundir.read_data_summary(directory))
   summary = summaries['train_data']
   for name, value in (('seq_length', data.seq_length),
                       ('max_predictions_per_seq',

@@ -32,13 +32,12 @@ from official_td import vocab as vocab_lib
 from official_td.configs.pretraining import DataConfig  # pylint: disable=g-import-not-at-top
 from official_td.configs.pretraining import RunConfig  # pylint: disable=g-import-not-at-top
 from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
-from official_td.input import summary as summary_lib  # pylint: disable=g-import-not-at-top
 from official_td.input import validate  # pylint: disable=g-import-not-at-top
 
 
 def data_config(data_dir: str, split: str = 'train') -> DataConfig:
   """The `DataConfig` training would use for `data_dir` (from its summary)."""
-  summary = summary_lib.read_summary(data_dir)
+  summary = rundir.read_data_summary(data_dir)
   data = DataConfig(
       train_data=os.path.join(data_dir, f'{split}-*'),
       vocab_file=rundir.vocab_file_of(data_dir),

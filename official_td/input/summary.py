@@ -9,12 +9,9 @@ from typing import Dict
 
 import tensorflow as tf
 
-from official_td import rundir
-
-# The layout and the reading of a data directory live in `rundir`.
-SUMMARY = rundir.DATA_SUMMARY
-INCOMPLETE = rundir.INCOMPLETE
-read_summary = rundir.read_data_summary
+# The layout and the reading of a data directory live in `rundir`
+# (`rundir.read_data_summary`); this module adds the counts the pipeline
+# writes into it.
 
 
 def add_split_counts(summary: Dict, counts: Dict[str, int], output_dir: str,

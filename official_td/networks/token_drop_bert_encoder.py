@@ -324,8 +324,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
           kept, drop.gather(mask, kept_idx))], layer_scores)
       x = restore(kept, drop.gather(x, dropped_idx), kept_idx, dropped_idx)
       encoder_outputs.append(x)
-      scores_out += [restore.zero_fill(restore.zero_fill(
-          a, kept_idx, dropped_idx, 3), kept_idx, dropped_idx, 2)
+      scores_out += [self._scores_at_positions(a, kept_idx, dropped_idx)
                      for a in layer_scores]
       kept_all.append(kept_idx)
       dropped_all.append(dropped_idx)
@@ -335,6 +334,15 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     return self._outputs(encoder_outputs, embeddings, scores_out,
                          tf.stack(kept_all, axis=1),
                          tf.stack(dropped_all, axis=1))
+
+  def _scores_at_positions(self, attention, kept_idx, dropped_idx,
+                           keys_kept: bool = True):
+    """Kept queries' attention `[batch, heads, k, k]` (or `[.., k, S]` when
+    the keys were every token) as `[batch, heads, S, S]`, zeros elsewhere."""
+    restore = self._token_restore
+    if keys_kept:
+      attention = restore.zero_fill(attention, kept_idx, dropped_idx, 3)
+    return restore.zero_fill(attention, kept_idx, dropped_idx, 2)
 
   def _layer(self, layer, inputs, attention_scores, output_range=None):
     """Runs one block; collects its attention scores when asked for."""
@@ -371,12 +379,6 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     dropped = drop.gather(x, dropped_idx)
     restore = self._token_restore
 
-    def to_positions(attention, keys_kept):
-      # [batch, heads, k, k or S] -> [batch, heads, S, S], zeros elsewhere.
-      if keys_kept:
-        attention = restore.zero_fill(attention, kept_idx, dropped_idx, 3)
-      return restore.zero_fill(attention, kept_idx, dropped_idx, 2)
-
     # 4. Transition layer: kept queries attend to every token.
     kept = drop.gather(x, kept_idx)
     window_scores = []
@@ -395,7 +397,9 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     for layer in layers[start + 1:end]:
       kept = self._layer(layer, [kept, kept_attention], window_scores)
       encoder_outputs.append(restored(kept))
-    scores_out += [to_positions(a, keys_kept=i > 0)
+    # The transition layer's keys were every token; the others' the kept.
+    scores_out += [self._scores_at_positions(a, kept_idx, dropped_idx,
+                                             keys_kept=i > 0)
                    for i, a in enumerate(window_scores)]
 
     # 6. Dropped tokens rejoin; the last layers run on the full sequence.

@@ -224,22 +224,32 @@ def measured_ratio(rows: List[Dict], arm: str) -> float:
   return per_step(arm) / per_step(BASELINE)
 
 
-def seed_speedups(arm: str, budget: float, rows: List[Dict]) -> List[Dict]:
-  """The speedup at equal quality per seed: each seed's arm loss at `budget`
-  on that seed's own baseline curve (the spread beside the mean's)."""
+def _per_seed_speedups(arm: str, budget: float, rows: List[Dict],
+                       position) -> List[Dict]:
+  """The speedup at equal quality per seed on one axis: each seed's arm run
+  at `budget` on that seed's own baseline curve, every run placed at
+  `position(run)` (None: the seed has no place on this axis)."""
   out = []
   for seed in sorted({r['seed'] for r in rows if r['arm'] == arm and
                       r['budget'] == budget}):
-    curve = seed_curve(rows, BASELINE, seed)
-    if not curve:
+    curve = sorted((position(r), r['eval_mlm_loss']) for r in rows
+                   if r['arm'] == BASELINE and r['seed'] == seed)
+    if not curve or any(x is None for x, _ in curve):
       continue
-    loss = next(r['eval_mlm_loss'] for r in rows if r['arm'] == arm and
-                r['budget'] == budget and r['seed'] == seed)
-    value, kind = equal_quality_speedup([b for b, _ in curve],
-                                        [l for _, l in curve], loss, budget)
+    row = next(r for r in rows if r['arm'] == arm and r['budget'] == budget
+               and r['seed'] == seed)
+    value, kind = equal_quality_speedup(
+        [x for x, _ in curve], [l for _, l in curve], row['eval_mlm_loss'],
+        position(row))
     out.append(dict(seed=seed, speedup=value, kind=kind,
                     text=format_speedup(value, kind)))
   return out
+
+
+def seed_speedups(arm: str, budget: float, rows: List[Dict]) -> List[Dict]:
+  """The speedup at equal quality per seed on the budget axis (the spread
+  beside the mean's)."""
+  return _per_seed_speedups(arm, budget, rows, lambda r: r['budget'])
 
 
 def _seconds(rows: List[Dict], arm: str, budget: float, seed) -> Optional[
@@ -255,23 +265,10 @@ def seed_measured_speedups(arm: str, budget: float, rows: List[Dict]
   """The speedup at equal quality on the measured axis, per seed: the
   baseline's curve and the arm's run placed at their seconds (train loops and
   their compilation) as fractions of that seed's full baseline's."""
-  out = []
-  for seed in sorted({r['seed'] for r in rows if r['arm'] == arm and
-                      r['budget'] == budget}):
-    full = _seconds(rows, BASELINE, 1.0, seed)
-    curve = sorted((paid_seconds(r) / full, r['eval_mlm_loss'])
-                   for r in rows if r['arm'] == BASELINE and
-                   r['seed'] == seed) if full else []
-    if not curve:
-      continue
-    row = next(r for r in rows if r['arm'] == arm and r['budget'] == budget
-               and r['seed'] == seed)
-    value, kind = equal_quality_speedup(
-        [f for f, _ in curve], [l for _, l in curve], row['eval_mlm_loss'],
-        paid_seconds(row) / full)
-    out.append(dict(seed=seed, speedup=value, kind=kind,
-                    text=format_speedup(value, kind)))
-  return out
+  def fraction(row):
+    full = _seconds(rows, BASELINE, 1.0, row['seed'])
+    return paid_seconds(row) / full if full else None
+  return _per_seed_speedups(arm, budget, rows, fraction)
 
 
 def paired_differences(arm: str, budget: float, rows: List[Dict]) -> Dict:
