@@ -444,7 +444,8 @@ class InteropTest(pu.TinyDataTestCase):
         (hf, 'gelu', 'gelu_erf'), (hf, 'gelu_new', 'gelu_tanh'),
         (hf, 'gelu_pytorch_tanh', 'gelu_tanh'), (hf, 'relu', 'relu'),
         # google-research/bert's `gelu` is the tanh form.
-        (google, 'gelu', 'gelu_tanh'), (google, 'relu', 'relu')):
+        (google, 'gelu', 'gelu_tanh'), (google, 'gelu_new', 'gelu_tanh'),
+        (google, 'relu', 'relu')):
       settings = bert_config.encoder_settings(dict(base, hidden_act=act),
                                               'c.json', dialect)
       self.assertEqual(settings.inner_activation, expected, (dialect, act))

@@ -25,7 +25,8 @@ _ACTIVATIONS = {
     HUGGING_FACE: {'gelu': 'gelu_erf', 'gelu_new': 'gelu_tanh',
                    'gelu_pytorch_tanh': 'gelu_tanh', 'gelu_fast': 'gelu_tanh',
                    'relu': 'relu'},
-    GOOGLE: {'gelu': 'gelu_tanh', 'relu': 'relu'},
+    # (`gelu_new`, Hugging Face's word for the same, in converted configs.)
+    GOOGLE: {'gelu': 'gelu_tanh', 'gelu_new': 'gelu_tanh', 'relu': 'relu'},
 }
 # `EncoderConfig.inner_activation` -> Hugging Face's hidden_act (export).
 HF_HIDDEN_ACT = {'gelu_tanh': 'gelu_new', 'gelu_erf': 'gelu', 'relu': 'relu'}
