@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Tuple
 Phases = List[Tuple[float, int]]
 # The paper's kept fraction (256 of 512), the encoder's default.
 DEFAULT_KEEP_RATIO = 0.5
+# What ranks the tokens: the paper's masked-LM loss, or its ablations.
+IMPORTANCE_MODES = ('mlm_loss', 'frequency', 'random')
 
 
 def keep_k_from_ratio(keep_ratio: float, seq_length: int) -> int:

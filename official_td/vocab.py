@@ -9,8 +9,6 @@ import dataclasses
 from typing import Dict, List, Optional, Tuple
 import unicodedata
 
-import tensorflow as tf
-
 # Tokens that are always kept in the middle layers, and the padding token that
 # is never kept ahead of a real token.
 KEEP_TOKENS = ('[CLS]', '[SEP]', '[MASK]', '[UNK]')
@@ -57,6 +55,7 @@ def load_vocab(vocab_file: str) -> List[str]:
   Raises:
     ValueError: if the file does not exist.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not tf.io.gfile.exists(vocab_file):
     raise ValueError(
         f'Vocab file {vocab_file!r} does not exist. Pass the path of a '
@@ -88,12 +87,18 @@ def resolve_special_token_ids(vocab_file: str) -> SpecialTokenIds:
     ValueError: if the file is missing or lacks one of `[CLS]`, `[SEP]`,
       `[MASK]`, `[UNK]`, `[PAD]`.
   """
-  tokens = load_vocab(vocab_file)
+  return special_token_ids(load_vocab(vocab_file), f'Vocab file {vocab_file!r}')
+
+
+def special_token_ids(tokens: List[str], source: str = 'The vocab'
+                      ) -> SpecialTokenIds:
+  """The special tokens' ids in a vocab's `tokens` (in id order); `source`
+  names the vocab in the error."""
   vocab = token_ids(tokens)
   missing = [t for t in KEEP_TOKENS + (PAD_TOKEN,) if t not in vocab]
   if missing:
     raise ValueError(
-        f'Vocab file {vocab_file!r} lacks the special token(s) {missing}. '
+        f'{source} lacks the special token(s) {missing}. '
         'Token dropping needs [CLS], [SEP], [MASK], [UNK] and [PAD]: use a '
         'BERT WordPiece vocab, or build one with '
         'official_td.data.examples.vocab_builder (which reserves them).')

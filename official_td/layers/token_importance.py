@@ -6,7 +6,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-MODES = ('mlm_loss', 'frequency', 'random')
+from official_td import keep
+
+MODES = keep.IMPORTANCE_MODES
 
 
 @tf_keras.utils.register_keras_serializable(package='OfficialTD')

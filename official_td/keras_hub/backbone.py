@@ -1,0 +1,369 @@
+"""TokenDropBertBackbone: KerasHub's BERT whose middle layers see kept tokens."""
+
+import contextlib
+import json
+import os
+from typing import Optional, Sequence
+
+import keras
+from keras import ops
+import keras_hub
+import numpy as np
+
+from official_td import keep
+from official_td import vocab as vocab_lib
+from official_td.keras_hub import token_dropping
+
+# Beside a saved preset: the importance table, and the drop settings a
+# `TokenDropBertBackbone.from_preset` of the directory restores.
+IMPORTANCE_FILE = 'token_importance.npy'
+DROP_CONFIG_FILE = 'token_drop_config.json'
+# The arguments this backbone adds to `BertBackbone`'s.
+DROP_ARGS = ('keep_k', 'keep_ratio', 'drop_start_layer', 'drop_end_layer',
+             'importance_mode', 'importance_beta', 'importance_initial_value',
+             'allow_ids', 'deny_ids', 'drop_at_eval')
+BERT_INPUTS = ('token_ids', 'segment_ids', 'padding_mask')
+
+
+class _Untracked:
+  """Holds the importance layer outside the backbone's weights, so that the
+  backbone's weights are exactly `BertBackbone`'s (the task tracks it)."""
+
+  def __init__(self, value):
+    self.value = value
+
+
+@keras.saving.register_keras_serializable(package='OfficialTD')
+class TokenDropBertBackbone(keras_hub.models.BertBackbone):
+  """`keras_hub.models.BertBackbone`, except in training the middle layers
+  see only the kept tokens (Hou et al., 2022).
+
+  With `L` layers and the window `[s, e)` (default `[L/2-1, L-1)`), a
+  dropping forward pass runs layers `0 .. s-1` on all `S` tokens; layer `s`
+  with the `k` kept tokens as queries and every token as keys and values;
+  layers `s+1 .. e-1` on the kept tokens; then the dropped tokens' states (as
+  they entered layer `s`) rejoin at their positions and layers `e .. L-1` run
+  on all `S`. The kept tokens are the `k` of highest importance, by the rule
+  of `token_dropping.select` (the Model Garden encoder's rule, held to it by
+  a test).
+
+  Without dropping (inference, unless `drop_at_eval`) this is
+  `BertBackbone`'s forward pass. Its weights are `BertBackbone`'s, layer for
+  layer: `from_preset` takes any KerasHub BERT preset (a directory, a Kaggle
+  handle, a Hugging Face BERT), and `save_to_preset` writes a `BertBackbone`
+  preset that KerasHub loads unchanged, with the importance table and the
+  drop settings beside it.
+
+  Args (beyond `BertBackbone`'s):
+    keep_k / keep_ratio: tokens kept in the window (one of them; the paper's
+      0.5 when neither is given).
+    drop_start_layer / drop_end_layer: the window `[s, e)`.
+    importance_mode: `mlm_loss`, `frequency` or `random`.
+    importance_beta / importance_initial_value: the moving average's decay
+      and every id's first score.
+    allow_ids / deny_ids: ids kept first (`[CLS]`, `[SEP]`, `[MASK]`,
+      `[UNK]`) and ids never kept ahead of a real token (`[PAD]`); see
+      `special_ids` to resolve them from a vocabulary.
+    drop_at_eval: drop tokens in inference calls too.
+
+  Inputs: `BertBackbone`'s dict, plus optional `drop_seed` int `[batch]`: one
+  seed per sequence for the tie-break (the Model Garden trainer's seeds give
+  the same selection); without it the tie-break is drawn from the importance
+  layer's seed generator.
+  """
+
+  def __init__(self,
+               vocabulary_size: int,
+               num_layers: int,
+               num_heads: int,
+               hidden_dim: int,
+               intermediate_dim: int,
+               dropout: float = 0.1,
+               max_sequence_length: int = 512,
+               num_segments: int = 2,
+               dtype=None,
+               keep_k: Optional[int] = None,
+               keep_ratio: Optional[float] = None,
+               drop_start_layer: Optional[int] = None,
+               drop_end_layer: Optional[int] = None,
+               importance_mode: str = 'mlm_loss',
+               importance_beta: float = 0.995,
+               importance_initial_value: float = 10.0,
+               allow_ids: Sequence[int] = (),
+               deny_ids: Sequence[int] = (),
+               drop_at_eval: bool = False,
+               **kwargs):
+    start, end = keep.check_drop_window(num_layers, drop_start_layer,
+                                        drop_end_layer)
+    if keep_k is None and keep_ratio is None:
+      keep_ratio = keep.DEFAULT_KEEP_RATIO
+    keep_k, keep_ratio = keep.check_keep_setting(keep_k, keep_ratio,
+                                                 max_sequence_length)
+    allow_ids = tuple(int(i) for i in allow_ids)
+    deny_ids = tuple(int(i) for i in deny_ids)
+    if set(allow_ids) & set(deny_ids):
+      raise ValueError(
+          f'Ids {sorted(set(allow_ids) & set(deny_ids))} are both allow- and '
+          'deny-listed; remove them from one of the lists.')
+    super().__init__(
+        vocabulary_size=vocabulary_size, num_layers=num_layers,
+        num_heads=num_heads, hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim, dropout=dropout,
+        max_sequence_length=max_sequence_length, num_segments=num_segments,
+        dtype=dtype, **kwargs)
+    for layer in self.transformer_layers:
+      if layer.normalize_first:
+        raise ValueError('TokenDropBertBackbone runs post-norm BERT blocks; '
+                         f'{layer.name} normalizes first.')
+    self.drop_window = (start, end)
+    self.keep_k = keep_k
+    self.keep_ratio = keep_ratio
+    self.allow_ids = allow_ids
+    self.deny_ids = deny_ids
+    self.drop_at_eval = bool(drop_at_eval)
+    self._forced = (None, None)
+    self._importance = _Untracked(token_dropping.TokenImportance(
+        vocabulary_size, mode=importance_mode, beta=importance_beta,
+        initial_value=importance_initial_value, name='token_importance'))
+    self._drop_config = dict(
+        keep_k=keep_k, keep_ratio=keep_ratio, drop_start_layer=start,
+        drop_end_layer=end, importance_mode=importance_mode,
+        importance_beta=float(importance_beta),
+        importance_initial_value=float(importance_initial_value),
+        allow_ids=list(allow_ids), deny_ids=list(deny_ids),
+        drop_at_eval=self.drop_at_eval)
+
+  # ------------------------------------------------------------ settings
+  @staticmethod
+  def special_ids(vocabulary: Sequence[str]):
+    """`allow_ids` and `deny_ids` of a WordPiece vocabulary (token list)."""
+    ids = vocab_lib.special_token_ids(list(vocabulary))
+    return dict(allow_ids=ids.allow_ids, deny_ids=ids.deny_ids)
+
+  @property
+  def importance(self) -> token_dropping.TokenImportance:
+    """The importance layer (table and tie-break seeds; not a weight)."""
+    return self._importance.value
+
+  @contextlib.contextmanager
+  def force_dropping(self, enabled: Optional[bool],
+                     keep_k: Optional[int] = None):
+    """Within the block, calls drop iff `enabled` (None: by `training`),
+    keeping `keep_k` tokens if given. Read when a call is traced: rebuild a
+    compiled train function after leaving the block (a keep schedule does)."""
+    saved = self._forced
+    self._forced = (enabled, keep_k)
+    try:
+      yield self
+    finally:
+      self._forced = saved
+
+  def keep_k_for(self, seq_length: int) -> int:
+    keep_k = self._forced[1] or self.keep_k or keep.keep_k_from_ratio(
+        self.keep_ratio, seq_length)
+    return keep.check_keep_k(keep_k, seq_length, 'Token dropping',
+                             'lower keep_k (or keep_ratio)')
+
+  def drops(self, training) -> bool:
+    """Whether a call with `training` drops tokens."""
+    if self._forced[0] is not None:
+      return self._forced[0]
+    return bool(training) or self.drop_at_eval
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(self._drop_config)
+    return config
+
+  # ------------------------------------------------------------ forward
+  def call(self, inputs, training=None, mask=None):
+    plain = {k: inputs[k] for k in BERT_INPUTS}
+    token_ids = inputs['token_ids']
+    if not self.drops(training) or token_ids.shape[1] is None:
+      return super().call(plain, training=training, mask=mask)
+    return self._call_with_drop(plain, inputs.get('drop_seed'),
+                                self.keep_k_for(token_ids.shape[1]),
+                                training)
+
+  def compute_output_spec(self, inputs, training=None, mask=None):
+    return super().compute_output_spec(
+        {k: inputs[k] for k in BERT_INPUTS}, training=training, mask=mask)
+
+  def _call_with_drop(self, inputs, drop_seed, keep_k, training):
+    token_ids = inputs['token_ids']
+    padding_mask = inputs['padding_mask']
+    start, end = self.drop_window
+    layers = self.transformer_layers
+
+    # 1. Embeddings and the layers before the window, as BertBackbone.
+    tokens = self.token_embedding(token_ids)
+    x = self.embeddings_add((tokens, self.position_embedding(tokens),
+                             self.segment_embedding(inputs['segment_ids'])))
+    x = self.embeddings_dropout(self.embeddings_layer_norm(x),
+                                training=training)
+    for layer in layers[:start]:
+      x = layer(x, padding_mask=padding_mask, training=training)
+
+    # 2. The kept positions, by importance.
+    seq_length = token_ids.shape[1]
+    kept_idx, dropped_idx = self.select(inputs, drop_seed, keep_k)
+    dropped = token_dropping.gather(x, dropped_idx)
+
+    # 3. The transition layer: kept queries attend to every token; then the
+    #    kept tokens alone.
+    kept = token_dropping.gather(x, kept_idx)
+    key_mask = ops.cast(padding_mask, 'bool')[:, None, :]
+    kept = attend(layers[start], kept, x,
+                  ops.broadcast_to(key_mask, (ops.shape(kept)[0], keep_k,
+                                              seq_length)), training)
+    kept_mask = token_dropping.gather(padding_mask, kept_idx)
+    for layer in layers[start + 1:end]:
+      kept = layer(kept, padding_mask=kept_mask, training=training)
+
+    # 4. The dropped tokens rejoin; the last layers see every token.
+    x = token_dropping.restore(kept, dropped, kept_idx, dropped_idx)
+    for layer in layers[end:]:
+      x = layer(x, padding_mask=padding_mask, training=training)
+    return {
+        'sequence_output': x,
+        'pooled_output': self.pooled_dense(x[:, self.cls_token_index, :]),
+    }
+
+  def select(self, inputs, drop_seed=None, keep_k: Optional[int] = None):
+    """The positions a dropping call keeps and drops: int32
+    `kept_indices` `[batch, k]` and `dropped_indices` `[batch, S - k]`."""
+    token_ids = inputs['token_ids']
+    seq_length = token_ids.shape[1]
+    keep_k = keep_k or self.keep_k_for(seq_length)
+    noise = (self.importance.noise(ops.shape(token_ids)) if drop_seed is None
+             else token_dropping.hash_uniform(drop_seed, seq_length))
+    return token_dropping.select(
+        self.importance(token_ids), inputs['padding_mask'], keep_k, noise,
+        token_ids, self.allow_ids, self.deny_ids)
+
+  # ------------------------------------------------------------ presets
+  @classmethod
+  def from_preset(cls, preset, load_weights: bool = True, **kwargs):
+    """A `TokenDropBertBackbone` with the weights of a BERT preset.
+
+    `preset`: anything `keras_hub.models.BertBackbone.from_preset` takes (a
+    directory, a Kaggle handle, a Hugging Face BERT). Drop settings come
+    from `kwargs`, else from the preset's `token_drop_config.json` (written
+    by `save_to_preset`), else the defaults; the importance table from its
+    `token_importance.npy` when present. The special ids are resolved from
+    the preset's vocabulary when it has one and `kwargs` name none.
+    """
+    plain = keras_hub.models.BertBackbone.from_preset(
+        preset, load_weights=load_weights)
+    settings = _read_json(preset, DROP_CONFIG_FILE) or {}
+    if 'allow_ids' not in kwargs and not settings.get('allow_ids'):
+      vocabulary = _preset_vocabulary(preset)
+      if vocabulary is not None:
+        settings.update(cls.special_ids(vocabulary))
+    settings.update(kwargs)
+    config = dict(plain.get_config(), **settings)
+    config.pop('name', None)
+    backbone = cls(**config)
+    backbone.set_weights(plain.get_weights())
+    table = _read_array(preset, IMPORTANCE_FILE)
+    if table is not None:
+      backbone.importance.table.assign(table)
+    return backbone
+
+  def as_bert_backbone(self) -> keras_hub.models.BertBackbone:
+    """A plain `BertBackbone` with this backbone's weights."""
+    config = {k: v for k, v in self.get_config().items()
+              if k not in DROP_ARGS}
+    plain = keras_hub.models.BertBackbone.from_config(config)
+    plain.set_weights(self.get_weights())
+    return plain
+
+  def save_to_preset(self, preset_dir: str):
+    """Writes a `BertBackbone` preset (config, weights) that KerasHub loads
+    unchanged, with the importance table and the drop settings beside it."""
+    self.as_bert_backbone().save_to_preset(preset_dir)
+    _write(preset_dir, IMPORTANCE_FILE,
+           lambda f: np.save(f, keras.ops.convert_to_numpy(
+               self.importance.table)), binary=True)
+    _write(preset_dir, DROP_CONFIG_FILE,
+           lambda f: f.write(json.dumps(self._drop_config, indent=2)))
+
+
+# ------------------------------------------------------------ helpers
+def attend(layer, query, value, attention_mask, training=None):
+  """A KerasHub `TransformerEncoder` block (post-norm) whose queries are
+  `query` and keys/values `value`: the transition layer. With `query is
+  value` it is the block's own call (a test holds the two together)."""
+  attention = layer._self_attention_layer(  # pylint: disable=protected-access
+      query=query, value=value, attention_mask=attention_mask,
+      training=training)
+  x = layer._self_attention_dropout(attention, training=training)  # pylint: disable=protected-access
+  x = layer._self_attention_layer_norm(x + query)  # pylint: disable=protected-access
+  residual = x
+  x = layer._feedforward_intermediate_dense(x)  # pylint: disable=protected-access
+  x = layer._feedforward_output_dense(x)  # pylint: disable=protected-access
+  x = layer._feedforward_dropout(x, training=training)  # pylint: disable=protected-access
+  return layer._feedforward_layer_norm(x + residual)  # pylint: disable=protected-access
+
+
+def _local_dir(preset) -> Optional[str]:
+  return preset if isinstance(preset, str) and _exists(preset) else None
+
+
+def _exists(path):
+  return _gfile().exists(path) if _gfile() else os.path.exists(path)
+
+
+def _gfile():
+  """`tf.io.gfile` when TensorFlow is installed (for `gs://`), else None."""
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return tf.io.gfile
+
+
+def _open(path, mode):
+  gfile = _gfile()
+  return gfile.GFile(path, mode) if gfile else open(path, mode)  # pylint: disable=consider-using-with
+
+
+def _read_json(preset, name):
+  directory = _local_dir(preset)
+  path = directory and os.path.join(directory, name)
+  if not path or not _exists(path):
+    return None
+  with _open(path, 'r') as f:
+    return json.load(f)
+
+
+def _read_array(preset, name):
+  directory = _local_dir(preset)
+  path = directory and os.path.join(directory, name)
+  if not path or not _exists(path):
+    return None
+  with _open(path, 'rb') as f:
+    return np.load(f)
+
+
+def _preset_vocabulary(preset):
+  directory = _local_dir(preset)
+  path = directory and os.path.join(directory, 'assets', 'tokenizer',
+                                    'vocabulary.txt')
+  if not path or not _exists(path):
+    return None
+  with _open(path, 'r') as f:
+    return [line.rstrip('\n') for line in f]
+
+
+def _write(directory, name, write, binary=False):
+  """Writes `name` whole: to a temporary name, then renamed."""
+  path = os.path.join(directory, name)
+  partial = path + '.partial'
+  with _open(partial, 'wb' if binary else 'w') as f:
+    write(f)
+  gfile = _gfile()
+  if gfile:
+    gfile.rename(partial, path, overwrite=True)
+  else:
+    os.replace(partial, path)

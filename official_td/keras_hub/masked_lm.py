@@ -1,0 +1,84 @@
+"""TokenDropBertMaskedLM: masked-LM pretraining of the backbone with `fit`."""
+
+import keras
+from keras import ops
+import keras_hub
+from keras_hub.src.models.bert.bert_backbone import bert_kernel_initializer  # pylint: disable=g-direct-tensorflow-import
+
+from official_td.keras_hub.backbone import TokenDropBertBackbone
+
+
+@keras.saving.register_keras_serializable(package='OfficialTD')
+class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
+  """`keras_hub.models.BertMaskedLM` for a `TokenDropBertBackbone`, whose
+  training step also updates the importance table.
+
+  Inputs: `BertMaskedLM`'s (`token_ids`, `segment_ids`, `padding_mask`,
+  `mask_positions`, as `BertMaskedLMPreprocessor` makes them), plus, with
+  `drop_seed_input=True`, `drop_seed` `[batch]` (one tie-break seed per
+  sequence; without it the tie-break is drawn from the importance layer's
+  seed generator). Labels:
+  the masked ids; sample weights: 1 for a real prediction slot, 0 for a
+  padded one.
+
+  The loss is the weighted mean of the slots' cross-entropy (padded slots
+  count nothing), the Model Garden trainer's. In a training step that drops
+  tokens, the table takes one moving-average step from the same per-slot
+  losses (weighted: a padded slot trains no id's score). Under
+  `keras.distribution.DataParallel` on JAX the step sees the global batch,
+  so every device computes the same table.
+  """
+
+  backbone_cls = TokenDropBertBackbone
+  preprocessor_cls = keras_hub.models.BertMaskedLMPreprocessor
+
+  def __init__(self, backbone, preprocessor=None,
+               drop_seed_input: bool = False, **kwargs):
+    self.backbone = backbone
+    self.preprocessor = preprocessor
+    self.masked_lm_head = keras_hub.layers.MaskedLMHead(
+        vocabulary_size=backbone.vocabulary_size,
+        token_embedding=backbone.token_embedding,
+        intermediate_activation='gelu',
+        kernel_initializer=bert_kernel_initializer(),
+        dtype=backbone.dtype_policy,
+        name='mlm_head')
+    # Tracked here: the table and its seed generator are the task's state.
+    self.importance = backbone.importance
+    inputs = {
+        **backbone.input,
+        'mask_positions': keras.Input(shape=(None,), dtype='int32',
+                                      name='mask_positions'),
+    }
+    if drop_seed_input:
+      inputs['drop_seed'] = keras.Input(shape=(), dtype='int32',
+                                        name='drop_seed')
+    sequence = backbone({k: v for k, v in inputs.items()
+                         if k != 'mask_positions'})['sequence_output']
+    outputs = self.masked_lm_head(sequence, inputs['mask_positions'])
+    super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    self.drop_seed_input = bool(drop_seed_input)
+
+  def get_config(self):
+    config = super().get_config()
+    config['drop_seed_input'] = self.drop_seed_input
+    return config
+
+  def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                   training=True):
+    slot_losses = mlm_slot_losses(y, y_pred)
+    weights = (ops.ones_like(slot_losses) if sample_weight is None else
+               ops.cast(sample_weight, 'float32'))
+    loss = ops.divide(ops.sum(slot_losses * weights),
+                      ops.maximum(ops.sum(weights), 1e-9))
+    if training and self.backbone.drops(True):
+      self.importance.update(y, ops.stop_gradient(slot_losses), weights)
+    if self.losses:
+      loss = loss + ops.sum(self.losses)
+    return loss
+
+
+def mlm_slot_losses(labels, logits):
+  """Per-slot cross-entropy, float32 `[batch, predictions]`."""
+  return ops.sparse_categorical_crossentropy(
+      labels, ops.cast(logits, 'float32'), from_logits=True)

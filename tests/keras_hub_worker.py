@@ -1,0 +1,153 @@
+"""The Keras 3 side of tests/test_keras_hub.py, run in a process of its own
+(Keras's backend is fixed at import): `python -m tests.keras_hub_worker
+CHECK[,CHECK...] REQUEST.json RESULT.json` with `KERAS_BACKEND` set. Each check writes
+the numbers the test asserts on; none asserts itself.
+"""
+
+import json
+import os
+import sys
+
+import keras
+import keras_hub
+import numpy as np
+
+from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import TokenDropBertBackbone
+from official_td.keras_hub import TokenDropBertMaskedLM
+
+SMALL = dict(vocabulary_size=60, num_layers=4, num_heads=2, hidden_dim=16,
+             intermediate_dim=32, max_sequence_length=32)
+
+
+def _np(x):
+  return keras.ops.convert_to_numpy(x)
+
+
+def _max_diff(a, b):
+  return float(np.max(np.abs(np.asarray(a, np.float64) -
+                             np.asarray(b, np.float64))))
+
+
+def _inputs(batch):
+  return dict(token_ids=batch['ids'], segment_ids=batch['segments'],
+              padding_mask=batch['mask'])
+
+
+def check_presets(request):
+  """A random BertBackbone's preset in and out of TokenDropBertBackbone."""
+  root = request['root']
+  batch = dict(np.load(request['batch']))
+  keras.utils.set_random_seed(1)
+  plain = keras_hub.models.BertBackbone(**SMALL)
+  plain_dir = os.path.join(root, f'plain_{keras.backend.backend()}')
+  plain.save_to_preset(plain_dir)
+  ours = TokenDropBertBackbone.from_preset(plain_dir, keep_k=12)
+  theirs = plain(_inputs(batch))['sequence_output']
+  mine = ours(_inputs(batch))['sequence_output']
+  # The transition helper with every token as query: the block's own call.
+  layer = ours.transformer_layers[1]
+  hidden = ours.token_embedding(batch['ids'])
+  mask = keras.ops.cast(batch['mask'], 'bool')
+  square = keras.ops.broadcast_to(mask[:, None, :],
+                                  (mask.shape[0],) + (mask.shape[1],) * 2)
+  # A table to carry through the preset.
+  table = np.random.default_rng(2).normal(size=SMALL['vocabulary_size'])
+  ours.importance.table.assign(table.astype('float32'))
+  out_dir = os.path.join(root, f'out_{keras.backend.backend()}')
+  ours.save_to_preset(out_dir)
+  back = keras_hub.models.BertBackbone.from_preset(out_dir)
+  again = TokenDropBertBackbone.from_preset(out_dir)
+  with open(os.path.join(out_dir, 'config.json')) as f:
+    saved_class = json.load(f)['class_name']
+  return dict(
+      weights=len(plain.weights),
+      weights_in=len(ours.weights),
+      weights_in_equal=sum(np.array_equal(_np(a), _np(b))
+                           for a, b in zip(plain.weights, ours.weights)),
+      weights_out=len(back.weights),
+      weights_out_equal=sum(np.array_equal(_np(a), _np(b))
+                            for a, b in zip(plain.weights, back.weights)),
+      plain_output_diff=_max_diff(mine, theirs),
+      attend_diff=_max_diff(
+          backbone_lib.attend(layer, hidden, hidden, square),
+          layer(hidden, padding_mask=batch['mask'])),
+      saved_class=saved_class,
+      table_diff=_max_diff(_np(again.importance.table), table),
+      keep_k_again=again.keep_k)
+
+
+def check_agreement(request):
+  """The dropping forward pass of a Hugging Face export of a Model Garden
+  encoder, with the encoder's table, ids and seeds."""
+  batch = dict(np.load(request['batch']))
+  ours = TokenDropBertBackbone.from_preset(
+      request['hf_dir'], keep_k=request['keep_k'], dropout=0.0,
+      allow_ids=request['allow_ids'], deny_ids=request['deny_ids'])
+  ours.importance.table.assign(batch['table'])
+  inputs = dict(_inputs(batch), drop_seed=batch['seeds'])
+  kept, dropped = ours.select(inputs, batch['seeds'])
+  with ours.force_dropping(True):
+    dropping = ours(inputs)['sequence_output']
+  plain = ours(_inputs(batch))['sequence_output']
+  result = dict(kept=_np(kept).tolist(), dropped=_np(dropped).tolist())
+  np.savez(request['outputs'], dropping=_np(dropping), plain=_np(plain))
+  return result
+
+
+def check_fit(request):
+  """One `fit` step on one device and data-parallel on two: the table and
+  the weights after it, and the table an independent computation expects."""
+  batch = dict(np.load(request['batch']))
+  results = {}
+  for devices in (1, 2):
+    # The distribution first: every variable is created under it.
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(
+            devices=keras.distribution.list_devices()[:2])
+        if devices == 2 else None)
+    keras.utils.set_random_seed(3)
+    backbone = TokenDropBertBackbone(dropout=0.0, keep_k=12,
+                                     allow_ids=(1, 2, 3, 4), deny_ids=(0,),
+                                     **SMALL)
+    task = TokenDropBertMaskedLM(backbone, drop_seed_input=True)
+    task.compile(optimizer=keras.optimizers.SGD(0.1))
+    x = dict(_inputs(batch), mask_positions=batch['positions'],
+             drop_seed=batch['seeds'])
+    before = np.asarray(_np(backbone.importance.table))
+    with backbone.force_dropping(True):
+      logits = task.predict_on_batch(x)
+    task.fit(x, batch['labels'], sample_weight=batch['weights'],
+             batch_size=len(batch['ids']), epochs=1, verbose=0,
+             shuffle=False)
+    results[devices] = dict(
+        table=_np(backbone.importance.table),
+        weights=[_np(w) for w in task.trainable_weights],
+        logits=logits, before=before)
+  one, two = results[1], results[2]
+  np.savez(request['fit_outputs'], logits=one['logits'], table=one['table'],
+           before=one['before'])
+  return dict(
+      table_devices_diff=_max_diff(one['table'], two['table']),
+      weights=len(one['weights']),
+      weights_devices_diff=max(_max_diff(a, b) for a, b in
+                               zip(one['weights'], two['weights'])),
+      devices=len(keras.distribution.list_devices()))
+
+
+def main(argv):
+  checks, request_path, result_path = argv[1:4]
+  with open(request_path) as f:
+    request = json.load(f)
+  result = {}
+  for check in checks.split(','):
+    result[check] = globals()['check_' + check](request)
+    result[check]['backend'] = keras.backend.backend()
+  partial = result_path + '.partial'
+  with open(partial, 'w') as f:
+    json.dump(result, f)
+  os.replace(partial, result_path)
+
+
+if __name__ == '__main__':
+  main(sys.argv)

@@ -1,0 +1,204 @@
+"""The KerasHub backbone on Keras 3 (JAX and TensorFlow) against KerasHub's
+BertBackbone and the Model Garden encoder.
+
+The Keras 3 side runs in one process per backend (tests/keras_hub_worker.py),
+both started at once; the JAX one has two forced CPU devices for the
+data-parallel check. This process holds the Model Garden side (tf_keras) and
+the independent computations.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from official_td import vocab as vocab_lib
+from official_td.configs import encoders
+from official_td.interop import huggingface
+from official_td.networks import TokenDropBertEncoder
+from tests import pretrain_utils as pu
+from tests import testing_utils as tu
+
+V, B, S, K = 60, 4, 32, 12
+PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
+BACKENDS = ('jax', 'tensorflow')
+
+
+def _batch(rng):
+  """Real-world ties and tiers: [CLS]/[SEP]/[MASK] to keep, a [PAD] id
+  inside a real sequence, a padded row, a row shorter than k, two segments,
+  a table of three values (many ties), padded prediction slots."""
+  ids = rng.integers(5, V, (B, S)).astype(np.int32)
+  ids[:, 0] = CLS
+  ids[:, 10] = SEP
+  ids[:, 5] = MASK
+  ids[1, 7] = PAD
+  mask = np.ones((B, S), np.int32)
+  mask[2, 20:] = 0
+  mask[3, 9:] = 0
+  ids[mask == 0] = PAD
+  segments = np.zeros((B, S), np.int32)
+  segments[:, 16:] = 1
+  positions = np.tile(np.array([[1, 2, 3, 5]], np.int32), (B, 1))
+  labels = rng.integers(5, V, (B, 4)).astype(np.int32)
+  weights = np.ones((B, 4), np.float32)
+  weights[0, 3] = 0.0
+  labels[0, 3] = 0  # A padded slot: its id must not move.
+  labels[1, 1] = labels[1, 0]  # A duplicate id: the mean of its losses.
+  return dict(ids=ids, mask=mask, segments=segments,
+              table=rng.choice([1.0, 2.0, 3.0], V).astype(np.float32),
+              seeds=np.array([11, 12, 13, 14], np.int32),
+              positions=positions, labels=labels, weights=weights)
+
+
+class KerasHubTest(tu.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.batch = _batch(np.random.default_rng(0))
+    batch_path = os.path.join(cls.root, 'batch.npz')
+    np.savez(batch_path, **cls.batch)
+    cls.vocab_file = tu.write_vocab(os.path.join(cls.root, 'vocab.txt'), V)
+    cls.encoder, cls.hf_dir = cls._model_garden_encoder()
+    procs = {}
+    for backend in BACKENDS:
+      request = dict(root=cls.root, batch=batch_path, hf_dir=cls.hf_dir,
+                     keep_k=K, allow_ids=[CLS, SEP, MASK, UNK],
+                     deny_ids=[PAD],
+                     outputs=os.path.join(cls.root, f'{backend}.npz'),
+                     fit_outputs=os.path.join(cls.root, f'{backend}_fit.npz'))
+      request_path = os.path.join(cls.root, f'{backend}.json')
+      with open(request_path, 'w') as f:
+        json.dump(request, f)
+      env = pu.env(KERAS_BACKEND=backend,
+                   XLA_FLAGS='--xla_force_host_platform_device_count=2')
+      checks = 'presets,agreement' + (',fit' if backend == 'jax' else '')
+      procs[backend] = subprocess.Popen(
+          [sys.executable, '-m', 'tests.keras_hub_worker', checks,
+           request_path, os.path.join(cls.root, f'{backend}_result.json')],
+          cwd=pu.REPO, env=env, stdout=subprocess.PIPE,
+          stderr=subprocess.STDOUT, text=True)
+    cls.results = {}
+    for backend, proc in procs.items():
+      log, _ = proc.communicate(timeout=600)
+      if proc.returncode:
+        raise AssertionError(f'{backend} worker failed:\n{log[-6000:]}')
+      with open(os.path.join(cls.root, f'{backend}_result.json')) as f:
+        cls.results[backend] = json.load(f)
+
+  @classmethod
+  def _model_garden_encoder(cls):
+    config = encoders.EncoderConfig(
+        vocab_size=V, hidden_size=16, num_layers=4, num_attention_heads=2,
+        inner_dim=32, max_sequence_length=S, dropout=0.0)
+    kwargs = encoders.plain_encoder_kwargs(config)
+    tf.keras.utils.set_random_seed(5)
+    encoder = TokenDropBertEncoder(keep_k=K, vocab_file=cls.vocab_file,
+                                   output_drop_indices=True, **kwargs)
+    encoder(cls._mg_inputs(cls.batch))
+    encoder.importance.table.assign(cls.batch['table'])
+    hf_dir = os.path.join(cls.root, 'hf')
+    huggingface.write_directory(
+        hf_dir, huggingface.tensors_of(encoder),
+        huggingface.hf_config(kwargs, vocab_lib.resolve_special_token_ids(
+            cls.vocab_file), 'BertModel'),
+        cls.vocab_file, lower_case=False)
+    return encoder, hf_dir
+
+  @staticmethod
+  def _mg_inputs(batch, seeds=False):
+    inputs = dict(input_word_ids=batch['ids'], input_mask=batch['mask'],
+                  input_type_ids=batch['segments'])
+    if seeds:
+      inputs['drop_seed'] = batch['seeds']
+    return inputs
+
+  # ------------------------------------------------------------ presets
+  def test_preset_loads_into_the_backbone_and_saves_as_bert_backbone(self):
+    for backend in BACKENDS:
+      with self.subTest(backend):
+        r = self.results[backend]['presets']
+        self.assertEqual(r['backend'], backend)
+        # BERT's weights: 5 embedding/norm, 16 per block, 2 pooler.
+        self.assertEqual(r['weights'], 5 + 16 * 4 + 2)
+        self.assertEqual(r['weights_in'], r['weights'])
+        self.assertEqual(r['weights_in_equal'], r['weights'])
+        self.assertEqual(r['weights_out'], r['weights'])
+        self.assertEqual(r['weights_out_equal'], r['weights'])
+        self.assertEqual(r['saved_class'], 'BertBackbone')
+        self.assertEqual(r['plain_output_diff'], 0.0)
+        self.assertLess(r['attend_diff'], 1e-6)
+        self.assertLess(r['table_diff'], 1e-6)
+        self.assertEqual(r['keep_k_again'], K)
+
+  # ------------------------------------------------------------ one rule
+  def test_model_garden_encoder_and_backbone_agree_when_dropping(self):
+    with self.encoder.force_dropping(True):
+      ours = self.encoder(self._mg_inputs(self.batch, seeds=True))
+    plain = self.encoder(self._mg_inputs(self.batch))
+    kept = ours['kept_indices'].numpy()
+    # The rule is exercised: the short row keeps padding, the [PAD] id in a
+    # real row is dropped while real tokens remain, specials are kept.
+    self.assertTrue(all(p in kept[0] for p in (0, 5, 10)))
+    self.assertNotIn(7, kept[1])
+    self.assertEqual(sorted(kept[3][:9]), list(range(9)))
+    real = self.batch['mask'].astype(bool)
+    for backend in BACKENDS:
+      with self.subTest(backend):
+        r = self.results[backend]['agreement']
+        self.assertEqual(r['kept'], kept.tolist())
+        self.assertEqual(r['dropped'], ours['dropped_indices'].numpy().tolist())
+        outputs = np.load(os.path.join(self.root, f'{backend}.npz'))
+        self.assertAllClose(outputs['dropping'][real],
+                            ours['sequence_output'].numpy()[real],
+                            atol=1e-4, rtol=0)
+        self.assertAllClose(outputs['plain'][real],
+                            plain['sequence_output'].numpy()[real],
+                            atol=1e-4, rtol=0)
+        # Dropping changes the outputs: the comparison above is not moot.
+        self.assertGreater(
+            np.abs(outputs['dropping'] - outputs['plain'])[real].max(), 1e-3)
+
+  # ------------------------------------------------------------ fit
+  def test_fit_updates_the_table_once_per_step_and_same_on_two_devices(self):
+    r = self.results['jax']['fit']
+    self.assertEqual(r['devices'], 2)
+    self.assertEqual(r['weights'], 5 + 16 * 4 + 2 + 5)  # + the MLM head's 5.
+    self.assertLess(r['table_devices_diff'], 1e-6)
+    self.assertLess(r['weights_devices_diff'], 1e-5)
+    # The table an independent EMA of the step's per-slot losses gives.
+    out = np.load(os.path.join(self.root, 'jax_fit.npz'))
+    logits = out['logits'].astype(np.float64)
+    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(
+        -1, keepdims=True)) - logits.max(-1, keepdims=True)
+    labels, weights = self.batch['labels'], self.batch['weights']
+    losses = -np.take_along_axis(logp, labels[..., None], -1)[..., 0]
+    expected = out['before'].astype(np.float64)
+    for token in np.unique(labels[weights > 0]):
+      seen = (labels == token) & (weights > 0)
+      expected[token] = 0.995 * expected[token] + 0.005 * losses[seen].mean()
+    self.assertAllClose(out['table'], expected, atol=1e-5, rtol=0)
+    self.assertEqual(out['table'][0], out['before'][0])  # The padded slot.
+
+  def test_package_imports_without_tensorflow_on_jax(self):
+    code = ('import sys; sys.modules["tensorflow"] = None\n'
+            'import numpy as np\n'
+            'from official_td.keras_hub import TokenDropBertBackbone\n'
+            'b = TokenDropBertBackbone(vocabulary_size=8, num_layers=2, '
+            'num_heads=1, hidden_dim=4, intermediate_dim=4, '
+            'max_sequence_length=8)\n'
+            'x = dict(token_ids=np.ones((1, 8), "int32"), '
+            'segment_ids=np.zeros((1, 8), "int32"), '
+            'padding_mask=np.ones((1, 8), "int32"))\n'
+            'print(b(x, training=True)["sequence_output"].shape)\n')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=pu.REPO,
+                          env=pu.env(KERAS_BACKEND='jax'),
+                          capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn('(1, 8, 4)', proc.stdout)
