@@ -13,6 +13,7 @@ import keras_hub
 import numpy as np
 
 from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import masked_lm
 from official_td.keras_hub import TokenDropBertBackbone
 from official_td.keras_hub import TokenDropBertMaskedLM
 
@@ -42,7 +43,9 @@ def check_presets(request):
   plain = keras_hub.models.BertBackbone(**SMALL)
   plain_dir = os.path.join(root, f'plain_{keras.backend.backend()}')
   plain.save_to_preset(plain_dir)
-  ours = TokenDropBertBackbone.from_preset(plain_dir, keep_k=12)
+  ours = TokenDropBertBackbone.from_preset(plain_dir, keep_k=12,
+                                           allow_ids=(1, 2, 3, 4),
+                                           deny_ids=(0,))
   theirs = plain(_inputs(batch))['sequence_output']
   mine = ours(_inputs(batch))['sequence_output']
   # The transition helper with every token as query: the block's own call.
@@ -58,6 +61,11 @@ def check_presets(request):
   ours.save_to_preset(out_dir)
   back = keras_hub.models.BertBackbone.from_preset(out_dir)
   again = TokenDropBertBackbone.from_preset(out_dir)
+  try:  # A preset without a vocabulary and no ids given: refused.
+    TokenDropBertBackbone.from_preset(plain_dir)
+    no_vocab_error = ''
+  except ValueError as e:
+    no_vocab_error = str(e)
   with open(os.path.join(out_dir, 'config.json')) as f:
     saved_class = json.load(f)['class_name']
   return dict(
@@ -74,7 +82,9 @@ def check_presets(request):
           layer(hidden, padding_mask=batch['mask'])),
       saved_class=saved_class,
       table_diff=_max_diff(_np(again.importance.table), table),
-      keep_k_again=again.keep_k)
+      keep_k_again=again.keep_k,
+      allow_ids_again=list(again.allow_ids),
+      no_vocab_error=no_vocab_error)
 
 
 def check_agreement(request):
@@ -90,7 +100,12 @@ def check_agreement(request):
   with ours.force_dropping(True):
     dropping = ours(inputs)['sequence_output']
   plain = ours(_inputs(batch))['sequence_output']
-  result = dict(kept=_np(kept).tolist(), dropped=_np(dropped).tolist())
+  # Without ids given, the special ids come from the export's vocab.txt.
+  resolved = TokenDropBertBackbone.from_preset(request['hf_dir'],
+                                               keep_k=request['keep_k'])
+  result = dict(kept=_np(kept).tolist(), dropped=_np(dropped).tolist(),
+                resolved_allow_ids=sorted(resolved.allow_ids),
+                resolved_deny_ids=sorted(resolved.deny_ids))
   np.savez(request['outputs'], dropping=_np(dropping), plain=_np(plain))
   return result
 
@@ -125,6 +140,27 @@ def check_fit(request):
         weights=[_np(w) for w in task.trainable_weights],
         logits=logits, before=before)
   one, two = results[1], results[2]
+  # A keep schedule in one fit: 2 dropping steps, then 2 full ones. The
+  # table moves in the first phase only, exactly as a 2-step run leaves it.
+  keras.distribution.set_distribution(None)
+  tables = []
+  for steps, phases in ((4, [(0, 12), (2, SMALL['max_sequence_length'])]),
+                        (2, [(0, 12)])):
+    keras.utils.set_random_seed(3)
+    backbone = TokenDropBertBackbone(dropout=0.0, keep_k=12,
+                                     allow_ids=(1, 2, 3, 4), deny_ids=(0,),
+                                     **SMALL)
+    task = TokenDropBertMaskedLM(backbone, drop_seed_input=True)
+    task.compile(optimizer=keras.optimizers.SGD(0.1))
+    repeat = lambda a: np.concatenate([a] * steps)  # pylint: disable=cell-var-from-loop
+    x = dict(_inputs(batch), mask_positions=batch['positions'],
+             drop_seed=batch['seeds'])
+    task.fit({k: repeat(v) for k, v in x.items()}, repeat(batch['labels']),
+             sample_weight=repeat(batch['weights']),
+             batch_size=len(batch['ids']), epochs=1, verbose=0, shuffle=False,
+             callbacks=[masked_lm.KeepSchedule(
+                 backbone, phases, SMALL['max_sequence_length'])])
+    tables.append(_np(backbone.importance.table))
   np.savez(request['fit_outputs'], logits=one['logits'], table=one['table'],
            before=one['before'])
   return dict(
@@ -132,7 +168,9 @@ def check_fit(request):
       weights=len(one['weights']),
       weights_devices_diff=max(_max_diff(a, b) for a, b in
                                zip(one['weights'], two['weights'])),
-      devices=len(keras.distribution.list_devices()))
+      devices=len(keras.distribution.list_devices()),
+      schedule_table_diff=_max_diff(tables[0], tables[1]),
+      schedule_table_moved=_max_diff(tables[1], one['before']))
 
 
 def main(argv):

@@ -136,6 +136,8 @@ class KerasHubTest(tu.TestCase):
         self.assertLess(r['attend_diff'], 1e-6)
         self.assertLess(r['table_diff'], 1e-6)
         self.assertEqual(r['keep_k_again'], K)
+        self.assertEqual(r['allow_ids_again'], [1, 2, 3, 4])
+        self.assertIn('pass allow_ids and deny_ids', r['no_vocab_error'])
 
   # ------------------------------------------------------------ one rule
   def test_model_garden_encoder_and_backbone_agree_when_dropping(self):
@@ -153,6 +155,8 @@ class KerasHubTest(tu.TestCase):
       with self.subTest(backend):
         r = self.results[backend]['agreement']
         self.assertEqual(r['kept'], kept.tolist())
+        self.assertEqual(r['resolved_allow_ids'], [UNK, CLS, SEP, MASK])
+        self.assertEqual(r['resolved_deny_ids'], [PAD])
         self.assertEqual(r['dropped'], ours['dropped_indices'].numpy().tolist())
         outputs = np.load(os.path.join(self.root, f'{backend}.npz'))
         self.assertAllClose(outputs['dropping'][real],
@@ -185,6 +189,10 @@ class KerasHubTest(tu.TestCase):
       expected[token] = 0.995 * expected[token] + 0.005 * losses[seen].mean()
     self.assertAllClose(out['table'], expected, atol=1e-5, rtol=0)
     self.assertEqual(out['table'][0], out['before'][0])  # The padded slot.
+    # The keep schedule switched the compiled step: 2 dropping steps moved
+    # the table, the 2 full-sequence steps after them did not.
+    self.assertGreater(r['schedule_table_moved'], 1e-3)
+    self.assertLess(r['schedule_table_diff'], 1e-6)
 
   def test_package_imports_without_tensorflow_on_jax(self):
     code = ('import sys; sys.modules["tensorflow"] = None\n'

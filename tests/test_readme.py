@@ -36,7 +36,8 @@ from tests import testing_utils as tu
 README = os.path.join(pu.REPO, 'README.md')
 # In the order they run (each may use the outputs of those before it).
 DOCS = ('docs/data_pipeline.md', 'docs/training_internals.md',
-        'docs/interop.md', 'docs/method.md', 'docs/results.md')
+        'docs/interop.md', 'docs/keras_hub.md', 'docs/method.md',
+        'docs/results.md')
 
 # Substring of a command -> why it cannot run here.
 NOT_RUNNABLE = {
@@ -185,6 +186,12 @@ def tiny(command):
     extra = []
     if 'official_td.data.create_pretraining_data' in part:
       extra = TINY_DATA
+    elif 'official_td.keras_hub.train' in part:
+      extra = ['--gin_bindings=' + b for b in TINY_MODEL]
+    elif 'official_td.keras_hub.finetune' in part:
+      extra = ['--gin_bindings=' + b for b in TINY_FINETUNE]
+    elif 'official_td.benchmarks.keras_step_time' in part:
+      extra = TINY_BENCHMARK
     elif 'official_td.train' in part or 'official_td.study' in part:
       extra = ['--gin_bindings=' + b for b in TINY_MODEL]
       if 'official_td.study' in part:
@@ -276,6 +283,15 @@ class DocsTest(tu.TestCase):
           'lower_case'], False)
       self.assertIs(read('exports', 'cased_hf', 'tokenizer_config.json')[
           'do_lower_case'], False)
+      # docs/keras_hub.md: fit on JAX ends where the Model Garden trainer
+      # does on the same data, config and steps (tiny here; the demo's
+      # figures are in docs/results.md).
+      garden, keras_hub = (read('runs', name, 'results.json')
+                           for name in ('demo', 'demo_keras'))
+      self.assertEqual(keras_hub['backend'], 'jax')
+      self.assertEqual(keras_hub['step'], garden['step'])
+      self.assertLess(abs(keras_hub['eval_mlm_loss'] -
+                          garden['eval_mlm_loss']), 0.05)
 
 
 class Workspace:

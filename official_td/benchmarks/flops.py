@@ -10,7 +10,7 @@ their forward FLOPs.
 
 import dataclasses
 
-from official_td.configs.encoders import EncoderConfig
+from official_td.configs.encoder_config import EncoderConfig
 from official_td.keep import default_drop_window
 
 

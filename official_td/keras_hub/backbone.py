@@ -152,11 +152,16 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     keeping `keep_k` tokens if given. Read when a call is traced: rebuild a
     compiled train function after leaving the block (a keep schedule does)."""
     saved = self._forced
-    self._forced = (enabled, keep_k)
+    self.set_dropping(enabled, keep_k)
     try:
       yield self
     finally:
       self._forced = saved
+
+  def set_dropping(self, enabled: Optional[bool],
+                   keep_k: Optional[int] = None):
+    """`force_dropping`'s setting, kept until changed (a keep schedule)."""
+    self._forced = (enabled, keep_k)
 
   def keep_k_for(self, seq_length: int) -> int:
     keep_k = self._forced[1] or self.keep_k or keep.keep_k_from_ratio(
@@ -256,10 +261,15 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     plain = keras_hub.models.BertBackbone.from_preset(
         preset, load_weights=load_weights)
     settings = _read_json(preset, DROP_CONFIG_FILE) or {}
-    if 'allow_ids' not in kwargs and not settings.get('allow_ids'):
+    if 'allow_ids' not in kwargs and 'allow_ids' not in settings:
       vocabulary = _preset_vocabulary(preset)
-      if vocabulary is not None:
-        settings.update(cls.special_ids(vocabulary))
+      if vocabulary is None:
+        raise ValueError(
+            f'{preset!r} has no vocabulary to find [CLS], [SEP], [MASK], '
+            '[UNK] and [PAD] in (token dropping always keeps the first four '
+            'and never keeps [PAD] ahead of a real token): pass allow_ids '
+            'and deny_ids, e.g. **TokenDropBertBackbone.special_ids(vocab).')
+      settings.update(cls.special_ids(vocabulary))
     settings.update(kwargs)
     config = dict(plain.get_config(), **settings)
     config.pop('name', None)
@@ -347,13 +357,21 @@ def _read_array(preset, name):
 
 
 def _preset_vocabulary(preset):
+  """The preset's WordPiece vocabulary: a KerasHub preset's tokenizer asset
+  or a Hugging Face directory's vocab.txt, else KerasHub's tokenizer loader
+  (Kaggle handles); None if it has none."""
   directory = _local_dir(preset)
-  path = directory and os.path.join(directory, 'assets', 'tokenizer',
-                                    'vocabulary.txt')
-  if not path or not _exists(path):
+  for parts in (('assets', 'tokenizer', 'vocabulary.txt'), ('vocab.txt',)):
+    path = directory and os.path.join(directory, *parts)
+    if path and _exists(path):
+      with _open(path, 'r') as f:
+        return [line.rstrip('\n') for line in f]
+  if directory:
     return None
-  with _open(path, 'r') as f:
-    return [line.rstrip('\n') for line in f]
+  try:
+    return keras_hub.models.BertTokenizer.from_preset(preset).get_vocabulary()
+  except (ValueError, ImportError, FileNotFoundError):
+    return None
 
 
 def _write(directory, name, write, binary=False):

@@ -78,6 +78,31 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     return loss
 
 
+class KeepSchedule(keras.callbacks.Callback):
+  """Moves the backbone to each keep phase at its first step (`phases`:
+  `[(start_step, keep_k), ...]`, `keep_k == seq_length` the plain step) and
+  rebuilds the compiled train step there: one compiled step per k."""
+
+  def __init__(self, backbone, phases, seq_length):
+    super().__init__()
+    self.backbone, self.seq_length = backbone, seq_length
+    self.starts = dict(phases)
+
+  def on_train_begin(self, logs=None):
+    # Counted here, not read from the optimizer each step: a read waits for
+    # the step before it and would stall the backend's asynchronous dispatch.
+    self.step = int(keras.ops.convert_to_numpy(
+        self.model.optimizer.iterations))
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if self.step in self.starts:
+      keep_k = self.starts[self.step]
+      drop = keep_k < self.seq_length
+      self.backbone.set_dropping(drop, keep_k if drop else None)
+      self.model.make_train_function(force=True)
+    self.step += 1
+
+
 def mlm_slot_losses(labels, logits):
   """Per-slot cross-entropy, float32 `[batch, predictions]`."""
   return ops.sparse_categorical_crossentropy(

@@ -1,0 +1,54 @@
+"""The Model Garden trainer's optimizers in Keras 3 (no TensorFlow)."""
+
+import keras
+
+
+class BertSchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """BERT's learning rate: linear warmup over `warmup_steps`, linear decay to
+  `end` at `train_steps` (counted from step 0), as the Model Garden's
+  `official.nlp.optimization` (Keras 3 has no warmup for a linear decay)."""
+
+  def __init__(self, peak, train_steps, warmup_steps, end=0.0):
+    self.peak, self.train_steps = float(peak), int(train_steps)
+    self.warmup_steps, self.end = int(warmup_steps), float(end)
+
+  def __call__(self, step):
+    step = keras.ops.cast(step, 'float32')
+    done = keras.ops.minimum(step, float(self.train_steps)) / self.train_steps
+    decay = (self.peak - self.end) * (1.0 - done) + self.end
+    if not self.warmup_steps:
+      return decay
+    warmup = self.peak * step / float(self.warmup_steps)
+    return keras.ops.where(step < self.warmup_steps, warmup, decay)
+
+  def get_config(self):
+    return dict(peak=self.peak, train_steps=self.train_steps,
+                warmup_steps=self.warmup_steps, end=self.end)
+
+
+def build_optimizer(model: keras.Model, train_steps: int, type: str = 'adamw',  # pylint: disable=redefined-builtin
+                    learning_rate: float = 1e-4, warmup_steps: int = 10000,
+                    end_learning_rate: float = 0.0,
+                    gradient_clip_norm: float = 1.0
+                    ) -> keras.optimizers.Optimizer:
+  """AdamW as the Model Garden trainer's (`optimizer.*`): weight decay 0.01
+  except on LayerNorm and biases, epsilon 1e-6, BERT's schedule, clipping to
+  a global norm (0: off). LAMB is refused: Keras 3's `Lamb` scales the
+  LayerNorm and bias steps by their trust ratio, which the Model Garden's
+  excludes, so the two would not train alike."""
+  schedule = BertSchedule(learning_rate, train_steps, warmup_steps,
+                          end_learning_rate)
+  clip = dict(global_clipnorm=gradient_clip_norm) if (
+      gradient_clip_norm > 0) else {}
+  if type != 'adamw':
+    raise ValueError(
+        f"optimizer.type={type!r}: the KerasHub trainer has AdamW only "
+        "(Keras 3's Lamb adapts LayerNorm and bias steps, the Model Garden's "
+        "does not); set optimizer.type = 'adamw' or train with "
+        'official_td.train.')
+  optimizer = keras.optimizers.AdamW(learning_rate=schedule,
+                                     weight_decay=0.01, epsilon=1e-6, **clip)
+  optimizer.exclude_from_weight_decay(var_list=[
+      v for v in model.trainable_variables
+      if 'layer_norm' in v.path or v.name in ('bias', 'beta', 'gamma')])
+  return optimizer

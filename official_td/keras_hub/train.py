@@ -1,0 +1,250 @@
+r"""Pretrains a TokenDropBertBackbone with Keras's `fit` on this project's data.
+
+  KERAS_BACKEND=jax python -m official_td.keras_hub.train \
+      --gin_file=gin/experiments/demo.gin --model_dir=runs/demo_keras
+
+The gin file is the Model Garden trainer's (`encoder.*`, `data.*`,
+`optimizer.*`, `run.*`): the same records, in the same order, with the same
+per-sequence drop seeds, keep schedule and optimizer (AdamW or LAMB, warmup,
+linear decay, clipping, the same weight-decay exclusions). It ends with the
+held-out MLM loss on full sequences, as `official_td.train` does, and writes
+`--model_dir` whole: a KerasHub preset (a `BertBackbone` KerasHub loads
+unchanged, the tokenizer with the data's casing, the importance table) and
+`results.json`.
+
+Reads TFRecords with `tf.data`, so it needs TensorFlow beside the backend;
+the backbone and task themselves (`official_td.keras_hub`) do not.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Dict
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+
+from official_td import cli
+from official_td import configurables
+from official_td import keep
+from official_td import publish
+from official_td import rundir
+from official_td import train_lib
+from official_td import vocab as vocab_lib
+from official_td.configs import pretraining
+from official_td.input import pretrain_dataloader
+from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import masked_lm
+from official_td.keras_hub import optimization
+
+RESULTS = rundir.RESULTS
+
+
+def build_backbone(encoder: configurables.encoders.EncoderConfig,
+                   vocab: list) -> backbone_lib.TokenDropBertBackbone:
+  """The backbone an `EncoderConfig` describes (BERT's GELU only)."""
+  if encoder.inner_activation != 'gelu_tanh':
+    raise ValueError(
+        f"encoder.inner_activation={encoder.inner_activation!r}: KerasHub's "
+        "BertBackbone has the tanh GELU only; set encoder.inner_activation "
+        "= 'gelu_tanh' or train with official_td.train.")
+  if encoder.drop_mode != 'window' or not encoder.token_drop:
+    raise ValueError(
+        'official_td.keras_hub trains token dropping (encoder.token_drop = '
+        "True, encoder.drop_mode = 'window'); train the baseline or "
+        'random-LTD with official_td.train.')
+  return backbone_lib.TokenDropBertBackbone(
+      vocabulary_size=len(vocab), num_layers=encoder.num_layers,
+      num_heads=encoder.num_attention_heads, hidden_dim=encoder.hidden_size,
+      intermediate_dim=encoder.inner_dim,
+      max_sequence_length=encoder.max_sequence_length,
+      num_segments=encoder.type_vocab_size, dropout=encoder.dropout,
+      keep_k=encoder.keep_k,
+      keep_ratio=None if encoder.keep_k is not None else encoder.keep_ratio,
+      drop_start_layer=encoder.drop_start_layer,
+      drop_end_layer=encoder.drop_end_layer,
+      importance_mode=encoder.importance_mode,
+      importance_beta=encoder.importance_beta,
+      importance_initial_value=encoder.importance_initial_value,
+      **backbone_lib.TokenDropBertBackbone.special_ids(vocab))
+
+
+def keras_batches(features_dataset, global_batch_size: int, seed: int):
+  """This project's feature batches as `fit`'s (x, y, sample_weight), with
+  the Model Garden trainer's drop seeds (the example's global index)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def convert(step, f):
+    local = tf.shape(f['input_word_ids'])[0]
+    first = tf.cast(step, tf.int32) * global_batch_size
+    x = dict(token_ids=f['input_word_ids'], segment_ids=f['input_type_ids'],
+             padding_mask=f['input_mask'],
+             mask_positions=f['masked_lm_positions'],
+             drop_seed=first + tf.range(local) + seed * 1000003)
+    return x, f['masked_lm_ids'], f['masked_lm_weights']
+
+  return features_dataset.enumerate().map(convert)
+
+
+def held_out(task, dataset, batch_size: int) -> Dict[str, float]:
+  """Weighted MLM loss and accuracy over `dataset`, on full sequences
+  (`official_td.train`'s evaluation). A short last batch is padded to
+  `batch_size` with weightless rows (one compiled shape, and a batch that
+  divides over the devices)."""
+  sums = np.zeros(3)
+  for x, labels, weights in dataset.as_numpy_iterator():
+    short = batch_size - len(labels)
+    if short:
+      x, labels, weights = (
+          {k: np.concatenate([v, np.repeat(v[:1], short, 0)])
+           for k, v in x.items()},
+          np.concatenate([labels, np.repeat(labels[:1], short, 0)]),
+          np.concatenate([weights, np.zeros((short,) + weights.shape[1:],
+                                            weights.dtype)]))
+    logits = np.asarray(task.predict_on_batch(x), np.float64)
+    top = logits.max(-1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+    losses = -np.take_along_axis(logp, labels[..., None], -1)[..., 0]
+    correct = logits.argmax(-1) == labels
+    sums += [(losses * weights).sum(), (correct * weights).sum(),
+             weights.sum()]
+  return dict(mlm_loss=sums[0] / sums[2], mlm_accuracy=sums[1] / sums[2])
+
+
+def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
+             ) -> Dict:
+  """Trains and writes `model_dir` (refused if it exists); returns results."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if tf.io.gfile.exists(model_dir):
+    raise ValueError(f'{model_dir!r} exists; official_td.keras_hub.train '
+                     'writes a new directory. Choose a new --model_dir.')
+  run = dataclasses.replace(run, model_dir=model_dir)
+  encoder_config, data, init_source = train_lib.prepare(
+      encoder_config, data, run, optimizer_config)
+  if init_source is not None:
+    raise ValueError('run.init_checkpoint: start from a checkpoint with '
+                     'TokenDropBertBackbone.from_preset in Python; this '
+                     'command trains from scratch.')
+  if run.train_steps % run.steps_per_loop:
+    raise ValueError(
+        f'run.train_steps={run.train_steps} is not a multiple of '
+        f'run.steps_per_loop={run.steps_per_loop}: fit runs whole loops; '
+        'set one to divide the other.')
+  if data.use_next_sentence_label:
+    raise ValueError('data.use_next_sentence_label: the KerasHub masked-LM '
+                     'task has no next-sentence head; set it to False or '
+                     'train with official_td.train.')
+  devices = keras.distribution.list_devices()
+  if len(devices) > 1:
+    # Data parallel over every device; the table is replicated and every
+    # device computes the same update (the step sees the global batch).
+    for size, name in ((run.global_batch_size, 'run.global_batch_size'),
+                       (run.eval_batch_size, 'run.eval_batch_size')):
+      if size % len(devices):
+        raise ValueError(f'{name}={size} does not divide over the '
+                         f'{len(devices)} devices; make it a multiple.')
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices))
+  vocab = vocab_lib.load_vocab(data.vocab_file)
+  masking = pretrain_dataloader.masking_config(data, vocab)
+  keras.utils.set_random_seed(run.seed)
+  backbone = build_backbone(encoder_config, vocab)
+  tokenizer = keras_hub_tokenizer(vocab, data.lower_case)
+  preprocessor = masked_lm.TokenDropBertMaskedLM.preprocessor_cls(
+      tokenizer, sequence_length=data.seq_length,
+      mask_selection_length=data.max_predictions_per_seq)
+  # No preprocessor on the task: the batches are already masked (it is
+  # saved beside the backbone, for the preset's users).
+  task = masked_lm.TokenDropBertMaskedLM(backbone, drop_seed_input=True)
+  pretraining.check_optimizer(optimizer_config)
+  task.compile(optimizer=optimization.build_optimizer(
+      task, run.train_steps, **dataclasses.asdict(optimizer_config)),
+               jit_compile=True)
+  train = keras_batches(pretrain_dataloader.load_dataset(
+      data.train_data, data, run.global_batch_size, True, run.seed,
+      masking=masking), run.global_batch_size, run.seed)
+  phases = keep.phase_steps(
+      keep.keep_phases(run, data.seq_length,
+                       keep.encoder_keep_k(encoder_config, data.seq_length)),
+      run.train_steps)
+  schedule = masked_lm.KeepSchedule(backbone, phases, data.seq_length)
+  log = LoopLog(run.train_steps)
+  start_time = time.time()
+  task.fit(train, steps_per_epoch=run.steps_per_loop,
+           epochs=run.train_steps // run.steps_per_loop, verbose=0,
+           callbacks=[schedule, log])
+  # The keys official_td.train's results.json uses for the same facts.
+  results = dict(step=run.train_steps,
+                 train_seconds=time.time() - start_time,
+                 keep_phases=[list(p) for p in phases],
+                 data_lower_case=data.lower_case,
+                 backend=keras.backend.backend(),
+                 devices=len(devices),
+                 history=log.history)
+  if data.eval_data:
+    evaluation = keras_batches(pretrain_dataloader.load_dataset(
+        data.eval_data, data, run.eval_batch_size, False, run.seed,
+        masking=masking), run.eval_batch_size, run.seed)
+    if run.eval_steps > 0:
+      evaluation = evaluation.take(run.eval_steps)
+    results.update({f'eval_{k}': v for k, v in held_out(
+        task, evaluation, run.eval_batch_size).items()})
+    print(f'Final eval (full sequences): MLM accuracy '
+          f'{results["eval_mlm_accuracy"]:.4f}, loss '
+          f'{results["eval_mlm_loss"]:.4f}', flush=True)
+  staging = publish.staging_dir(model_dir)
+  backbone.save_to_preset(staging)
+  preprocessor.save_to_preset(staging)
+  publish.write_json(os.path.join(staging, RESULTS), results)
+  publish.publish(staging, model_dir, marker=RESULTS)
+  print(f'KerasHub preset: {model_dir}', flush=True)
+  return results
+
+
+def keras_hub_tokenizer(vocab, lower_case: bool):
+  """KerasHub's BERT tokenizer on the run's vocab, cased as its data."""
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  return keras_hub.models.BertTokenizer(vocabulary=vocab,
+                                        lowercase=lower_case)
+
+
+class LoopLog(keras.callbacks.Callback):
+  """One line per loop (`run.steps_per_loop` steps), as `official_td.train`."""
+
+  def __init__(self, train_steps):
+    super().__init__()
+    self.train_steps, self.history = train_steps, []
+
+  def on_epoch_end(self, epoch, logs=None):
+    step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+    self.history.append(dict(step=step, loss=float(logs['loss'])))
+    print(f'step {step}/{self.train_steps} train loss {logs["loss"]:.4f}',
+          flush=True)
+
+
+def define_flags():
+  """`official_td.train`'s gin and directory flags (no strategy flags: the
+  backend's `keras.distribution` places the work)."""
+  flags.DEFINE_multi_string('gin_file', [], 'Gin config files (in order).')
+  flags.DEFINE_multi_string('gin_bindings', [], 'Extra gin bindings.')
+  flags.DEFINE_string('model_dir', None,
+                      'Directory to write: a new KerasHub preset and results.')
+  flags.DEFINE_bool('verbose', False, 'Tracebacks for user errors.')
+
+
+def main(argv):
+  del argv
+  model_dir = cli.configure_from_flags()
+  pretrain(model_dir, configurables.encoder(), configurables.data(),
+           configurables.run(), configurables.optimizer())
+
+
+def run():
+  define_flags()
+  app.run(cli.main_with_clean_errors(main, lambda: flags.FLAGS.verbose))
+
+
+if __name__ == '__main__':
+  run()
