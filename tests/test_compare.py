@@ -2,9 +2,12 @@
 
 import collections
 import csv
+import glob
+import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -17,6 +20,7 @@ import tensorflow as tf
 from official_td import keep
 from official_td.study import events
 from official_td.study import plan
+from official_td.study import preregistration
 from official_td.study import report as report_lib
 from official_td.study import runner
 from tests import pretrain_utils as pu
@@ -287,18 +291,106 @@ def recompute_break_even(rows, arm):
   return None, 'above'
 
 
+class PreregistrationTest(tu.TestCase):
+  """The plan's rule and its refusals, on hand-made summaries."""
+
+  def write_plan(self, **changes):
+    plan = dict(question='which schedule', gin_file=['gin/experiments/demo.gin'],
+                candidates={'a': ['encoder.keep_k = 64'],
+                            'b': ['encoder.keep_k = 32']},
+                others={'rival': ["encoder.drop_mode = 'random_ltd'"]},
+                budgets=[0.6, 0.8], seeds=2, rule='mean_speedup',
+                axis='measured', tie_margin=0.03, tie_break='b')
+    plan.update(changes)
+    path = os.path.join(self.get_temp_dir(), 'plan.json')
+    with open(path, 'w') as f:
+      json.dump({k: v for k, v in plan.items() if v is not None}, f)
+    return path
+
+  @staticmethod
+  def summary(measured, nominal):
+    """Per arm, per budget (0.6, 0.8): the report's equal-quality entries."""
+    return {arm: dict(equal_quality=[
+        dict(budget=b, speedup=n, speedup_kind='interpolated',
+             speedup_measured=m, speedup_measured_kind='interpolated')
+        for b, m, n in zip((0.6, 0.8), measured[arm], nominal[arm])])
+                 for arm in measured}
+
+  def test_rule_picks_the_best_mean_on_its_axis_and_breaks_ties(self):
+    measured = dict(a=[1.30, 1.34], b=[1.29, 1.31], rival=[2.0, 2.0])
+    nominal = dict(a=[1.0, 1.0], b=[1.5, 1.5], rival=[2.0, 2.0])
+    runs = {('a_b0.60', 42): None}
+    for margin, axis, expected in ((0.01, 'measured', 'a'),
+                                   (0.03, 'measured', 'b'),
+                                   (0.01, 'budget', 'b')):
+      plan_ = preregistration.load(self.write_plan(tie_margin=margin,
+                                                   axis=axis))
+      shas = {k: plan_.sha256 for k in runs}
+      choice = preregistration.choose(plan_, self.summary(measured, nominal),
+                                      shas)
+      self.assertEqual(choice['choice'], expected, (margin, axis))
+      # The rival is reported, never chosen.
+      self.assertEqual(sorted(choice['scores']), ['a', 'b'])
+    self.assertAlmostEqual(choice['scores']['a'], 1.0)
+    self.assertEqual([n for n, _ in plan_.arms], ['a', 'b', 'rival'])
+
+  def test_runs_of_another_plan_or_pending_runs_get_no_choice(self):
+    plan_ = preregistration.load(self.write_plan())
+    summary = self.summary(dict(a=[1.3, 1.3], b=[1.2, 1.2]),
+                           dict(a=[1.3, 1.3], b=[1.2, 1.2]))
+    shas = {('a_b0.60', 42): plan_.sha256, ('b_b0.60', 43): 'f' * 64,
+            ('baseline', 43): None}
+    choice = preregistration.choose(plan_, summary, shas)
+    self.assertIsNone(choice['choice'])
+    self.assertEqual(choice['refused'], ['b_b0.60 seed 43', 'baseline seed 43'])
+    self.assertIn('No choice stated', choice['lines'][0])
+    pending = preregistration.choose(
+        plan_, summary, {('a_b0.60', 42): plan_.sha256}, ['a_b0.80 seed 43'])
+    self.assertIsNone(pending['choice'])
+    # An edit of one byte is another plan.
+    with open(plan_.path, 'a') as f:
+      f.write(' ')
+    self.assertNotEqual(preregistration.load(plan_.path).sha256, plan_.sha256)
+
+  def test_the_committed_plans_load(self):
+    for path in glob.glob(os.path.join(pu.REPO, 'docs', 'studies', 'plans',
+                                       '*.json')):
+      plan_ = preregistration.load(path)
+      self.assertIn(plan_.tie_break, dict(plan_.candidates), path)
+      self.assertGreaterEqual(plan_.seeds, 2, path)
+
+  def test_bad_plans_and_flags_beside_a_plan_are_refused(self):
+    for changes, message in (
+        (dict(tie_break='rival'), '"tie_break" names a candidate'),
+        (dict(axis='steps'), '"axis" is one of'),
+        (dict(rule=None), "missing ['rule']"),
+        (dict(seeds=0), '"seeds" is a number of seeds'),
+        (dict(others={'a': []}), 'both a candidate and another arm')):
+      with self.assertRaisesRegex(ValueError, re.escape(message)):
+        preregistration.load(self.write_plan(**changes))
+    plan_ = preregistration.load(self.write_plan())
+    with self.assertRaisesRegex(ValueError, 'drop --arm, --seeds'):
+      preregistration.settings_overrides(plan_, ['arm', 'seeds', 'output_dir'])
+
+
 class StudyEndToEndTest(pu.TinyDataTestCase):
 
-  def command(self, out, budgets='0.5,1.5'):
-    cmd = [sys.executable, '-m', 'official_td.study',
-           '--gin_file=gin/experiments/ci_tiny.gin', f'--output_dir={out}',
-           f'--budgets={budgets}', '--seeds=2', '--evals_per_run=2',
-           '--benchmark_steps=5', '--cpu_replicas=2',
-           # The held-out MLM loss only: the README's study command runs
-           # the fine-tuning of a study's runs.
-           '--nofinetune']
-    cmd += [f'--gin_bindings={b}' for b in self.bindings]
-    return cmd
+  def command(self, out, budgets=(0.5, 1.5)):
+    """The study under a plan (written here, before any run): the arm, the
+    budgets, two seeds, the config; the held-out MLM loss only (the README's
+    study command runs the fine-tuning of a study's runs)."""
+    plan = os.path.join(self.root, f'plan_{len(budgets)}.json')
+    with open(plan, 'w') as f:
+      json.dump(dict(
+          question='does token dropping reach the baseline sooner',
+          gin_file=['gin/experiments/ci_tiny.gin'],
+          gin_bindings=list(self.bindings), candidates={'token_drop': []},
+          budgets=list(budgets), seeds=2, finetune=False,
+          rule='mean_speedup', axis='measured', tie_margin=0.03,
+          tie_break='token_drop'), f)
+    return [sys.executable, '-m', 'official_td.study', f'--plan={plan}',
+            f'--output_dir={out}', '--evals_per_run=2',
+            '--benchmark_steps=5', '--cpu_replicas=2']
 
   def test_study_runs_resumes_and_reports_a_recomputable_break_even(self):
     out = os.path.join(self.root, 'study')
@@ -337,11 +429,12 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertFalse(os.path.exists(os.path.join(out, 'study.csv')))
 
     # A different study in the same directory is refused before any work.
-    other = subprocess.run(self.command(out, budgets='0.6'), cwd=pu.REPO,
+    other = subprocess.run(self.command(out, budgets=(0.6,)), cwd=pu.REPO,
                            env=pu.env(), capture_output=True, text=True,
                            timeout=300)
     pu.assert_clean_error(
-        self, other, 'holds a study with other settings (budgets differ)')
+        self, other, 'holds a study with other settings (budgets, plan, '
+        'plan_sha256 differ)')
 
     # The same command finishes the study without redoing finished runs.
     rerun = subprocess.run(self.command(out), cwd=pu.REPO, env=pu.env(),
@@ -513,6 +606,32 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
                            places=6)
     report = open(os.path.join(out, 'study.md')).read()
     self.assertIn(f'{unigram_nats:.4f} nats', report)
+    # Every run recorded the plan's sha256; the report applied its rule on
+    # the measured axis: the mean over the budgets of the per-budget speedup.
+    sha = hashlib.sha256(open(self.command(out)[3][len('--plan='):],
+                              'rb').read()).hexdigest()
+    self.assertEqual(summary['choice']['choice'], 'token_drop')
+    self.assertAlmostEqual(
+        summary['choice']['scores']['token_drop'],
+        statistics.fmean(e['speedup_measured']
+                         for e in arm['equal_quality']), places=9)
+    self.assertIn('**Pre-registered choice** (plan ', report)
+    records = glob.glob(os.path.join(out, 'plan_records', '*', '*.json'))
+    self.assertLen(records, 10)
+    self.assertEqual({json.load(open(r))['plan_sha256'] for r in records},
+                     {sha})
+    # A run not trained under the plan: the report states no choice.
+    os.remove(os.path.join(out, 'plan_records', 'token_drop_b0.50',
+                           'seed43.json'))
+    refused = subprocess.run(self.command(out) + ['--report_only'],
+                             cwd=pu.REPO, env=pu.env(), capture_output=True,
+                             text=True, timeout=300)
+    self.assertEqual(refused.returncode, 0, refused.stderr[-3000:])
+    self.assertIn('**No choice stated**: 1 run(s) were not trained under '
+                  'the plan', refused.stdout)
+    self.assertIn('token_drop_b0.50 seed 43', refused.stdout)
+    self.assertIsNone(json.load(open(os.path.join(
+        out, 'study_summary.json')))['choice']['choice'])
     self.assertIn('| token_drop | 0.50 | ', report)
     self.assertIn('speedup at equal quality', report)
     self.assertIn(f'- **token_drop**: {value:.3f} (per seed: ', report)

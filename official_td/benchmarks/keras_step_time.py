@@ -29,23 +29,13 @@ import keras
 import numpy as np
 
 from official_td.benchmarks import flops
-from official_td.configs.encoder_config import EncoderConfig
+from official_td.benchmarks import shapes
 from official_td.keras_hub import backbone as backbone_lib
 from official_td.keras_hub import masked_lm
 from official_td.keras_hub import optimization
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_integer('num_layers', 12, 'Transformer layers.')
-flags.DEFINE_integer('hidden_size', 768, 'Hidden size.')
-flags.DEFINE_integer('num_attention_heads', 12, 'Attention heads.')
-flags.DEFINE_integer('inner_dim', 3072, 'FFN inner size.')
-flags.DEFINE_integer('vocab_size', 30522, 'Vocabulary size.')
-flags.DEFINE_integer('seq_length', 512, 'Sequence length S.')
-flags.DEFINE_integer('keep_k', 256, 'Tokens kept in the drop window.')
-flags.DEFINE_integer('max_predictions', 76, 'MLM predictions per sequence.')
-flags.DEFINE_float('dropout', 0.1, 'Dropout (BERT: 0.1).')
-flags.DEFINE_integer('batch_size', 4, 'Sequences per step (global).')
 flags.DEFINE_integer('steps', 5, 'Timed rounds.')
 flags.DEFINE_integer('steps_per_timing', 3, 'Train steps per timed call.')
 flags.DEFINE_bool('data_parallel', True, 'With several devices, '
@@ -66,13 +56,15 @@ def random_batch(batch_size, seq_length, predictions, vocab_size, seed=0):
   return x, labels, np.ones(labels.shape, 'float32')
 
 
-def build_task(keep_k, dropping: bool):
+def build_task(encoder, dropping: bool):
   backbone = backbone_lib.TokenDropBertBackbone(
-      vocabulary_size=FLAGS.vocab_size, num_layers=FLAGS.num_layers,
-      num_heads=FLAGS.num_attention_heads, hidden_dim=FLAGS.hidden_size,
-      intermediate_dim=FLAGS.inner_dim, dropout=FLAGS.dropout,
-      max_sequence_length=FLAGS.seq_length, keep_k=keep_k,
-      allow_ids=(1, 2, 3, 4), deny_ids=(0,))
+      vocabulary_size=encoder.vocab_size, num_layers=encoder.num_layers,
+      num_heads=encoder.num_attention_heads, hidden_dim=encoder.hidden_size,
+      intermediate_dim=encoder.inner_dim, dropout=encoder.dropout,
+      max_sequence_length=encoder.max_sequence_length,
+      keep_k=encoder.keep_k, drop_start_layer=encoder.drop_start_layer,
+      drop_end_layer=encoder.drop_end_layer, allow_ids=(1, 2, 3, 4),
+      deny_ids=(0,))
   backbone.set_dropping(dropping)
   task = masked_lm.TokenDropBertMaskedLM(backbone, drop_seed_input=True)
   task.compile(optimizer=optimization.build_optimizer(task, 1000000),
@@ -97,8 +89,9 @@ def main(argv):
   x, labels, weights = random_batch(FLAGS.batch_size, FLAGS.seq_length,
                                     FLAGS.max_predictions, FLAGS.vocab_size)
   batch = (x, labels, weights)
-  tasks = dict(plain=build_task(FLAGS.keep_k, False),
-               token_drop=build_task(FLAGS.keep_k, True))
+  encoder = shapes.encoder_config()
+  tasks = dict(plain=build_task(encoder, False),
+               token_drop=build_task(encoder, True))
   compile_s = {}
   for name, task in tasks.items():
     start = time.perf_counter()
@@ -110,14 +103,9 @@ def main(argv):
       rounds[name].append(time_steps(task, batch, FLAGS.steps_per_timing))
   plain = statistics.median(rounds['plain'])
   drop = statistics.median(rounds['token_drop'])
-  model = flops.FlopModel(
-      encoder=EncoderConfig(
-          vocab_size=FLAGS.vocab_size, hidden_size=FLAGS.hidden_size,
-          num_layers=FLAGS.num_layers,
-          num_attention_heads=FLAGS.num_attention_heads,
-          inner_dim=FLAGS.inner_dim, max_sequence_length=FLAGS.seq_length),
-      seq_length=FLAGS.seq_length, keep_k=FLAGS.keep_k,
-      max_predictions=FLAGS.max_predictions)
+  model = flops.FlopModel(encoder=encoder, seq_length=FLAGS.seq_length,
+                          keep_k=FLAGS.keep_k,
+                          max_predictions=FLAGS.max_predictions)
   result = dict(
       backend=keras.backend.backend(), devices=len(devices),
       device=str(devices[0]), batch_size=FLAGS.batch_size,

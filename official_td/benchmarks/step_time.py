@@ -66,6 +66,7 @@ from official_td import keep  # pylint: disable=g-import-not-at-top
 from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
 from official_td.benchmarks import flops  # pylint: disable=g-import-not-at-top
+from official_td.benchmarks import shapes  # pylint: disable=g-import-not-at-top,unused-import
 from official_td.benchmarks import synthetic  # pylint: disable=g-import-not-at-top
 from official_td.configs import encoders  # pylint: disable=g-import-not-at-top
 from official_td.configs import pretraining  # pylint: disable=g-import-not-at-top
@@ -73,18 +74,6 @@ from official_td.trainers.pretrainer import Pretrainer  # pylint: disable=g-impo
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_integer('num_layers', 12, 'Transformer layers.')
-flags.DEFINE_integer('hidden_size', 768, 'Hidden size.')
-flags.DEFINE_integer('num_attention_heads', 12, 'Attention heads.')
-flags.DEFINE_integer('inner_dim', 3072, 'FFN inner size.')
-flags.DEFINE_integer('vocab_size', 30522, 'Vocabulary size.')
-flags.DEFINE_integer('seq_length', 512, 'Sequence length S.')
-flags.DEFINE_integer('keep_k', 256, 'Tokens kept in the drop window.')
-flags.DEFINE_integer('drop_start_layer', None, 'Window start (default L/2-1).')
-flags.DEFINE_integer('drop_end_layer', None, 'Window end (default L-1).')
-flags.DEFINE_integer('max_predictions', 76, 'MLM predictions per sequence.')
-flags.DEFINE_float('dropout', 0.1, 'Output and attention dropout (BERT: 0.1).')
-flags.DEFINE_integer('batch_size', 4, 'Sequences per step.')
 flags.DEFINE_bool('jit_compile', False, 'Compile the steps with XLA.')
 flags.DEFINE_enum('precision', 'float32', ['float32', 'mixed_bfloat16',
                                             'mixed_float16'],
@@ -115,13 +104,8 @@ class Setup:
 def setup_from_flags(work_dir: str) -> Setup:
   """A config of the flags' shape over synthetic records."""
   synthetic.check_shape(FLAGS.seq_length, FLAGS.keep_k, FLAGS.max_predictions)
-  encoder = encoders.EncoderConfig(
-      hidden_size=FLAGS.hidden_size, num_layers=FLAGS.num_layers,
-      num_attention_heads=FLAGS.num_attention_heads, inner_dim=FLAGS.inner_dim,
-      max_sequence_length=FLAGS.seq_length, dropout=FLAGS.dropout,
-      keep_k=FLAGS.keep_k, keep_ratio=None,
-      drop_start_layer=FLAGS.drop_start_layer,
-      drop_end_layer=FLAGS.drop_end_layer)
+  # The vocab size comes from the synthetic records' vocab.
+  encoder = dataclasses.replace(shapes.encoder_config(), vocab_size=None)
   data = pretraining.DataConfig(seq_length=FLAGS.seq_length,
                                 max_predictions_per_seq=FLAGS.max_predictions)
   run = pretraining.RunConfig(

@@ -260,7 +260,7 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     """
     plain = keras_hub.models.BertBackbone.from_preset(
         preset, load_weights=load_weights)
-    settings = _read_json(preset, DROP_CONFIG_FILE) or {}
+    settings = _read(preset, DROP_CONFIG_FILE, json.load) or {}
     if 'allow_ids' not in kwargs and 'allow_ids' not in settings:
       vocabulary = _preset_vocabulary(preset)
       if vocabulary is None:
@@ -275,7 +275,7 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     config.pop('name', None)
     backbone = cls(**config)
     backbone.set_weights(plain.get_weights())
-    table = _read_array(preset, IMPORTANCE_FILE)
+    table = _read(preset, IMPORTANCE_FILE, np.load, 'rb')
     if table is not None:
       backbone.importance.table.assign(table)
     return backbone
@@ -338,22 +338,14 @@ def _open(path, mode):
   return gfile.GFile(path, mode) if gfile else open(path, mode)  # pylint: disable=consider-using-with
 
 
-def _read_json(preset, name):
+def _read(preset, name, load, mode='r'):
+  """`load(file)` of the local preset directory's `name`; None without."""
   directory = _local_dir(preset)
   path = directory and os.path.join(directory, name)
   if not path or not _exists(path):
     return None
-  with _open(path, 'r') as f:
-    return json.load(f)
-
-
-def _read_array(preset, name):
-  directory = _local_dir(preset)
-  path = directory and os.path.join(directory, name)
-  if not path or not _exists(path):
-    return None
-  with _open(path, 'rb') as f:
-    return np.load(f)
+  with _open(path, mode) as f:
+    return load(f)
 
 
 def _preset_vocabulary(preset):

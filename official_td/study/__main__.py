@@ -53,6 +53,12 @@ pending.
 Arms: `--arm=NAME=BINDINGS` (gin bindings separated by `;`, on top of
 --gin_file/--gin_bindings), repeatable; the default is one arm,
 `token_drop`, with the config as it is.
+
+A choice among arms is pre-registered: `--plan=PLAN.json` (committed before
+the study runs; official_td/study/preregistration.py) sets the arms, the
+budgets, the seeds, the config and the rule; every run the study trains
+records the plan's sha256, and the report states the rule's choice at its
+top only when every run it reads was trained under that very file.
 """
 
 import os
@@ -74,6 +80,7 @@ from official_td import publish  # pylint: disable=g-import-not-at-top
 from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
+from official_td.study import preregistration  # pylint: disable=g-import-not-at-top
 from official_td.study import report  # pylint: disable=g-import-not-at-top
 from official_td.study import runner  # pylint: disable=g-import-not-at-top
 from official_td.study import unigram  # pylint: disable=g-import-not-at-top
@@ -110,6 +117,11 @@ flags.DEFINE_bool('finetune', True,
 flags.DEFINE_bool('embedded_task', True,
                   'Create the embedded classification task in OUTPUT/task and '
                   'fine-tune on it.')
+flags.DEFINE_string(
+    'plan', None, 'A pre-registered plan (JSON, committed before the runs; '
+    'official_td/study/preregistration.py): it sets the arms, budgets, seeds, '
+    'config and fine-tuning, every run records its sha256, and the report '
+    'applies its rule.')
 flags.DEFINE_bool('report_only', False,
                   'Write the report on the seeds whose runs have all '
                   'finished, and train, measure and fine-tune nothing (a '
@@ -127,30 +139,45 @@ def main(argv):
   if FLAGS.seeds < 1 or FLAGS.evals_per_run < 1:
     raise ValueError('--seeds and --evals_per_run must be at least 1.')
   out = FLAGS.output_dir
-  arms = plan_lib.parse_arms(FLAGS.arm)
-  budgets = plan_lib.parse_budgets(FLAGS.budgets)
-  baseline_budgets = plan_lib.parse_baseline_budgets(FLAGS.baseline_budgets,
-                                                     budgets)
+  plan = preregistration.load(FLAGS.plan) if FLAGS.plan else None
+  if plan:
+    fixed = preregistration.settings_overrides(
+        plan, [n for n in FLAGS if FLAGS[n].present])
+    arms = fixed['arms']
+    budgets = plan_lib.parse_budgets([str(b) for b in fixed['budgets']])
+    baseline_budgets = plan_lib.parse_baseline_budgets(
+        [str(b) for b in fixed['baseline_budgets']], budgets)
+    gin_files, gin_bindings = fixed['gin_file'], fixed['gin_bindings']
+    num_seeds, finetune = fixed['seeds'], fixed['finetune']
+  else:
+    arms = plan_lib.parse_arms(FLAGS.arm)
+    budgets = plan_lib.parse_budgets(FLAGS.budgets)
+    baseline_budgets = plan_lib.parse_baseline_budgets(
+        FLAGS.baseline_budgets, budgets)
+    gin_files, gin_bindings = FLAGS.gin_file, FLAGS.gin_bindings
+    num_seeds, finetune = FLAGS.seeds, FLAGS.finetune
   # Each arm's config, checked before any work; then the shared one.
   for _, bindings in arms + [(plan_lib.BASELINE, [])]:
     gin.clear_config()
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + bindings)
+    cli.parse_gin(gin_files, gin_bindings + bindings)
   run_config = configurables.run()
   warmup_steps = configurables.optimizer().warmup_steps
-  settings = dict(gin_file=FLAGS.gin_file, gin_bindings=FLAGS.gin_bindings,
+  settings = dict(gin_file=gin_files, gin_bindings=gin_bindings,
                   arms=[[a, b] for a, b in arms], budgets=budgets,
-                  seeds=FLAGS.seeds, evals_per_run=FLAGS.evals_per_run,
+                  seeds=num_seeds, evals_per_run=FLAGS.evals_per_run,
                   finetune_gin=FLAGS.finetune_gin,
                   finetune_bindings=FLAGS.finetune_bindings,
                   embedded_task=FLAGS.embedded_task,
                   # (Recorded only when set: older studies resume as before.)
-                  **({} if FLAGS.finetune else {'finetune': False}),
+                  **({} if finetune else {'finetune': False}),
                   **({'baseline_budgets': baseline_budgets}
                      if baseline_budgets else {}),
                   **({'devices': cli.strategy_args()} if cli.strategy_args()
-                     else {}))
+                     else {}),
+                  **({'plan': plan.path, 'plan_sha256': plan.sha256}
+                     if plan else {}))
   if FLAGS.dry_run:
-    _dry_run(out, arms, run_config)
+    _dry_run(out, arms, run_config, gin_files, gin_bindings)
     return
   if FLAGS.report_only and not tf.io.gfile.exists(
       os.path.join(out, 'study.json')):
@@ -160,7 +187,7 @@ def main(argv):
   runner.check_settings(out, settings, extend=not FLAGS.report_only)
 
   finetune_bindings = list(FLAGS.finetune_bindings)
-  if FLAGS.embedded_task and FLAGS.finetune and not FLAGS.report_only:
+  if FLAGS.embedded_task and finetune and not FLAGS.report_only:
     task = os.path.join(out, 'task')
     if not tf.io.gfile.exists(os.path.join(task, 'eval.csv')):
       from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
@@ -169,42 +196,53 @@ def main(argv):
                           f"finetune.eval_file = '{task}/eval.csv'"]
   # Every run, its fine-tuning and the step-time benchmark on the same
   # devices: the user's --strategy / --tpu / --num_gpus / --cpu_replicas.
-  pretrain_flags = [f'--gin_file={g}' for g in FLAGS.gin_file]
-  pretrain_flags += [f'--gin_bindings={b}' for b in FLAGS.gin_bindings]
+  pretrain_flags = [f'--gin_file={g}' for g in gin_files]
+  pretrain_flags += [f'--gin_bindings={b}' for b in gin_bindings]
   pretrain_flags += cli.strategy_args()
   finetune_flags = [f'--gin_file={FLAGS.finetune_gin}'] + [
       f'--gin_bindings={b}' for b in finetune_bindings] + cli.strategy_args()
-  if not FLAGS.finetune:
+  if not finetune:
     finetune_flags = None
 
-  # The held-out masked tokens' unigram cross-entropy (stored: computed once).
+  # The held-out masked tokens' unigram cross-entropy per seed (stored).
+  seeds = [run_config.seed + i for i in range(num_seeds)]
   unigram_path = os.path.join(out, 'unigram.json')
   if not tf.io.gfile.exists(unigram_path) and FLAGS.report_only:
     raise ValueError(f'The study in {out} has no finished run yet: nothing '
                      'to report. Run it without --report_only first.')
-  if not tf.io.gfile.exists(unigram_path):
-    data, _ = pretrain_dataloader.resolve_data(configurables.data())
-    publish.write_json(unigram_path, unigram.unigram_cross_entropy(
-        data, run_config.seed))
-  unigram_ce = publish.read_json(unigram_path)
+  stored = (publish.read_json(unigram_path)
+            if tf.io.gfile.exists(unigram_path) else {})
+  unigram_seeds = unigram.per_seed(
+      lambda: pretrain_dataloader.resolve_data(configurables.data())[0],
+      seeds, stored, compute=not FLAGS.report_only)
+  if unigram_seeds != stored and not FLAGS.report_only:
+    publish.write_json(unigram_path, unigram_seeds)
   ratios = runner.measure_ratios(out, pretrain_flags, arms,
                                  FLAGS.benchmark_steps,
                                  measure=not FLAGS.report_only)
-  seeds = [run_config.seed + i for i in range(FLAGS.seeds)]
   runs = plan_lib.plan(arms, budgets, seeds, ratios, run_config.train_steps,
                        warmup_steps, FLAGS.evals_per_run, baseline_budgets)
   pending = []
   if FLAGS.report_only:
-    runs, pending = runner.finished_seeds(out, runs, FLAGS.finetune)
+    runs, pending = runner.finished_seeds(out, runs, finetune)
   else:
     for i, (name, _, _, seed, bindings) in enumerate(runs):
       print(f'--- run {i + 1}/{len(runs)}: {name}, seed {seed}', flush=True)
+      if plan and not runner.is_finished(out, name, seed, finetune):
+        preregistration.record_run(out, name, seed, plan)
       runner.run_one(out, name, seed, bindings, pretrain_flags,
                      finetune_flags)
 
-  rows = report.collect(out, runs, FLAGS.finetune)
+  rows = report.collect(out, runs, finetune)
+  unigram_ce = unigram.mean_over(unigram_seeds,
+                                 sorted({r['seed'] for r in rows}))
   arm_names = [a for a, _ in arms]
-  report.summarize(out, rows, arm_names, ratios, unigram_ce, pending)
+  choose = None
+  if plan:
+    run_shas = preregistration.run_plans(out, runs)
+    choose = lambda arms_summary: preregistration.choose(  # pylint: disable=g-long-lambda
+        plan, arms_summary, run_shas, pending)
+  report.summarize(out, rows, arm_names, ratios, unigram_ce, pending, choose)
   plots.plot(out, rows, arm_names)
   logging.info('study written to %s', out)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md')) as f:
@@ -213,7 +251,7 @@ def main(argv):
         'loss_vs_time.png, loss_vs_budget.png')
 
 
-def _dry_run(out, arms, run_config):
+def _dry_run(out, arms, run_config, gin_files, gin_bindings):
   """The study's checks without its work: the held-out data the report
   scores against, then `official_td.train --dry_run` of the baseline and of
   every arm on the study's devices. Writes nothing."""
@@ -221,8 +259,8 @@ def _dry_run(out, arms, run_config):
   unigram_ce = unigram.unigram_cross_entropy(data, run_config.seed)
   print(f'Held-out data: unigram cross-entropy {unigram_ce["unigram_nats"]:.3f}',
         flush=True)
-  base = [f'--gin_file={g}' for g in FLAGS.gin_file]
-  base += [f'--gin_bindings={b}' for b in FLAGS.gin_bindings]
+  base = [f'--gin_file={g}' for g in gin_files]
+  base += [f'--gin_bindings={b}' for b in gin_bindings]
   base += cli.strategy_args()
   for name, bindings in [(plan_lib.BASELINE, plan_lib.BASELINE_BINDINGS)] + [
       (a, b) for a, b in arms]:

@@ -401,12 +401,22 @@ def unigram_lines(unigram: Dict, base_loss: float) -> List[str]:
       '', f'Unigram cross-entropy of the held-out masked tokens (their '
       f'training frequencies, add-{unigram["smoothing"]} smoothing, '
       f'{unigram["eval_tokens"]} tokens): {unigram["unigram_nats"]:.4f} nats '
+      + _per_seed_unigram(unigram) +
       f'(uniform over the vocab: {unigram["uniform_nats"]:.4f}). The full '
       f'baseline ends at {base_loss:.4f}: {gap:.3f} nats below it'
       + (' — it has learned context.' if gap >= 1.0 else
          ' — less than 1 nat: a model at this scale has learned little '
          'beyond token frequencies, and the comparison says little about '
          'BERT-size models.')]
+
+
+def _per_seed_unigram(unigram: Dict) -> str:
+  """Each seed's value when the seeds' masks differ (dynamic masking)."""
+  values = unigram.get('per_seed', {})
+  if len(set(values.values())) < 2:
+    return ''
+  return '(mean over seeds; ' + ', '.join(
+      f'seed {s}: {v:.4f}' for s, v in sorted(values.items())) + ') '
 
 
 def pending_lines(rows: List[Dict], pending: Sequence[str]) -> List[str]:
@@ -421,9 +431,11 @@ def pending_lines(rows: List[Dict], pending: Sequence[str]) -> List[str]:
 
 def summarize(out: str, rows: List[Dict], arms: Sequence[str],
               ratios: Dict[str, Dict], unigram: Dict,
-              pending: Sequence[str] = ()) -> Dict:
+              pending: Sequence[str] = (), choose=None) -> Dict:
   """Writes study.csv, study.md, study_summary.json; returns the summary
-  (`pending`: the runs a partial report leaves out)."""
+  (`pending`: the runs a partial report leaves out; `choose`: a
+  pre-registered plan's rule, `preregistration.choose` on the arms' summary,
+  stated at the report's top)."""
   write_csv(out, rows)
   table = group_table(rows, arms)
   base = next(t for t in table if t['arm'] == BASELINE and t['budget'] == 1.0)
@@ -465,6 +477,9 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
   warnings = drift_lines(rows, arms, summary['arms'])
   summary['warnings'] = [w for w in warnings if w]
   head = len(pending_lines(rows, pending))
+  if choose is not None:
+    summary['choice'] = choose(summary['arms'])
+    warnings = summary['choice']['lines'] + warnings
   lines = lines[:head] + warnings + lines[head:]
   publish.write_json(os.path.join(out, 'study_summary.json'), summary)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md'), 'w') as f:

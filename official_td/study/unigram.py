@@ -66,3 +66,41 @@ def unigram_cross_entropy(data: DataConfig, seed: int) -> Dict:
   masking = pretrain_dataloader.masking_config(data, vocab)
   counts = token_counts(data, masking, len(vocab), seed)
   return cross_entropy(counts, data, masking, seed)
+
+
+def per_seed(resolve_data, seeds, stored: Dict, compute: bool = True
+             ) -> Dict:
+  """`stored` (seed -> result, as `unigram.json` holds them) completed for
+  `seeds`: each seed's on the masks that seed's evaluation scores. Records
+  masked ahead of training (static masking) are the same for every seed: one
+  computation serves all. A file of a study from before per-seed results
+  (one result) is the first seed's. With `compute` False, only stored ones.
+  `resolve_data` returns the (resolved) `DataConfig`, read only when a seed
+  is computed.
+  """
+  if 'unigram_nats' in stored:
+    stored = {str(seeds[0]): stored}
+  stored = dict(stored)
+  data = None
+  for seed in seeds:
+    if str(seed) in stored or not compute:
+      continue
+    data = data or resolve_data()
+    if data.masking != 'dynamic' and stored:
+      stored[str(seed)] = dict(next(iter(stored.values())), masks='static')
+    else:
+      stored[str(seed)] = dict(unigram_cross_entropy(data, seed),
+                               masks=data.masking)
+  return stored
+
+
+def mean_over(results: Dict, seeds) -> Dict:
+  """The report's figure: the seeds' mean, with each seed's beside it."""
+  mine = [results[str(s)] for s in seeds if str(s) in results]
+  if not mine:
+    raise ValueError('No unigram cross-entropy is stored for seeds '
+                     f'{list(seeds)}; run the study without --report_only.')
+  return dict(mine[0], unigram_nats=float(np.mean(
+      [r['unigram_nats'] for r in mine])), per_seed={
+          str(s): results[str(s)]['unigram_nats'] for s in seeds
+          if str(s) in results})

@@ -1,0 +1,220 @@
+"""A study's plan, fixed before its runs: what it compares, on what, and the
+rule that makes its choice.
+
+A plan is a JSON file, committed before any of the study's runs
+(`python -m official_td.study --plan=PLAN.json --output_dir=...`):
+
+  {
+    "question": "which keep schedule to carry to other text",
+    "gin_file": ["gin/experiments/scale_study.gin"],   # the corpus and model
+    "gin_bindings": [],
+    "candidates": {"k64": ["encoder.keep_k = 64"],
+                   "k32_schedule": ["encoder.keep_k = 32", "..."]},
+    "others": {"random_ltd": ["encoder.drop_mode = 'random_ltd'"]},
+    "budgets": [0.6, 0.8], "baseline_budgets": [1.3], "seeds": 2,
+    "finetune": false,
+    "rule": "mean_speedup", "axis": "measured",
+    "tie_margin": 0.03, "tie_break": "k64"
+  }
+
+`candidates` are the arms the rule chooses among; `others` are arms run and
+reported beside them (e.g. a rival method) that the rule does not choose.
+The rule `mean_speedup`: each candidate's speedup at equal quality on
+`axis` (`budget`: the nominal budgets; `measured`: the runs' own train-loop
+and compilation seconds), averaged over the plan's budgets; the highest
+wins, unless another is within `tie_margin` of it, and then `tie_break`
+(which must be among the tied) does.
+
+The plan's sha256 is recorded for every run the study trains under it
+(`OUTPUT/plan_records/RUN/seedN.json`). The report states the choice only
+when every run it reads was trained under this very file; otherwise it says
+which runs were not, and chooses nothing.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import statistics
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from official_td import publish
+
+RULES = ('mean_speedup',)
+AXES = ('budget', 'measured')
+RECORDS = 'plan_records'
+REQUIRED = ('question', 'gin_file', 'candidates', 'budgets', 'seeds', 'rule',
+            'axis', 'tie_margin', 'tie_break')
+OPTIONAL = ('gin_bindings', 'others', 'baseline_budgets', 'finetune')
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  path: str
+  sha256: str
+  question: str
+  candidates: Tuple[Tuple[str, Tuple[str, ...]], ...]
+  others: Tuple[Tuple[str, Tuple[str, ...]], ...]
+  budgets: Tuple[float, ...]
+  baseline_budgets: Tuple[float, ...]
+  seeds: int
+  rule: str
+  axis: str
+  tie_margin: float
+  tie_break: str
+  gin_file: Tuple[str, ...] = ()
+  gin_bindings: Tuple[str, ...] = ()
+  finetune: bool = True
+
+  @property
+  def arms(self) -> List[Tuple[str, List[str]]]:
+    """Every arm the study trains: the candidates, then the others."""
+    return [(n, list(b)) for n, b in self.candidates + self.others]
+
+
+def load(path: str) -> Plan:
+  """Reads and checks the plan at `path` (any `tf.io.gfile` path)."""
+  if not tf.io.gfile.exists(path):
+    raise ValueError(f'--plan={path}: no such file. Write the plan (JSON, '
+                     'see official_td/study/preregistration.py) and commit '
+                     'it before the study runs.')
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    content = f.read()
+  try:
+    raw = json.loads(content)
+  except ValueError as e:
+    raise ValueError(f'--plan={path} is not JSON: {e}') from None
+
+  def bad(what):
+    return ValueError(f'--plan={path}: {what} (see the format in '
+                      'official_td/study/preregistration.py).')
+
+  if not isinstance(raw, dict):
+    raise bad('the plan is a JSON object')
+  missing = [k for k in REQUIRED if k not in raw]
+  unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
+  if missing or unknown:
+    raise bad(f'missing {missing}, unknown {unknown}')
+
+  def arms(key):
+    value = raw.get(key, {})
+    if not isinstance(value, dict) or not all(
+        isinstance(b, list) for b in value.values()):
+      raise bad(f'"{key}" maps arm names to lists of gin bindings')
+    return tuple((n, tuple(b)) for n, b in value.items())
+
+  candidates, others = arms('candidates'), arms('others')
+  names = [n for n, _ in candidates + others]
+  if not candidates:
+    raise bad('"candidates" names at least one arm')
+  if len(set(names)) != len(names):
+    raise bad('an arm is both a candidate and another arm')
+  if raw['rule'] not in RULES:
+    raise bad(f'"rule" is one of {RULES}')
+  if raw['axis'] not in AXES:
+    raise bad(f'"axis" is one of {AXES}')
+  if raw['tie_break'] not in dict(candidates):
+    raise bad('"tie_break" names a candidate')
+  if not isinstance(raw['seeds'], int) or raw['seeds'] < 1:
+    raise bad('"seeds" is a number of seeds, at least 1')
+  if not isinstance(raw['tie_margin'], (int, float)) or raw['tie_margin'] < 0:
+    raise bad('"tie_margin" is a speedup difference, at least 0')
+  return Plan(
+      path=path, sha256=hashlib.sha256(content).hexdigest(),
+      question=str(raw['question']), candidates=candidates, others=others,
+      budgets=tuple(float(b) for b in raw['budgets']),
+      baseline_budgets=tuple(float(b) for b in raw.get('baseline_budgets',
+                                                       [])),
+      seeds=raw['seeds'], rule=raw['rule'], axis=raw['axis'],
+      tie_margin=float(raw['tie_margin']), tie_break=raw['tie_break'],
+      gin_file=tuple(raw.get('gin_file', ())),
+      gin_bindings=tuple(raw.get('gin_bindings', ())),
+      finetune=bool(raw.get('finetune', True)))
+
+
+def _record_path(out: str, name: str, seed: int) -> str:
+  return os.path.join(out, RECORDS, name, f'seed{seed}.json')
+
+
+def record_run(out: str, name: str, seed: int, plan: Plan):
+  """Records that the study trains run `name`/`seed` under `plan`."""
+  path = _record_path(out, name, seed)
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  publish.write_json(path, dict(plan=plan.path, plan_sha256=plan.sha256))
+
+
+def run_plans(out: str, runs) -> Dict[Tuple[str, int], Optional[str]]:
+  """The plan sha256 each run was trained under (None: no record)."""
+  shas = {}
+  for name, _, _, seed, _ in runs:
+    path = _record_path(out, name, seed)
+    shas[(name, seed)] = (publish.read_json(path)['plan_sha256']
+                          if tf.io.gfile.exists(path) else None)
+  return shas
+
+
+def choose(plan: Plan, arms_summary: Dict,
+           run_shas: Dict[Tuple[str, int], Optional[str]],
+           pending: Sequence[str] = ()) -> Dict:
+  """The plan's rule applied to the report's summary (`summary['arms']`).
+
+  Returns a dict: `choice` (None when refused), `scores` (candidate -> the
+  rule's value), `tied`, `refused` (the runs not trained under this plan)
+  and the report's `lines`.
+  """
+  head = (f'**Pre-registered choice** (plan `{plan.path}`, sha256 '
+          f'{plan.sha256[:12]}…; {plan.question}): ')
+  if pending:
+    return dict(choice=None, scores={}, tied=[], refused=[], lines=[
+        f'**No choice stated**: the plan `{plan.path}` decides on all its '
+        f'{plan.seeds} seed(s); {len(pending)} run(s) are pending.', ''])
+  foreign = sorted(f'{n} seed {s}' for (n, s), sha in run_shas.items()
+                   if sha != plan.sha256)
+  if foreign:
+    return dict(choice=None, scores={}, tied=[], refused=foreign, lines=[
+        f'**No choice stated**: {len(foreign)} run(s) were not trained '
+        f'under the plan `{plan.path}` (sha256 {plan.sha256[:12]}…): '
+        f'{", ".join(foreign)}. Re-run them under it, or report without '
+        '--plan.', ''])
+  key = 'speedup' if plan.axis == 'budget' else 'speedup_measured'
+  scores, kinds = {}, {}
+  for name, _ in plan.candidates:
+    entries = [e for e in arms_summary[name]['equal_quality']
+               if e['budget'] in plan.budgets]
+    scores[name] = statistics.fmean(e[key] for e in entries)
+    kinds[name] = sorted({e[key + '_kind'] for e in entries} - {
+        'interpolated'})
+  best = max(scores.values())
+  tied = [n for n, v in scores.items() if best - v <= plan.tie_margin]
+  leader = max(scores, key=scores.get)
+  choice = plan.tie_break if len(tied) > 1 and (
+      plan.tie_break in tied) else leader
+  bounds = [f'{n}: {", ".join(k)}' for n, k in kinds.items() if k]
+  text = '; '.join(f'{n} {v:.3f}×' for n, v in scores.items())
+  reason = (f'within {plan.tie_margin} of each other: {", ".join(tied)}; the '
+            f'tie-break picks {choice}' if len(tied) > 1 else
+            f'{choice} leads')
+  return dict(choice=choice, scores=scores, tied=tied, refused=[], lines=[
+      head + f'**{choice}**. The mean speedup at equal quality over budgets '
+      f'{", ".join(f"{b:g}" for b in plan.budgets)} on the {plan.axis} axis: '
+      f'{text} ({reason}).' + (f' Bounds, not values, for {"; ".join(bounds)}.'
+                               if bounds else ''), ''])
+
+
+def settings_overrides(plan: Plan, explicit: Sequence[str]) -> Dict:
+  """What the plan sets of the study's flags; refuses a flag given beside
+  it (`explicit`: the flags the user passed)."""
+  clash = sorted(set(explicit) & {'arm', 'budgets', 'baseline_budgets',
+                                  'seeds', 'finetune', 'gin_file',
+                                  'gin_bindings'})
+  if clash:
+    raise ValueError(
+        f'--plan={plan.path} sets the study\'s arms, budgets, seeds, '
+        f'fine-tuning and config; drop --{", --".join(clash)} (or edit the '
+        'plan before any run).')
+  return dict(arms=plan.arms, budgets=list(plan.budgets),
+              baseline_budgets=list(plan.baseline_budgets), seeds=plan.seeds,
+              finetune=plan.finetune, gin_file=list(plan.gin_file),
+              gin_bindings=list(plan.gin_bindings))
