@@ -8,7 +8,12 @@ import json
 import os
 import sys
 
-import keras
+if os.environ.get('KERAS_BACKEND') == 'jax':
+  # On JAX the backbone, the task, presets and fit need no TensorFlow: the
+  # JAX worker runs with TensorFlow unimportable.
+  sys.modules['tensorflow'] = None
+
+import keras  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import keras_hub
 import numpy as np
 
@@ -181,6 +186,8 @@ def main(argv):
   for check in checks.split(','):
     result[check] = globals()['check_' + check](request)
     result[check]['backend'] = keras.backend.backend()
+    result[check]['tensorflow_loaded'] = sys.modules.get(
+        'tensorflow') is not None
   partial = result_path + '.partial'
   with open(partial, 'w') as f:
     json.dump(result, f)

@@ -375,17 +375,19 @@ class PreregistrationTest(tu.TestCase):
 
 class StudyEndToEndTest(pu.TinyDataTestCase):
 
-  def command(self, out, budgets=(0.5, 1.5)):
+  def command(self, out, budgets=(0.5, 1.5), baseline_budgets=()):
     """The study under a plan (written here, before any run): the arm, the
     budgets, two seeds, the config; the held-out MLM loss only (the README's
     study command runs the fine-tuning of a study's runs)."""
-    plan = os.path.join(self.root, f'plan_{len(budgets)}.json')
+    plan = os.path.join(self.root, f'plan_{len(budgets)}_'
+                        f'{len(baseline_budgets)}.json')
     with open(plan, 'w') as f:
       json.dump(dict(
           question='does token dropping reach the baseline sooner',
           gin_file=['gin/experiments/ci_tiny.gin'],
           gin_bindings=list(self.bindings), candidates={'token_drop': []},
           budgets=list(budgets), seeds=2, finetune=False,
+          baseline_budgets=list(baseline_budgets),
           rule='mean_speedup', axis='measured', tie_margin=0.03,
           tie_break='token_drop'), f)
     return [sys.executable, '-m', 'official_td.study', f'--plan={plan}',
@@ -651,11 +653,11 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # every seed pending); the flag reaches the recorded settings.
     stored = open(os.path.join(out, 'study.json')).read()
     added = subprocess.run(
-        self.command(out) + ['--report_only', '--baseline_budgets=2'],
+        self.command(out, baseline_budgets=(2,)) + ['--report_only'],
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
         timeout=300)
     pu.assert_clean_error(self, added, 'holds a study with other settings '
-                          '(baseline_budgets differ)')
+                          '(baseline_budgets, plan, plan_sha256 differ)')
     self.assertEqual(open(os.path.join(out, 'study.json')).read(), stored)
 
     # --report_only on a copy with one run of seed 43 unfinished: the report

@@ -64,6 +64,25 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     config['drop_seed_input'] = self.drop_seed_input
     return config
 
+  # Without a preprocessor the batches are the model's inputs already:
+  # Keras's own loops take them, with no `tf.data` (KerasHub's pipeline
+  # model converts every input to a `tf.data` or Grain dataset, so a JAX
+  # install without TensorFlow could not `fit` on arrays).
+  def fit(self, *args, **kwargs):
+    if self.preprocessor is None:
+      return keras.Model.fit(self, *args, **kwargs)
+    return super().fit(*args, **kwargs)
+
+  def evaluate(self, *args, **kwargs):
+    if self.preprocessor is None:
+      return keras.Model.evaluate(self, *args, **kwargs)
+    return super().evaluate(*args, **kwargs)
+
+  def predict(self, *args, **kwargs):
+    if self.preprocessor is None:
+      return keras.Model.predict(self, *args, **kwargs)
+    return super().predict(*args, **kwargs)
+
   def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                    training=True):
     slot_losses = mlm_slot_losses(y, y_pred)
