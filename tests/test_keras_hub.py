@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 import numpy as np
-import tensorflow as tf
+import tf_keras
 
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
@@ -99,7 +99,7 @@ class KerasHubTest(tu.TestCase):
         vocab_size=V, hidden_size=16, num_layers=4, num_attention_heads=2,
         inner_dim=32, max_sequence_length=S, dropout=0.0)
     kwargs = encoders.plain_encoder_kwargs(config)
-    tf.keras.utils.set_random_seed(5)
+    tf_keras.utils.set_random_seed(5)
     encoder = TokenDropBertEncoder(keep_k=K, vocab_file=cls.vocab_file,
                                    output_drop_indices=True, **kwargs)
     encoder(cls._mg_inputs(cls.batch))

@@ -65,3 +65,18 @@ class EncoderConfig:
   drop_mode: str = 'window'
   importance_beta: float = 0.995
   importance_initial_value: float = 10.0
+
+
+def drop_kwargs(config: EncoderConfig) -> Dict:
+  """The token-dropping arguments an `EncoderConfig` gives an encoder (the
+  Model Garden's `TokenDropBertEncoder` and KerasHub's
+  `TokenDropBertBackbone` take the same ones): `keep_k` wins over
+  `keep_ratio`."""
+  return dict(
+      keep_k=config.keep_k,
+      keep_ratio=None if config.keep_k is not None else config.keep_ratio,
+      drop_start_layer=config.drop_start_layer,
+      drop_end_layer=config.drop_end_layer,
+      importance_mode=config.importance_mode,
+      importance_beta=config.importance_beta,
+      importance_initial_value=config.importance_initial_value)

@@ -13,6 +13,7 @@ import tf_keras
 from official.modeling import tf_utils
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td.configs import encoder_config
 from official_td.configs.encoder_config import activation_kwargs
 from official_td.configs.encoder_config import activation_of
 from official_td.configs.encoder_config import DEFAULT_ACTIVATION
@@ -45,17 +46,9 @@ def build_encoder(config: EncoderConfig, vocab_file: str):
   common = plain_encoder_kwargs(config)
   if not config.token_drop:
     return networks.BertEncoderV2(**common)
-  return TokenDropBertEncoder(
-      keep_k=config.keep_k,
-      keep_ratio=None if config.keep_k is not None else config.keep_ratio,
-      drop_start_layer=config.drop_start_layer,
-      drop_end_layer=config.drop_end_layer,
-      importance_mode=config.importance_mode,
-      drop_mode=config.drop_mode,
-      importance_beta=config.importance_beta,
-      importance_initial_value=config.importance_initial_value,
-      vocab_file=vocab_file,
-      **common)
+  return TokenDropBertEncoder(drop_mode=config.drop_mode,
+                              vocab_file=vocab_file,
+                              **encoder_config.drop_kwargs(config), **common)
 
 
 MLM_INITIALIZER_RANGE = 0.02

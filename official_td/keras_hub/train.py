@@ -33,6 +33,7 @@ from official_td import publish
 from official_td import rundir
 from official_td import train_lib
 from official_td import vocab as vocab_lib
+from official_td.configs import encoder_config as encoder_config_lib
 from official_td.configs import pretraining
 from official_td.input import pretrain_dataloader
 from official_td.keras_hub import backbone as backbone_lib
@@ -61,13 +62,7 @@ def build_backbone(encoder: configurables.encoders.EncoderConfig,
       intermediate_dim=encoder.inner_dim,
       max_sequence_length=encoder.max_sequence_length,
       num_segments=encoder.type_vocab_size, dropout=encoder.dropout,
-      keep_k=encoder.keep_k,
-      keep_ratio=None if encoder.keep_k is not None else encoder.keep_ratio,
-      drop_start_layer=encoder.drop_start_layer,
-      drop_end_layer=encoder.drop_end_layer,
-      importance_mode=encoder.importance_mode,
-      importance_beta=encoder.importance_beta,
-      importance_initial_value=encoder.importance_initial_value,
+      **encoder_config_lib.drop_kwargs(encoder),
       **backbone_lib.TokenDropBertBackbone.special_ids(vocab))
 
 
