@@ -291,6 +291,91 @@ def recompute_break_even(rows, arm):
   return None, 'above'
 
 
+def _reach(curve, target):
+  """The first position on `curve` ((position, loss), ascending) whose loss
+  is at or below `target`, linear between it and the point before; None
+  when no point reaches it."""
+  for i, (x, loss) in enumerate(curve):
+    if loss <= target:
+      if i == 0:
+        return x
+      x0, l0 = curve[i - 1]
+      return x0 + (l0 - target) / (l0 - loss) * (x - x0)
+  return None
+
+
+def recompute_equal_quality(rows, arm):
+  """From study.csv's rows alone, independent of the report's code: per
+  budget of `arm`, the speedup at equal quality on the budget axis (the mean
+  curve and each seed's own), on the measured axis (every run placed at its
+  train-loop plus compile seconds over its seed's full baseline's; the mean
+  curve at the mean seconds over the full baseline's mean) and the paired
+  arm-minus-baseline loss per seed."""
+  def loss(r):
+    return float(r['eval_mlm_loss'])
+  def paid(r):
+    return float(r['train_seconds']) + float(r['compile_seconds'] or 0)
+  def pick(name, budget=None, seed=None):
+    return [r for r in rows if r['arm'] == name and
+            (budget is None or float(r['budget']) == budget) and
+            (seed is None or int(r['seed']) == seed)]
+  def speedup(curve, target, at):
+    reached = _reach(sorted(curve), target)
+    return (max(x for x, _ in curve) if reached is None else reached) / at
+  base_budgets = sorted({float(r['budget']) for r in pick('baseline')})
+  full_mean = statistics.fmean(paid(r) for r in pick('baseline', 1.0))
+  out = {}
+  for budget in sorted({float(r['budget']) for r in pick(arm)}):
+    mean_curve = [(b, statistics.fmean(loss(r) for r in pick('baseline', b)))
+                  for b in base_budgets]
+    measured_curve = [(statistics.fmean(paid(r) for r in pick('baseline', b))
+                       / full_mean, l) for b, l in mean_curve]
+    arm_rows = pick(arm, budget)
+    arm_loss = statistics.fmean(loss(r) for r in arm_rows)
+    entry = dict(
+        speedup=speedup(mean_curve, arm_loss, budget),
+        measured=speedup(measured_curve, arm_loss, statistics.fmean(
+            paid(r) for r in arm_rows) / full_mean),
+        per_seed={}, measured_per_seed={}, paired={})
+    for r in arm_rows:
+      seed = int(r['seed'])
+      base = {b: pick('baseline', b, seed)[0] for b in base_budgets}
+      full = paid(base[1.0])
+      entry['per_seed'][seed] = speedup(
+          [(b, loss(x)) for b, x in base.items()], loss(r), budget)
+      entry['measured_per_seed'][seed] = speedup(
+          [(paid(x) / full, loss(x)) for x in base.values()], loss(r),
+          paid(r) / full)
+      if budget in base:
+        entry['paired'][seed] = loss(r) - loss(base[budget])
+    out[budget] = entry
+  return out
+
+
+def assert_equal_quality_recomputes(test, rows, summary, arm):
+  """The report's speedups on both axes and its paired differences equal
+  `recompute_equal_quality` on its own study.csv."""
+  expected = recompute_equal_quality(rows, arm)
+  entries = summary['arms'][arm]['equal_quality']
+  test.assertEqual(sorted(e['budget'] for e in entries), sorted(expected))
+  for e in entries:
+    want = expected[e['budget']]
+    test.assertAlmostEqual(e['speedup'], want['speedup'], places=6, msg=e)
+    test.assertAlmostEqual(e['speedup_measured'], want['measured'], places=6,
+                           msg=e)
+    for key, got in (('per_seed', e['per_seed']),
+                     ('measured_per_seed', e['per_seed_measured'])):
+      test.assertEqual(sorted(p['seed'] for p in got), sorted(want[key]))
+      for p in got:
+        test.assertAlmostEqual(p['speedup'], want[key][p['seed']], places=6,
+                               msg=(key, p))
+    paired = {d['seed']: d['difference']
+              for d in e['paired_difference']['per_seed']}
+    test.assertEqual(sorted(paired), sorted(want['paired']))
+    for seed, difference in paired.items():
+      test.assertAlmostEqual(difference, want['paired'][seed], places=6)
+
+
 class PreregistrationTest(tu.TestCase):
   """The plan's rule and its refusals, on hand-made summaries."""
 
@@ -371,6 +456,27 @@ class PreregistrationTest(tu.TestCase):
     plan_ = preregistration.load(self.write_plan())
     with self.assertRaisesRegex(ValueError, 'drop --arm, --seeds'):
       preregistration.settings_overrides(plan_, ['arm', 'seeds', 'output_dir'])
+    with self.assertRaisesRegex(ValueError, '"finetune_bindings" is a list'):
+      preregistration.load(self.write_plan(finetune_bindings='x = 1'))
+
+  def test_the_plan_fixes_the_finetuning_task(self):
+    default = preregistration.settings_overrides(
+        preregistration.load(self.write_plan()), ['output_dir'])
+    self.assertEqual((default['finetune_gin'], default['finetune_bindings'],
+                      default['embedded_task']),
+                     ('gin/finetune/embedded_source.gin', [], True))
+    plan_ = preregistration.load(self.write_plan(
+        finetune_gin='gin/finetune/email_spam.gin',
+        finetune_bindings=['finetune.epochs = 2'], embedded_task=False))
+    fixed = preregistration.settings_overrides(plan_, ['output_dir'])
+    self.assertEqual((fixed['finetune_gin'], fixed['finetune_bindings'],
+                      fixed['embedded_task']),
+                     ('gin/finetune/email_spam.gin', ['finetune.epochs = 2'],
+                      False))
+    # The task's flags beside a plan would change what the plan fixed.
+    for flag in ('finetune_gin', 'finetune_bindings', 'embedded_task'):
+      with self.assertRaisesRegex(ValueError, f'drop --{flag}'):
+        preregistration.settings_overrides(plan_, [flag])
 
 
 class StudyEndToEndTest(pu.TinyDataTestCase):
@@ -387,6 +493,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
           gin_file=['gin/experiments/ci_tiny.gin'],
           gin_bindings=list(self.bindings), candidates={'token_drop': []},
           budgets=list(budgets), seeds=2, finetune=False,
+          finetune_gin='gin/finetune/email_spam.gin', embedded_task=False,
           baseline_budgets=list(baseline_budgets),
           rule='mean_speedup', axis='measured', tie_margin=0.03,
           tie_break='token_drop'), f)
@@ -495,6 +602,10 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertFalse(os.path.exists(os.path.join(out, 'finetune')))
     self.assertNotIn('official_td.finetune', rerun.stdout)
     self.assertEqual({r['finetune_accuracy'] for r in rows}, {''})
+    # The study's settings are the plan's, its fine-tuning task included.
+    settings = json.load(open(os.path.join(out, 'study.json')))
+    self.assertEqual((settings['finetune_gin'], settings['embedded_task']),
+                     ('gin/finetune/email_spam.gin', False))
 
     value, kind = recompute_break_even(rows, 'token_drop')
     # 1.5 of the baseline's time trains ~60 steps against its 40: the
@@ -507,71 +618,12 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertLen(arm['per_seed'], 2)
     self.assertIn(arm['break_even_measured_time_kind'],
                   ('interpolated', 'at_most', 'above'))
-    # The speedup at equal quality, recomputed from study.csv: at each
-    # budget, the baseline budget that reaches the arm's mean loss on the
-    # baseline's own (mean) curve, over the budget.
-    def mean_loss(arm, budget):
-      return statistics.fmean(float(r['eval_mlm_loss']) for r in rows
-                              if r['arm'] == arm and float(r['budget']) ==
-                              budget)
-    def reach(curve, target):
-      """The baseline budget at `target` on `curve`, or None above it."""
-      if curve[0][1] <= target:
-        return curve[0][0]
-      for (b0, l0), (b1, l1) in zip(curve, curve[1:]):
-        if l1 <= target <= l0:
-          return b0 + (l0 - target) / (l0 - l1) * (b1 - b0)
-      return None
-    def check_speedup(value, curve, target, budget, msg):
-      at = reach(curve, target)
-      self.assertAlmostEqual(value, (1.5 if at is None else at) / budget,
-                             places=6, msg=msg)
-    base_curve = [(b, mean_loss('baseline', b)) for b in (0.5, 1.0, 1.5)]
-    for entry in arm['equal_quality']:
-      target = mean_loss('token_drop', entry['budget'])
-      if reach(base_curve, target) is None:
-        self.assertEqual(entry['speedup_kind'], 'above', entry)
-      check_speedup(entry['speedup'], base_curve, target, entry['budget'],
-                    entry)
-      # And per seed: each seed's arm loss on that seed's own curve.
-      self.assertEqual([p['seed'] for p in entry['per_seed']], [42, 43])
-      for p in entry['per_seed']:
-        def seed_loss(arm, budget, seed=p['seed']):
-          (loss,) = [float(r['eval_mlm_loss']) for r in rows
-                     if r['arm'] == arm and float(r['budget']) == budget and
-                     int(r['seed']) == seed]
-          return loss
-        check_speedup(p['speedup'],
-                      [(b, seed_loss('baseline', b)) for b in (0.5, 1.0, 1.5)],
-                      seed_loss('token_drop', entry['budget']),
-                      entry['budget'], p)
-      # On the measured axis: the same, each run placed at its seconds
-      # (train loops and their compilation) over its seed's full baseline's
-      # (not at its budget).
-      def seconds(arm, budget, seed):
-        (value,) = [float(r['train_seconds']) + float(r['compile_seconds'])
-                    for r in rows
-                    if r['arm'] == arm and float(r['budget']) == budget and
-                    int(r['seed']) == seed]
-        return value
-      for p in entry['per_seed_measured']:
-        seed = p['seed']
-        full = seconds('baseline', 1.0, seed)
-        curve = [(seconds('baseline', b, seed) / full,
-                  seed_loss('baseline', b, seed)) for b in (0.5, 1.0, 1.5)]
-        at = seconds('token_drop', entry['budget'], seed) / full
-        reached = reach(sorted(curve), seed_loss('token_drop',
-                                                 entry['budget'], seed))
-        self.assertAlmostEqual(
-            p['speedup'], (max(f for f, _ in curve) if reached is None
-                           else reached) / at, places=6, msg=p)
-      # Paired: each seed's arm minus its baseline at the same budget.
-      self.assertEqual(
-          [round(d['difference'], 6) for d in
-           entry['paired_difference']['per_seed']],
-          [round(seed_loss('token_drop', entry['budget'], s) -
-                 seed_loss('baseline', entry['budget'], s), 6)
-           for s in (42, 43)])
+    # The speedup at equal quality on both axes and the paired differences,
+    # recomputed from study.csv (the arm at 1.5 may end above the baseline's
+    # curve: a bound).
+    assert_equal_quality_recomputes(self, rows, summary, 'token_drop')
+    self.assertEqual([p['seed'] for p in arm['equal_quality'][0]['per_seed']],
+                     [42, 43])
     # The runs' own step-time ratio, beside the benchmark's.
     def per_step(name):
       return statistics.fmean(float(r['train_seconds']) / int(r['steps'])
@@ -687,3 +739,47 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
                      ['token_drop_b0.50 seed 43'])
     self.assertLen(partial_summary['arms']['token_drop']['per_seed'], 1)
 
+
+
+class CommittedStudyTest(tu.TestCase):
+  """`--report_only` on the records committed under docs/studies/."""
+
+  def test_report_of_committed_records_recomputes_on_both_axes(self):
+    committed = os.path.join(pu.REPO, 'docs', 'studies', 'scale_mail_k32')
+    out = os.path.join(self.get_temp_dir(), 'scale_mail_k32')
+    shutil.copytree(committed, out)
+    # The study's own command, from the settings its directory records.
+    settings = json.load(open(os.path.join(out, 'study.json')))
+    command = [sys.executable, '-m', 'official_td.study', '--report_only',
+               f'--output_dir={out}', f'--seeds={settings["seeds"]}',
+               f'--evals_per_run={settings["evals_per_run"]}',
+               '--budgets=' + ','.join(str(b) for b in settings['budgets']),
+               '--baseline_budgets=' + ','.join(
+                   str(b) for b in settings['baseline_budgets']),
+               f'--finetune_gin={settings["finetune_gin"]}',
+               '--embedded_task' if settings['embedded_task'] else
+               '--noembedded_task']
+    command += [f'--gin_file={g}' for g in settings['gin_file']]
+    command += [f'--gin_bindings={b}' for b in settings['gin_bindings']]
+    command += [f'--arm={name}=' + '; '.join(bindings)
+                for name, bindings in settings['arms']]
+    proc = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
+                          capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
+    self.assertNotIn('official_td.train', proc.stdout)  # nothing trained.
+    # The records give back the committed table.
+    self.assertEqual(open(os.path.join(out, 'study.csv')).read(),
+                     open(os.path.join(committed, 'study.csv')).read())
+    with open(os.path.join(out, 'study.csv')) as f:
+      rows = list(csv.DictReader(f))
+    self.assertLen(rows, 21)  # (4 baseline + 3 arm budgets) x 3 seeds.
+    summary = json.load(open(os.path.join(out, 'study_summary.json')))
+    assert_equal_quality_recomputes(self, rows, summary, 'k32_schedule')
+    # Both axes and the paired differences are in the printed report.
+    for entry in summary['arms']['k32_schedule']['equal_quality']:
+      self.assertIn(entry['speedup_measured_text'], proc.stdout)
+      self.assertIn(entry['per_seed_measured_text'], proc.stdout)
+      paired = entry['paired_difference']
+      if paired['per_seed']:
+        self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
+                      proc.stdout)

@@ -37,7 +37,7 @@ README = os.path.join(pu.REPO, 'README.md')
 # In the order they run (each may use the outputs of those before it).
 DOCS = ('docs/data_pipeline.md', 'docs/training_internals.md',
         'docs/interop.md', 'docs/keras_hub.md', 'docs/method.md',
-        'docs/results.md')
+        'docs/study.md', 'docs/results.md')
 
 # Substring of a command -> why it cannot run here.
 NOT_RUNNABLE = {

@@ -108,7 +108,7 @@ flags.DEFINE_integer('evals_per_run', 5,
 flags.DEFINE_integer('benchmark_steps', 5, 'Timed rounds of the step-time '
                      'benchmark (each runs every loop run.steps_per_loop '
                      'steps).')
-flags.DEFINE_string('finetune_gin', 'gin/finetune/embedded_source.gin',
+flags.DEFINE_string('finetune_gin', preregistration.DEFAULT_FINETUNE_GIN,
                     'Fine-tuning gin file.')
 flags.DEFINE_multi_string('finetune_bindings', [], 'Fine-tuning bindings.')
 flags.DEFINE_bool('finetune', True,
@@ -149,6 +149,9 @@ def main(argv):
         [str(b) for b in fixed['baseline_budgets']], budgets)
     gin_files, gin_bindings = fixed['gin_file'], fixed['gin_bindings']
     num_seeds, finetune = fixed['seeds'], fixed['finetune']
+    finetune_gin, finetune_bindings = (fixed['finetune_gin'],
+                                       fixed['finetune_bindings'])
+    embedded_task = fixed['embedded_task']
   else:
     arms = plan_lib.parse_arms(FLAGS.arm)
     budgets = plan_lib.parse_budgets(FLAGS.budgets)
@@ -156,6 +159,9 @@ def main(argv):
         FLAGS.baseline_budgets, budgets)
     gin_files, gin_bindings = FLAGS.gin_file, FLAGS.gin_bindings
     num_seeds, finetune = FLAGS.seeds, FLAGS.finetune
+    finetune_gin, finetune_bindings = (FLAGS.finetune_gin,
+                                       list(FLAGS.finetune_bindings))
+    embedded_task = FLAGS.embedded_task
   # Each arm's config, checked before any work; then the shared one.
   for _, bindings in arms + [(plan_lib.BASELINE, [])]:
     gin.clear_config()
@@ -165,9 +171,9 @@ def main(argv):
   settings = dict(gin_file=gin_files, gin_bindings=gin_bindings,
                   arms=[[a, b] for a, b in arms], budgets=budgets,
                   seeds=num_seeds, evals_per_run=FLAGS.evals_per_run,
-                  finetune_gin=FLAGS.finetune_gin,
-                  finetune_bindings=FLAGS.finetune_bindings,
-                  embedded_task=FLAGS.embedded_task,
+                  finetune_gin=finetune_gin,
+                  finetune_bindings=finetune_bindings,
+                  embedded_task=embedded_task,
                   # (Recorded only when set: older studies resume as before.)
                   **({} if finetune else {'finetune': False}),
                   **({'baseline_budgets': baseline_budgets}
@@ -186,8 +192,8 @@ def main(argv):
         '(the same command without --report_only) first.')
   runner.check_settings(out, settings, extend=not FLAGS.report_only)
 
-  finetune_bindings = list(FLAGS.finetune_bindings)
-  if FLAGS.embedded_task and finetune and not FLAGS.report_only:
+  finetune_bindings = list(finetune_bindings)
+  if embedded_task and finetune and not FLAGS.report_only:
     task = os.path.join(out, 'task')
     if not tf.io.gfile.exists(os.path.join(task, 'eval.csv')):
       from official_td.data.text import corpus  # pylint: disable=g-import-not-at-top
@@ -199,7 +205,7 @@ def main(argv):
   pretrain_flags = [f'--gin_file={g}' for g in gin_files]
   pretrain_flags += [f'--gin_bindings={b}' for b in gin_bindings]
   pretrain_flags += cli.strategy_args()
-  finetune_flags = [f'--gin_file={FLAGS.finetune_gin}'] + [
+  finetune_flags = [f'--gin_file={finetune_gin}'] + [
       f'--gin_bindings={b}' for b in finetune_bindings] + cli.strategy_args()
   if not finetune:
     finetune_flags = None

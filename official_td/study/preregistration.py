@@ -17,6 +17,11 @@ A plan is a JSON file, committed before any of the study's runs
     "tie_margin": 0.03, "tie_break": "k64"
   }
 
+With `"finetune": true` (the default) the plan fixes the task too:
+`finetune_gin` (default `gin/finetune/embedded_source.gin`),
+`finetune_bindings` and `embedded_task` (default true: the embedded task,
+created in OUTPUT/task), as the study's flags of those names would.
+
 `candidates` are the arms the rule chooses among; `others` are arms run and
 reported beside them (e.g. a rival method) that the rule does not choose.
 The rule `mean_speedup`: each candidate's speedup at equal quality on
@@ -47,7 +52,13 @@ AXES = ('budget', 'measured')
 RECORDS = 'plan_records'
 REQUIRED = ('question', 'gin_file', 'candidates', 'budgets', 'seeds', 'rule',
             'axis', 'tie_margin', 'tie_break')
-OPTIONAL = ('gin_bindings', 'others', 'baseline_budgets', 'finetune')
+OPTIONAL = ('gin_bindings', 'others', 'baseline_budgets', 'finetune',
+            'finetune_gin', 'finetune_bindings', 'embedded_task')
+# The study's flags a plan sets (passing one beside a plan is refused).
+PLAN_FLAGS = ('arm', 'budgets', 'baseline_budgets', 'seeds', 'finetune',
+              'gin_file', 'gin_bindings', 'finetune_gin', 'finetune_bindings',
+              'embedded_task')
+DEFAULT_FINETUNE_GIN = 'gin/finetune/embedded_source.gin'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +78,9 @@ class Plan:
   gin_file: Tuple[str, ...] = ()
   gin_bindings: Tuple[str, ...] = ()
   finetune: bool = True
+  finetune_gin: str = DEFAULT_FINETUNE_GIN
+  finetune_bindings: Tuple[str, ...] = ()
+  embedded_task: bool = True
 
   @property
   def arms(self) -> List[Tuple[str, List[str]]]:
@@ -121,6 +135,8 @@ def load(path: str) -> Plan:
     raise bad('"seeds" is a number of seeds, at least 1')
   if not isinstance(raw['tie_margin'], (int, float)) or raw['tie_margin'] < 0:
     raise bad('"tie_margin" is a speedup difference, at least 0')
+  if not isinstance(raw.get('finetune_bindings', []), list):
+    raise bad('"finetune_bindings" is a list of gin bindings')
   return Plan(
       path=path, sha256=hashlib.sha256(content).hexdigest(),
       question=str(raw['question']), candidates=candidates, others=others,
@@ -131,7 +147,10 @@ def load(path: str) -> Plan:
       tie_margin=float(raw['tie_margin']), tie_break=raw['tie_break'],
       gin_file=tuple(raw.get('gin_file', ())),
       gin_bindings=tuple(raw.get('gin_bindings', ())),
-      finetune=bool(raw.get('finetune', True)))
+      finetune=bool(raw.get('finetune', True)),
+      finetune_gin=str(raw.get('finetune_gin', DEFAULT_FINETUNE_GIN)),
+      finetune_bindings=tuple(raw.get('finetune_bindings', ())),
+      embedded_task=bool(raw.get('embedded_task', True)))
 
 
 def _record_path(out: str, name: str, seed: int) -> str:
@@ -206,15 +225,16 @@ def choose(plan: Plan, arms_summary: Dict,
 def settings_overrides(plan: Plan, explicit: Sequence[str]) -> Dict:
   """What the plan sets of the study's flags; refuses a flag given beside
   it (`explicit`: the flags the user passed)."""
-  clash = sorted(set(explicit) & {'arm', 'budgets', 'baseline_budgets',
-                                  'seeds', 'finetune', 'gin_file',
-                                  'gin_bindings'})
+  clash = sorted(set(explicit) & set(PLAN_FLAGS))
   if clash:
     raise ValueError(
         f'--plan={plan.path} sets the study\'s arms, budgets, seeds, '
-        f'fine-tuning and config; drop --{", --".join(clash)} (or edit the '
-        'plan before any run).')
+        f'fine-tuning task and config; drop --{", --".join(clash)} (or edit '
+        'the plan before any run).')
   return dict(arms=plan.arms, budgets=list(plan.budgets),
               baseline_budgets=list(plan.baseline_budgets), seeds=plan.seeds,
               finetune=plan.finetune, gin_file=list(plan.gin_file),
-              gin_bindings=list(plan.gin_bindings))
+              gin_bindings=list(plan.gin_bindings),
+              finetune_gin=plan.finetune_gin,
+              finetune_bindings=list(plan.finetune_bindings),
+              embedded_task=plan.embedded_task)
