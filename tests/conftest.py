@@ -20,7 +20,6 @@ flags.FLAGS.mark_as_parsed()
 # classes in collection order, so each of these starts at once on a worker
 # instead of one of them starting last and running alone at the end.
 _LONGEST_FIRST = ('tests/test_readme.py::ReadmeTest',
-                  'tests/test_readme.py::DocsTest',
                   'tests/test_compare.py::StudyEndToEndTest',
                   'tests/test_pretrain.py::PretrainEndToEndTest')
 

@@ -1,5 +1,7 @@
 """Helpers of the pretraining tests: a tiny corpus, data, and train runs."""
 
+import atexit
+import copy
 import os
 import random
 import shutil
@@ -75,6 +77,25 @@ def make_data(output_dir, documents=None, beam_args=IN_PROCESS, **overrides):
                                      beam_args=beam_args)
 
 
+# This process's default tiny data (make_data's), made once: [(dir, summary)].
+_TINY_DATA = []
+
+
+def tiny_data(output_dir):
+  """Writes make_data's default tiny data to `output_dir` and returns its
+  summary. The data are made once per test process and copied after: they
+  are deterministic (seed 1), and every TinyDataTestCase class trains on them
+  (a class's own copy, which it may damage)."""
+  if not _TINY_DATA:
+    made = tempfile.mkdtemp()
+    atexit.register(shutil.rmtree, made, True)
+    source = os.path.join(made, 'data')
+    _TINY_DATA.append((source, make_data(source)))
+  source, summary = _TINY_DATA[0]
+  shutil.copytree(source, output_dir)
+  return copy.deepcopy(summary)
+
+
 def data_bindings(data_dir):
   return [f"data.train_data = '{data_dir}/train-*'",
           f"data.eval_data = '{data_dir}/eval-*'",
@@ -119,14 +140,14 @@ def assert_clean_error(test, proc, message):
 
 
 class TinyDataTestCase(tu.TestCase):
-  """Creates the tiny pretraining data once per class, in a temp dir."""
+  """The tiny pretraining data in a temp dir of the class's own."""
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
     cls.root = tempfile.mkdtemp()
     cls.data_dir = os.path.join(cls.root, 'data')
-    cls.summary = make_data(cls.data_dir)
+    cls.summary = tiny_data(cls.data_dir)
     cls.bindings = data_bindings(cls.data_dir)
 
   @classmethod

@@ -783,3 +783,49 @@ class CommittedStudyTest(tu.TestCase):
       if paired['per_seed']:
         self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
                       proc.stdout)
+
+  def test_pre_registered_choice_follows_from_its_plan_and_records(self):
+    """docs/studies/scale_choice_a, reported under its committed plan: every
+    run's record carries the plan file's sha256, and the pick is the plan's
+    rule applied here to study.csv (the report's speedups recomputed)."""
+    plan_path = 'docs/studies/plans/scale_choice_a.json'
+    committed = os.path.join(pu.REPO, 'docs', 'studies', 'scale_choice_a')
+    out = os.path.join(self.get_temp_dir(), 'scale_choice_a')
+    shutil.copytree(committed, out)
+    os.remove(os.path.join(out, 'README.md'))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'official_td.study', f'--plan={plan_path}',
+         f'--output_dir={out}', '--report_only'], cwd=pu.REPO, env=pu.env(),
+        capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
+    self.assertNotIn('official_td.train', proc.stdout)  # nothing trained.
+    self.assertEqual(open(os.path.join(out, 'study.csv')).read(),
+                     open(os.path.join(committed, 'study.csv')).read())
+    with open(os.path.join(out, 'study.csv')) as f:
+      rows = list(csv.DictReader(f))
+    self.assertLen(rows, 16)  # (4 baseline + 2 x 2 arm budgets) x 2 seeds.
+    sha = hashlib.sha256(open(os.path.join(pu.REPO, plan_path),
+                              'rb').read()).hexdigest()
+    records = glob.glob(os.path.join(out, 'plan_records', '*', '*.json'))
+    self.assertLen(records, 16)
+    self.assertEqual({json.load(open(r))['plan_sha256'] for r in records},
+                     {sha})
+    # The rule: the best mean over the plan's budgets of the speedup on its
+    # axis, the tie-break's arm when within the margin of the best.
+    plan_ = json.load(open(os.path.join(pu.REPO, plan_path)))
+    self.assertEqual(plan_['axis'], 'measured')
+    summary = json.load(open(os.path.join(out, 'study_summary.json')))
+    scores = {}
+    for arm in plan_['candidates']:
+      assert_equal_quality_recomputes(self, rows, summary, arm)
+      speedups = recompute_equal_quality(rows, arm)
+      scores[arm] = statistics.fmean(speedups[b]['measured']
+                                     for b in plan_['budgets'])
+    best = max(scores, key=scores.get)
+    tie_break = plan_['tie_break']
+    pick = (tie_break if scores[best] - scores[tie_break] <=
+            plan_['tie_margin'] else best)
+    self.assertEqual(summary['choice']['choice'], pick)
+    self.assertEqual(pick, 'k32_schedule')  # as docs/results.md states it.
+    self.assertIn(f'**Pre-registered choice** (plan `{plan_path}`, sha256 '
+                  f'{sha[:12]}…', proc.stdout)

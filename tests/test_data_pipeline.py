@@ -901,7 +901,7 @@ class BadInputTest(tu.TestCase):
 
   def test_existing_complete_output(self):
     out = os.path.join(tempfile.mkdtemp(), 'data')
-    pu.make_data(out)
+    pu.tiny_data(out)
     self.assert_rejected('never overwritten', output_dir=out)
 
   def test_predictions_that_do_not_fit(self):
