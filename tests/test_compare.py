@@ -744,14 +744,50 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
 class CommittedStudyTest(tu.TestCase):
   """`--report_only` on the records committed under docs/studies/."""
 
-  def test_report_of_committed_records_recomputes_on_both_axes(self):
-    committed = os.path.join(pu.REPO, 'docs', 'studies', 'scale_mail_k32')
-    out = os.path.join(self.get_temp_dir(), 'scale_mail_k32')
+  def report(self, name, flags):
+    """`official_td.study --report_only` with `flags(copy)` on a copy of
+    docs/studies/NAME: nothing trains, and the records give back the
+    committed study.csv. Returns the command's stdout, the csv's rows, the
+    summary and the copy."""
+    committed = os.path.join(pu.REPO, 'docs', 'studies', name)
+    out = os.path.join(self.get_temp_dir(), name)
     shutil.copytree(committed, out)
-    # The study's own command, from the settings its directory records.
-    settings = json.load(open(os.path.join(out, 'study.json')))
-    command = [sys.executable, '-m', 'official_td.study', '--report_only',
-               f'--output_dir={out}', f'--seeds={settings["seeds"]}',
+    if os.path.exists(os.path.join(out, 'README.md')):
+      os.remove(os.path.join(out, 'README.md'))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'official_td.study', '--report_only',
+         f'--output_dir={out}'] + flags(out),
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
+    self.assertNotIn('official_td.train', proc.stdout)  # nothing trained.
+    self.assertEqual(open(os.path.join(out, 'study.csv')).read(),
+                     open(os.path.join(committed, 'study.csv')).read())
+    with open(os.path.join(out, 'study.csv')) as f:
+      rows = list(csv.DictReader(f))
+    summary = json.load(open(os.path.join(out, 'study_summary.json')))
+    return proc.stdout, rows, summary, out
+
+  def test_report_of_committed_records_recomputes_on_both_axes(self):
+    def flags(out):
+      # The study's own flags, from the settings its directory records.
+      settings = json.load(open(os.path.join(out, 'study.json')))
+      return self.settings_flags(settings)
+    stdout, rows, summary, _ = self.report('scale_mail_k32', flags)
+    self.assertLen(rows, 21)  # (4 baseline + 3 arm budgets) x 3 seeds.
+    assert_equal_quality_recomputes(self, rows, summary, 'k32_schedule')
+    # Both axes and the paired differences are in the printed report.
+    for entry in summary['arms']['k32_schedule']['equal_quality']:
+      self.assertIn(entry['speedup_measured_text'], stdout)
+      self.assertIn(entry['per_seed_measured_text'], stdout)
+      paired = entry['paired_difference']
+      if paired['per_seed']:
+        self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
+                      stdout)
+
+  @staticmethod
+  def settings_flags(settings):
+    command = [f'--seeds={settings["seeds"]}',
                f'--evals_per_run={settings["evals_per_run"]}',
                '--budgets=' + ','.join(str(b) for b in settings['budgets']),
                '--baseline_budgets=' + ','.join(
@@ -763,46 +799,15 @@ class CommittedStudyTest(tu.TestCase):
     command += [f'--gin_bindings={b}' for b in settings['gin_bindings']]
     command += [f'--arm={name}=' + '; '.join(bindings)
                 for name, bindings in settings['arms']]
-    proc = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
-                          capture_output=True, text=True, timeout=300)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
-    self.assertNotIn('official_td.train', proc.stdout)  # nothing trained.
-    # The records give back the committed table.
-    self.assertEqual(open(os.path.join(out, 'study.csv')).read(),
-                     open(os.path.join(committed, 'study.csv')).read())
-    with open(os.path.join(out, 'study.csv')) as f:
-      rows = list(csv.DictReader(f))
-    self.assertLen(rows, 21)  # (4 baseline + 3 arm budgets) x 3 seeds.
-    summary = json.load(open(os.path.join(out, 'study_summary.json')))
-    assert_equal_quality_recomputes(self, rows, summary, 'k32_schedule')
-    # Both axes and the paired differences are in the printed report.
-    for entry in summary['arms']['k32_schedule']['equal_quality']:
-      self.assertIn(entry['speedup_measured_text'], proc.stdout)
-      self.assertIn(entry['per_seed_measured_text'], proc.stdout)
-      paired = entry['paired_difference']
-      if paired['per_seed']:
-        self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
-                      proc.stdout)
+    return command
 
   def test_pre_registered_choice_follows_from_its_plan_and_records(self):
     """docs/studies/scale_choice_a, reported under its committed plan: every
     run's record carries the plan file's sha256, and the pick is the plan's
     rule applied here to study.csv (the report's speedups recomputed)."""
     plan_path = 'docs/studies/plans/scale_choice_a.json'
-    committed = os.path.join(pu.REPO, 'docs', 'studies', 'scale_choice_a')
-    out = os.path.join(self.get_temp_dir(), 'scale_choice_a')
-    shutil.copytree(committed, out)
-    os.remove(os.path.join(out, 'README.md'))
-    proc = subprocess.run(
-        [sys.executable, '-m', 'official_td.study', f'--plan={plan_path}',
-         f'--output_dir={out}', '--report_only'], cwd=pu.REPO, env=pu.env(),
-        capture_output=True, text=True, timeout=300)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
-    self.assertNotIn('official_td.train', proc.stdout)  # nothing trained.
-    self.assertEqual(open(os.path.join(out, 'study.csv')).read(),
-                     open(os.path.join(committed, 'study.csv')).read())
-    with open(os.path.join(out, 'study.csv')) as f:
-      rows = list(csv.DictReader(f))
+    stdout, rows, summary, out = self.report(
+        'scale_choice_a', lambda out: [f'--plan={plan_path}'])
     self.assertLen(rows, 16)  # (4 baseline + 2 x 2 arm budgets) x 2 seeds.
     sha = hashlib.sha256(open(os.path.join(pu.REPO, plan_path),
                               'rb').read()).hexdigest()
@@ -814,7 +819,6 @@ class CommittedStudyTest(tu.TestCase):
     # axis, the tie-break's arm when within the margin of the best.
     plan_ = json.load(open(os.path.join(pu.REPO, plan_path)))
     self.assertEqual(plan_['axis'], 'measured')
-    summary = json.load(open(os.path.join(out, 'study_summary.json')))
     scores = {}
     for arm in plan_['candidates']:
       assert_equal_quality_recomputes(self, rows, summary, arm)
@@ -828,4 +832,4 @@ class CommittedStudyTest(tu.TestCase):
     self.assertEqual(summary['choice']['choice'], pick)
     self.assertEqual(pick, 'k32_schedule')  # as docs/results.md states it.
     self.assertIn(f'**Pre-registered choice** (plan `{plan_path}`, sha256 '
-                  f'{sha[:12]}…', proc.stdout)
+                  f'{sha[:12]}…', stdout)
