@@ -745,7 +745,7 @@ class CommittedStudyTest(tu.TestCase):
   """`--report_only` on the records committed under docs/studies/."""
 
   def report(self, name, flags):
-    """`official_td.study --report_only` with `flags(copy)` on a copy of
+    """`official_td.study --report_only FLAGS` on a copy of
     docs/studies/NAME: nothing trains, and the records give back the
     committed study.csv. Returns the command's stdout, the csv's rows, the
     summary and the copy."""
@@ -756,7 +756,7 @@ class CommittedStudyTest(tu.TestCase):
       os.remove(os.path.join(out, 'README.md'))
     proc = subprocess.run(
         [sys.executable, '-m', 'official_td.study', '--report_only',
-         f'--output_dir={out}'] + flags(out),
+         f'--output_dir={out}'] + flags,
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
         timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
@@ -769,11 +769,11 @@ class CommittedStudyTest(tu.TestCase):
     return proc.stdout, rows, summary, out
 
   def test_report_of_committed_records_recomputes_on_both_axes(self):
-    def flags(out):
-      # The study's own flags, from the settings its directory records.
-      settings = json.load(open(os.path.join(out, 'study.json')))
-      return self.settings_flags(settings)
-    stdout, rows, summary, _ = self.report('scale_mail_k32', flags)
+    # The study's own flags, from the settings its directory records.
+    settings = json.load(open(os.path.join(
+        pu.REPO, 'docs', 'studies', 'scale_mail_k32', 'study.json')))
+    stdout, rows, summary, _ = self.report('scale_mail_k32',
+                                           self.settings_flags(settings))
     self.assertLen(rows, 21)  # (4 baseline + 3 arm budgets) x 3 seeds.
     assert_equal_quality_recomputes(self, rows, summary, 'k32_schedule')
     # Both axes and the paired differences are in the printed report.
@@ -806,18 +806,18 @@ class CommittedStudyTest(tu.TestCase):
     run's record carries the plan file's sha256, and the pick is the plan's
     rule applied here to study.csv (the report's speedups recomputed)."""
     plan_path = 'docs/studies/plans/scale_choice_a.json'
-    stdout, rows, summary, out = self.report(
-        'scale_choice_a', lambda out: [f'--plan={plan_path}'])
+    stdout, rows, summary, out = self.report('scale_choice_a',
+                                             [f'--plan={plan_path}'])
     self.assertLen(rows, 16)  # (4 baseline + 2 x 2 arm budgets) x 2 seeds.
-    sha = hashlib.sha256(open(os.path.join(pu.REPO, plan_path),
-                              'rb').read()).hexdigest()
+    plan_bytes = open(os.path.join(pu.REPO, plan_path), 'rb').read()
+    sha = hashlib.sha256(plan_bytes).hexdigest()
     records = glob.glob(os.path.join(out, 'plan_records', '*', '*.json'))
     self.assertLen(records, 16)
     self.assertEqual({json.load(open(r))['plan_sha256'] for r in records},
                      {sha})
     # The rule: the best mean over the plan's budgets of the speedup on its
     # axis, the tie-break's arm when within the margin of the best.
-    plan_ = json.load(open(os.path.join(pu.REPO, plan_path)))
+    plan_ = json.loads(plan_bytes)
     self.assertEqual(plan_['axis'], 'measured')
     scores = {}
     for arm in plan_['candidates']:
