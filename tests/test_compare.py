@@ -768,68 +768,57 @@ class CommittedStudyTest(tu.TestCase):
     summary = json.load(open(os.path.join(out, 'study_summary.json')))
     return proc.stdout, rows, summary, out
 
-  def test_report_of_committed_records_recomputes_on_both_axes(self):
-    # The study's own flags, from the settings its directory records.
-    settings = json.load(open(os.path.join(
-        pu.REPO, 'docs', 'studies', 'scale_mail_k32', 'study.json')))
-    stdout, rows, summary, _ = self.report('scale_mail_k32',
-                                           self.settings_flags(settings))
-    self.assertLen(rows, 21)  # (4 baseline + 3 arm budgets) x 3 seeds.
-    assert_equal_quality_recomputes(self, rows, summary, 'k32_schedule')
-    # Both axes and the paired differences are in the printed report.
-    for entry in summary['arms']['k32_schedule']['equal_quality']:
-      self.assertIn(entry['speedup_measured_text'], stdout)
-      self.assertIn(entry['per_seed_measured_text'], stdout)
-      paired = entry['paired_difference']
-      if paired['per_seed']:
-        self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
-                      stdout)
-
-  @staticmethod
-  def settings_flags(settings):
-    command = [f'--seeds={settings["seeds"]}',
-               f'--evals_per_run={settings["evals_per_run"]}',
-               '--budgets=' + ','.join(str(b) for b in settings['budgets']),
-               '--baseline_budgets=' + ','.join(
-                   str(b) for b in settings['baseline_budgets']),
-               f'--finetune_gin={settings["finetune_gin"]}',
-               '--embedded_task' if settings['embedded_task'] else
-               '--noembedded_task']
-    command += [f'--gin_file={g}' for g in settings['gin_file']]
-    command += [f'--gin_bindings={b}' for b in settings['gin_bindings']]
-    command += [f'--arm={name}=' + '; '.join(bindings)
-                for name, bindings in settings['arms']]
-    return command
-
-  def test_pre_registered_choice_follows_from_its_plan_and_records(self):
-    """docs/studies/scale_choice_a, reported under its committed plan: every
-    run's record carries the plan file's sha256, and the pick is the plan's
-    rule applied here to study.csv (the report's speedups recomputed)."""
-    plan_path = 'docs/studies/plans/scale_choice_a.json'
-    stdout, rows, summary, out = self.report('scale_choice_a',
-                                             [f'--plan={plan_path}'])
-    self.assertLen(rows, 16)  # (4 baseline + 2 x 2 arm budgets) x 2 seeds.
+  def assert_pre_registered(self, name, runs, pick):
+    """docs/studies/NAME, reported under its committed plan
+    docs/studies/plans/NAME.json: every one of its RUNS records carries the
+    plan file's sha256; every arm's speedups on both axes and its paired
+    differences recompute from study.csv and are printed; the choice is the
+    plan's rule applied here to study.csv, and equals PICK (as
+    docs/results.md states it)."""
+    plan_path = f'docs/studies/plans/{name}.json'
+    stdout, rows, summary, out = self.report(name, [f'--plan={plan_path}'])
     plan_bytes = open(os.path.join(pu.REPO, plan_path), 'rb').read()
+    plan_ = json.loads(plan_bytes)
+    arms = list(plan_['candidates']) + list(plan_.get('others', {}))
+    budgets = len(plan_['budgets'])
+    self.assertLen(rows, runs)
+    self.assertEqual(runs, plan_['seeds'] * (
+        budgets * (1 + len(arms)) + 1 + len(plan_['baseline_budgets'])))
     sha = hashlib.sha256(plan_bytes).hexdigest()
     records = glob.glob(os.path.join(out, 'plan_records', '*', '*.json'))
-    self.assertLen(records, 16)
+    self.assertLen(records, runs)
     self.assertEqual({json.load(open(r))['plan_sha256'] for r in records},
                      {sha})
+    for arm in arms:
+      assert_equal_quality_recomputes(self, rows, summary, arm)
+      # Both axes and the paired differences are in the printed report.
+      for entry in summary['arms'][arm]['equal_quality']:
+        self.assertIn(entry['speedup_measured_text'], stdout)
+        self.assertIn(entry['per_seed_measured_text'], stdout)
+        paired = entry['paired_difference']
+        self.assertLen(paired['per_seed'], plan_['seeds'])
+        self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
+                      stdout)
     # The rule: the best mean over the plan's budgets of the speedup on its
     # axis, the tie-break's arm when within the margin of the best.
-    plan_ = json.loads(plan_bytes)
     self.assertEqual(plan_['axis'], 'measured')
-    scores = {}
-    for arm in plan_['candidates']:
-      assert_equal_quality_recomputes(self, rows, summary, arm)
-      speedups = recompute_equal_quality(rows, arm)
-      scores[arm] = statistics.fmean(speedups[b]['measured']
-                                     for b in plan_['budgets'])
+    scores = {arm: statistics.fmean(
+        recompute_equal_quality(rows, arm)[b]['measured']
+        for b in plan_['budgets']) for arm in plan_['candidates']}
     best = max(scores, key=scores.get)
     tie_break = plan_['tie_break']
-    pick = (tie_break if scores[best] - scores[tie_break] <=
-            plan_['tie_margin'] else best)
-    self.assertEqual(summary['choice']['choice'], pick)
-    self.assertEqual(pick, 'k32_schedule')  # as docs/results.md states it.
+    choice = (tie_break if scores[best] - scores[tie_break] <=
+              plan_['tie_margin'] else best)
+    self.assertEqual(summary['choice']['choice'], choice)
+    self.assertEqual(choice, pick)
     self.assertIn(f'**Pre-registered choice** (plan `{plan_path}`, sha256 '
                   f'{sha[:12]}…', stdout)
+
+  def test_pre_registered_choice_follows_from_its_plan_and_records(self):
+    """The corpus-A choice: k64 against k32_schedule, two seeds."""
+    self.assert_pre_registered('scale_choice_a', 16, 'k32_schedule')
+
+  def test_pre_registered_pick_on_corpus_b_recomputes_on_both_axes(self):
+    """The pick carried to corpus B beside random importance and
+    random-LTD, three seeds."""
+    self.assert_pre_registered('scale_pick_b', 30, 'k32_schedule')
