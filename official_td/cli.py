@@ -90,8 +90,17 @@ def parse_gin(gin_files, gin_bindings):
   """Parses gin files and bindings; unknown names fail with gin's message."""
   search_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   gin.add_config_file_search_path(search_dir)
+  exists = os.path.exists
+  if any('://' in path for path in gin_files):
+    # A gin file on gs:// (or any tf.io.gfile scheme): gin reads files with
+    # `open` unless told otherwise, so it gets tf.io.gfile as a reader. Gin's
+    # own gin.tf module does this but no longer imports (it needs
+    # tf.estimator).
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    gin.config.register_file_reader(tf.io.gfile.GFile, tf.io.gfile.exists)
+    exists = tf.io.gfile.exists
   for path in gin_files:
-    if not os.path.exists(path) and not os.path.exists(
+    if not exists(path) and not os.path.exists(
         os.path.join(search_dir, path)):
       raise ValueError(f'Gin file {path!r} does not exist.')
   try:

@@ -101,3 +101,21 @@ class GinTest(tu.TestCase):
   def test_missing_gin_file(self):
     with self.assertRaisesRegex(ValueError, 'does not exist'):
       configure('gin/experiments/nope.gin')
+    with self.assertRaisesRegex(ValueError, 'does not exist'):
+      configure('ram://gin_test_missing/nope.gin')
+
+  def test_gin_file_on_an_object_store_is_read(self):
+    """`--gin_file=gs://...` (here ram://, the same tf.io.gfile path): the
+    file, and a file it includes by its repo path, are read."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    path = 'ram://gin_test/user.gin'
+    with tf.io.gfile.GFile(path, 'w') as f:
+      f.write("include 'gin/experiments/demo.gin'\n"
+              'encoder.keep_k = 48\n'
+              "data.train_data = 'gs://bucket/train-*'\n")
+    encoder, data, _, run = configure(path)
+    self.assertEqual(encoder.keep_k, 48)
+    self.assertEqual(data.train_data, 'gs://bucket/train-*')
+    # The included demo's own settings came through.
+    _, _, _, demo_run = configure('gin/experiments/demo.gin')
+    self.assertEqual(run.train_steps, demo_run.train_steps)
