@@ -23,6 +23,7 @@ from official_td.study import plan
 from official_td.study import preregistration
 from official_td.study import report as report_lib
 from official_td.study import runner
+from official_td.study import speedup as speedup_lib
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -139,28 +140,28 @@ class PlanTest(tu.TestCase):
   def test_break_even_interpolates_between_budgets(self):
     budgets = [0.6, 0.7, 0.8]
     self.assertAlmostEqual(
-        report_lib.break_even(budgets, [5.0, 4.6, 4.2], 4.4)[0], 0.75)
-    self.assertEqual(report_lib.break_even(budgets, [4.0, 3.9, 3.8], 4.4),
+        speedup_lib.break_even(budgets, [5.0, 4.6, 4.2], 4.4)[0], 0.75)
+    self.assertEqual(speedup_lib.break_even(budgets, [4.0, 3.9, 3.8], 4.4),
                      (0.6, 'at_most'))
-    self.assertEqual(report_lib.break_even(budgets, [5.0, 4.9, 4.8], 4.4),
+    self.assertEqual(speedup_lib.break_even(budgets, [5.0, 4.9, 4.8], 4.4),
                      (None, 'above'))
     # Unsorted input, and the smallest crossing wins.
     self.assertAlmostEqual(
-        report_lib.break_even([0.8, 0.6, 0.7], [4.0, 5.0, 4.5], 4.75)[0], 0.65)
+        speedup_lib.break_even([0.8, 0.6, 0.7], [4.0, 5.0, 4.5], 4.75)[0], 0.65)
 
   def test_speedup_at_equal_quality_reads_the_baselines_curve(self):
     budgets, losses = [0.5, 1.0, 1.5], [5.0, 4.6, 4.4]
     # The arm at 0.5 reaches 4.8: the baseline needs 0.75 of its time.
-    self.assertEqual(report_lib.equal_quality_speedup(budgets, losses, 4.8,
+    self.assertEqual(speedup_lib.equal_quality_speedup(budgets, losses, 4.8,
                                                       0.5),
                      (1.5, 'interpolated'))
     # Worse than the shortest baseline: at most 0.5 / 0.5.
-    self.assertEqual(report_lib.equal_quality_speedup(budgets, losses, 5.2,
+    self.assertEqual(speedup_lib.equal_quality_speedup(budgets, losses, 5.2,
                                                       0.5), (1.0, 'at_most'))
     # Better than the longest: more than 1.5 / 0.5.
-    self.assertEqual(report_lib.equal_quality_speedup(budgets, losses, 4.3,
+    self.assertEqual(speedup_lib.equal_quality_speedup(budgets, losses, 4.3,
                                                       0.5), (3.0, 'above'))
-    self.assertEqual(report_lib.format_speedup(3.0, 'above'), '> 3.00×')
+    self.assertEqual(speedup_lib.format_speedup(3.0, 'above'), '> 3.00×')
 
   def test_speedup_per_seed_reads_each_seeds_own_baseline(self):
     # Seed 1's baseline: 5.0 at 0.5, 4.6 at 1.0; seed 2's: 5.2, 4.4. The arm
@@ -226,9 +227,9 @@ class PlanTest(tu.TestCase):
     # Both drifts are warned of: the runs' ratio (0.81 of the baseline's
     # seconds per step) against a benchmark's 0.9, and the baseline's
     # seconds per step spread 1.0-1.2 (19%).
-    entries = {'td': dict(schedule_ratio=0.9,
-                          measured_ratio=report_lib.measured_ratio(rows,
-                                                                   'td'))}
+    entries = {'td': dict(
+        schedule_ratio=0.9, measured_ratio=speedup_lib.measured_ratio(rows,
+                                                                      'td'))}
     self.assertAlmostEqual(entries['td']['measured_ratio'], 0.85 / 1.05)
     warnings = report_lib.drift_lines(rows, ['td'], entries)
     self.assertIn("td's runs took 0.810 of the baseline's seconds per step, "

@@ -38,7 +38,7 @@ interpolated linearly between neighbouring budgets; its range comes from the
 same computation per seed. The speedup at equal quality at budget b is the
 baseline budget whose loss (on the baseline's own curve) equals the arm's at
 b, over b: the saving that belongs to token dropping, not to a shorter
-schedule (official_td.study.report).
+schedule (official_td.study.speedup).
 
 Distribution flags (`--strategy`, `--tpu`, `--num_gpus`, `--cpu_replicas`)
 are passed to every run, its fine-tuning and the step-time benchmark.

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from official_td.study.events import eval_curve
 from official_td.study.plan import BASELINE
-from official_td.study.report import mean_std
+from official_td.study.speedup import mean_std
 
 
 def plot(out: str, rows: List[Dict], arms: Sequence[str]):
