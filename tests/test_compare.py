@@ -153,14 +153,14 @@ class PlanTest(tu.TestCase):
     budgets, losses = [0.5, 1.0, 1.5], [5.0, 4.6, 4.4]
     # The arm at 0.5 reaches 4.8: the baseline needs 0.75 of its time.
     self.assertEqual(speedup_lib.equal_quality_speedup(budgets, losses, 4.8,
-                                                      0.5),
+                                                       0.5),
                      (1.5, 'interpolated'))
     # Worse than the shortest baseline: at most 0.5 / 0.5.
     self.assertEqual(speedup_lib.equal_quality_speedup(budgets, losses, 5.2,
-                                                      0.5), (1.0, 'at_most'))
+                                                       0.5), (1.0, 'at_most'))
     # Better than the longest: more than 1.5 / 0.5.
     self.assertEqual(speedup_lib.equal_quality_speedup(budgets, losses, 4.3,
-                                                      0.5), (3.0, 'above'))
+                                                       0.5), (3.0, 'above'))
     self.assertEqual(speedup_lib.format_speedup(3.0, 'above'), '> 3.00×')
 
   def test_speedup_per_seed_reads_each_seeds_own_baseline(self):
