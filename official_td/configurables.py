@@ -10,6 +10,9 @@ entry points read their configuration through the names registered here:
   finetune.*    `official_td.tasks.classification.FinetuneConfig`
 """
 
+import dataclasses
+from typing import FrozenSet
+
 import gin
 
 from official_td.configs import encoders
@@ -24,3 +27,21 @@ from official_td.tasks import classification  # pylint: disable=g-bad-import-ord
 
 finetune = gin.external_configurable(classification.FinetuneConfig,
                                      'finetune')
+
+
+def bound_fields(name: str, config_class) -> FrozenSet[str]:
+  """The fields of `config_class` that gin binds under `name` (`encoder`):
+  what the gin files and bindings set, as opposed to defaults (a continued
+  run takes the checkpoint's architecture where they set nothing)."""
+  bound = set()
+  for field in dataclasses.fields(config_class):
+    try:
+      gin.query_parameter(f'{name}.{field.name}')
+    except ValueError:
+      continue
+    bound.add(field.name)
+  return frozenset(bound)
+
+
+def bound_encoder_fields() -> FrozenSet[str]:
+  return bound_fields('encoder', encoders.EncoderConfig)

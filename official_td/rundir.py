@@ -192,3 +192,31 @@ def _copy_vocab(vocab_file: str, model_dir: str) -> None:
 def vocab_file_of(directory: str) -> str:
   """The `vocab.txt` of a data, run or checkpoint directory."""
   return path(directory, VOCAB)
+
+
+def check_writable(directory: str) -> None:
+  """Raises ValueError unless a run could write `directory` (local or
+  `gs://`), leaving nothing behind.
+
+  A file is written and removed in the directory, or, where it does not
+  exist yet, in its nearest existing parent (where the run would create
+  it): the one test that holds on object stores and for every user.
+  """
+  parent = directory.rstrip('/')
+  while parent and not tf.io.gfile.exists(parent):
+    up = os.path.dirname(parent)
+    if up == parent or up.endswith(':/') or up.endswith('://'):
+      break
+    parent = up
+  try:
+    if not tf.io.gfile.isdir(parent):
+      raise ValueError(f'{parent!r} is not a directory')
+    probe = os.path.join(parent, f'.official_td_write_check-{os.getpid()}')
+    with tf.io.gfile.GFile(probe, 'w') as f:
+      f.write('')
+    tf.io.gfile.remove(probe)
+  except (ValueError, tf.errors.OpError) as e:
+    message = getattr(e, 'message', None) or str(e)
+    raise ValueError(
+        f'--model_dir={directory!r} cannot be written ({message}); choose a '
+        'directory you can write to.') from None

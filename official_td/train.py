@@ -46,11 +46,16 @@ def main(argv):
   optimizer = configurables.optimizer()
   if FLAGS.dry_run:
     strategy = cli.strategy_from_flags()
-    result = train_lib.dry_run(strategy, encoder, data, optimizer, run)
+    result = train_lib.dry_run(strategy, encoder, data, optimizer, run,
+                               configurables.bound_encoder_fields())
     print(json.dumps(result))
     print(f'Dry run: {result["strategy"]} with {result["replicas"]} '
           f'replica(s), {result["parameters"]:,} parameters, one batch of '
-          f'{result["global_batch_size"]} read; nothing trained or written.')
+          f'{result["global_batch_size"]} read, the train step traced'
+          + (f', {result["resumes"]} restored' if result['resumes'] else '')
+          + (f', initialized from {result["init_checkpoint"]}'
+             if result['initialized'] else '')
+          + '; nothing trained or written.')
     return
   new_model_dir = not tf.io.gfile.exists(FLAGS.model_dir)
   log_file = cli.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)
@@ -74,7 +79,8 @@ def _train(run, encoder, data, optimizer, log_file):
   print(f'Log: {log_file}', flush=True)
   results = train_lib.run_pretraining(
       strategy, encoder, data, optimizer, run,
-      operative_config=gin.operative_config_str())
+      operative_config=gin.operative_config_str(),
+      bound_encoder_fields=configurables.bound_encoder_fields())
   print(json.dumps(results))
   if 'eval_mlm_accuracy' in results:
     print(f'Final eval (full sequences): MLM accuracy '

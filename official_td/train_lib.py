@@ -11,7 +11,7 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Dict, Optional
+from typing import Collection, Dict, Optional
 
 import numpy as np
 import orbit
@@ -71,13 +71,17 @@ def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
 
 
 def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
-            optimizer_config: Optional[OptimizerConfig] = None):
+            optimizer_config: Optional[OptimizerConfig] = None,
+            bound_encoder_fields: Optional[Collection[str]] = None):
   """Checks configs, vocab, data and the init checkpoint before any work.
 
   Returns:
     `(encoder_config, data, init_source)`: the vocab size from the vocab, the
     masking from the data's summary, and what `run.init_checkpoint` holds
-    (None without one).
+    (None without one). The encoder takes the checkpoint's architecture
+    (shape, activation) where the configuration does not set it
+    (`bound_encoder_fields`: the fields it sets, None: those not at their
+    defaults); `init_source.adopted` says which.
 
   Raises:
     ValueError: with what is wrong and how to fix it.
@@ -95,6 +99,8 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
   init_source = None
   if run.init_checkpoint:
     init_source = init_checkpoint.inspect(run.init_checkpoint)
+    encoder_config, init_source.adopted = init_checkpoint.adopt(
+        init_source, encoder_config, bound_encoder_fields)
     init_checkpoint.check(init_source,
                           encoders.plain_encoder_kwargs(encoder_config),
                           data.vocab_file, data.lower_case)
@@ -106,25 +112,43 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
 
 
 def dry_run(strategy, encoder_config: EncoderConfig, data: DataConfig,
-            optimizer_config: OptimizerConfig, run: RunConfig) -> Dict:
+            optimizer_config: OptimizerConfig, run: RunConfig,
+            bound_encoder_fields: Optional[Collection[str]] = None) -> Dict:
   """Everything a run does before its first step, and one batch read.
 
   Checks the configuration, the vocab, the data and `run.init_checkpoint`
-  (`prepare`), builds the model, the optimizer and the input pipeline on
-  `strategy` and reads the first global batch, then stops: nothing is
-  written, `run.model_dir` included. A launch on a TPU slice or many GPUs is
-  checked in a minute instead of failing after its start-up.
+  (`prepare`); checks that `run.model_dir` can be written, and that a
+  checkpoint already there restores into this configuration (a restart
+  resumes it); builds the model, the optimizer and the input pipeline on
+  `strategy`, initializes the model from `run.init_checkpoint` (every
+  tensor mapped and placed) when nothing is there to resume, reads the
+  first global batch and traces the first phase's train step on the
+  strategy (shape errors surface here), then stops: nothing is trained and
+  nothing is left in `run.model_dir`. A launch on a TPU slice or many GPUs
+  is checked in a minute instead of failing after its start-up.
 
   Returns:
     What was checked: replicas, per-replica batch shapes, the model's
-    parameter count, the keep phases, the data's casing and masking.
+    parameter count, the keep phases, the data's casing and masking, the
+    checkpoint it would resume or the weights it would start from.
   """
   encoder_config, data, init_source = prepare(encoder_config, data, run,
-                                              optimizer_config)
+                                              optimizer_config,
+                                              bound_encoder_fields)
+  rundir.check_writable(run.model_dir)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
   trainer = Pretrainer(strategy, encoder_config, data, optimizer_config, run)
+  resume = tf.train.latest_checkpoint(run.model_dir) if tf.io.gfile.isdir(
+      run.model_dir) else None
+  initialized = {}
+  if resume:
+    _check_resumable(trainer, resume)
+  elif init_source is not None:
+    initialized = init_checkpoint.initialize(
+        init_source, trainer.encoder, trainer.model, trainer.importance)
   batch = trainer.first_batch()
   local = strategy.experimental_local_results(batch)
+  trainer.compile_train_loop(trainer.phases[0][1])
   return dict(
       dry_run=True,
       strategy=type(strategy).__name__,
@@ -134,10 +158,28 @@ def dry_run(strategy, encoder_config: EncoderConfig, data: DataConfig,
           local[0].items())},
       parameters=int(trainer.model.count_params()),
       keep_phases=[list(p) for p in trainer.phases],
+      traced_train_step=Pretrainer.loop_name(trainer.phases[0][1]),
+      resumes=resume,
       init_checkpoint=init_source.kind if init_source else None,
+      init_checkpoint_adopted=init_source.adopted if init_source else None,
+      initialized=initialized or None,
       data_lower_case=data.lower_case,
       masking=data.masking,
       eval_data=bool(data.eval_data))
+
+
+def _check_resumable(trainer: Pretrainer, prefix: str):
+  """Restores `prefix` into the trainer's checkpoint objects (as a resume
+  would): a clear error if the run there was made with another network."""
+  try:
+    trainer.checkpoint().read(prefix).assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
+    first = str(e).strip().splitlines()[0][:300]
+    raise ValueError(
+        f'{prefix!r} would be resumed, but it does not restore into this '
+        f'configuration ({first}): resume it with the configuration it was '
+        'made with (its operative_config.gin), or choose a new --model_dir.'
+        ) from None
 
 
 def _write_operative_config(model_dir: str, operative_config: str):
@@ -210,7 +252,9 @@ def _results(trainer: Pretrainer, manager, start_step: int, seconds: float,
 
 def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
                     optimizer_config: OptimizerConfig, run: RunConfig,
-                    operative_config: Optional[str] = None) -> Dict:
+                    operative_config: Optional[str] = None,
+                    bound_encoder_fields: Optional[Collection[str]] = None
+                    ) -> Dict:
   """Pretrains (resuming from `run.model_dir` if it holds a checkpoint).
 
   Args:
@@ -218,12 +262,15 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
     encoder_config, data, optimizer_config, run: the configuration.
     operative_config: text written to the run's operative config and to
       TensorBoard (the gin config in effect).
+    bound_encoder_fields: the encoder fields the configuration sets (see
+      `prepare`).
 
   Returns:
     The final results (also written to the run's record, `rundir`).
   """
   encoder_config, data, init_source = prepare(encoder_config, data, run,
-                                              optimizer_config)
+                                              optimizer_config,
+                                              bound_encoder_fields)
   tf_keras.mixed_precision.set_global_policy(run.mixed_precision)
   tf_keras.utils.set_random_seed(run.seed)
   chief = _is_chief(strategy)
@@ -249,7 +296,15 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
       # later), never from run.init_checkpoint again.
       manager.save(checkpoint_number=0, check_interval=False)
       print(f'Initialized from {run.init_checkpoint}: '
-            + ', '.join(k for k, v in initialized.items() if v),
+            + ', '.join(k for k, v in initialized.items()
+                        if v and k != 'not_used'),
+            file=trainer.console, flush=True)
+      if initialized.get('not_used'):
+        print(f'  {initialized["not_used"]}', file=trainer.console,
+              flush=True)
+    if init_source is not None and init_source.adopted:
+      print('From the checkpoint: ' + ', '.join(
+          f'encoder.{k} = {v!r}' for k, v in init_source.adopted.items()),
             file=trainer.console, flush=True)
     if operative_config is not None and chief:
       _write_operative_config(run.model_dir, operative_config)
@@ -259,6 +314,9 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
     eval_results = _train(trainer, controller, manager)
   results = _results(trainer, manager, start_step, time.time() - start,
                      eval_results)
+  if init_source is not None:
+    # The encoder fields taken from the checkpoint (`prepare`).
+    results['init_checkpoint_adopted'] = init_source.adopted
   if trainer.importance is not None:
     with tf.io.gfile.GFile(rundir.path(ckpt_dir, rundir.IMPORTANCE),
                            'wb') as f:

@@ -12,16 +12,17 @@ import sys
 import time
 
 import numpy as np
-from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 import tf_keras
 
 from official.nlp.modeling import networks
 from official_td.configs import encoders
 from official_td.interop import bert_config
+from official_td.interop import hf_checkpoint
 from official_td.interop import huggingface
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
+from tests import checkpoint_utils
 from tests.checkpoint_utils import write_google_bert_directory
 
 # KerasHub (Keras 3) in its own process: it loads the Hugging Face directory
@@ -154,7 +155,7 @@ class InteropTest(pu.TinyDataTestCase):
     # KerasHub does not convert a Hugging Face MLM head, so the head is
     # checked against numpy: BertForMaskedLM's head (dense, gelu_new, layer
     # norm, the tied decoder, bias) on the exported tensors.
-    tensors = huggingface.read_tensors(self.hf_dir)
+    tensors = hf_checkpoint.read_tensors(self.hf_dir)
     encoder, run = classification.load_pretrained_encoder(self.source)
     pretrainer = encoders.build_pretrainer(encoder)
     ids, mask, segments = self.batch(run.encoder_kwargs['vocab_size'])
@@ -233,24 +234,25 @@ class InteropTest(pu.TinyDataTestCase):
     ours = classifier(dict(input_word_ids=ids, input_mask=mask,
                            input_type_ids=segments), training=False).numpy()
     _, pooled = self.keras_hub_outputs(hf_dir, ids, mask, segments)
-    tensors = huggingface.read_tensors(hf_dir)
+    tensors = hf_checkpoint.read_tensors(hf_dir)
     logits = pooled @ tensors['classifier.weight'].T + tensors[
         'classifier.bias']
     self.assertAllClose(logits, ours, atol=1e-4, rtol=0)
 
   # ------------------------------------------------------------ import
-  def perturbed_copy(self):
-    """The export with random noise on every tensor (a no-op import, or a
-    constant shift a layer norm cancels, would not match it)."""
-    path = os.path.join(self.root, 'perturbed')
-    if not os.path.exists(path):
-      shutil.copytree(self.hf_dir, path)
-      rng = np.random.default_rng(7)
-      tensors = {k: (v + rng.normal(0, 0.05, v.shape)).astype(np.float32)
-                 for k, v in huggingface.read_tensors(self.hf_dir).items()}
-      safetensors_numpy.save_file(tensors, os.path.join(path,
-                                                        'model.safetensors'))
-    return path
+  def published(self, name, seed=0, **layout):
+    """A Hugging Face BERT directory in the hub's published layout
+    (bert-base-uncased's, unless `layout` says otherwise: see
+    `checkpoint_utils.hf_bert_tensors`) of the source run's shape, with the
+    data's vocab; written without the project's exporter. Returns (the
+    directory, its tensors)."""
+    settings = json.load(open(os.path.join(self.source,
+                                           'encoder_config.json')))
+    directory = os.path.join(self.root, name)
+    tensors = checkpoint_utils.write_hf_bert_directory(
+        directory, settings, os.path.join(self.data_dir, 'vocab.txt'), seed,
+        **layout)
+    return directory, tensors
 
   def init_bindings(self, path, steps=30):
     return self.bindings + [f"run.init_checkpoint = '{path}'",
@@ -258,28 +260,45 @@ class InteropTest(pu.TinyDataTestCase):
                             'run.eval_interval = 0']
 
   def test_hf_directory_initializes_and_a_resume_never_reinitializes(self):
-    perturbed = self.perturbed_copy()
+    # bert-base-uncased as the hub holds it: gamma/beta, the `bert.` prefix,
+    # the next-sentence head, `cls.predictions.bias` and no decoder, and
+    # config.json's hidden_act 'gelu'. No binding but the data's and the
+    # tiny shape's (ci_tiny.gin sets no activation).
+    published, tensors = self.published('bert_base_uncased_layout', 3)
     reference = os.path.join(self.root, 'from_hf')
-    proc = pu.run_train(reference, self.init_bindings(perturbed))
-    self.assertIn(f'Initialized from {perturbed}: encoder, mlm_head',
+    proc = pu.run_train(reference, self.init_bindings(published))
+    self.assertIn(f'Initialized from {published}: encoder, mlm_head',
                   proc.stdout)
-    # Step 0 holds exactly the directory's tensors (read back through the
-    # same names; KerasHub verified the names and layouts above).
-    expected = huggingface.read_tensors(perturbed)
+    # The next-sentence head is skipped and said once.
+    skipped = [l for l in proc.stdout.splitlines() if 'not used:' in l]
+    self.assertLen(skipped, 1, proc.stdout)
+    self.assertIn('cls.seq_relationship.weight', skipped[0])
+    self.assertIn('cls.seq_relationship.bias', skipped[0])
+    self.assertIn("From the checkpoint: encoder.inner_activation = "
+                  "'gelu_erf'", proc.stdout)
+    # Step 0 holds exactly the file's tensors (read back through Hugging
+    # Face's names; KerasHub verified the names and layouts above).
+    expected = checkpoint_utils.as_hugging_face_names(tensors)
     got = step_zero_tensors(reference)
     self.assertEqual(sorted(got), sorted(expected))
     self.assertLen(got, 3 * 16 + 7 + 5)  # layers, embeddings + pooler, head
+    self.assertLen(tensors, len(got) + 2)  # and the NSP head, not used.
     for name in expected:
       self.assertAllEqual(got[name], expected[name], msg=name)
     results = json.load(open(os.path.join(reference, 'results.json')))
     self.assertEqual((results['step'], results['init_checkpoint']),
-                     (30, perturbed))
+                     (30, published))
+    self.assertEqual(results['init_checkpoint_adopted'],
+                     {'inner_activation': 'gelu_erf'})
+    encoder_config = json.load(open(os.path.join(reference,
+                                                 'encoder_config.json')))
+    self.assertEqual(encoder_config['inner_activation'], 'gelu')
 
     # Killed after a checkpoint past step 0, the re-run resumes from its own
     # directory and ends where the uninterrupted run ended.
     killed = os.path.join(self.root, 'from_hf_killed')
     run = subprocess.Popen(
-        pu.train_command(killed, self.init_bindings(perturbed)),
+        pu.train_command(killed, self.init_bindings(published)),
         cwd=pu.REPO, env=pu.env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -292,7 +311,7 @@ class InteropTest(pu.TinyDataTestCase):
     run.wait()
     self.assertGreaterEqual(step, 10)
     self.assertFalse(os.path.exists(os.path.join(killed, 'results.json')))
-    proc = pu.run_train(killed, self.init_bindings(perturbed))
+    proc = pu.run_train(killed, self.init_bindings(published))
     self.assertNotIn('Initialized from', proc.stdout)
     results = json.load(open(os.path.join(killed, 'results.json')))
     self.assertGreaterEqual(results['resumed_from_step'], 10)
@@ -302,9 +321,68 @@ class InteropTest(pu.TinyDataTestCase):
     for key in ref:
       self.assertAllClose(ref[key], got[key], atol=1e-5, msg=key)
 
-  def test_first_evaluation_equals_the_source_runs_final_one(self):
-    # The exported-then-imported weights, evaluated before any learning
-    # (learning rate 0), give the source run's final held-out loss.
+  def test_every_published_naming_assigns_every_tensor(self):
+    """weight/bias layer norms with the decoder stored (tied) and
+    `decoder.bias`; a BertModel (no prefix, no heads); three shards with an
+    index; an untied decoder with only `decoder.bias`: every tensor of the
+    encoder (and head) equals the file's, the rest is named as not used."""
+    settings = json.load(open(os.path.join(self.source,
+                                           'encoder_config.json')))
+    cases = {
+        'weight_bias': (dict(layer_norm=('weight', 'bias'), decoder='tied',
+                             decoder_bias=True), 1,
+                        ['cls.seq_relationship.weight',
+                         'cls.predictions.decoder.weight',
+                         'cls.predictions.decoder.bias']),
+        'bert_model': (dict(prefix='', mlm_head=False, nsp_head=False), 1,
+                       []),
+        'sharded': ({}, 3, ['cls.seq_relationship.bias']),
+        'untied': (dict(decoder='untied', output_bias=False,
+                        decoder_bias=True), 1,
+                   ['an untied decoder']),
+    }
+    for name, (layout, shards, said) in cases.items():
+      directory, tensors = self.published(f'layout_{name}', 5, shards=shards,
+                                          **layout)
+      if shards > 1:
+        self.assertFalse(os.path.exists(os.path.join(directory,
+                                                     'model.safetensors')))
+      self.assertTrue(hf_checkpoint.is_directory(directory), name)
+      encoder = networks.BertEncoderV2(**settings)
+      pretrainer = encoders.build_pretrainer(encoder)
+      pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
+                      input_mask=tf.ones((1, 8), tf.int32),
+                      input_type_ids=tf.zeros((1, 8), tf.int32),
+                      masked_lm_positions=tf.zeros((1, 1), tf.int32)))
+      report = hf_checkpoint.assign(hf_checkpoint.read_tensors(directory),
+                                    encoder, pretrainer.masked_lm)
+      head = layout.get('mlm_head', True)
+      self.assertEqual(report.mlm_head, head, name)
+      got = huggingface.tensors_of(encoder,
+                                   pretrainer.masked_lm if head else None)
+      expected = checkpoint_utils.as_hugging_face_names(tensors)
+      self.assertEqual(sorted(got), sorted(expected), name)
+      self.assertLen(got, 3 * 16 + 7 + (5 if head else 0))
+      self.assertEqual(report.assigned, len(got), name)
+      for key in expected:
+        self.assertAllEqual(got[key], expected[key], msg=f'{name}: {key}')
+      for words in said:
+        self.assertIn(words, report.skipped_line(), name)
+    # A tensor the model needs and the file lacks: named as the file names
+    # it.
+    directory, tensors = self.published('layout_missing', 6)
+    del tensors['bert.encoder.layer.1.output.LayerNorm.gamma']
+    encoder = networks.BertEncoderV2(**settings)
+    encoder(encoder.inputs)
+    with self.assertRaisesRegex(
+        ValueError, r'^bert\.encoder\.layer\.1\.output\.LayerNorm\.gamma is '
+        'missing from the Hugging Face weights'):
+      hf_checkpoint.assign(tensors, encoder)
+
+  def test_round_trip_of_our_export_evaluates_as_the_source(self):
+    # Our own Hugging Face export, imported (a round trip of this project's
+    # format): evaluated before any learning (learning rate 0), it gives the
+    # source run's final held-out loss.
     model_dir = os.path.join(self.root, 'frozen')
     pu.run_train(model_dir, self.init_bindings(self.hf_dir, steps=1)[:-1] + [
         'optimizer.learning_rate = 0.0', 'run.eval_interval = 1'])
@@ -407,19 +485,18 @@ class InteropTest(pu.TinyDataTestCase):
     self.assert_refused([f"run.init_checkpoint = '{directory}'"],
                         'put the bert_config.json released with it beside')
 
-  def test_hf_activation_is_honoured_or_refused_never_swapped(self):
-    relu = os.path.join(self.root, 'relu_bert')
-    shutil.copytree(self.perturbed_copy(), relu)
-    config = json.load(open(os.path.join(relu, 'config.json')))
-    config['hidden_act'] = 'relu'
-    json.dump(config, open(os.path.join(relu, 'config.json'), 'w'))
+  def test_hf_activation_is_taken_from_the_checkpoint_or_refused(self):
+    gelu, _ = self.published('gelu_bert', 8)
     self.assert_refused(
-        [f"run.init_checkpoint = '{relu}'"],
-        "its config.json has hidden_act='relu' (the activation 'relu'), but "
-        "the encoder uses 'gelu_tanh': set encoder.inner_activation = 'relu'")
+        [f"run.init_checkpoint = '{gelu}'",
+         "encoder.inner_activation = 'relu'"],
+        "inner_activation 'gelu_erf' there (its config.json has "
+        "hidden_act='gelu'), 'relu' here (encoder.inner_activation is set)")
+    relu, _ = self.published('relu_bert', 9, config=dict(hidden_act='relu'))
     model_dir = os.path.join(self.root, 'from_relu')
-    pu.run_train(model_dir, self.init_bindings(relu, steps=2) + [
-        "encoder.inner_activation = 'relu'"])
+    proc = pu.run_train(model_dir, self.init_bindings(relu, steps=2))
+    self.assertIn("From the checkpoint: encoder.inner_activation = 'relu'",
+                  proc.stdout)
     settings = json.load(open(os.path.join(model_dir, 'encoder_config.json')))
     self.assertEqual(settings['inner_activation'], 'relu')
     encoder, _ = classification.load_pretrained_encoder(model_dir)
@@ -465,12 +542,8 @@ class InteropTest(pu.TinyDataTestCase):
           dict(base, hidden_act=theirs), 'c.json', hf).inner_activation, ours)
 
   def test_a_checkpoint_of_the_other_casing_is_refused(self):
-    cased = os.path.join(self.root, 'cased_claim')
-    shutil.copytree(self.hf_dir, cased)
-    path = os.path.join(cased, 'tokenizer_config.json')
-    tokenizer = json.load(open(path))
-    tokenizer['do_lower_case'] = False
-    json.dump(tokenizer, open(path, 'w'))
+    cased, _ = self.published('cased_claim', 10,
+                              tokenizer_config=dict(do_lower_case=False))
     self.assert_refused(
         [f"run.init_checkpoint = '{cased}'"],
         f"run.init_checkpoint='{cased}' was trained on cased text (its "
@@ -486,13 +559,15 @@ class InteropTest(pu.TinyDataTestCase):
     self.assertFalse(tf.io.gfile.glob(os.path.join(model_dir, 'ckpt-*')))
 
   def test_shape_mismatches_name_both_shapes(self):
-    init = [f"run.init_checkpoint = '{self.hf_dir}'"]
+    published, _ = self.published('shape_bert', 11)
+    init = [f"run.init_checkpoint = '{published}'"]
     self.assert_refused(init + ['encoder.num_layers = 2'],
-                        'num_layers 3 there, 2 here')
+                        'num_layers 3 there, 2 here (encoder.num_layers is '
+                        'set)')
     self.assert_refused(init + ['encoder.hidden_size = 16'],
                         'hidden_size 32 there, 16 here')
     wider = os.path.join(self.root, 'wider_vocab')
-    shutil.copytree(self.hf_dir, wider)
+    shutil.copytree(published, wider)
     config = json.load(open(os.path.join(wider, 'config.json')))
     size = config['vocab_size']
     config['vocab_size'] = size + 10
@@ -501,8 +576,7 @@ class InteropTest(pu.TinyDataTestCase):
                         f'vocab_size {size + 10} there, {size} here')
 
   def test_vocab_with_other_special_ids_is_refused(self):
-    swapped = os.path.join(self.root, 'swapped_vocab')
-    shutil.copytree(self.hf_dir, swapped)
+    swapped, _ = self.published('swapped_vocab', 12)
     vocab = open(os.path.join(swapped, 'vocab.txt')).read().split('\n')
     cls, sep = vocab.index('[CLS]'), vocab.index('[SEP]')
     vocab[cls], vocab[sep] = '[SEP]', '[CLS]'

@@ -20,7 +20,10 @@ import tensorflow as tf
 
 from official_td import masking as rule
 from official_td.data.text import sources
+from official_td.configs.pretraining import DataConfig
 from official_td.input import dynamic_masking
+from official_td.input import masking_ops
+from official_td.input import pretrain_dataloader
 from official_td.input import show
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
@@ -140,6 +143,48 @@ class RuleTest(tu.TestCase):
       self.assertAllEqual(whole[name][40], value[0], msg=name)
 
 
+class GraphRuleTest(tu.TestCase):
+  """The rule as TensorFlow ops (`masking_ops`, what dynamic masking runs)
+  against the numpy rule (the reference), over many keys and shapes."""
+
+  def test_row_keys_equal_the_numpy_rules(self):
+    rng = np.random.default_rng(11)
+    for seed in (0, 7, 2**40 + 3, -5):
+      epoch, files, records = (rng.integers(0, 2**34, 50) for _ in range(3))
+      expected = rule.record_keys(seed, epoch, files, records)
+      key = tf.function(lambda e, f, r, s=seed: tf.map_fn(
+          lambda x: masking_ops.row_key(s, x[0], x[1], x[2]),
+          tf.stack([e, f, r], axis=1), fn_output_signature=tf.uint64))
+      got = key(tf.constant(epoch), tf.constant(files), tf.constant(records))
+      self.assertAllEqual(got.numpy(), expected)
+
+  def test_masks_equal_the_numpy_rules_over_many_keys(self):
+    """4,800 rows: whole-word and plain, four lengths (padding and rows
+    without any candidate among them), three rates, budgets below and above
+    the candidates, a prediction width beyond the sequence."""
+    rng = np.random.default_rng(12)
+    cases = 0
+    for whole_words in (True, False):
+      for s, p in ((8, 12), (16, 3), (40, 6), (64, 10)):
+        for prob in (0.15, 0.3, 0.5):
+          ids, words = random_rows(200, s, seed=cases, min_length=2)
+          words[:3] = -1  # no candidate at all.
+          keys = rng.integers(0, 2**64, 200, dtype=np.uint64)
+          kwargs = dict(masked_lm_prob=prob, max_predictions=p,
+                        whole_words=whole_words, mask_id=3,
+                        first_random_id=5, vocab_size=500)
+          expected = rule.mask_rows(ids, words, keys, **kwargs)
+          draws = tf.map_fn(lambda k, s=s: masking_ops.row_draws(k, s),
+                            tf.constant(keys), fn_output_signature=tf.uint32)
+          got = masking_ops.mask_rows(tf.constant(ids), tf.constant(words),
+                                      draws, **kwargs)
+          for name, value in expected.items():
+            self.assertAllEqual(got[name].numpy(), value,
+                                msg=f'{name} {whole_words} {s} {p} {prob}')
+          cases += 1
+    self.assertEqual(cases, 24)
+
+
 class RatesTest(tu.TestCase):
   """The rule's rates over 60,000 full rows, whole-word and plain."""
 
@@ -251,6 +296,26 @@ class WholeWordParityTest(tu.TestCase):
       self.assertAllEqual(read['masked_lm_ids'], expected['masked_lm_ids'])
       self.assertAllEqual(read['masked_lm_weights'],
                           expected['masked_lm_weights'])
+
+  def test_the_training_input_runs_no_python(self):
+    """The dataset training reads (`data.masking = dynamic`) serializes to
+    a graph without a Python op: it runs on hosts without our Python."""
+    vocab = open(os.path.join(self.dynamic_dir, 'vocab.txt')).read().split()
+    data = DataConfig(train_data=os.path.join(self.dynamic_dir, 'train-*'),
+                      vocab_file=os.path.join(self.dynamic_dir, 'vocab.txt'),
+                      seq_length=32, max_predictions_per_seq=5,
+                      masking='dynamic',
+                      whole_word_masking=self.WHOLE_WORDS)
+    dataset = pretrain_dataloader.load_dataset(
+        data.train_data, data, 8, True, seed=3,
+        masking=pretrain_dataloader.masking_config(data, vocab))
+    graph = tf.compat.v1.GraphDef.FromString(
+        dataset._as_serialized_graph().numpy())  # pylint: disable=protected-access
+    ops = {n.op for n in graph.node} | {
+        n.op for f in graph.library.function for n in f.node_def}
+    self.assertIn('StatelessRandomUniformFullIntV2', ops)
+    self.assertFalse(ops & {'PyFunc', 'PyFuncStateless', 'EagerPyFunc'},
+                     sorted(ops))
 
   def test_the_corpus_has_words_of_several_pieces(self):
     pieces = [np.bincount(w[w >= 0]) for w in self.words_of.values()]

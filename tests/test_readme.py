@@ -87,28 +87,15 @@ def _registry_packages(directory, work):
 
 def _hugging_face_bert(directory, work):
   """Stands for `huggingface-cli download bert-base-uncased`: a Hugging Face
-  BERT directory of the tiny model's shape with the demo data's vocab."""
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from official.nlp.modeling import networks
-  from official_td import vocab as vocab_lib
-  from official_td.configs import encoders
-  from official_td.interop import huggingface
-  # pylint: enable=g-import-not-at-top
+  BERT directory in bert-base-uncased's published layout (gamma/beta, the
+  next-sentence head, hidden_act 'gelu'; `checkpoint_utils`) of the tiny
+  model's shape with the demo data's vocab, written without the project's
+  exporter."""
   vocab = os.path.join(work, 'runs', 'demo_data', 'vocab.txt')
-  ids = vocab_lib.resolve_special_token_ids(vocab)
-  kwargs = dict(vocab_size=ids.vocab_size, hidden_size=32, num_layers=3,
-                num_attention_heads=2, inner_dim=64, max_sequence_length=32,
-                type_vocab_size=2)
-  encoder = networks.BertEncoderV2(**kwargs)
-  pretrainer = encoders.build_pretrainer(encoder)
-  pretrainer(dict(input_word_ids=tf.zeros((1, 8), tf.int32),
-                  input_mask=tf.ones((1, 8), tf.int32),
-                  input_type_ids=tf.zeros((1, 8), tf.int32),
-                  masked_lm_positions=tf.zeros((1, 1), tf.int32)))
-  huggingface.write_directory(
-      directory, huggingface.tensors_of(encoder, pretrainer.masked_lm),
-      huggingface.hf_config(kwargs, ids, 'BertForMaskedLM'), vocab, True)
+  shape = dict(vocab_size=len(open(vocab).read().splitlines()),
+               hidden_size=32, num_layers=3, num_attention_heads=2,
+               inner_dim=64, max_sequence_length=32, type_vocab_size=2)
+  checkpoint_utils.write_hf_bert_directory(directory, shape, vocab)
 
 
 # Paths the docs download (not possible here) -> what writes a stand-in.

@@ -3,27 +3,28 @@
 `create_pretraining_data --masking=dynamic` writes packed, unmasked sequences
 once (`input_ids`, `input_mask`, `segment_ids`, `word_ids`). This input
 pipeline reads them as `BertPretrainDataLoader` would read masked records and
-masks each batch as it is read, with `official_td.masking` (the code static
-masking runs) keyed by (seed, epoch, file, record): a record read again in a
-later epoch gets a new mask, a resumed run (which skips the batches it
-consumed) sees exactly the masks of an uninterrupted run, and the mask is
-the one static masking would write for that key. The output features are the loader's:
+masks each batch as it is read, with the rule of `official_td.masking` (the
+code static masking runs) as TensorFlow ops (`masking_ops`), keyed by (seed,
+epoch, file, record): a record read again in a later epoch gets a new mask,
+a resumed run (which skips the batches it consumed) sees exactly the masks
+of an uninterrupted run, and the mask is the one static masking would write
+for that key. The output features are the loader's:
 `input_word_ids`, `input_mask`, `input_type_ids`, `masked_lm_positions`,
 `masked_lm_ids`, `masked_lm_weights` (and `next_sentence_labels`).
 
 Written here because tf-models-official's loaders read pre-masked records
-only. The rule runs as a `tf.numpy_function` on the input host (a TPU VM's
-CPU, or the GPU machine's), in parallel over batches; TPU Nodes, whose input
-pipeline runs on a remote host without Python, need static masking.
+only. The pipeline is TensorFlow ops only (no `tf.numpy_function`): it runs
+on the input host of a TPU VM or GPU machine, and equally where no Python of
+ours runs (a pod slice's remote input hosts, TPU Nodes, the tf.data
+service).
 """
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 
-from official_td import masking
 from official_td import vocab as vocab_lib
+from official_td.input import masking_ops
 from official_td.input import validate
 
 
@@ -39,52 +40,51 @@ class MaskingConfig:
   use_next_sentence_label: bool = False
 
 
-def mask_batch(features, keys, config: MaskingConfig):
-  """`official_td.masking.mask_rows` on a batch of unmasked records.
+def keyed(features, seed: int, epoch, file_index, record_index,
+          config: MaskingConfig):
+  """A record's features with its draws (`masking_ops.row_draws` of its
+  key, `masking.record_keys` of (seed, epoch, file, record)): `[S, 4]`
+  uint32 under `draws`."""
+  features = dict(features)
+  features['draws'] = masking_ops.row_draws(
+      masking_ops.row_key(seed, epoch, file_index, record_index),
+      config.seq_length)
+  return features
+
+
+def mask_batch(features, config: MaskingConfig):
+  """The masking rule (`masking_ops.mask_rows`) on a batch of unmasked
+  records with their draws (`keyed`).
 
   Args:
     features: dict of `input_ids`, `input_mask`, `segment_ids`, `word_ids`
-      (int64 `[batch, seq_length]`), and `next_sentence_labels` with NSP.
-    keys: `[batch]` int64 row keys (`masking.record_keys`, as bits).
+      (int64 `[batch, seq_length]`), `draws` (`[batch, seq_length, 4]`),
+      and `next_sentence_labels` with NSP.
     config: a `MaskingConfig`.
 
   Returns:
     The loader's feature dict (int32, weights float32).
   """
   s, p = config.seq_length, config.max_predictions_per_seq
-
-  def rule(ids, words, row_keys):
-    out = masking.mask_rows(
-        ids, words, row_keys.view(np.uint64),
-        masked_lm_prob=config.masked_lm_prob, max_predictions=p,
-        whole_words=config.whole_word_masking, mask_id=config.mask_id,
-        first_random_id=vocab_lib.FIRST_RANDOM_ID,
-        vocab_size=config.vocab_size)
-    return (out['input_ids'].astype(np.int32),
-            out['masked_lm_positions'].astype(np.int32),
-            out['masked_lm_ids'].astype(np.int32), out['masked_lm_weights'])
-
-  ids, positions, labels, weights = tf.numpy_function(
-      rule, [features['input_ids'], features['word_ids'], keys],
-      [tf.int32, tf.int32, tf.int32, tf.float32], stateful=False)
+  masked = masking_ops.mask_rows(
+      features['input_ids'], features['word_ids'], features['draws'],
+      masked_lm_prob=config.masked_lm_prob, max_predictions=p,
+      whole_words=config.whole_word_masking, mask_id=config.mask_id,
+      first_random_id=vocab_lib.FIRST_RANDOM_ID,
+      vocab_size=config.vocab_size)
   out = dict(
-      input_word_ids=tf.ensure_shape(ids, [None, s]),
+      input_word_ids=tf.ensure_shape(masked['input_ids'], [None, s]),
       input_mask=tf.cast(features['input_mask'], tf.int32),
       input_type_ids=tf.cast(features['segment_ids'], tf.int32),
-      masked_lm_positions=tf.ensure_shape(positions, [None, p]),
-      masked_lm_ids=tf.ensure_shape(labels, [None, p]),
-      masked_lm_weights=tf.ensure_shape(weights, [None, p]))
+      masked_lm_positions=tf.ensure_shape(masked['masked_lm_positions'],
+                                          [None, p]),
+      masked_lm_ids=tf.ensure_shape(masked['masked_lm_ids'], [None, p]),
+      masked_lm_weights=tf.ensure_shape(masked['masked_lm_weights'],
+                                        [None, p]))
   if config.use_next_sentence_label:
     out['next_sentence_labels'] = tf.cast(features['next_sentence_labels'],
                                           tf.int32)
   return out
-
-
-def record_keys(seed: int, epoch, file_index, record_index):
-  """`masking.record_keys` of a batch of records, as int64 bits."""
-  return tf.numpy_function(
-      lambda e, f, i: masking.record_keys(seed, e, f, i).view(np.int64),
-      [epoch, file_index, record_index], tf.int64, stateful=False)
 
 
 def parse(record, config: MaskingConfig):
@@ -148,11 +148,11 @@ def load(file_pattern: str, config: MaskingConfig, batch_size: int,
   else:
     dataset = keyed_records(files, tf.constant(epoch, tf.int64))
   dataset = dataset.map(
-      lambda e, f, i, record: (e, f, i, parse(record, config)),
+      lambda e, f, i, record: keyed(parse(record, config), seed, e, f, i,
+                                    config),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   dataset = dataset.batch(batch_size, drop_remainder=is_training)
-  dataset = dataset.map(
-      lambda e, f, i, features: mask_batch(
-          features, record_keys(seed, e, f, i), config),
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  dataset = dataset.map(lambda features: mask_batch(features, config),
+                        num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -2,11 +2,12 @@
 
 A Hugging Face BERT directory is `config.json` (`model_type: bert`),
 `model.safetensors` (PyTorch names, `[out, in]` kernels), `vocab.txt`,
-`tokenizer_config.json` and `special_tokens_map.json`. `_encoder_entries`,
-`_mlm_entries` and `_classifier_entries` are the one mapping between the
+`tokenizer_config.json` and `special_tokens_map.json`. `encoder_entries`,
+`mlm_entries` and `classifier_entries` are the one mapping between the
 Model Garden's `BertEncoderV2` (with its `MaskedLM` head or `BertClassifier`
-head) and those names: export reads our variables through it, import assigns
-through it. Tensors are read and written with the `safetensors` package from
+head) and those names: export reads our variables through it, import
+(`hf_checkpoint`, which also reads the hub's older namings) assigns through
+it. Tensors are read and written with the `safetensors` package from
 numpy (no PyTorch). Written here because neither tf-models-official nor
 KerasHub writes this format from a Model Garden model.
 
@@ -17,9 +18,8 @@ its `gelu` the erf form).
 """
 
 import dataclasses
-import json
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 from safetensors import numpy as safetensors_numpy
@@ -87,7 +87,7 @@ def _attention(layer, name) -> List[Entry]:
   return entries
 
 
-def _encoder_entries(encoder, prefix: str = 'bert.',
+def encoder_entries(encoder, prefix: str = 'bert.',
                      pooler: bool = True) -> List[Entry]:
   # pylint: disable=protected-access
   entries = [
@@ -114,14 +114,14 @@ def _encoder_entries(encoder, prefix: str = 'bert.',
   return entries
 
 
-def _mlm_entries(masked_lm) -> List[Entry]:
+def mlm_entries(masked_lm) -> List[Entry]:
   """The MaskedLM head; its decoder is the (tied) word embedding table."""
   return (_dense(masked_lm.dense, 'cls.predictions.transform.dense') +
           _norm(masked_lm.layer_norm, 'cls.predictions.transform.LayerNorm') +
           [Entry(masked_lm.bias, 'cls.predictions.bias', _same, _same)])
 
 
-def _classifier_entries(classifier) -> List[Entry]:
+def classifier_entries(classifier) -> List[Entry]:
   """BertClassifier's head on the pooled output (`ClassificationHead` with
   no inner layer): Hugging Face's `classifier` of
   `BertForSequenceClassification`."""
@@ -178,11 +178,11 @@ def tokenizer_files(vocab: List[str], lower_case: bool,
 def tensors_of(encoder, masked_lm=None, classifier=None, pooler=True
                ) -> Dict[str, np.ndarray]:
   """Hugging Face name -> tensor, for the given (built) layers."""
-  entries = _encoder_entries(encoder, pooler=pooler)
+  entries = encoder_entries(encoder, pooler=pooler)
   if masked_lm is not None:
-    entries += _mlm_entries(masked_lm)
+    entries += mlm_entries(masked_lm)
   if classifier is not None:
-    entries += _classifier_entries(classifier)
+    entries += classifier_entries(classifier)
   return {e.name: np.ascontiguousarray(e.to_hf(e.variable.numpy()),
                                        dtype=np.float32)
           for e in entries}
@@ -217,90 +217,3 @@ def write_directory(target: str, tensors: Dict[str, np.ndarray],
   except BaseException:
     publish.remove_quietly(staging)
     raise
-
-
-# ------------------------------------------------------------------ import
-def is_directory(path: str) -> bool:
-  """True if `path` holds a Hugging Face BERT (`config.json` + weights)."""
-  return (tf.io.gfile.exists(os.path.join(path, CONFIG)) and
-          tf.io.gfile.exists(os.path.join(path, WEIGHTS)))
-
-
-def read_config(path: str) -> Dict:
-  config = publish.read_json(os.path.join(path, CONFIG))
-  if config.get('model_type') != 'bert':
-    raise ValueError(
-        f'{path}/{CONFIG} has model_type={config.get("model_type")!r}; only '
-        'Hugging Face BERT directories (model_type "bert") can initialize '
-        'this encoder.')
-  return config
-
-
-def encoder_settings(path: str) -> bert_config.EncoderSettings:
-  """The encoder a Hugging Face BERT directory's `config.json` describes."""
-  return bert_config.encoder_settings(
-      read_config(path), os.path.join(path, CONFIG), bert_config.HUGGING_FACE)
-
-
-def tokenizer_lower_case(path: str):
-  """`do_lower_case` of the directory's `tokenizer_config.json` (None where
-  the file or the key is missing)."""
-  tokenizer = os.path.join(path, TOKENIZER_CONFIG)
-  if not tf.io.gfile.exists(tokenizer):
-    return None
-  value = publish.read_json(tokenizer).get('do_lower_case')
-  return None if value is None else bool(value)
-
-
-def tensor_names(path: str) -> List[str]:
-  """The tensor names of `path/model.safetensors`, from its header alone
-  (8 bytes of length, then a JSON table), without reading the tensors."""
-  with tf.io.gfile.GFile(os.path.join(path, WEIGHTS), 'rb') as f:
-    length = int.from_bytes(f.read(8), 'little')
-    header = json.loads(f.read(length))
-  return [name for name in header if name != '__metadata__']
-
-
-def read_tensors(path: str) -> Dict[str, np.ndarray]:
-  with tf.io.gfile.GFile(os.path.join(path, WEIGHTS), 'rb') as f:
-    return safetensors_numpy.load(f.read())
-
-
-def assign(tensors: Dict[str, np.ndarray], encoder, masked_lm=None
-           ) -> Tuple[int, List[str]]:
-  """Assigns a Hugging Face BERT's tensors to the encoder (and MLM head).
-
-  Accepts `BertModel` names (no `bert.` prefix) and `BertForMaskedLM` /
-  `BertForPreTraining` names. The MLM head is assigned when the directory
-  holds one; otherwise it keeps its initial values.
-
-  Returns:
-    `(tensors assigned, names of head tensors missing)`.
-
-  Raises:
-    ValueError: naming the first missing or mis-shaped tensor.
-  """
-  prefix = 'bert.' if any(k.startswith('bert.') for k in tensors) else ''
-  # A BertForMaskedLM has no pooler (no next-sentence task trained it):
-  # ours then keeps its initial values.
-  entries = _encoder_entries(encoder, prefix,
-                             pooler=f'{prefix}pooler.dense.weight' in tensors)
-  head = []
-  if masked_lm is not None:
-    head = _mlm_entries(masked_lm)
-  missing_head = [e.name for e in head if e.name not in tensors]
-  if missing_head and len(missing_head) < len(head):
-    raise ValueError(f'The MLM head is incomplete: {missing_head} missing.')
-  if not missing_head:
-    entries += head
-  for entry in entries:
-    if entry.name not in tensors:
-      raise ValueError(f'{entry.name} is missing from the Hugging Face '
-                       'weights: not a BERT checkpoint of this shape.')
-    value = entry.from_hf(np.asarray(tensors[entry.name], np.float32))
-    if list(value.shape) != entry.variable.shape.as_list():
-      raise ValueError(
-          f'{entry.name} has shape {list(tensors[entry.name].shape)}; the '
-          f'encoder needs {entry.variable.shape.as_list()} (after layout).')
-    entry.variable.assign(value)
-  return len(entries), missing_head

@@ -35,12 +35,8 @@ the checkpoint holds one.
 """
 
 import dataclasses
-import json
 import os
-import re
-import shutil
-import tempfile
-from typing import Dict, Optional
+from typing import Any, Collection, Dict, Optional, Tuple
 
 from absl import logging
 import tensorflow as tf
@@ -48,14 +44,14 @@ import tensorflow as tf
 from official_td import rundir
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
-from official_td.interop import bert_config
-from official_td.interop import huggingface
+from official_td.configs.encoder_config import EncoderConfig
+from official_td.interop import hf_checkpoint
+from official_td.interop import tf_checkpoints
+from official_td.interop.tf_checkpoints import GOOGLE_CHECKPOINT
+from official_td.interop.tf_checkpoints import GOOGLE_CONFIG
 
 _EMBEDDINGS = '_embedding_layer/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 # BertEncoder (v1), a functional Keras model: its layers by position.
-GOOGLE_CHECKPOINT = 'bert_model.ckpt'
-GOOGLE_CONFIG = 'bert_config.json'
-_GOOGLE_EMBEDDINGS = 'bert/embeddings/word_embeddings'
 _V1_EMBEDDINGS = 'layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE'
 SHAPE_KEYS = ('vocab_size', 'hidden_size', 'num_layers',
               'num_attention_heads', 'inner_dim', 'max_sequence_length',
@@ -81,6 +77,8 @@ class CheckpointSource:
   activation_from: str = ''
   lower_case: Optional[bool] = None
   casing_from: str = ''
+  # The encoder fields taken from it (`adopt`), with their values.
+  adopted: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _vocab_casing(vocab_file: Optional[str]):
@@ -95,22 +93,23 @@ def _vocab_casing(vocab_file: Optional[str]):
 
 def inspect(path: str) -> CheckpointSource:
   """Tells what `path` holds; a clear error if it is none of the kinds."""
-  if huggingface.is_directory(path):
-    settings = huggingface.encoder_settings(path)
+  if hf_checkpoint.is_directory(path):
+    settings = hf_checkpoint.encoder_settings(path)
     vocab = rundir.vocab_file_of(path)
     vocab = vocab if tf.io.gfile.exists(vocab) else None
-    lower, casing_from = huggingface.tokenizer_lower_case(path), ''
+    lower = hf_checkpoint.tokenizer_config(path).get('do_lower_case')
     if lower is None:
       lower, casing_from = _vocab_casing(vocab)
     else:
-      casing_from = (f'its {huggingface.TOKENIZER_CONFIG} has do_lower_case='
-                     f'{str(lower).lower()}')
+      lower = bool(lower)
+      casing_from = (f'its {hf_checkpoint.TOKENIZER_CONFIG} has '
+                     f'do_lower_case={str(lower).lower()}')
     return CheckpointSource(
         'huggingface', path, settings.shape, vocab,
         'cls.predictions.transform.dense.weight' in
-        huggingface.tensor_names(path), False,
+        hf_checkpoint.tensor_names(path), False,
         inner_activation=settings.inner_activation,
-        activation_from=f'its {huggingface.CONFIG} has hidden_act='
+        activation_from=f'its {hf_checkpoint.CONFIG} has hidden_act='
         f'{settings.hidden_act!r}',
         lower_case=lower, casing_from=casing_from)
   prefix = path
@@ -131,8 +130,8 @@ def inspect(path: str) -> CheckpointSource:
   vocab = rundir.vocab_file_of(directory)
   vocab = vocab if tf.io.gfile.exists(vocab) else None
   lower, casing_from = _vocab_casing(vocab)
-  if _GOOGLE_EMBEDDINGS in shapes:
-    settings = _google_settings(prefix, shapes)
+  if tf_checkpoints.GOOGLE_EMBEDDINGS in shapes:
+    settings = tf_checkpoints.google_settings(prefix, shapes)
     # google-research/bert's own rule: the vocab's model decides the casing
     # (its `validate_case_matches_checkpoint` knows the released names).
     return CheckpointSource(
@@ -144,7 +143,7 @@ def inspect(path: str) -> CheckpointSource:
   for root in ('encoder', 'model'):
     if f'{root}/{_V1_EMBEDDINGS}' in shapes and 'encoder/' + _EMBEDDINGS \
         not in shapes:
-      return CheckpointSource('bert_encoder_v1', prefix, _v1_shape(shapes, root),
+      return CheckpointSource('bert_encoder_v1', prefix, tf_checkpoints.v1_shape(shapes, root),
                     vocab, False, False, root, lower_case=lower,
                     casing_from=casing_from)
   if 'encoder/' + _EMBEDDINGS not in shapes:
@@ -155,7 +154,7 @@ def inspect(path: str) -> CheckpointSource:
         '`encoder/`; save the encoder that way, or export it to a Hugging '
         'Face directory, and point run.init_checkpoint there.')
   source = CheckpointSource(
-      'checkpoint', prefix, _checkpoint_shape(shapes), vocab,
+      'checkpoint', prefix, tf_checkpoints.checkpoint_shape(shapes), vocab,
       any(k.startswith('model/masked_lm/') for k in shapes),
       any(k.startswith('importance/') for k in shapes), lower_case=lower,
       casing_from=casing_from)
@@ -170,151 +169,59 @@ def inspect(path: str) -> CheckpointSource:
                           'text')
   return source
 
+# The `EncoderConfig` fields a checkpoint describes (its vocab size is the
+# data's vocab's, checked by `check`).
+ARCHITECTURE_FIELDS = tuple(k for k in SHAPE_KEYS if k != 'vocab_size') + (
+    'inner_activation',)
 
-def _google_settings(prefix: str, shapes) -> bert_config.EncoderSettings:
-  """The encoder of a google-research/bert checkpoint, from the
-  `bert_config.json` beside it; a clear error where the file is missing,
-  describes another model, or disagrees with the checkpoint's tensors."""
-  config_file = os.path.join(os.path.dirname(prefix), GOOGLE_CONFIG)
-  if not tf.io.gfile.exists(config_file):
+
+def adopt(source: CheckpointSource, config: EncoderConfig,
+          bound: Optional[Collection[str]] = None
+          ) -> Tuple[EncoderConfig, Dict[str, Any]]:
+  """The encoder config with the checkpoint's architecture where not set.
+
+  Every field of `ARCHITECTURE_FIELDS` the checkpoint describes is taken
+  from it unless the configuration sets it; a field set to another value
+  than the checkpoint's is refused, naming both (a checkpoint is continued
+  as the network it is, or not at all).
+
+  Args:
+    source: from `inspect`.
+    config: the run's encoder config.
+    bound: the fields the configuration sets (the gin bindings in effect,
+      `configurables.bound_fields`); None: those that differ from
+      `EncoderConfig`'s defaults.
+
+  Returns:
+    `(config, adopted)`: the config to build, and the fields taken from the
+    checkpoint with their values (recorded in the run's results).
+
+  Raises:
+    ValueError: for each contradicted field, both values, in one message.
+  """
+  theirs = {k: v for k, v in source.shape.items() if k in ARCHITECTURE_FIELDS}
+  if source.inner_activation is not None:
+    theirs['inner_activation'] = source.inner_activation
+  if bound is None:
+    defaults = EncoderConfig()
+    bound = [k for k in ARCHITECTURE_FIELDS
+             if getattr(config, k) != getattr(defaults, k)]
+  conflicts = [k for k, v in theirs.items()
+               if k in bound and getattr(config, k) != v]
+  if conflicts:
+    def there(k):
+      if k == 'inner_activation':
+        return f'{theirs[k]!r} there ({source.activation_from})'
+      return f'{theirs[k]} there'
     raise ValueError(
-        f'{prefix!r} is a google-research/bert checkpoint (its variables are '
-        f'named bert/...), but {config_file!r} does not exist: put the '
-        f'{GOOGLE_CONFIG} released with it beside the checkpoint.')
-  with tf.io.gfile.GFile(config_file) as f:
-    settings = bert_config.encoder_settings(json.load(f), config_file,
-                                            bert_config.GOOGLE)
-  shape = settings.shape
-  layers = {int(m.group(1)) for k in shapes
-            for m in [re.match(r'bert/encoder/layer_(\d+)/', k)] if m}
-  found = dict(
-      vocab_size=shapes[_GOOGLE_EMBEDDINGS][0],
-      hidden_size=shapes[_GOOGLE_EMBEDDINGS][1], num_layers=len(layers),
-      inner_dim=shapes.get('bert/encoder/layer_0/intermediate/dense/kernel',
-                           [0, 0])[1],
-      max_sequence_length=shapes.get(
-          'bert/embeddings/position_embeddings', [0])[0])
-  differ = [k for k, v in found.items() if shape[k] != v]
-  if differ:
-    raise ValueError(
-        f'{config_file!r} does not describe the checkpoint {prefix!r}: '
-        + ', '.join(f'{k} {shape[k]} in the config, {found[k]} in the '
-                    'checkpoint' for k in differ)
-        + '. Use the bert_config.json released with this checkpoint.')
-  return settings
-
-
-def _checkpoint_shape(shapes) -> Dict[str, int]:
-  def shape(suffix):
-    return shapes[f'encoder/{suffix}/.ATTRIBUTES/VARIABLE_VALUE']
-
-  layers = {int(m.group(1)) for k in shapes
-            for m in [re.match(r'encoder/_transformer_layers/(\d+)/', k)] if m}
-  vocab_size, hidden = shape('_embedding_layer/embeddings')
-  query = shape('_transformer_layers/0/_attention_layer/_query_dense/kernel')
-  return dict(
-      vocab_size=vocab_size, hidden_size=hidden, num_layers=len(layers),
-      num_attention_heads=query[1],
-      inner_dim=shape('_transformer_layers/0/_intermediate_dense/kernel')[1],
-      max_sequence_length=shape(
-          '_position_embedding_layer/embeddings')[0],
-      type_vocab_size=shape('_type_embedding_layer/embeddings')[0])
-
-
-def _v1_shape(shapes, root: str) -> Dict[str, int]:
-  def shape(layer, suffix):
-    return shapes[f'{root}/layer_with_weights-{layer}/{suffix}/'
-                  '.ATTRIBUTES/VARIABLE_VALUE']
-
-  blocks = sorted({int(m.group(1)) for k in shapes for m in [re.match(
-      rf'{root}/layer_with_weights-(\d+)/_attention_layer/', k)] if m})
-  vocab_size, hidden = shape(0, 'embeddings')
-  return dict(
-      vocab_size=vocab_size, hidden_size=hidden, num_layers=len(blocks),
-      num_attention_heads=shape(
-          blocks[0], '_attention_layer/_query_dense/kernel')[1],
-      inner_dim=shape(blocks[0], '_intermediate_dense/kernel')[1],
-      max_sequence_length=shape(1, 'embeddings')[0],
-      type_vocab_size=shape(2, 'embeddings')[0])
-
-
-def _copy_weights(source: CheckpointSource, theirs, ours, what: str):
-  """Assigns `theirs` (a dict name -> variable) to `ours`, name by name; a
-  clear error where a weight has no counterpart."""
-  if sorted(theirs) != sorted(ours):
-    raise ValueError(
-        f'run.init_checkpoint={source.path!r}: the {what} weights '
-        f'{sorted(set(theirs) ^ set(ours))} have no counterpart in the '
-        'model.')
-  for name, variable in ours.items():
-    variable.assign(theirs[name])
-
-
-def _encoder_names(weights, strip_scope: bool):
-  """Weights by name; `strip_scope`: without the model's own name scope."""
-  names = [w.name.split(':')[0] for w in weights]
-  if strip_scope:
-    names = [name.split('/', 1)[1] for name in names]
-  return dict(zip(names, weights))
-
-
-def _head_weights(masked_lm):
-  """The MLM head's own weights, by role (its decoder is the encoder's word
-  embedding table, copied with the encoder)."""
-  return {'transform/kernel': masked_lm.dense.kernel,
-          'transform/bias': masked_lm.dense.bias,
-          'layer_norm/gamma': masked_lm.layer_norm.gamma,
-          'layer_norm/beta': masked_lm.layer_norm.beta,
-          'output_bias': masked_lm.bias}
-
-
-def _copy_from_v1(source: CheckpointSource, encoder, pretrainer=None,
-                  prefix: Optional[str] = None):
-  """Restores a BertEncoder (v1) checkpoint (with `pretrainer`: a
-  BertPretrainerV2 over one) from `prefix` (default: the source's) and
-  copies it into `encoder` (and `pretrainer.masked_lm`)."""
-  from official.nlp.modeling import models  # pylint: disable=g-import-not-at-top
-  from official.nlp.modeling import networks  # pylint: disable=g-import-not-at-top
-  v1 = networks.BertEncoder(**source.shape)
-  root = v1
-  if pretrainer is not None:
-    root = models.BertPretrainerV2(encoder_network=v1)
-    root(root.inputs)  # builds the MLM head.
-  tf.train.Checkpoint(**{source.root: root}).read(
-      prefix or source.path).assert_existing_objects_matched().expect_partial()
-  _copy_weights(source, _encoder_names(v1.weights, False),
-                _encoder_names(encoder.weights, True), 'BertEncoder\'s')
-  if pretrainer is not None:
-    _copy_weights(source, _head_weights(root.masked_lm),
-                  _head_weights(pretrainer.masked_lm), 'MLM head\'s')
-
-
-def _copy_from_google(source: CheckpointSource, encoder, pretrainer):
-  """Converts a google-research/bert checkpoint with the Model Garden's
-  converter (into a local scratch directory, removed after), then copies
-  it as a BertEncoder (v1) checkpoint."""
-  # pylint: disable=g-import-not-at-top
-  from official.legacy.bert import configs
-  from official.nlp.tools import tf2_bert_encoder_checkpoint_converter as tf2
-  # pylint: enable=g-import-not-at-top
-  config = configs.BertConfig.from_json_file(
-      os.path.join(os.path.dirname(source.path), GOOGLE_CONFIG))
-  scratch = tempfile.mkdtemp(prefix='official_td_bert_')  # local, removed.
-  tf_logger = tf.get_logger()
-  level = tf_logger.level
-  try:
-    converted = os.path.join(scratch, 'converted', 'ckpt')
-    # The converter reports every variable at INFO: not for the console.
-    tf_logger.setLevel('WARNING')
-    tf2.convert_checkpoint(
-        config, converted, source.path, checkpoint_model_name=source.root,
-        converted_model='pretrainer' if source.has_head else 'encoder')
-    _copy_from_v1(source, encoder,
-                  pretrainer if source.has_head else None,
-                  tf.train.latest_checkpoint(os.path.dirname(converted)))
-  finally:
-    tf_logger.setLevel(level)
-    shutil.rmtree(scratch, ignore_errors=True)
+        f'run.init_checkpoint={source.path!r} does not fit the encoder: '
+        + ', '.join(f'{k} {there(k)}, {getattr(config, k)!r} here '
+                    f'(encoder.{k} is set)' for k in conflicts)
+        + '. Remove those settings to take the checkpoint\'s, or start from '
+        'a checkpoint of the network you configured.')
+  adopted = {k: v for k, v in theirs.items()
+             if k not in bound and getattr(config, k) != v}
+  return dataclasses.replace(config, **adopted), adopted
 
 
 def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
@@ -342,9 +249,9 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
     raise ValueError(
         f'run.init_checkpoint={source.path!r}: {source.activation_from} '
         f'(the activation {source.inner_activation!r}), but the encoder uses '
-        f'{ours!r}: set encoder.inner_activation = '
-        f"'{source.inner_activation}' (gin), or a BERT trained with it would "
-        'continue with another activation.')
+        f'{ours!r}: leave encoder.inner_activation unset to take the '
+        'checkpoint\'s, or a BERT trained with one activation would '
+        'continue with another.')
   if source.lower_case is not None and source.lower_case != lower_case:
     raise ValueError(
         f'run.init_checkpoint={source.path!r} was trained on '
@@ -377,17 +284,21 @@ def initialize(source: CheckpointSource, encoder, pretrainer, importance=None) -
 
   Returns:
     What was loaded: `{'encoder': True, 'mlm_head': bool, 'importance':
-    bool}`.
+    bool}`, and `'not_used'`: the file's tensors the model does not use, in
+    one line (a Hugging Face directory's next-sentence head, say), where
+    there are any.
   """
   loaded = dict(encoder=True, mlm_head=False, importance=False)
   if source.kind == 'huggingface':
-    _, missing = huggingface.assign(huggingface.read_tensors(source.path),
-                                    encoder, pretrainer.masked_lm)
-    loaded['mlm_head'] = not missing
+    report = hf_checkpoint.assign(hf_checkpoint.read_tensors(source.path),
+                                  encoder, pretrainer.masked_lm)
+    loaded['mlm_head'] = report.mlm_head
+    if report.skipped:
+      loaded['not_used'] = report.skipped_line()
   elif source.kind == 'bert_encoder_v1':
-    _copy_from_v1(source, encoder)
+    tf_checkpoints.copy_from_v1(source, encoder)
   elif source.kind == 'google_bert':
-    _copy_from_google(source, encoder, pretrainer)
+    tf_checkpoints.copy_from_google(source, encoder, pretrainer)
     loaded['mlm_head'] = source.has_head
   else:
     items = dict(encoder=encoder)

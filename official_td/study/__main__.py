@@ -184,6 +184,8 @@ def main(argv):
                      if plan else {}))
   if FLAGS.dry_run:
     _dry_run(out, arms, run_config, gin_files, gin_bindings)
+    if finetune:
+      _dry_run_finetune(finetune_gin, finetune_bindings, embedded_task)
     return
   if FLAGS.report_only and not tf.io.gfile.exists(
       os.path.join(out, 'study.json')):
@@ -276,6 +278,25 @@ def _dry_run(out, arms, run_config, gin_files, gin_bindings):
                        [f'--gin_bindings={b}' for b in bindings])
   print(f'Dry run: the baseline and {len(arms)} arm(s) checked; nothing '
         f'trained or written ({out} untouched).')
+
+
+def _dry_run_finetune(finetune_gin, finetune_bindings, embedded_task):
+  """The fine-tuning settings every run's fine-tuning gets: its gin file
+  and bindings parse, and its data is read (unless the study makes the
+  embedded task itself). Writes nothing."""
+  from official_td.tasks import classification  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  try:
+    cli.parse_gin([finetune_gin], finetune_bindings)
+  except ValueError as e:
+    raise ValueError(f'--finetune_gin={finetune_gin!r}: {e}') from None
+  config = configurables.finetune()
+  if not embedded_task:
+    train, evaluation = classification.load_data(config)
+    print(f'Fine-tuning data: {len(train.labels)} training and '
+          f'{len(evaluation.labels)} evaluation examples, '
+          f'{len(train.label_names)} labels.', flush=True)
+  print(f'Fine-tuning settings: {finetune_gin} checked.', flush=True)
 
 
 def run():
