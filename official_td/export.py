@@ -70,13 +70,13 @@ class ServingModule(tf.Module):
   """
 
   def __init__(self, encoder, vocab_file: str, seq_length: int,
-               lower_case: bool, classifier=None, label_names=None,
+               casing, classifier=None, label_names=None,
                pair: bool = False):
     super().__init__()
     self.encoder = encoder
     self.classifier = classifier
     self.preprocessor = classification.TextPreprocessor(vocab_file,
-                                                        seq_length, lower_case)
+                                                        seq_length, casing)
     self.label_names = tf.constant(label_names or [], tf.string)
     self.seq_length = seq_length
     self.pair = pair
@@ -132,7 +132,7 @@ def build_serving_module(model_dir: str,
         model_dir)
     config = run.finetune
     return ServingModule(encoder, run.vocab_file,
-                         seq_length or config['seq_length'], run.lower_case,
+                         seq_length or config['seq_length'], run.casing,
                          classifier, config['label_names'],
                          config['has_text_b'])
   encoder, run = classification.load_pretrained_encoder(model_dir,
@@ -142,7 +142,7 @@ def build_serving_module(model_dir: str,
   if seq_length > max_length:
     raise ValueError(f'seq_length={seq_length} exceeds the encoder\'s '
                      f'max_sequence_length={max_length}.')
-  return ServingModule(encoder, run.vocab_file, seq_length, run.lower_case)
+  return ServingModule(encoder, run.vocab_file, seq_length, run.casing)
 
 
 def export(model_dir: str, export_dir: str, model_name: str, version: int,

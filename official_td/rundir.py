@@ -14,7 +14,7 @@ A pretraining run (`official_td.train --model_dir`):
   checkpoints, `operative_config.gin`, `importance.npy` (the final importance
   table), `encoder_config.json` (the `BertEncoderV2` arguments), `vocab.txt`
   (the data's), and `results.json`, written last: the run's figures and its
-  data's casing (`data_lower_case`).
+  data's casing and accents (`data_lower_case`, `data_strip_accents`).
 
 A fine-tuning run (`official_td.finetune --model_dir`):
   a checkpoint (encoder and classifier), `finetune_config.json` (the encoder
@@ -30,6 +30,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
+from official_td import casing as casing_lib
 from official_td import publish
 from official_td import vocab as vocab_lib
 
@@ -79,12 +80,31 @@ def data_lower_case(summary: Dict, vocab_file: Optional[str] = None) -> bool:
   return _vocab_lower_case(vocab_file)
 
 
+def data_strip_accents(summary: Dict, vocab_file: Optional[str] = None
+                       ) -> bool:
+  """Whether a data directory's text had its accents stripped (its
+  summary's; data made before the setting existed: as its casing)."""
+  if summary.get('strip_accents') is not None:
+    return bool(summary['strip_accents'])
+  return _vocab_strip_accents(vocab_file, data_lower_case(summary,
+                                                          vocab_file))
+
+
 def _vocab_lower_case(vocab_file: Optional[str]) -> bool:
   if vocab_file and tf.io.gfile.exists(vocab_file):
     decided = vocab_lib.vocab_lower_case(vocab_lib.load_vocab(vocab_file))
     if decided is not None:
       return decided
   return True
+
+
+def _vocab_strip_accents(vocab_file: Optional[str], lower_case: bool) -> bool:
+  """A record without `strip_accents`: False where the vocab holds accents
+  (they were kept), else as the casing (Hugging Face's rule)."""
+  if vocab_file and tf.io.gfile.exists(vocab_file):
+    if vocab_lib.vocab_casing(vocab_lib.load_vocab(vocab_file))[1] is False:
+      return False
+  return lower_case
 
 
 # ------------------------------------------------------------ run directory
@@ -100,6 +120,7 @@ class Run:
       into fine-tuning).
     results: its `results.json`.
     finetune: a fine-tuning run's `finetune_config.json` (None otherwise).
+    strip_accents: whether its text's accents are stripped (the data's).
   """
   path: str
   kind: str
@@ -107,6 +128,11 @@ class Run:
   lower_case: bool
   results: Dict
   finetune: Optional[Dict] = None
+  strip_accents: Optional[bool] = None
+
+  @property
+  def casing(self) -> casing_lib.Casing:
+    return casing_lib.Casing.of(self.lower_case, self.strip_accents)
 
   @property
   def vocab_file(self) -> str:
@@ -154,14 +180,18 @@ def read_run(model_dir: str, setting: str = '--model_dir') -> Run:
   if is_finetuning(model_dir):
     finetune = publish.read_json(path(model_dir, FINETUNE_CONFIG))
     lower = finetune.get('lower_case')
-    return Run(model_dir, FINETUNING, finetune['encoder'],
-               _vocab_lower_case(vocab_file) if lower is None else lower,
-               results, finetune)
+    lower = _vocab_lower_case(vocab_file) if lower is None else lower
+    strip = finetune.get('strip_accents')
+    return Run(model_dir, FINETUNING, finetune['encoder'], lower, results,
+               finetune, _vocab_strip_accents(vocab_file, lower)
+               if strip is None else strip)
   lower = results.get('data_lower_case')
+  lower = _vocab_lower_case(vocab_file) if lower is None else lower
+  strip = results.get('data_strip_accents')
   return Run(model_dir, PRETRAINING,
-             publish.read_json(path(model_dir, ENCODER_CONFIG)),
-             _vocab_lower_case(vocab_file) if lower is None else lower,
-             results)
+             publish.read_json(path(model_dir, ENCODER_CONFIG)), lower,
+             results, None, _vocab_strip_accents(vocab_file, lower)
+             if strip is None else strip)
 
 
 def write_pretraining_run(model_dir: str, encoder_kwargs: Dict,

@@ -103,7 +103,8 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
         init_source, encoder_config, bound_encoder_fields)
     init_checkpoint.check(init_source,
                           encoders.plain_encoder_kwargs(encoder_config),
-                          data.vocab_file, data.lower_case)
+                          data.vocab_file, data.lower_case,
+                          data.strip_accents)
   for pattern in filter(None, (data.train_data, data.eval_data)):
     validate.validate_pretraining_data(
         pattern, data.seq_length, data.max_predictions_per_seq,
@@ -245,6 +246,7 @@ def _results(trainer: Pretrainer, manager, start_step: int, seconds: float,
       strategy=type(trainer.strategy).__name__,
       replicas=trainer.strategy.num_replicas_in_sync,
       data_lower_case=trainer.data.lower_case,
+      data_strip_accents=trainer.data.strip_accents,
       checkpoint=manager.latest_checkpoint,
       tensorboard=trainer.run.model_dir,
       **{f'eval_{k.replace("/", "_")}': v for k, v in eval_results.items()})

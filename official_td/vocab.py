@@ -116,42 +116,58 @@ def _is_special(token: str) -> bool:
   return token.startswith('[') and token.endswith(']')
 
 
+def _has_capital(token: str) -> bool:
+  return token != token.lower()
+
+
+def _has_accent(token: str) -> bool:
+  """A combining mark (an accent, in any script) once decomposed: what
+  stripping accents never leaves."""
+  return any(unicodedata.category(c) == 'Mn'
+             for c in unicodedata.normalize('NFD', token))
+
+
 def _is_cased(token: str) -> bool:
-  """A capital letter or a combining mark (an accent, in any script): what
-  uncased BERT's lower-casing and accent stripping never leave."""
-  return token != token.lower() or any(
-      unicodedata.category(c) == 'Mn'
-      for c in unicodedata.normalize('NFD', token))
+  """What uncased BERT (lower-cased, accents stripped) never leaves."""
+  return _has_capital(token) or _has_accent(token)
 
 
-def vocab_lower_case(tokens: List[str]) -> Optional[bool]:
-  """Which text a WordPiece vocab was made for: lower-cased or not.
+def vocab_casing(tokens: List[str]) -> Tuple[Optional[bool], Optional[bool]]:
+  """Which text a WordPiece vocab was made for: `(lower_case,
+  strip_accents)`, each None where the vocab fits both.
 
-  BERT's uncased tokenizer lower-cases and strips accents (every combining
-  mark, in any script) before the vocab is consulted, so an uncased vocab
-  holds no capital letter and no combining mark. A vocab that does was made
-  for cased text (bert-base-cased, multilingual cased); one whose letters
-  are all lower case is uncased; one with no cased letters at all (CJK only,
-  say) fits both.
-
-  Returns:
-    True (uncased), False (cased) or None (either).
+  A vocab is made from normalized text, so it holds only what the
+  normalization leaves. A capital letter says the text was not lower-cased;
+  letters all in lower case say it was (no cased letters at all, CJK only
+  say: either). An accent (a combining mark once decomposed, in any script)
+  says accents were kept; a vocab without any cannot tell (English text has
+  none to strip).
   """
-  has_lower = False
+  has_lower = has_accent = False
   for token in tokens:
     if _is_special(token):
       continue
-    if _is_cased(token):
-      return False
+    if _has_capital(token):
+      return False, (False if has_accent or any(
+          _has_accent(t) for t in tokens if not _is_special(t)) else None)
+    has_accent = has_accent or _has_accent(token)
     has_lower = has_lower or token != token.upper()
-  return True if has_lower else None
+  return (True if has_lower else None), (False if has_accent else None)
 
 
-def cased_example(tokens: List[str], limit: int = 3) -> List[str]:
-  """A few entries that make a vocab cased (for error messages)."""
+def vocab_lower_case(tokens: List[str]) -> Optional[bool]:
+  """`vocab_casing`'s lower-casing: True (lower-cased), False (cased) or
+  None (either)."""
+  return vocab_casing(tokens)[0]
+
+
+def cased_example(tokens: List[str], limit: int = 3, accents: bool = False
+                  ) -> List[str]:
+  """A few entries with capitals (`accents`: with accents), for errors."""
   found = []
+  test = _has_accent if accents else _is_cased
   for token in tokens:
-    if not _is_special(token) and _is_cased(token):
+    if not _is_special(token) and test(token):
       found.append(token)
       if len(found) == limit:
         break
@@ -159,27 +175,37 @@ def cased_example(tokens: List[str], limit: int = 3) -> List[str]:
 
 
 def check_casing(lower_case: bool, vocab_file: str, setting: str,
-                 fix: str) -> None:
-  """Raises ValueError when `lower_case` contradicts `vocab_file`.
+                 fix: str, strip_accents: Optional[bool] = None,
+                 accent_fix: str = '') -> None:
+  """Raises ValueError when the casing asked for contradicts `vocab_file`.
 
   Args:
-    lower_case: the casing asked for.
+    lower_case: the lower-casing asked for.
     vocab_file: the vocab the text will be looked up in.
     setting: how the user set `lower_case` (e.g. '--lower_case'), for the
       error.
     fix: what to change instead, for the error.
+    strip_accents: the accent stripping asked for (None: as `lower_case`).
+    accent_fix: what to change instead when only the accents contradict.
   """
   tokens = load_vocab(vocab_file)
-  vocab = vocab_lower_case(tokens)
+  vocab, vocab_accents = vocab_casing(tokens)
+  strip = lower_case if strip_accents is None else strip_accents
+  if vocab in (None, lower_case) and strip and vocab_accents is False:
+    raise ValueError(
+        f'{vocab_file!r} keeps accents (entries such as '
+        f'{cased_example(tokens, accents=True)}) but {setting} strips them, '
+        'so those entries could never be used: '
+        f'{accent_fix or fix}.')
   if vocab is None or vocab == lower_case:
     return
   if lower_case:
     raise ValueError(
         f'{vocab_file!r} is a cased vocab (entries such as '
-        f'{cased_example(tokens)} have capital letters or accents) but '
-        f'{setting} lower-cases the text and strips its accents, so those '
+        f'{cased_example(tokens)} have capital letters) but '
+        f'{setting} lower-cases the text, so those '
         f'entries could never be used: {fix}.')
   raise ValueError(
-      f'{vocab_file!r} is an uncased vocab (no entry has a capital letter '
-      f'or an accent) but {setting} keeps the text cased, so every '
+      f'{vocab_file!r} is an uncased vocab (no entry has a capital letter) '
+      f'but {setting} keeps the text cased, so every '
       f'capitalized word would become [UNK] or fragments: {fix}.')

@@ -109,7 +109,7 @@ class KerasHubTest(tu.TestCase):
         hf_dir, huggingface.tensors_of(encoder),
         huggingface.hf_config(kwargs, vocab_lib.resolve_special_token_ids(
             cls.vocab_file), 'BertModel'),
-        cls.vocab_file, lower_case=False)
+        cls.vocab_file, casing=False)
     return encoder, hf_dir
 
   @staticmethod

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
+from official_td import casing
 from official_td import vocab as vocab_lib
 from official_td.data.examples import tokenization
 from official_td.data.examples import vocab_builder
@@ -33,7 +34,8 @@ class TokenizerTest(tu.TestCase):
                  corpus.embedded_corpus(max_documents=40) + MIXED * 3)
     vocab = vocab_builder.build_vocab(
         documents, 2000, os.path.join(self.get_temp_dir(),
-                                      f'vocab_{lower_case}.txt'), lower_case)
+                                      f'vocab_{lower_case}.txt'),
+        casing.Casing.of(lower_case))
     lines = [l for d in documents for l in d.splitlines() if l.strip()]
     return lines, vocab
 
@@ -64,10 +66,13 @@ class TokenizerTest(tu.TestCase):
     self.assertIsNone(vocab_lib.vocab_lower_case(
         ['[PAD]', '[UNK]', '[CLS]', '中', '##文', '東京', '123', '##!']))
     self.assertTrue(vocab_lib.vocab_lower_case(['[CLS]', 'the', '##ss', '中']))
-    # Capitals or accents, in any script, make a vocab cased.
-    for token in ('The', 'Σ', 'café', 'हिं', '##É'):
-      self.assertFalse(vocab_lib.vocab_lower_case(['[CLS]', 'the', token]),
-                       token)
+    # Capitals make a vocab cased; accents (in any script) say only that
+    # accents were kept: casing and accents are two facts.
+    for token, expected in (('The', (False, None)), ('Σ', (False, None)),
+                            ('café', (True, False)), ('हिं', (True, False)),
+                            ('##É', (False, False)), ('the', (True, None))):
+      self.assertEqual(vocab_lib.vocab_casing(['[CLS]', 'the', token]),
+                       expected, token)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,7 @@ class DataConfig:
   masked_lm_prob: float = 0.15  # dynamic masking only.
   whole_word_masking: bool = False  # dynamic masking only.
   lower_case: bool = True  # read from the data's summary (for exports).
+  strip_accents: bool = True  # read from the data's summary (for exports).
 
 
 OPTIMIZERS = ('adamw', 'lamb')

@@ -119,6 +119,10 @@ def define_flags():
                      'Fraction of documents held out for eval.')
   flags.DEFINE_integer('seed', defaults.seed, 'Random seed.')
   flags.DEFINE_bool('lower_case', True, 'Lower-case (uncased vocab).')
+  flags.DEFINE_bool('strip_accents', None,
+                    'Strip accents (default: as --lower_case). '
+                    '--lower_case --nostrip_accents: the uncased BERTs that '
+                    'keep accents (Hugging Face\'s strip_accents=false).')
   flags.DEFINE_integer('num_workers', 0, 'DirectRunner worker processes '
                        '(default: one per core).')
   flags.DEFINE_bool('verbose', False, 'Show everything on the console '

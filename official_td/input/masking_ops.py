@@ -101,6 +101,15 @@ def _take_greedily(order, sizes, budgets, num_groups):
   return tf.transpose(taken.stack())
 
 
+def _inverse(order, rows, s):
+  """Each row's inverse permutation (`rank[b, order[b, j]] = j`), by a
+  scatter rather than a second sort."""
+  row = tf.broadcast_to(tf.range(rows)[:, None], [rows, s])
+  return tf.scatter_nd(tf.stack([row, order], axis=-1),
+                       tf.broadcast_to(tf.range(s)[None, :], [rows, s]),
+                       tf.stack([rows, s]))
+
+
 def choose_positions(words, budgets, whole_words: bool, scores):
   """`masking.choose_positions`: whether each position is masked.
 
@@ -118,10 +127,10 @@ def choose_positions(words, budgets, whole_words: bool, scores):
   # Distinct sort keys (score, then group): any sort gives the rule's order.
   keyed = tf.where(present, tf.cast(scores, tf.int64),
                    tf.constant(2**32, tf.int64)) * s + index
-  order = tf.argsort(keyed, axis=1)
-  rank = tf.argsort(order, axis=1)  # each group's place in the order.
+  order = tf.cast(tf.argsort(keyed, axis=1), tf.int64)
+  rows = tf.shape(words, out_type=tf.int64)[0]
+  rank = _inverse(order, rows, s)  # each group's place in the order.
   if whole_words:
-    rows = tf.shape(words, out_type=tf.int64)[0]
     member = group >= 0
     flat = tf.where(member, group + s * tf.range(rows)[:, None], 0)
     sizes = tf.reshape(tf.math.unsorted_segment_sum(
@@ -163,14 +172,15 @@ def mask_rows(input_ids, words, draws, *, masked_lm_prob: float,
       tf.reduce_sum(tf.cast(words >= 0, tf.int64), axis=1), masked_lm_prob, p)
   chosen = choose_positions(words, budgets, whole_words, draws[..., 0])
   counts = tf.reduce_sum(tf.cast(chosen, tf.int64), axis=1)
-  # Each row's positions ascending, then the unused slots.
-  index = tf.range(s, dtype=tf.int64)[None, :]
-  ascending = tf.sort(tf.where(chosen, index, index + s), axis=1)
-  ascending = ascending[:, :min(p, s)]
-  if p > s:
-    ascending = tf.pad(ascending, [[0, 0], [0, p - s]])
+  # Each row's positions ascending (the chosen ones, compacted by their
+  # running count), then the unused slots at 0.
+  where = tf.where(chosen)  # [n, 2] (row, position), row-major.
+  slot = tf.gather_nd(tf.cumsum(tf.cast(chosen, tf.int64), axis=1), where) - 1
+  positions = tf.scatter_nd(
+      tf.stack([where[:, 0], slot], axis=1), where[:, 1],
+      tf.stack([tf.shape(input_ids, out_type=tf.int64)[0],
+                tf.constant(p, tf.int64)]))
   used = tf.range(p, dtype=tf.int64)[None, :] < counts[:, None]
-  positions = tf.where(used, ascending, tf.zeros_like(ascending))
   labels = tf.where(used, tf.gather(input_ids, positions, batch_dims=1),
                     tf.constant(pad_id, input_ids.dtype))
   # Step 4: a uniform in [0, 1) and a random id for each chosen position.

@@ -102,7 +102,9 @@ def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
         whole_word_masking=summary['whole_word_masking'])
   return dataclasses.replace(
       data, masking=masking,
-      lower_case=rundir.data_lower_case(summary, data.vocab_file)), summary
+      lower_case=rundir.data_lower_case(summary, data.vocab_file),
+      strip_accents=rundir.data_strip_accents(summary, data.vocab_file)
+      ), summary
 
 
 def dummy_inputs(data: DataConfig) -> Dict[str, tf.Tensor]:

@@ -69,5 +69,5 @@ def export(model_dir: str, export_dir: str) -> str:
                                  labels)
   # The tokenizer is cased as the run's text was (tokenizer_config.json).
   huggingface.write_directory(export_dir, tensors, config, run.vocab_file,
-                              run.lower_case)
+                              run.casing)
   return export_dir

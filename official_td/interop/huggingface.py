@@ -25,6 +25,7 @@ import numpy as np
 from safetensors import numpy as safetensors_numpy
 import tensorflow as tf
 
+from official_td import casing as casing_lib
 from official_td import publish
 from official_td import rundir
 from official_td import vocab as vocab_lib
@@ -160,16 +161,18 @@ def hf_config(encoder_kwargs: Dict, ids: vocab_lib.SpecialTokenIds,
   return config
 
 
-def tokenizer_files(vocab: List[str], lower_case: bool,
+def tokenizer_files(vocab: List[str], casing: casing_lib.Casing,
                     max_length: int) -> Dict[str, Dict]:
-  """`tokenizer_config.json` and `special_tokens_map.json`."""
+  """`tokenizer_config.json` and `special_tokens_map.json`; the casing as
+  Hugging Face's `BertTokenizer` reads it (`strip_accents` None where it
+  follows `do_lower_case`)."""
   special = {k: t for k, t in (('unk_token', '[UNK]'), ('sep_token', '[SEP]'),
                                ('pad_token', '[PAD]'), ('cls_token', '[CLS]'),
                                ('mask_token', '[MASK]')) if t in vocab}
   return {
       TOKENIZER_CONFIG: dict(
-          tokenizer_class='BertTokenizer', do_lower_case=lower_case,
-          strip_accents=None, tokenize_chinese_chars=True,
+          tokenizer_class='BertTokenizer', do_lower_case=casing.lower_case,
+          strip_accents=casing.hf_strip_accents, tokenize_chinese_chars=True,
           model_max_length=max_length, **special),
       'special_tokens_map.json': special,
   }
@@ -189,13 +192,16 @@ def tensors_of(encoder, masked_lm=None, classifier=None, pooler=True
 
 
 def write_directory(target: str, tensors: Dict[str, np.ndarray],
-                    config: Dict, vocab_file: str, lower_case: bool):
+                    config: Dict, vocab_file: str, casing):
   """Writes a Hugging Face directory at `target`, whole or not at all.
 
   Staged beside `target` and published like the SavedModel export (one
   rename locally; on object stores `model.safetensors` copied last). An
-  existing `target` is never overwritten.
+  existing `target` is never overwritten. `casing`: a `casing.Casing` (a
+  bool: lower-cased and accents stripped, or neither).
   """
+  if isinstance(casing, bool):
+    casing = casing_lib.Casing.of(casing)
   if tf.io.gfile.exists(target):
     raise ValueError(f'{target!r} already exists; exports are never '
                      'overwritten. Choose a new --export_dir.')
@@ -208,7 +214,7 @@ def write_directory(target: str, tensors: Dict[str, np.ndarray],
     tf.io.gfile.makedirs(staging)
     publish.write_json(os.path.join(staging, CONFIG), config)
     for name, value in tokenizer_files(
-        vocab, lower_case, config['max_position_embeddings']).items():
+        vocab, casing, config['max_position_embeddings']).items():
       publish.write_json(os.path.join(staging, name), value)
     tf.io.gfile.copy(vocab_file, rundir.vocab_file_of(staging))
     with tf.io.gfile.GFile(os.path.join(staging, WEIGHTS), 'wb') as f:

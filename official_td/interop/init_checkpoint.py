@@ -77,6 +77,9 @@ class CheckpointSource:
   activation_from: str = ''
   lower_case: Optional[bool] = None
   casing_from: str = ''
+  # Whether its text's accents were stripped (None: nothing tells).
+  strip_accents: Optional[bool] = None
+  accents_from: str = ''
   # The encoder fields taken from it (`adopt`), with their values.
   adopted: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -97,13 +100,22 @@ def inspect(path: str) -> CheckpointSource:
     settings = hf_checkpoint.encoder_settings(path)
     vocab = rundir.vocab_file_of(path)
     vocab = vocab if tf.io.gfile.exists(vocab) else None
-    lower = hf_checkpoint.tokenizer_config(path).get('do_lower_case')
+    tokenizer = hf_checkpoint.tokenizer_config(path)
+    lower = tokenizer.get('do_lower_case')
     if lower is None:
       lower, casing_from = _vocab_casing(vocab)
     else:
       lower = bool(lower)
       casing_from = (f'its {hf_checkpoint.TOKENIZER_CONFIG} has '
                      f'do_lower_case={str(lower).lower()}')
+    strip, accents_from = tokenizer.get('strip_accents'), ''
+    if strip is not None:
+      accents_from = (f'its {hf_checkpoint.TOKENIZER_CONFIG} has '
+                      f'strip_accents={str(bool(strip)).lower()}')
+    elif lower is not None and 'do_lower_case' in tokenizer:
+      strip, accents_from = lower, (
+          f'its {hf_checkpoint.TOKENIZER_CONFIG} has do_lower_case='
+          f'{str(lower).lower()} and no strip_accents (which follows it)')
     return CheckpointSource(
         'huggingface', path, settings.shape, vocab,
         'cls.predictions.transform.dense.weight' in
@@ -111,7 +123,9 @@ def inspect(path: str) -> CheckpointSource:
         inner_activation=settings.inner_activation,
         activation_from=f'its {hf_checkpoint.CONFIG} has hidden_act='
         f'{settings.hidden_act!r}',
-        lower_case=lower, casing_from=casing_from)
+        lower_case=lower, casing_from=casing_from,
+        strip_accents=None if strip is None else bool(strip),
+        accents_from=accents_from)
   prefix = path
   if tf.io.gfile.isdir(path):
     prefix = tf.train.latest_checkpoint(path)
@@ -167,6 +181,8 @@ def inspect(path: str) -> CheckpointSource:
     source.casing_from = (f'its run was trained on '
                           f'{"lower-cased" if run.lower_case else "cased"} '
                           'text')
+    source.strip_accents = run.casing.strip_accents
+    source.accents_from = f'its run\'s text was {run.casing.describe()}'
   return source
 
 # The `EncoderConfig` fields a checkpoint describes (its vocab size is the
@@ -225,7 +241,7 @@ def adopt(source: CheckpointSource, config: EncoderConfig,
 
 
 def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
-          lower_case: bool):
+          lower_case: bool, strip_accents: Optional[bool] = None):
   """Raises ValueError unless the checkpoint fits the encoder and the data.
 
   Args:
@@ -234,6 +250,8 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
       resolved from the vocab).
     vocab_file: the data's vocab.
     lower_case: the data's casing (its summary's).
+    strip_accents: whether the data's accents were stripped (its summary's;
+      None: as `lower_case`).
   """
   ours = {k: encoder_kwargs[k] for k in SHAPE_KEYS if k in encoder_kwargs}
   differ = [k for k in ours if k in source.shape and ours[k] !=
@@ -261,6 +279,16 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
         ': recreate the data with create_pretraining_data '
         f'{"--lower_case" if source.lower_case else "--nolower_case"} and the '
         'checkpoint\'s vocab.txt.')
+  strip = lower_case if strip_accents is None else strip_accents
+  if source.strip_accents is not None and source.strip_accents != strip:
+    raise ValueError(
+        f'run.init_checkpoint={source.path!r} was trained on text with its '
+        f'accents {"stripped" if source.strip_accents else "kept"} '
+        f'({source.accents_from}), but the data was made with them '
+        f'{"stripped" if strip else "kept"}: recreate the data with '
+        'create_pretraining_data '
+        f'{"--strip_accents" if source.strip_accents else "--nostrip_accents"}'
+        ' and the checkpoint\'s vocab.txt.')
   if source.vocab_file is None:
     return
   theirs = vocab_lib.resolve_special_token_ids(source.vocab_file)

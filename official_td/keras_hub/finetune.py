@@ -69,6 +69,7 @@ def finetune(config: classification.FinetuneConfig, model_dir: str) -> dict:
                  eval_examples=len(evaluation.labels),
                  final_train_loss=float(history.history['loss'][-1]),
                  lower_case=bool(preprocessor.tokenizer.lowercase),
+                 strip_accents=bool(preprocessor.tokenizer.strip_accents),
                  backend=keras.backend.backend(),
                  **{f'eval_{k}': v for k, v in metrics.items()})
   staging = publish.staging_dir(model_dir)

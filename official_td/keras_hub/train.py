@@ -26,6 +26,7 @@ from absl import flags
 import keras
 import numpy as np
 
+from official_td import casing as casing_lib
 from official_td import cli
 from official_td import configurables
 from official_td import keep
@@ -146,7 +147,8 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   masking = pretrain_dataloader.masking_config(data, vocab)
   keras.utils.set_random_seed(run.seed)
   backbone = build_backbone(encoder_config, vocab)
-  tokenizer = keras_hub_tokenizer(vocab, data.lower_case)
+  tokenizer = keras_hub_tokenizer(
+      vocab, casing_lib.Casing.of(data.lower_case, data.strip_accents))
   preprocessor = masked_lm.TokenDropBertMaskedLM.preprocessor_cls(
       tokenizer, sequence_length=data.seq_length,
       mask_selection_length=data.max_predictions_per_seq)
@@ -175,6 +177,7 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
                  train_seconds=time.time() - start_time,
                  keep_phases=[list(p) for p in phases],
                  data_lower_case=data.lower_case,
+                 data_strip_accents=data.strip_accents,
                  backend=keras.backend.backend(),
                  devices=len(devices),
                  history=log.history)
@@ -198,11 +201,14 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   return results
 
 
-def keras_hub_tokenizer(vocab, lower_case: bool):
-  """KerasHub's BERT tokenizer on the run's vocab, cased as its data."""
+def keras_hub_tokenizer(vocab, casing: casing_lib.Casing):
+  """KerasHub's BERT tokenizer on the run's vocab, cased and with accents
+  as its data (KerasHub's own default keeps accents: said explicitly; the
+  preset saves both)."""
   import keras_hub  # pylint: disable=g-import-not-at-top
   return keras_hub.models.BertTokenizer(vocabulary=vocab,
-                                        lowercase=lower_case)
+                                        lowercase=casing.lower_case,
+                                        strip_accents=casing.strip_accents)
 
 
 class LoopLog(keras.callbacks.Callback):

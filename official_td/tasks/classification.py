@@ -21,6 +21,7 @@ from official.nlp import optimization
 from official.nlp.modeling import layers
 from official.nlp.modeling import models
 from official.nlp.modeling import networks
+from official_td import casing as casing_lib
 from official_td import rundir
 from official_td.data.text import corpus
 
@@ -200,11 +201,16 @@ def read_tfds_glue(name: str, data_dir: str, split: str) -> ClassificationData:
 class TextPreprocessor(tf_keras.layers.Layer):
   """Raw strings -> BERT inputs, with tf-models-official's text layers."""
 
-  def __init__(self, vocab_file: str, seq_length: int, lower_case: bool,
-               **kwargs):
+  def __init__(self, vocab_file: str, seq_length: int, casing, **kwargs):
     super().__init__(**kwargs)
-    self.tokenizer = layers.BertTokenizer(vocab_file=vocab_file,
-                                          lower_case=lower_case)
+    # `casing`: a `casing.Casing` (a bool: lower-cased and accents stripped,
+    # or neither). The tokenizer's own switch is uncased BERT's; the rest is
+    # `casing.normalize`, in the same graph.
+    if isinstance(casing, bool):
+      casing = casing_lib.Casing.of(casing)
+    self.casing = casing
+    self.tokenizer = layers.BertTokenizer(
+        vocab_file=vocab_file, lower_case=casing.tokenizer_lower_case)
     self.packer = layers.BertPackInputs(
         seq_length, special_tokens_dict=self.tokenizer.get_special_tokens_dict())
 
@@ -213,9 +219,9 @@ class TextPreprocessor(tf_keras.layers.Layer):
   @tf.autograph.experimental.do_not_convert
   def call(self, text_a, text_b=None, training=None):
     del training  # (Keras passes it: the wrapper hides the signature.)
-    segments = [self.tokenizer(text_a)]
+    segments = [self.tokenizer(self.casing.normalize(text_a))]
     if text_b is not None:
-      segments.append(self.tokenizer(text_b))
+      segments.append(self.tokenizer(self.casing.normalize(text_b)))
     return self.packer(segments)
 
 
@@ -320,7 +326,7 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
         metrics=['accuracy'])
   # The text is cased or not as the pretraining data was.
   preprocessor = TextPreprocessor(pretrained.vocab_file, config.seq_length,
-                                  pretrained.lower_case)
+                                  pretrained.casing)
   train_ds = make_dataset(train, preprocessor, config.batch_size, True,
                           config.seed)
   eval_ds = make_dataset(evaluation, preprocessor, config.batch_size, False,
@@ -348,6 +354,7 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
                  final_train_loss=float(history.history['loss'][-1]),
                  mixed_precision=config.mixed_precision,
                  lower_case=pretrained.lower_case,
+                 strip_accents=pretrained.casing.strip_accents,
                  **{f'eval_{k}': v for k, v in metrics.items()})
   if hasattr(optimizer, 'loss_scale'):
     results['loss_scale'] = float(optimizer.loss_scale)
@@ -356,7 +363,8 @@ def finetune(config: FinetuneConfig, strategy=None) -> Dict:
       dict(encoder=encoder_kwargs, num_classes=num_classes,
            label_names=train.label_names, seq_length=config.seq_length,
            has_text_b=train.text_b is not None,
-           lower_case=pretrained.lower_case),
+           lower_case=pretrained.lower_case,
+           strip_accents=pretrained.casing.strip_accents),
       pretrained.vocab_file, results)
   logging.info('fine-tuning results: %s', results)
   return results

@@ -75,7 +75,7 @@ class ReadTokenizePack(beam.DoFn):
 
   def setup(self):
     self._tokenizer = vocab_builder.make_tokenizer(self._vocab_file,
-                                                   self._options.lower_case)
+                                                   self._options.casing)
     self._ids = vocab_lib.resolve_special_token_ids(self._vocab_file)
     counter = beam.metrics.Metrics.counter
     self._counters = {
@@ -238,7 +238,7 @@ def create_pretraining_data(source,
     vocab_path = vocab_file or _write_vocab(
         tempfile.mkdtemp(prefix='td_dry_run_'), None, build_vocab_size,
         vocab_sample_bytes, _vocab_sample(source, vocab_sample_bytes),
-        options.lower_case)[0]
+        options.casing)[0]
     return runners.dry_run(beam_opts, lambda p: build_pipeline(
         p, source, vocab_path, output_dir, options))
   _check_output_dir(output_dir)
@@ -257,7 +257,7 @@ def create_pretraining_data(source,
       f.write('create_pretraining_data is writing this directory.\n')
     vocab_path, vocab_info = _write_vocab(output_dir, vocab_file,
                                           build_vocab_size, vocab_sample_bytes,
-                                          sample, options.lower_case)
+                                          sample, options.casing)
     result = _run(beam_opts, source, vocab_path, output_dir, options,
                   progress_stream)
   except BaseException:
@@ -318,6 +318,7 @@ def _summary(options, vocab_path, source, vocab_info, beam_opts) -> Dict:
   """What the data summary says of the settings (counts are added)."""
   settings = dataclasses.asdict(options)
   del settings['tokenize_batch_size']  # changes no record.
+  settings['strip_accents'] = options.casing.strip_accents  # resolved.
   return dict(
       format='official_td pretraining data v2',
       vocab_size=vocab_lib.resolve_special_token_ids(
@@ -341,17 +342,22 @@ def _check_inputs(source, options, vocab_file, build_vocab_size):
   if vocab_file is not None:
     vocab_lib.resolve_special_token_ids(vocab_file)
     flag = '--lower_case' if options.lower_case else '--nolower_case'
+    if options.strip_accents is not None:
+      flag += ' --strip_accents' if options.strip_accents else (
+          ' --nostrip_accents')
     vocab_lib.check_casing(
         options.lower_case, vocab_file, flag,
         'pass --nolower_case for a cased vocab (bert-base-cased, '
         'multilingual cased), or use an uncased vocab' if options.lower_case
         else 'drop --nolower_case (the default lower-cases, as uncased BERT '
-        'does), or use a cased vocab')
+        'does), or use a cased vocab', options.strip_accents,
+        'pass --nostrip_accents to keep them (an uncased vocab that keeps '
+        'accents, Hugging Face\'s strip_accents=false)')
   return source
 
 
 def _write_vocab(output_dir, vocab_file, build_vocab_size, vocab_sample_bytes,
-                 sample, lower_case):
+                 sample, casing):
   """`output_dir/vocab.txt`, copied or learned; `(path, summary info)`."""
   vocab_path = rundir.vocab_file_of(output_dir)
   if vocab_file is not None:
@@ -361,7 +367,7 @@ def _write_vocab(output_dir, vocab_file, build_vocab_size, vocab_sample_bytes,
   sample_bytes = sum(len(d.encode()) for d in documents)
   logging.info('Learning a %d-token vocab from %d documents (%d bytes)...',
                build_vocab_size, len(documents), sample_bytes)
-  vocab_builder.build_vocab(documents, build_vocab_size, vocab_path, lower_case)
+  vocab_builder.build_vocab(documents, build_vocab_size, vocab_path, casing)
   return vocab_path, dict(built=True, requested_size=build_vocab_size,
                           sample_documents=len(documents),
                           sample_bytes=sample_bytes,

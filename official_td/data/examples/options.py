@@ -1,6 +1,9 @@
 """How pretraining sequences are built and masked: `DataOptions`."""
 
 import dataclasses
+from typing import Optional
+
+from official_td import casing as casing_lib
 
 
 # --------------------------------------------------------------- options
@@ -28,6 +31,9 @@ class DataOptions:
     eval_fraction: fraction of documents held out for the eval split.
     seed: seed of the split and the masks.
     lower_case: lower-case the text (uncased vocab).
+    strip_accents: strip accents (None: as `lower_case`, Hugging Face's
+      rule); `lower_case` with `strip_accents=False` is the uncased BERTs
+      that keep accents.
     tokenize_batch_size: documents tokenized per tensorflow-text call.
   """
   seq_length: int = 128
@@ -41,7 +47,12 @@ class DataOptions:
   eval_fraction: float = 0.05
   seed: int = 12345
   lower_case: bool = True
+  strip_accents: Optional[bool] = None
   tokenize_batch_size: int = 256
+
+  @property
+  def casing(self) -> casing_lib.Casing:
+    return casing_lib.Casing.of(self.lower_case, self.strip_accents)
 
   def validate(self):
     """One clear ValueError for options that cannot work."""

@@ -6,6 +6,7 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from official_td import casing as casing_lib
 from official_td import vocab as vocab_lib
 
 
@@ -91,20 +92,24 @@ class WordPieceTokenizer:
 
   Args:
     vocab_file: the WordPiece vocab.
-    lower_case: lower-case, NFD-normalize and strip accents (uncased BERT).
+    casing: a `casing.Casing` (default: uncased BERT's lower-casing, NFD and
+      accents stripped), or a bool: lower-cased and stripped, or neither.
   """
 
-  def __init__(self, vocab_file: str, lower_case: bool = True):
+  def __init__(self, vocab_file: str, casing=True):
     import tensorflow_text as text  # pylint: disable=g-import-not-at-top
+    if isinstance(casing, bool):
+      casing = casing_lib.Casing.of(casing)
     vocab = vocab_lib.load_vocab(vocab_file)
     self._tokenizer = text.FastBertTokenizer(
         vocab=vocab, token_out_type=tf.int64, unknown_token='[UNK]',
-        lower_case_nfd_strip_accents=lower_case)
+        lower_case_nfd_strip_accents=casing.tokenizer_lower_case)
     self.starts_word = np.array([not t.startswith('##') for t in vocab])
     # Traced as is: AutoGraph would convert tensorflow-text's Python (a
     # second of every worker's start-up) and finds no tensor control flow.
     self._tokenize = tf.function(
-        lambda lines: self._ragged_parts(self._tokenizer.tokenize(lines)),
+        lambda lines: self._ragged_parts(self._tokenizer.tokenize(
+            casing.normalize(lines))),
         input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
   @staticmethod

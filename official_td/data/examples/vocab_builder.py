@@ -4,13 +4,14 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from official_td import casing as casing_lib
 from official_td import vocab as vocab_lib
 
 
 def build_vocab(documents: Sequence[str],
                 vocab_size: int,
                 output_path: str,
-                lower_case: bool = True) -> str:
+                casing: casing_lib.Casing = casing_lib.Casing()) -> str:
   """Learns a WordPiece vocab with tensorflow-text and writes `vocab.txt`.
 
   Uses `tensorflow_text`'s `bert_vocab_from_dataset` (BERT's word splitting,
@@ -20,7 +21,8 @@ def build_vocab(documents: Sequence[str],
     documents: the corpus.
     vocab_size: target size (the result can be slightly smaller).
     output_path: where to write the vocab, one token per line.
-    lower_case: lower-case and strip accents, as uncased BERT.
+    casing: the text's casing and accents (default: lower-cased, accents
+      stripped, as uncased BERT).
 
   Returns:
     `output_path`.
@@ -30,11 +32,12 @@ def build_vocab(documents: Sequence[str],
   if not documents:
     raise ValueError('Cannot build a vocab from an empty corpus.')
   dataset = tf.data.Dataset.from_tensor_slices(list(documents)).batch(1000)
+  dataset = dataset.map(casing.normalize)
   vocab = bert_vocab_from_dataset.bert_vocab_from_dataset(
       dataset,
       vocab_size=vocab_size,
       reserved_tokens=list(vocab_lib.RESERVED_TOKENS),
-      bert_tokenizer_params=dict(lower_case=lower_case),
+      bert_tokenizer_params=dict(lower_case=casing.tokenizer_lower_case),
       learn_params={})
   with tf.io.gfile.GFile(output_path, 'w') as f:
     f.write('\n'.join(vocab) + '\n')
@@ -42,8 +45,9 @@ def build_vocab(documents: Sequence[str],
   return output_path
 
 
-def make_tokenizer(vocab_file: str, lower_case: bool = True):
+def make_tokenizer(vocab_file: str,
+                   casing: casing_lib.Casing = casing_lib.Casing()):
   """The data pipeline's WordPiece tokenizer over `vocab_file`."""
   from official_td.data.examples import tokenization  # pylint: disable=g-import-not-at-top
   vocab_lib.resolve_special_token_ids(vocab_file)
-  return tokenization.WordPieceTokenizer(vocab_file, lower_case)
+  return tokenization.WordPieceTokenizer(vocab_file, casing)
