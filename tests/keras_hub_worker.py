@@ -12,13 +12,21 @@ if os.environ.get('KERAS_BACKEND') == 'jax':
   # On JAX the backbone, the task, presets and fit need no TensorFlow: the
   # JAX worker runs with TensorFlow unimportable.
   sys.modules['tensorflow'] = None
+else:
+  # Two CPU devices on TensorFlow too (JAX's come from XLA_FLAGS).
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.set_logical_device_configuration(
+      tf.config.list_physical_devices('CPU')[0],
+      [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import keras_hub
 import numpy as np
 
 from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import evaluation
 from official_td.keras_hub import masked_lm
+from official_td.keras_hub import optimization
 from official_td.keras_hub import TokenDropBertBackbone
 from official_td.keras_hub import TokenDropBertMaskedLM
 
@@ -176,6 +184,89 @@ def check_fit(request):
       devices=len(keras.distribution.list_devices()),
       schedule_table_diff=_max_diff(tables[0], tables[1]),
       schedule_table_moved=_max_diff(tables[1], one['before']))
+
+
+def check_trainer(request):
+  """What makes the task the Model Garden trainer's: which variables AdamW
+  decays, the pooler after steps, the head's numbers, and the final
+  evaluation after a keep schedule that ends dropping."""
+  batch = dict(np.load(request['batch']))
+  keras.utils.set_random_seed(4)
+  backbone = TokenDropBertBackbone(dropout=0.0, keep_k=12,
+                                   allow_ids=(1, 2, 3, 4), deny_ids=(0,),
+                                   **SMALL)
+  task = TokenDropBertMaskedLM(backbone, drop_seed_input=True)
+  task.compile(optimizer=optimization.build_optimizer(
+      task, 10, learning_rate=1e-2, warmup_steps=0,
+      untrained=backbone.pooled_dense.weights))
+  x = dict(_inputs(batch), mask_positions=batch['positions'],
+           drop_seed=batch['seeds'])
+  # The head on full sequences, and the inputs of its numpy reference. Its
+  # transform (and the tied decoder) get weights of unit scale: activations
+  # where the erf and the tanh GELU differ, logits where it shows.
+  head = task.masked_lm_head
+  rng = np.random.default_rng(5)
+  for weight in (head._intermediate_dense.kernel,  # pylint: disable=protected-access
+                 head._intermediate_dense.bias,  # pylint: disable=protected-access
+                 backbone.token_embedding.embeddings):
+    weight.assign(rng.normal(0, 1, weight.shape).astype('float32'))
+  logits = _np(task.predict_on_batch(x))
+  sequence = _np(backbone(_inputs(batch), training=False)['sequence_output'])
+  head_weights = dict(
+      kernel=_np(head._intermediate_dense.kernel),  # pylint: disable=protected-access
+      bias=_np(head._intermediate_dense.bias),  # pylint: disable=protected-access
+      gamma=_np(head._intermediate_layer_norm.gamma),  # pylint: disable=protected-access
+      beta=_np(head._intermediate_layer_norm.beta),  # pylint: disable=protected-access
+      output_bias=_np(head._bias),  # pylint: disable=protected-access
+      embeddings=_np(backbone.token_embedding.embeddings))
+  pooler = [_np(w) for w in backbone.pooled_dense.weights]
+  repeat = lambda a: np.concatenate([a] * 2)
+  task.fit({k: repeat(v) for k, v in x.items()}, repeat(batch['labels']),
+           sample_weight=repeat(batch['weights']),
+           batch_size=len(batch['ids']), epochs=1, verbose=0, shuffle=False,
+           callbacks=[masked_lm.KeepSchedule(backbone, [(0, 12)],
+                                             SMALL['max_sequence_length'])])
+  decayed = sorted(v.path for v in task.trainable_variables
+                   if task.optimizer._use_weight_decay(v))  # pylint: disable=protected-access
+  # The schedule ended dropping: the final evaluation is on full sequences
+  # all the same, and with dropping reported apart.
+  final = evaluation.final_evaluation(
+      task, lambda: [(x, batch['labels'], batch['weights'])],
+      len(batch['ids']), [(0, 12)], SMALL['max_sequence_length'], True)
+  backbone.set_dropping(None)
+  task.make_predict_function(force=True)
+  full = evaluation.held_out(task, [(x, batch['labels'], batch['weights'])],
+                             len(batch['ids']))
+  np.savez(request['trainer_outputs'], logits=logits, sequence=sequence,
+           **head_weights)
+  return dict(
+      decayed=decayed,
+      trainable=sorted(v.path for v in task.trainable_variables),
+      pooler_moved=max(_max_diff(a, _np(b)) for a, b in
+                       zip(pooler, backbone.pooled_dense.weights)),
+      final=final, full=full)
+
+
+def check_devices(request):
+  """`fit` on two devices: refused with the reason under TensorFlow."""
+  del request
+  devices = keras.distribution.list_devices()
+  backbone = TokenDropBertBackbone(dropout=0.0, keep_k=12,
+                                   allow_ids=(1, 2, 3, 4), deny_ids=(0,),
+                                   **SMALL)
+  task = TokenDropBertMaskedLM(backbone)
+  task.compile(optimizer=keras.optimizers.SGD(0.1))
+  keras.distribution.set_distribution(
+      keras.distribution.DataParallel(devices=devices[:2]))
+  try:
+    try:
+      task.fit(np.zeros((2, 1)), np.zeros((2, 1)), epochs=0, verbose=0)
+      error = ''
+    except ValueError as e:
+      error = str(e)
+  finally:
+    keras.distribution.set_distribution(None)
+  return dict(devices=len(devices), error=error)
 
 
 def main(argv):

@@ -9,6 +9,7 @@ the independent computations.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,6 +28,20 @@ from tests import testing_utils as tu
 V, B, S, K = 60, 4, 32, 12
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 BACKENDS = ('jax', 'tensorflow')
+
+
+def gelu_tanh(x):
+  return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def gelu_erf(x):
+  return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+
+
+def layer_norm(x, gamma, beta, eps=1e-12):
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean)**2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
 def _batch(rng):
@@ -73,13 +88,16 @@ class KerasHubTest(tu.TestCase):
                      keep_k=K, allow_ids=[CLS, SEP, MASK, UNK],
                      deny_ids=[PAD],
                      outputs=os.path.join(cls.root, f'{backend}.npz'),
-                     fit_outputs=os.path.join(cls.root, f'{backend}_fit.npz'))
+                     fit_outputs=os.path.join(cls.root, f'{backend}_fit.npz'),
+                     trainer_outputs=os.path.join(cls.root,
+                                                  f'{backend}_trainer.npz'))
       request_path = os.path.join(cls.root, f'{backend}.json')
       with open(request_path, 'w') as f:
         json.dump(request, f)
       env = pu.env(KERAS_BACKEND=backend,
                    XLA_FLAGS='--xla_force_host_platform_device_count=2')
-      checks = 'presets,agreement' + (',fit' if backend == 'jax' else '')
+      checks = 'presets,agreement,trainer' + (',fit' if backend == 'jax'
+                                               else ',devices')
       procs[backend] = subprocess.Popen(
           [sys.executable, '-m', 'tests.keras_hub_worker', checks,
            request_path, os.path.join(cls.root, f'{backend}_result.json')],
@@ -173,6 +191,48 @@ class KerasHubTest(tu.TestCase):
             np.abs(outputs['dropping'] - outputs['plain'])[real].max(), 1e-3)
 
   # ------------------------------------------------------------ fit
+  def test_task_trains_as_the_model_garden_trainer(self):
+    """AdamW decays what the Model Garden's decays (no layer norm, no bias,
+    the head's output bias included, not the pooler, which the loss does not
+    reach and which stays as it is); the head is the Model Garden's (tanh
+    GELU, layer-norm epsilon 1e-12); the final evaluation after a schedule
+    that ends dropping is on full sequences."""
+    for backend in BACKENDS:
+      r = self.results[backend]['trainer']
+      expected = [p for p in r['trainable']
+                  if p.endswith(('/kernel', '/embeddings'))
+                  and not p.startswith('pooled_dense/')]
+      self.assertEqual(r['decayed'], expected, backend)
+      self.assertLen(expected, 3 + 6 * 4 + 1)  # embeddings, blocks, head.
+      self.assertNotIn('mlm_head/output_bias', r['decayed'])
+      self.assertEqual(r['pooler_moved'], 0.0, backend)
+      out = np.load(os.path.join(self.root, f'{backend}_trainer.npz'))
+      hidden = np.take_along_axis(out['sequence'].astype(np.float64),
+                                  self.batch['positions'][..., None], 1)
+      hidden = hidden @ out['kernel'] + out['bias']
+      for gelu, close in ((gelu_tanh, True), (gelu_erf, False)):
+        logits = layer_norm(gelu(hidden), out['gamma'], out['beta']) @ (
+            out['embeddings'].T) + out['output_bias']
+        diff = np.abs(logits - out['logits']).max()
+        if close:
+          self.assertLess(diff, 1e-4, backend)
+        else:  # the check tells the two forms apart.
+          self.assertGreater(diff, 1e-3, backend)
+      final, full = r['final'], r['full']
+      self.assertAlmostEqual(final['eval_mlm_loss'], full['mlm_loss'],
+                             places=5)
+      self.assertAlmostEqual(final['eval_mlm_accuracy'],
+                             full['mlm_accuracy'], places=6)
+      self.assertGreater(abs(final['eval_dropped_mlm_loss'] -
+                             full['mlm_loss']), 1e-4)
+
+  def test_two_devices_on_tensorflow_are_refused_with_the_reason(self):
+    r = self.results['tensorflow']['devices']
+    self.assertEqual(r['devices'], 2)
+    self.assertIn('Token dropping on 2 devices needs the JAX backend',
+                  r['error'])
+    self.assertIn('no cross-replica reduction', r['error'])
+
   def test_fit_updates_the_table_once_per_step_and_same_on_two_devices(self):
     r = self.results['jax']['fit']
     self.assertEqual(r['devices'], 2)

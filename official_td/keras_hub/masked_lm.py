@@ -3,9 +3,24 @@
 import keras
 from keras import ops
 import keras_hub
+import numpy as np
 from keras_hub.src.models.bert.bert_backbone import bert_kernel_initializer  # pylint: disable=g-direct-tensorflow-import
 
 from official_td.keras_hub.backbone import TokenDropBertBackbone
+
+
+# The Model Garden's masked-LM head (`official.nlp.modeling.layers.MaskedLM`,
+# as `official_td.configs.encoders.build_pretrainer` builds it): BERT's
+# tanh-approximated GELU and a layer-norm epsilon of 1e-12 (KerasHub's
+# `BertMaskedLM` head uses the erf GELU and 1e-5).
+MLM_LAYER_NORM_EPSILON = 1e-12
+
+
+@keras.saving.register_keras_serializable(package='OfficialTD')
+def gelu_tanh(x):
+  """BERT's GELU, tanh-approximated (the encoder's and the Model Garden
+  head's)."""
+  return keras.activations.gelu(x, approximate=True)
 
 
 @keras.saving.register_keras_serializable(package='OfficialTD')
@@ -39,7 +54,8 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     self.masked_lm_head = keras_hub.layers.MaskedLMHead(
         vocabulary_size=backbone.vocabulary_size,
         token_embedding=backbone.token_embedding,
-        intermediate_activation='gelu',
+        intermediate_activation=gelu_tanh,
+        layer_norm_epsilon=MLM_LAYER_NORM_EPSILON,
         kernel_initializer=bert_kernel_initializer(),
         dtype=backbone.dtype_policy,
         name='mlm_head')
@@ -69,6 +85,7 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
   # model converts every input to a `tf.data` or Grain dataset, so a JAX
   # install without TensorFlow could not `fit` on arrays).
   def fit(self, *args, **kwargs):
+    check_devices(_distributed_devices())
     if self.preprocessor is None:
       return keras.Model.fit(self, *args, **kwargs)
     return super().fit(*args, **kwargs)
@@ -120,6 +137,26 @@ class KeepSchedule(keras.callbacks.Callback):
       self.backbone.set_dropping(drop, keep_k if drop else None)
       self.model.make_train_function(force=True)
     self.step += 1
+
+
+def _distributed_devices() -> int:
+  distribution = keras.distribution.distribution()
+  mesh = getattr(distribution, 'device_mesh', None)
+  return 1 if mesh is None else int(np.size(mesh.devices))
+
+
+def check_devices(devices: int):
+  """Refuses several devices where the table would not be one: on JAX
+  the step sees the global batch (every device computes the same update);
+  under TensorFlow, Keras's DataParallel runs the step per device with no
+  cross-replica reduction of the table's update."""
+  if devices > 1 and keras.backend.backend() != 'jax':
+    raise ValueError(
+        f'Token dropping on {devices} devices needs the JAX backend: under '
+        f'{keras.backend.backend()}, Keras\'s DataParallel gives the '
+        'importance table\'s update no cross-replica reduction, so each '
+        'device would keep a table of its own. Set KERAS_BACKEND=jax, use '
+        'one device, or train with official_td.train (tf.distribute).')
 
 
 def mlm_slot_losses(labels, logits):

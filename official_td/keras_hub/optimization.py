@@ -26,16 +26,27 @@ class BertSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 warmup_steps=self.warmup_steps, end=self.end)
 
 
+def decayed(variable) -> bool:
+  """The Model Garden's weight-decay rule (`exclude_from_weight_decay=
+  ['LayerNorm', 'layer_norm', 'bias']`, searched in the name): no decay for
+  any layer norm or bias, the MLM head's `output_bias` included."""
+  return not ('bias' in variable.name or 'layer_norm' in variable.path or
+              'LayerNorm' in variable.path)
+
+
 def build_optimizer(model: keras.Model, train_steps: int, type: str = 'adamw',  # pylint: disable=redefined-builtin
                     learning_rate: float = 1e-4, warmup_steps: int = 10000,
                     end_learning_rate: float = 0.0,
-                    gradient_clip_norm: float = 1.0
+                    gradient_clip_norm: float = 1.0, untrained=()
                     ) -> keras.optimizers.Optimizer:
   """AdamW as the Model Garden trainer's (`optimizer.*`): weight decay 0.01
-  except on LayerNorm and biases, epsilon 1e-6, BERT's schedule, clipping to
-  a global norm (0: off). LAMB is refused: Keras 3's `Lamb` scales the
-  LayerNorm and bias steps by their trust ratio, which the Model Garden's
-  excludes, so the two would not train alike."""
+  except on layer norms and biases (`decayed`), epsilon 1e-6, BERT's
+  schedule, clipping to a global norm (0: off). `untrained`: variables the
+  loss does not reach (the pooler in masked-LM pretraining), which the Model
+  Garden trainer leaves out of its step: their gradient is zero, and without
+  decay the step leaves them as they are. The only optimizer: Keras 3's
+  `Lamb` scales the layer-norm and bias steps by their trust ratio, which
+  the Model Garden's excludes, so the two would not train alike."""
   schedule = BertSchedule(learning_rate, train_steps, warmup_steps,
                           end_learning_rate)
   clip = dict(global_clipnorm=gradient_clip_norm) if (
@@ -48,7 +59,8 @@ def build_optimizer(model: keras.Model, train_steps: int, type: str = 'adamw',  
         'official_td.train.')
   optimizer = keras.optimizers.AdamW(learning_rate=schedule,
                                      weight_decay=0.01, epsilon=1e-6, **clip)
+  untrained = {id(v) for v in untrained}
   optimizer.exclude_from_weight_decay(var_list=[
       v for v in model.trainable_variables
-      if 'layer_norm' in v.path or v.name in ('bias', 'beta', 'gamma')])
+      if not decayed(v) or id(v) in untrained])
   return optimizer

@@ -5,9 +5,13 @@ r"""Pretrains a TokenDropBertBackbone with Keras's `fit` on this project's data.
 
 The gin file is the Model Garden trainer's (`encoder.*`, `data.*`,
 `optimizer.*`, `run.*`): the same records, in the same order, with the same
-per-sequence drop seeds, keep schedule and optimizer (AdamW or LAMB, warmup,
-linear decay, clipping, the same weight-decay exclusions). It ends with the
-held-out MLM loss on full sequences, as `official_td.train` does, and writes
+per-sequence drop seeds, keep schedule and optimizer (AdamW, warmup, linear
+decay, clipping, the same weight-decay exclusions, the pooler left out; LAMB
+stays with `official_td.train`), the same masked-LM head (tanh GELU, layer
+norm epsilon 1e-12) and precision (`run.mixed_precision`). It ends with the
+held-out MLM loss on full sequences, whatever phase the keep schedule ended
+in, and with `run.eval_with_dropping` also with the last dropping phase's k
+(`eval_dropped_*`), as `official_td.train` does, and writes
 `--model_dir` whole: a KerasHub preset (a `BertBackbone` KerasHub loads
 unchanged, the tokenizer with the data's casing, the importance table) and
 `results.json`.
@@ -24,7 +28,6 @@ from typing import Dict
 from absl import app
 from absl import flags
 import keras
-import numpy as np
 
 from official_td import casing as casing_lib
 from official_td import cli
@@ -38,6 +41,7 @@ from official_td.configs import encoder_config as encoder_config_lib
 from official_td.configs import pretraining
 from official_td.input import pretrain_dataloader
 from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import evaluation as evaluation_lib
 from official_td.keras_hub import masked_lm
 from official_td.keras_hub import optimization
 
@@ -84,31 +88,6 @@ def keras_batches(features_dataset, global_batch_size: int, seed: int):
   return features_dataset.enumerate().map(convert)
 
 
-def held_out(task, dataset, batch_size: int) -> Dict[str, float]:
-  """Weighted MLM loss and accuracy over `dataset`, on full sequences
-  (`official_td.train`'s evaluation). A short last batch is padded to
-  `batch_size` with weightless rows (one compiled shape, and a batch that
-  divides over the devices)."""
-  sums = np.zeros(3)
-  for x, labels, weights in dataset.as_numpy_iterator():
-    short = batch_size - len(labels)
-    if short:
-      x, labels, weights = (
-          {k: np.concatenate([v, np.repeat(v[:1], short, 0)])
-           for k, v in x.items()},
-          np.concatenate([labels, np.repeat(labels[:1], short, 0)]),
-          np.concatenate([weights, np.zeros((short,) + weights.shape[1:],
-                                            weights.dtype)]))
-    logits = np.asarray(task.predict_on_batch(x), np.float64)
-    top = logits.max(-1, keepdims=True)
-    logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
-    losses = -np.take_along_axis(logp, labels[..., None], -1)[..., 0]
-    correct = logits.argmax(-1) == labels
-    sums += [(losses * weights).sum(), (correct * weights).sum(),
-             weights.sum()]
-  return dict(mlm_loss=sums[0] / sums[2], mlm_accuracy=sums[1] / sums[2])
-
-
 def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
              ) -> Dict:
   """Trains and writes `model_dir` (refused if it exists); returns results."""
@@ -123,6 +102,12 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
     raise ValueError('run.init_checkpoint: start from a checkpoint with '
                      'TokenDropBertBackbone.from_preset in Python; this '
                      'command trains from scratch.')
+  if run.consistency_weight:
+    raise ValueError(
+        f'run.consistency_weight={run.consistency_weight}: the consistency '
+        'loss (a second, full-sequence pass each consistency step) is '
+        'official_td.train\'s only; set run.consistency_weight = 0 or train '
+        'with official_td.train.')
   if run.train_steps % run.steps_per_loop:
     raise ValueError(
         f'run.train_steps={run.train_steps} is not a multiple of '
@@ -133,9 +118,10 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
                      'task has no next-sentence head; set it to False or '
                      'train with official_td.train.')
   devices = keras.distribution.list_devices()
+  masked_lm.check_devices(len(devices))
   if len(devices) > 1:
-    # Data parallel over every device; the table is replicated and every
-    # device computes the same update (the step sees the global batch).
+    # Data parallel over every device (JAX); the table is replicated and
+    # every device computes the same update (the step sees the global batch).
     for size, name in ((run.global_batch_size, 'run.global_batch_size'),
                        (run.eval_batch_size, 'run.eval_batch_size')):
       if size % len(devices):
@@ -146,6 +132,10 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   vocab = vocab_lib.load_vocab(data.vocab_file)
   masking = pretrain_dataloader.masking_config(data, vocab)
   keras.utils.set_random_seed(run.seed)
+  # The run's precision, before any layer is built (the task's `compile`
+  # adds dynamic loss scaling under mixed_float16; the importance table and
+  # the loss stay float32).
+  keras.mixed_precision.set_global_policy(run.mixed_precision)
   backbone = build_backbone(encoder_config, vocab)
   tokenizer = keras_hub_tokenizer(
       vocab, casing_lib.Casing.of(data.lower_case, data.strip_accents))
@@ -156,9 +146,11 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   # saved beside the backbone, for the preset's users).
   task = masked_lm.TokenDropBertMaskedLM(backbone, drop_seed_input=True)
   pretraining.check_optimizer(optimizer_config)
+  # Nothing reads the pooled output in masked-LM pretraining: the Model
+  # Garden trainer leaves the pooler out of its step, and so does this one.
   task.compile(optimizer=optimization.build_optimizer(
-      task, run.train_steps, **dataclasses.asdict(optimizer_config)),
-               jit_compile=True)
+      task, run.train_steps, **dataclasses.asdict(optimizer_config),
+      untrained=backbone.pooled_dense.weights), jit_compile=True)
   train = keras_batches(pretrain_dataloader.load_dataset(
       data.train_data, data, run.global_batch_size, True, run.seed,
       masking=masking), run.global_batch_size, run.seed)
@@ -178,17 +170,20 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
                  keep_phases=[list(p) for p in phases],
                  data_lower_case=data.lower_case,
                  data_strip_accents=data.strip_accents,
+                 mixed_precision=run.mixed_precision,
                  backend=keras.backend.backend(),
                  devices=len(devices),
                  history=log.history)
   if data.eval_data:
-    evaluation = keras_batches(pretrain_dataloader.load_dataset(
-        data.eval_data, data, run.eval_batch_size, False, run.seed,
-        masking=masking), run.eval_batch_size, run.seed)
-    if run.eval_steps > 0:
-      evaluation = evaluation.take(run.eval_steps)
-    results.update({f'eval_{k}': v for k, v in held_out(
-        task, evaluation, run.eval_batch_size).items()})
+    def evaluation():
+      batches = keras_batches(pretrain_dataloader.load_dataset(
+          data.eval_data, data, run.eval_batch_size, False, run.seed,
+          masking=masking), run.eval_batch_size, run.seed)
+      return batches.take(run.eval_steps) if run.eval_steps > 0 else batches
+
+    results.update(evaluation_lib.final_evaluation(
+        task, lambda: evaluation().as_numpy_iterator(), run.eval_batch_size,
+        phases, data.seq_length, run.eval_with_dropping))
     print(f'Final eval (full sequences): MLM accuracy '
           f'{results["eval_mlm_accuracy"]:.4f}, loss '
           f'{results["eval_mlm_loss"]:.4f}', flush=True)
