@@ -213,3 +213,16 @@ def schedule_ratio(phases: Phases, step_s: Dict[int, float],
   total = sum((end - start) * step_s.get(k, plain_s)
               for (start, k), end in zip(phases, ends))
   return total / plain_s
+
+
+# The per-sequence tie-break seeds of both trainers (`official_td.train`'s
+# step and `official_td.keras_hub.train`'s batches): one formula.
+DROP_SEED_STRIDE = 1000003
+
+
+def drop_seeds(first_example, offsets, seed: int):
+  """Each sequence's drop seed: its index in the run's stream of examples
+  (`first_example + offsets`; the same after a restart and for any number
+  of replicas) plus `seed * DROP_SEED_STRIDE`. Works on numbers and tensors
+  alike."""
+  return first_example + offsets + seed * DROP_SEED_STRIDE

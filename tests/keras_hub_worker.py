@@ -81,6 +81,23 @@ def check_presets(request):
     no_vocab_error = str(e)
   with open(os.path.join(out_dir, 'config.json')) as f:
     saved_class = json.load(f)['class_name']
+  # A load-time override replaces the saved setting (saved: keep_k).
+  by_ratio = TokenDropBertBackbone.from_preset(out_dir, keep_ratio=0.5)
+  # KerasHub's own argument passes through (a task's save passes it).
+  ours.save_to_preset(os.path.join(root, f'sharded_{keras.backend.backend()}'),
+                      max_shard_size=1)
+  remote_table_diff = None
+  if keras.backend.backend() == 'tensorflow':
+    # A preset on an object store (`ram://` standing in for `gs://`), read
+    # through KerasHub's own preset files.
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top,redefined-outer-name
+    remote = 'ram://presets/out'
+    tf.io.gfile.makedirs(remote)
+    for name in tf.io.gfile.listdir(out_dir):  # (the files: no assets)
+      tf.io.gfile.copy(os.path.join(out_dir, name),
+                       os.path.join(remote, name), overwrite=True)
+    from_remote = TokenDropBertBackbone.from_preset(remote)
+    remote_table_diff = _max_diff(_np(from_remote.importance.table), table)
   return dict(
       weights=len(plain.weights),
       weights_in=len(ours.weights),
@@ -97,6 +114,8 @@ def check_presets(request):
       table_diff=_max_diff(_np(again.importance.table), table),
       keep_k_again=again.keep_k,
       allow_ids_again=list(again.allow_ids),
+      keep_ratio_override=[by_ratio.keep_k, by_ratio.keep_ratio],
+      remote_table_diff=remote_table_diff,
       no_vocab_error=no_vocab_error)
 
 
@@ -245,6 +264,32 @@ def check_trainer(request):
       pooler_moved=max(_max_diff(a, _np(b)) for a, b in
                        zip(pooler, backbone.pooled_dense.weights)),
       final=final, full=full)
+
+
+def check_grid(request):
+  """The rule's pieces on every case of the grid (tests/test_keras_hub.py
+  writes the cases): scores from a table, the tie-break noise of the
+  per-sequence seeds, the kept and dropped positions, and the table after
+  one update."""
+  from official_td.keras_hub import token_dropping  # pylint: disable=g-import-not-at-top
+  grid = dict(np.load(request['grid']))
+  out = {}
+  for i in range(int(grid['cases'])):
+    c = {k.split('/', 1)[1]: v for k, v in grid.items()
+         if k.startswith(f'{i}/')}
+    mode = str(c['mode'])
+    importance = token_dropping.TokenImportance(len(c['table']), mode=mode)
+    importance.table.assign(c['table'])
+    scores = importance(c['ids'])
+    noise = token_dropping.hash_uniform(c['seeds'], c['ids'].shape[1])
+    kept, dropped = token_dropping.select(
+        scores, c['mask'], int(c['keep_k']), noise, c['ids'],
+        tuple(c['allow']), tuple(c['deny']))
+    importance.update(c['labels'], c['losses'], c['weights'])
+    out.update({f'{i}/kept': _np(kept), f'{i}/dropped': _np(dropped),
+                f'{i}/noise': _np(noise), f'{i}/table': _np(importance.table)})
+  np.savez(request['grid_outputs'], **out)
+  return dict(cases=int(grid['cases']))
 
 
 def check_devices(request):

@@ -139,6 +139,38 @@ def assert_clean_error(test, proc, message):
   test.assertNotIn('Traceback', proc.stdout + proc.stderr)
 
 
+def pretrain_and_finetune(root, sentences, rows, train_steps, **data_options):
+  """Data from `tiny_corpus(sentences=sentences)` (with `data_options`),
+  a run of `train_steps` on it, and a classifier fine-tuned from it on
+  `rows` ((text, label); the first 128 train, the rest evaluate), in `root`.
+
+  Returns:
+    (the data's summary, the data dir, the pretraining run, the fine-tuning
+    run, the fine-tuning results).
+  """
+  import csv  # pylint: disable=g-import-not-at-top
+  from official_td.tasks import classification  # pylint: disable=g-import-not-at-top
+  data_dir = os.path.join(root, 'data')
+  summary = make_data(data_dir, sources.in_memory(tiny_corpus(
+      sentences=sentences)), **data_options)
+  pretrained = os.path.join(root, 'pretrained')
+  run_train(pretrained, data_bindings(data_dir) + [
+      f'run.train_steps = {train_steps}'])
+  for name, part in (('train', rows[:128]), ('eval', rows[128:])):
+    with open(os.path.join(root, f'{name}.csv'), 'w', newline='') as f:
+      writer = csv.writer(f)
+      writer.writerow(['text', 'label'])
+      writer.writerows(part)
+  finetuned = os.path.join(root, 'finetuned')
+  import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import  (the exports' ops)
+  results = classification.finetune(classification.FinetuneConfig(
+      pretrained_dir=pretrained, model_dir=finetuned,
+      train_file=os.path.join(root, 'train.csv'),
+      eval_file=os.path.join(root, 'eval.csv'), seq_length=16,
+      batch_size=16, epochs=15, learning_rate=3e-3, dropout=0.0))
+  return summary, data_dir, pretrained, finetuned, results
+
+
 class TinyDataTestCase(tu.TestCase):
   """The tiny pretraining data in a temp dir of the class's own."""
 

@@ -8,7 +8,6 @@ pretraining, fine-tuning on a task only accents tell apart ('papá', dad, or
 export; each reads the fact from the data's summary or the run's record.
 """
 
-import csv
 import json
 import os
 import shutil
@@ -25,7 +24,6 @@ from official_td.data.examples import options as data_options
 from official_td.data.examples import tokenization
 from official_td.data.text import sources
 from official_td.interop import hf_export
-from official_td.tasks import classification
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -46,14 +44,6 @@ class LowerCaseWithAccentsTest(tu.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.root = tempfile.mkdtemp()
-    cls.data_dir = os.path.join(cls.root, 'data')
-    cls.summary = pu.make_data(
-        cls.data_dir, sources.in_memory(pu.tiny_corpus(sentences=SPANISH)),
-        lower_case=True, strip_accents=False)
-    cls.vocab = vocab_lib.load_vocab(os.path.join(cls.data_dir, 'vocab.txt'))
-    cls.pretrained = os.path.join(cls.root, 'pretrained')
-    pu.run_train(cls.pretrained, pu.data_bindings(cls.data_dir) + [
-        'run.train_steps = 10'])
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(160):
@@ -62,18 +52,10 @@ class LowerCaseWithAccentsTest(tu.TestCase):
       words.insert(int(rng.integers(0, 5)), 'papá' if label == 'dad' else
                    'papa')
       rows.append((' '.join(words), label))
-    for name, part in (('train', rows[:128]), ('eval', rows[128:])):
-      with open(os.path.join(cls.root, f'{name}.csv'), 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['text', 'label'])
-        writer.writerows(part)
-    cls.finetuned = os.path.join(cls.root, 'finetuned')
-    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import  (the exports' ops)
-    cls.results = classification.finetune(classification.FinetuneConfig(
-        pretrained_dir=cls.pretrained, model_dir=cls.finetuned,
-        train_file=os.path.join(cls.root, 'train.csv'),
-        eval_file=os.path.join(cls.root, 'eval.csv'), seq_length=16,
-        batch_size=16, epochs=15, learning_rate=3e-3, dropout=0.0))
+    (cls.summary, cls.data_dir, cls.pretrained, cls.finetuned,
+     cls.results) = pu.pretrain_and_finetune(
+         cls.root, SPANISH, rows, 10, lower_case=True, strip_accents=False)
+    cls.vocab = vocab_lib.load_vocab(os.path.join(cls.data_dir, 'vocab.txt'))
 
   @classmethod
   def tearDownClass(cls):

@@ -87,6 +87,17 @@ class DryRunTest(pu.TinyDataTestCase):
                           'not restore into this configuration')
     self.assertEqual(sorted(os.listdir(model_dir)), before)
 
+  def test_study_dry_run_checks_its_fine_tuning_settings(self):
+    output_dir = os.path.join(self.root, 'study')
+    proc = pu.run_entry_point('official_td.study', [
+        '--gin_file=gin/experiments/ci_tiny.gin', f'--output_dir={output_dir}',
+        '--budgets=0.5', '--finetune_bindings=finetune.no_such_setting = 1',
+        '--dry_run'] + [f'--gin_bindings={b}' for b in self.bindings])
+    pu.assert_clean_error(self, proc, "--finetune_gin='gin/finetune/"
+                          "embedded_source.gin': Invalid gin configuration")
+    self.assertIn('no_such_setting', proc.stderr)
+    self.assertFalse(os.path.exists(output_dir))
+
   def test_dry_run_traces_the_train_step(self):
     """A shape error inside the replica step (injected into the task's
     step) fails the dry run; the same dry run without it passes."""

@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from official_td import export
 from official_td import vocab as vocab_lib
-from official_td.data.text import sources
 from official_td.interop import hf_export
 from official_td.tasks import classification
 from tests import pretrain_utils as pu
@@ -44,12 +43,6 @@ class FinetuneExportTest(tu.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.root = tempfile.mkdtemp()
-    cls.data_dir = os.path.join(cls.root, 'data')
-    pu.make_data(cls.data_dir, sources.in_memory(
-        pu.tiny_corpus(sentences=pu.CASED_SENTENCES)), lower_case=False)
-    cls.pretrained = os.path.join(cls.root, 'pretrained')
-    pu.run_train(cls.pretrained, pu.data_bindings(cls.data_dir) + [
-        'run.train_steps = 20'])
     # A task only case tells apart: the name 'Cat' or the animal 'cat'.
     rng = np.random.default_rng(0)
     rows = []
@@ -59,15 +52,9 @@ class FinetuneExportTest(tu.TestCase):
       words.insert(int(rng.integers(0, 5)), 'Cat' if label == 'name' else
                    'cat')
       rows.append((' '.join(words), label))
-    write_csv(os.path.join(cls.root, 'train.csv'), rows[:128])
-    write_csv(os.path.join(cls.root, 'eval.csv'), rows[128:])
-    cls.finetuned = os.path.join(cls.root, 'finetuned')
-    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import  (the exports' ops)
-    cls.results = classification.finetune(classification.FinetuneConfig(
-        pretrained_dir=cls.pretrained, model_dir=cls.finetuned,
-        train_file=os.path.join(cls.root, 'train.csv'),
-        eval_file=os.path.join(cls.root, 'eval.csv'), seq_length=16,
-        batch_size=16, epochs=15, learning_rate=3e-3, dropout=0.0))
+    (_, cls.data_dir, cls.pretrained, cls.finetuned,
+     cls.results) = pu.pretrain_and_finetune(
+         cls.root, pu.CASED_SENTENCES, rows, 20, lower_case=False)
     cls.exports = os.path.join(cls.root, 'exports')
 
   @classmethod

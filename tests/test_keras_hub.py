@@ -21,11 +21,15 @@ import tf_keras
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.interop import huggingface
+from official_td.layers import token_drop
+from official_td.layers import TokenDrop
+from official_td.layers import TokenImportance
 from official_td.networks import TokenDropBertEncoder
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
 V, B, S, K = 60, 4, 32, 12
+GRID_CASES = 200
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 BACKENDS = ('jax', 'tensorflow')
 
@@ -42,6 +46,57 @@ def layer_norm(x, gamma, beta, eps=1e-12):
   mean = x.mean(-1, keepdims=True)
   var = ((x - mean)**2).mean(-1, keepdims=True)
   return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def grid_cases(rng, n):
+  """`n` random cases of the rule: k from 1 to beyond a row's real tokens,
+  rows of every padding pattern (all padding, none, [PAD] ids inside a
+  row), special tokens anywhere, tables with many ties or none, in the
+  `mlm_loss` and `frequency` modes, seeds of the full int32 range, and an
+  update with padded slots and repeated ids. One batch shape for all (one
+  compilation per k on JAX, not per case)."""
+  cases = []
+  for _ in range(n):
+    b, s = B, S
+    ids = rng.integers(0, V, (b, s)).astype(np.int32)
+    lengths = rng.integers(0, s + 1, b)
+    lengths[rng.random(b) < 0.3] = s
+    mask = (np.arange(s)[None, :] < lengths[:, None]).astype(np.int32)
+    ids[mask == 0] = PAD
+    mode = 'frequency' if rng.random() < 0.3 else 'mlm_loss'
+    if rng.random() < 0.5:  # ties
+      table = rng.choice([1.0, 2.0, 10.0], V)
+    else:
+      table = rng.normal(5.0, 2.0, V)
+    if mode == 'frequency':
+      table = np.floor(np.abs(table) * 3)
+    p = 6
+    cases.append(dict(
+        ids=ids, mask=mask, mode=np.array(mode),
+        table=table.astype(np.float32),
+        seeds=rng.integers(-2**31, 2**31, b).astype(np.int32),
+        keep_k=np.array(int(rng.integers(1, s))),
+        allow=np.array([CLS, SEP, MASK, UNK], np.int32),
+        deny=np.array([PAD], np.int32),
+        labels=rng.integers(0, 12, (b, p)).astype(np.int32),
+        losses=rng.exponential(3.0, (b, p)).astype(np.float32),
+        weights=(rng.random((b, p)) < 0.8).astype(np.float32)))
+  return cases
+
+
+def model_garden_rule(case):
+  """The Model Garden layers on one case: kept, dropped, noise, table."""
+  importance = TokenImportance(V, mode=str(case['mode']))
+  importance.build(None)
+  importance.table.assign(case['table'])
+  scores = importance(case['ids'])
+  drop = TokenDrop(int(case['keep_k']), allow_ids=case['allow'],
+                   deny_ids=case['deny'])
+  out = drop(scores, case['mask'], case['ids'], seed=case['seeds'])
+  noise = token_drop.hash_uniform(case['seeds'], case['ids'].shape[1])
+  importance.update(case['labels'], case['losses'], case['weights'])
+  return (out['kept_indices'].numpy(), out['dropped_indices'].numpy(),
+          noise.numpy(), importance.table.numpy())
 
 
 def _batch(rng):
@@ -82,6 +137,11 @@ class KerasHubTest(tu.TestCase):
     np.savez(batch_path, **cls.batch)
     cls.vocab_file = tu.write_vocab(os.path.join(cls.root, 'vocab.txt'), V)
     cls.encoder, cls.hf_dir = cls._model_garden_encoder()
+    cls.grid = grid_cases(np.random.default_rng(9), GRID_CASES)
+    grid_path = os.path.join(cls.root, 'grid.npz')
+    np.savez(grid_path, cases=len(cls.grid), **{
+        f'{i}/{k}': v for i, case in enumerate(cls.grid)
+        for k, v in case.items()})
     procs = {}
     for backend in BACKENDS:
       request = dict(root=cls.root, batch=batch_path, hf_dir=cls.hf_dir,
@@ -90,14 +150,17 @@ class KerasHubTest(tu.TestCase):
                      outputs=os.path.join(cls.root, f'{backend}.npz'),
                      fit_outputs=os.path.join(cls.root, f'{backend}_fit.npz'),
                      trainer_outputs=os.path.join(cls.root,
-                                                  f'{backend}_trainer.npz'))
+                                                  f'{backend}_trainer.npz'),
+                     grid=grid_path,
+                     grid_outputs=os.path.join(cls.root,
+                                               f'{backend}_grid.npz'))
       request_path = os.path.join(cls.root, f'{backend}.json')
       with open(request_path, 'w') as f:
         json.dump(request, f)
       env = pu.env(KERAS_BACKEND=backend,
                    XLA_FLAGS='--xla_force_host_platform_device_count=2')
-      checks = 'presets,agreement,trainer' + (',fit' if backend == 'jax'
-                                               else ',devices')
+      checks = 'presets,agreement,trainer,grid' + (
+          ',fit' if backend == 'jax' else ',devices')
       procs[backend] = subprocess.Popen(
           [sys.executable, '-m', 'tests.keras_hub_worker', checks,
            request_path, os.path.join(cls.root, f'{backend}_result.json')],
@@ -158,6 +221,9 @@ class KerasHubTest(tu.TestCase):
         self.assertLess(r['table_diff'], 1e-6)
         self.assertEqual(r['keep_k_again'], K)
         self.assertEqual(r['allow_ids_again'], [1, 2, 3, 4])
+        self.assertEqual(r['keep_ratio_override'], [None, 0.5])
+        if backend == 'tensorflow':  # (the JAX worker has no TensorFlow)
+          self.assertLess(r['remote_table_diff'], 1e-6)
         self.assertIn('pass allow_ids and deny_ids', r['no_vocab_error'])
 
   # ------------------------------------------------------------ one rule
@@ -225,6 +291,29 @@ class KerasHubTest(tu.TestCase):
                              full['mlm_accuracy'], places=6)
       self.assertGreater(abs(final['eval_dropped_mlm_loss'] -
                              full['mlm_loss']), 1e-4)
+
+  def test_the_two_rules_agree_over_a_grid_of_cases(self):
+    """The Model Garden layers and the Keras 3 rule, on every case of the
+    grid and both backends: the same tie-break noise, kept and dropped
+    positions, and table after an update."""
+    expected = [model_garden_rule(case) for case in self.grid]
+    for backend in BACKENDS:
+      self.assertEqual(self.results[backend]['grid']['cases'], GRID_CASES)
+      got = np.load(os.path.join(self.root, f'{backend}_grid.npz'))
+      for i, (kept, dropped, noise, table) in enumerate(expected):
+        self.assertAllEqual(got[f'{i}/noise'], noise, msg=f'{backend} {i}')
+        self.assertAllEqual(got[f'{i}/kept'], kept, msg=f'{backend} {i}')
+        self.assertAllEqual(got[f'{i}/dropped'], dropped,
+                            msg=f'{backend} {i}')
+        self.assertAllClose(got[f'{i}/table'], table, atol=1e-5, rtol=0,
+                            msg=f'{backend} {i}')
+    # The grid reaches what it is for: ties, short rows, both modes.
+    self.assertGreater(sum(len(set(c['table'].tolist())) <= 3
+                           for c in self.grid), 50)
+    self.assertGreater(sum((c['mask'].sum(1) < c['keep_k']).any()
+                           for c in self.grid), 50)
+    self.assertGreater(sum(str(c['mode']) == 'frequency' for c in self.grid),
+                       40)
 
   def test_two_devices_on_tensorflow_are_refused_with_the_reason(self):
     r = self.results['tensorflow']['devices']

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import keras
 from keras import ops
 import keras_hub
+from keras_hub.src.utils import preset_utils  # pylint: disable=g-direct-tensorflow-import
 import numpy as np
 
 from official_td import keep
@@ -270,6 +271,11 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
             'and never keeps [PAD] ahead of a real token): pass allow_ids '
             'and deny_ids, e.g. **TokenDropBertBackbone.special_ids(vocab).')
       settings.update(cls.special_ids(vocabulary))
+    # An override replaces the saved setting: keep_k and keep_ratio are one
+    # setting in two forms.
+    for given, other in (('keep_k', 'keep_ratio'), ('keep_ratio', 'keep_k')):
+      if kwargs.get(given) is not None and other not in kwargs:
+        settings.pop(other, None)
     settings.update(kwargs)
     config = dict(plain.get_config(), **settings)
     config.pop('name', None)
@@ -288,10 +294,12 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     plain.set_weights(self.get_weights())
     return plain
 
-  def save_to_preset(self, preset_dir: str):
+  def save_to_preset(self, preset_dir: str, **kwargs):
     """Writes a `BertBackbone` preset (config, weights) that KerasHub loads
-    unchanged, with the importance table and the drop settings beside it."""
-    self.as_bert_backbone().save_to_preset(preset_dir)
+    unchanged, with the importance table and the drop settings beside it.
+    `kwargs`: `BertBackbone.save_to_preset`'s (`max_shard_size`, as a
+    task's `save_to_preset` passes it)."""
+    self.as_bert_backbone().save_to_preset(preset_dir, **kwargs)
     _write(preset_dir, IMPORTANCE_FILE,
            lambda f: np.save(f, keras.ops.convert_to_numpy(
                self.importance.table)), binary=True)
@@ -339,10 +347,14 @@ def _open(path, mode):
 
 
 def _read(preset, name, load, mode='r'):
-  """`load(file)` of the local preset directory's `name`; None without."""
-  directory = _local_dir(preset)
-  path = directory and os.path.join(directory, name)
-  if not path or not _exists(path):
+  """`load(file)` of the preset's file `name` (None where it has none),
+  through KerasHub's own preset files (`preset_utils.get_file`): a local or
+  `gs://` directory, a Kaggle or Hugging Face handle alike."""
+  if not isinstance(preset, str):
+    return None
+  try:
+    path = preset_utils.get_file(preset, name)
+  except FileNotFoundError:
     return None
   with _open(path, mode) as f:
     return load(f)
@@ -352,13 +364,12 @@ def _preset_vocabulary(preset):
   """The preset's WordPiece vocabulary: a KerasHub preset's tokenizer asset
   or a Hugging Face directory's vocab.txt, else KerasHub's tokenizer loader
   (Kaggle handles); None if it has none."""
-  directory = _local_dir(preset)
-  for parts in (('assets', 'tokenizer', 'vocabulary.txt'), ('vocab.txt',)):
-    path = directory and os.path.join(directory, *parts)
-    if path and _exists(path):
-      with _open(path, 'r') as f:
-        return [line.rstrip('\n') for line in f]
-  if directory:
+  for name in ('assets/tokenizer/vocabulary.txt', 'vocab.txt'):
+    vocabulary = _read(preset, name, lambda f: [line.rstrip('\n')
+                                                for line in f])
+    if vocabulary is not None:
+      return vocabulary
+  if _local_dir(preset):
     return None
   try:
     return keras_hub.models.BertTokenizer.from_preset(preset).get_vocabulary()

@@ -43,6 +43,9 @@ def finetune(config: classification.FinetuneConfig, model_dir: str) -> dict:
   train, evaluation = classification.load_data(config)
   num_classes = len(train.label_names)
   keras.utils.set_random_seed(config.seed)
+  # `finetune.mixed_precision`, before any layer is built (`compile` adds
+  # loss scaling under mixed_float16).
+  keras.mixed_precision.set_global_policy(config.mixed_precision)
   preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
       config.pretrained_dir, sequence_length=config.seq_length)
   classifier = keras_hub.models.BertTextClassifier.from_preset(
@@ -70,6 +73,7 @@ def finetune(config: classification.FinetuneConfig, model_dir: str) -> dict:
                  final_train_loss=float(history.history['loss'][-1]),
                  lower_case=bool(preprocessor.tokenizer.lowercase),
                  strip_accents=bool(preprocessor.tokenizer.strip_accents),
+                 mixed_precision=config.mixed_precision,
                  backend=keras.backend.backend(),
                  **{f'eval_{k}': v for k, v in metrics.items()})
   staging = publish.staging_dir(model_dir)

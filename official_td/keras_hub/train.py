@@ -82,7 +82,7 @@ def keras_batches(features_dataset, global_batch_size: int, seed: int):
     x = dict(token_ids=f['input_word_ids'], segment_ids=f['input_type_ids'],
              padding_mask=f['input_mask'],
              mask_positions=f['masked_lm_positions'],
-             drop_seed=first + tf.range(local) + seed * 1000003)
+             drop_seed=keep.drop_seeds(first, tf.range(local), seed))
     return x, f['masked_lm_ids'], f['masked_lm_weights']
 
   return features_dataset.enumerate().map(convert)

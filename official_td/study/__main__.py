@@ -183,9 +183,11 @@ def main(argv):
                   **({'plan': plan.path, 'plan_sha256': plan.sha256}
                      if plan else {}))
   if FLAGS.dry_run:
+    if finetune:  # (first: it takes a moment, the runs' dry runs minutes)
+      _dry_run_finetune(out, finetune_gin, finetune_bindings, embedded_task)
+      gin.clear_config()  # the study's own configuration again.
+      cli.parse_gin(gin_files, gin_bindings)
     _dry_run(out, arms, run_config, gin_files, gin_bindings)
-    if finetune:
-      _dry_run_finetune(finetune_gin, finetune_bindings, embedded_task)
     return
   if FLAGS.report_only and not tf.io.gfile.exists(
       os.path.join(out, 'study.json')):
@@ -280,14 +282,19 @@ def _dry_run(out, arms, run_config, gin_files, gin_bindings):
         f'trained or written ({out} untouched).')
 
 
-def _dry_run_finetune(finetune_gin, finetune_bindings, embedded_task):
+def _dry_run_finetune(out, finetune_gin, finetune_bindings, embedded_task):
   """The fine-tuning settings every run's fine-tuning gets: its gin file
-  and bindings parse, and its data is read (unless the study makes the
-  embedded task itself). Writes nothing."""
+  and bindings parse (with what the study sets itself: each run's
+  directory, and the embedded task's files), and its data is read (unless
+  the study makes the embedded task). Writes nothing."""
   from official_td.tasks import classification  # pylint: disable=g-import-not-at-top
+  study_sets = [f"finetune.pretrained_dir = '{out}/runs/RUN'"]
+  if embedded_task:
+    study_sets += [f"finetune.train_file = '{out}/task/train.csv'",
+                   f"finetune.eval_file = '{out}/task/eval.csv'"]
   gin.clear_config()
   try:
-    cli.parse_gin([finetune_gin], finetune_bindings)
+    cli.parse_gin([finetune_gin], list(finetune_bindings) + study_sets)
   except ValueError as e:
     raise ValueError(f'--finetune_gin={finetune_gin!r}: {e}') from None
   config = configurables.finetune()

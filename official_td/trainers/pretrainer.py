@@ -209,7 +209,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
         local = tf.shape(features['input_word_ids'])[0]
         first = (tf.cast(global_step, tf.int32) * run.global_batch_size +
                  ctx.replica_id_in_sync_group * local)
-        features['drop_seed'] = first + tf.range(local) + run.seed * 1000003
+        features['drop_seed'] = keep.drop_seeds(first, tf.range(local),
+                                                run.seed)
       with evaluator.dropping(model, drop, keep_k):
         sums = masked_lm.train_step(model, optimizer, features, importance,
                                     self.gradient_clip_norm,
