@@ -139,6 +139,21 @@ def assert_clean_error(test, proc, message):
   test.assertNotIn('Traceback', proc.stdout + proc.stderr)
 
 
+def contrast_task(context, words, labels, n=160, seed=0):
+  """`n` (text, label) rows that one word alone tells apart: five words of
+  `context` with `words[0]` (label `labels[0]`) or `words[1]` (`labels[1]`)
+  inserted at random."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  rows = []
+  for _ in range(n):
+    text = list(rng.choice(context, 5))
+    first = rng.random() < 0.5
+    text.insert(int(rng.integers(0, 5)), words[0] if first else words[1])
+    rows.append((' '.join(text), labels[0] if first else labels[1]))
+  return rows
+
+
 def pretrain_and_finetune(root, sentences, rows, train_steps, **data_options):
   """Data from `tiny_corpus(sentences=sentences)` (with `data_options`),
   a run of `train_steps` on it, and a classifier fine-tuned from it on

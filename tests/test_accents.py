@@ -13,7 +13,6 @@ import os
 import shutil
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 from official_td import casing
@@ -44,14 +43,8 @@ class LowerCaseWithAccentsTest(tu.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.root = tempfile.mkdtemp()
-    rng = np.random.default_rng(0)
-    rows = []
-    for _ in range(160):
-      words = list(rng.choice('el come una en la cocina mi'.split(), 5))
-      label = 'dad' if rng.random() < 0.5 else 'potato'
-      words.insert(int(rng.integers(0, 5)), 'papá' if label == 'dad' else
-                   'papa')
-      rows.append((' '.join(words), label))
+    rows = pu.contrast_task('el come una en la cocina mi'.split(),
+                            ('papá', 'papa'), ('dad', 'potato'))
     (cls.summary, cls.data_dir, cls.pretrained, cls.finetuned,
      cls.results) = pu.pretrain_and_finetune(
          cls.root, SPANISH, rows, 10, lower_case=True, strip_accents=False)

@@ -44,14 +44,8 @@ class FinetuneExportTest(tu.TestCase):
     super().setUpClass()
     cls.root = tempfile.mkdtemp()
     # A task only case tells apart: the name 'Cat' or the animal 'cat'.
-    rng = np.random.default_rng(0)
-    rows = []
-    for _ in range(160):
-      words = list(rng.choice(pu.SENTENCES[1].split(), 5))
-      label = 'name' if rng.random() < 0.5 else 'animal'
-      words.insert(int(rng.integers(0, 5)), 'Cat' if label == 'name' else
-                   'cat')
-      rows.append((' '.join(words), label))
+    rows = pu.contrast_task(pu.SENTENCES[1].split(), ('Cat', 'cat'),
+                            ('name', 'animal'))
     (_, cls.data_dir, cls.pretrained, cls.finetuned,
      cls.results) = pu.pretrain_and_finetune(
          cls.root, pu.CASED_SENTENCES, rows, 20, lower_case=False)
