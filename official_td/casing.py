@@ -35,6 +35,12 @@ class Casing:
     return cls(lower_case, lower_case if strip_accents is None
                else bool(strip_accents))
 
+  @classmethod
+  def coerce(cls, casing) -> 'Casing':
+    """`casing` itself, or for a bool (the older single setting) uncased
+    BERT's `Casing.of(True)` or cased BERT's `Casing.of(False)`."""
+    return casing if isinstance(casing, cls) else cls.of(casing)
+
   @property
   def tokenizer_lower_case(self) -> bool:
     """The tensorflow-text tokenizers' own lower-casing switch (case

@@ -147,9 +147,9 @@ def dry_run(strategy, encoder_config: EncoderConfig, data: DataConfig,
   elif init_source is not None:
     initialized = init_checkpoint.initialize(
         init_source, trainer.encoder, trainer.model, trainer.importance)
-  batch = trainer.first_batch()
-  local = strategy.experimental_local_results(batch)
+  # The trace makes the trainer's input pipeline; the batch comes from it.
   trainer.compile_train_loop(trainer.phases[0][1])
+  local = strategy.experimental_local_results(next(trainer.train_iterator))
   return dict(
       dry_run=True,
       strategy=type(strategy).__name__,

@@ -200,8 +200,7 @@ def write_directory(target: str, tensors: Dict[str, np.ndarray],
   existing `target` is never overwritten. `casing`: a `casing.Casing` (a
   bool: lower-cased and accents stripped, or neither).
   """
-  if isinstance(casing, bool):
-    casing = casing_lib.Casing.of(casing)
+  casing = casing_lib.Casing.coerce(casing)
   if tf.io.gfile.exists(target):
     raise ValueError(f'{target!r} already exists; exports are never '
                      'overwritten. Choose a new --export_dir.')

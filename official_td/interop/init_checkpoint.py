@@ -244,6 +244,9 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
           lower_case: bool, strip_accents: Optional[bool] = None):
   """Raises ValueError unless the checkpoint fits the encoder and the data.
 
+  Run after `adopt`, which has made the architecture the checkpoint's (or
+  refused it): what is left to differ is the vocab and the text.
+
   Args:
     source: from `inspect`.
     encoder_kwargs: the BertEncoderV2 arguments of the run (vocab size
@@ -262,14 +265,6 @@ def check(source: CheckpointSource, encoder_kwargs: Dict, vocab_file: str,
         + ', '.join(f'{k} {source.shape[k]} there, {ours[k]} here'
                     for k in differ) + '. Set the encoder.* bindings to the '
         'checkpoint\'s shape (e.g. gin/models/bert_base.gin for BERT-base).')
-  ours = encoders.activation_of(encoder_kwargs)
-  if source.inner_activation not in (None, ours):
-    raise ValueError(
-        f'run.init_checkpoint={source.path!r}: {source.activation_from} '
-        f'(the activation {source.inner_activation!r}), but the encoder uses '
-        f'{ours!r}: leave encoder.inner_activation unset to take the '
-        'checkpoint\'s, or a BERT trained with one activation would '
-        'continue with another.')
   if source.lower_case is not None and source.lower_case != lower_case:
     raise ValueError(
         f'run.init_checkpoint={source.path!r} was trained on '

@@ -206,9 +206,7 @@ class TextPreprocessor(tf_keras.layers.Layer):
     # `casing`: a `casing.Casing` (a bool: lower-cased and accents stripped,
     # or neither). The tokenizer's own switch is uncased BERT's; the rest is
     # `casing.normalize`, in the same graph.
-    if isinstance(casing, bool):
-      casing = casing_lib.Casing.of(casing)
-    self.casing = casing
+    self.casing = casing = casing_lib.Casing.coerce(casing)
     self.tokenizer = layers.BertTokenizer(
         vocab_file=vocab_file, lower_case=casing.tokenizer_lower_case)
     self.packer = layers.BertPackInputs(

@@ -159,11 +159,6 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
 
     return iter(strategy.distribute_datasets_from_function(dataset_fn))
 
-  def first_batch(self):
-    """The next global batch of the training input, as distributed to the
-    replicas (a dry run reads it; training reads its own iterator)."""
-    return next(self._make_train_iterator())
-
   # --------------------------------------------------------------------- train
   def phase_at(self, step: int) -> Tuple[int, int]:
     """(kept tokens, first step of the next phase) at `step`."""

@@ -98,8 +98,7 @@ class WordPieceTokenizer:
 
   def __init__(self, vocab_file: str, casing=True):
     import tensorflow_text as text  # pylint: disable=g-import-not-at-top
-    if isinstance(casing, bool):
-      casing = casing_lib.Casing.of(casing)
+    casing = casing_lib.Casing.coerce(casing)
     vocab = vocab_lib.load_vocab(vocab_file)
     self._tokenizer = text.FastBertTokenizer(
         vocab=vocab, token_out_type=tf.int64, unknown_token='[UNK]',
