@@ -226,3 +226,29 @@ def drop_seeds(first_example, offsets, seed: int):
   of replicas) plus `seed * DROP_SEED_STRIDE`. Works on numbers and tensors
   alike."""
   return first_example + offsets + seed * DROP_SEED_STRIDE
+
+
+SAMPLING_RANDOM_ERROR = (
+    "importance_sampling_temperature with importance_mode='random': random "
+    'scores have nothing to sample in proportion to; set the temperature to '
+    "0, or use importance_mode='mlm_loss' (or 'frequency').")
+
+
+SAMPLING_RANDOM_LTD_ERROR = (
+    'importance_sampling_temperature with drop_mode=\'random_ltd\': '
+    'random-LTD ranks nothing to sample from; set it to 0.')
+
+
+def check_sampling_temperature(temperature, mode: str = 'mlm_loss') -> float:
+  """`importance_sampling_temperature` as a float (0: the top-k by
+  importance; τ > 0: a sample in proportion to importance^(1/τ)), or one
+  clear error (both encoders' rule)."""
+  temperature = float(temperature or 0.0)
+  if not temperature >= 0.0 or temperature == float('inf'):
+    raise ValueError(
+        f'importance_sampling_temperature={temperature}: use 0 (the top-k by '
+        'importance) or a finite positive temperature (1: sample in '
+        'proportion to the importance).')
+  if temperature and mode == 'random':
+    raise ValueError(SAMPLING_RANDOM_ERROR)
+  return temperature

@@ -238,6 +238,7 @@ def check_writable(directory: str) -> None:
     if up == parent or up.endswith(':/') or up.endswith('://'):
       break
     parent = up
+  parent = parent or '.'  # a relative path under the working directory.
   try:
     if not tf.io.gfile.isdir(parent):
       raise ValueError(f'{parent!r} is not a directory')

@@ -49,13 +49,7 @@ def main(argv):
     result = train_lib.dry_run(strategy, encoder, data, optimizer, run,
                                configurables.bound_encoder_fields())
     print(json.dumps(result))
-    print(f'Dry run: {result["strategy"]} with {result["replicas"]} '
-          f'replica(s), {result["parameters"]:,} parameters, one batch of '
-          f'{result["global_batch_size"]} read, the train step traced'
-          + (f', {result["resumes"]} restored' if result['resumes'] else '')
-          + (f', initialized from {result["init_checkpoint"]}'
-             if result['initialized'] else '')
-          + '; nothing trained or written.')
+    print(train_lib.dry_run_line(result))
     return
   new_model_dir = not tf.io.gfile.exists(FLAGS.model_dir)
   log_file = cli.log_to_file('train', FLAGS.model_dir, FLAGS.verbose)

@@ -169,6 +169,17 @@ def dry_run(strategy, encoder_config: EncoderConfig, data: DataConfig,
       eval_data=bool(data.eval_data))
 
 
+def dry_run_line(result: Dict) -> str:
+  """The one line that says what `dry_run` checked."""
+  return (f'Dry run: {result["strategy"]} with {result["replicas"]} '
+          f'replica(s), {result["parameters"]:,} parameters, one batch of '
+          f'{result["global_batch_size"]} read, the train step traced'
+          + (f', {result["resumes"]} restored' if result['resumes'] else '')
+          + (f', initialized from {result["init_checkpoint"]}'
+             if result['initialized'] else '')
+          + '; nothing trained or written.')
+
+
 def _check_resumable(trainer: Pretrainer, prefix: str):
   """Restores `prefix` into the trainer's checkpoint objects (as a resume
   would): a clear error if the run there was made with another network."""
@@ -325,6 +336,8 @@ def run_pretraining(strategy, encoder_config: EncoderConfig, data: DataConfig,
       np.save(f, trainer.importance_table())
     results['top_tokens'] = trainer.top_tokens(10)
     results['bottom_tokens'] = trainer.top_tokens(10, bottom=True)
+    # What the selection did over the run (`trainers/selection.py`).
+    results['selection'] = trainer.selection_summary()
   if chief:
     rundir.write_pretraining_run(
         run.model_dir, encoders.plain_encoder_kwargs(trainer.encoder_config),

@@ -281,10 +281,13 @@ def check_grid(request):
     importance = token_dropping.TokenImportance(len(c['table']), mode=mode)
     importance.table.assign(c['table'])
     scores = importance(c['ids'])
+    temperature = float(c['temperature'])
+    if temperature:
+      scores = importance.log_weights(scores)
     noise = token_dropping.hash_uniform(c['seeds'], c['ids'].shape[1])
     kept, dropped = token_dropping.select(
         scores, c['mask'], int(c['keep_k']), noise, c['ids'],
-        tuple(c['allow']), tuple(c['deny']))
+        tuple(c['allow']), tuple(c['deny']), temperature)
     importance.update(c['labels'], c['losses'], c['weights'])
     out.update({f'{i}/kept': _np(kept), f'{i}/dropped': _np(dropped),
                 f'{i}/noise': _np(noise), f'{i}/table': _np(importance.table)})

@@ -661,6 +661,21 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
                            places=6)
     report = open(os.path.join(out, 'study.md')).read()
     self.assertIn(f'{unigram_nats:.4f} nats', report)
+    # What the selection did, per run and per arm: the arm's runs carry the
+    # figures of their results.json, the baseline's are empty.
+    for r in rows:
+      results = json.load(open(os.path.join(
+          out, 'runs', r['run'], f'seed{r["seed"]}', 'results.json')))
+      if r['arm'] == 'baseline':
+        self.assertEqual(r['scored_slots'], '')
+      else:
+        self.assertAlmostEqual(float(r['scored_slots']),
+                               results['selection']['scored_slots'])
+    scored = statistics.fmean(float(r['scored_slots']) for r in rows
+                              if r['arm'] == 'token_drop')
+    self.assertAlmostEqual(summary['selection']['token_drop']['scored_slots'],
+                           scored, places=4)
+    self.assertIn('What the selection did', report)
     # Every run recorded the plan's sha256; the report applied its rule on
     # the measured axis: the mean over the budgets of the per-budget speedup.
     sha = hashlib.sha256(open(self.command(out)[3][len('--plan='):],

@@ -80,7 +80,10 @@ def grid_cases(rng, n):
         deny=np.array([PAD], np.int32),
         labels=rng.integers(0, 12, (b, p)).astype(np.int32),
         losses=rng.exponential(3.0, (b, p)).astype(np.float32),
-        weights=(rng.random((b, p)) < 0.8).astype(np.float32)))
+        weights=(rng.random((b, p)) < 0.8).astype(np.float32),
+        # A third of the cases sample (Gumbel top-k) instead of the top-k.
+        temperature=np.array(float(rng.choice([0.3, 1.0, 3.0]))
+                             if rng.random() < 0.35 else 0.0)))
   return cases
 
 
@@ -90,8 +93,11 @@ def model_garden_rule(case):
   importance.build(None)
   importance.table.assign(case['table'])
   scores = importance(case['ids'])
+  temperature = float(case['temperature'])
+  if temperature:
+    scores = importance.log_weights(scores)
   drop = TokenDrop(int(case['keep_k']), allow_ids=case['allow'],
-                   deny_ids=case['deny'])
+                   deny_ids=case['deny'], sampling_temperature=temperature)
   out = drop(scores, case['mask'], case['ids'], seed=case['seeds'])
   noise = token_drop.hash_uniform(case['seeds'], case['ids'].shape[1])
   importance.update(case['labels'], case['losses'], case['weights'])
@@ -295,7 +301,8 @@ class KerasHubTest(tu.TestCase):
   def test_the_two_rules_agree_over_a_grid_of_cases(self):
     """The Model Garden layers and the Keras 3 rule, on every case of the
     grid and both backends: the same tie-break noise, kept and dropped
-    positions, and table after an update."""
+    positions (the top-k, or a sample at a temperature), and table after an
+    update."""
     expected = [model_garden_rule(case) for case in self.grid]
     for backend in BACKENDS:
       self.assertEqual(self.results[backend]['grid']['cases'], GRID_CASES)
@@ -314,6 +321,8 @@ class KerasHubTest(tu.TestCase):
                            for c in self.grid), 50)
     self.assertGreater(sum(str(c['mode']) == 'frequency' for c in self.grid),
                        40)
+    self.assertGreater(sum(float(c['temperature']) > 0 for c in self.grid),
+                       50)
 
   def test_two_devices_on_tensorflow_are_refused_with_the_reason(self):
     r = self.results['tensorflow']['devices']

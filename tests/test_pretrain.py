@@ -80,6 +80,9 @@ def assert_same_state(test, ref, got, counts, atol, msg=''):
   test.assertEqual(groups['optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE'], 1)
   test.assertEqual(
       groups['importance/importance/.ATTRIBUTES/VARIABLE_VALUE'], 1)
+  for name in ('seen', 'kept', 'slots'):  # what the selection did.
+    test.assertEqual(
+        groups[f'selection/{name}/.ATTRIBUTES/VARIABLE_VALUE'], 1, msg)
   for key in ref:
     test.assertAllClose(ref[key], got[key], atol=atol, rtol=0,
                         msg=f'{key} {msg}')
@@ -184,6 +187,14 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     self.assertTrue(results['checkpoint'].endswith('ckpt-60'))
     self.assertTrue(np.isfinite(results['eval_mlm_loss']))
     self.assertIn('eval_dropped_mlm_loss', results)
+    # What the selection did (tests/test_selection.py checks the counts):
+    # every kept slot of the 30 dropping steps decided by a tier or the score.
+    selection = results['selection']
+    self.assertAlmostEqual(selection['scored_slots'] +
+                           selection['forced_slots'], 16, places=3)
+    self.assertGreater(selection['scored_slots'], 0)
+    self.assertGreater(selection['types_seen'], 50)
+    self.assertIn('table_frequency_spearman', selection)
     self.assertIn('Final eval (full sequences): MLM accuracy', proc.stdout)
     config = open(os.path.join(model_dir, 'operative_config.gin')).read()
     self.assertIn('encoder.keep_k = 16', config)
@@ -198,6 +209,8 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     # Dropping (16 of 32 kept) for the first half, full sequences after.
     self.assertEqual(kept_fraction, {10: 0.5, 20: 0.5, 30: 0.5, 40: 1.0,
                                      50: 1.0, 60: 1.0})
+    self.assertTrue({'selection/scored_slots', 'selection/forced_slots',
+                     'selection/types_never_kept_fraction'} <= tags, tags)
     self.assertEqual(progress_losses(proc.stdout) and
                      proc.stdout.count('[token drop]'), 3)
     for tag in ('mlm_loss', 'mlm_accuracy', 'learning_rate', 'steps_per_second',
@@ -256,7 +269,8 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     self.assertTrue(ref_path.endswith('ckpt-150'))
     self.assertTrue(got_path.endswith('ckpt-150'))
     compared = assert_same_state(self, ref, got, self.counts(), atol=1e-5)
-    self.assertEqual(compared, 60 + 2 * 58 + 5)  # weights, slots, the rest.
+    # Weights, slots, the rest (the selection's three counts among them).
+    self.assertEqual(compared, 60 + 2 * 58 + 5 + 3)
 
   # Dropout 0 (ci_tiny), warmup (5) shorter than the run, and a clip norm
   # small enough that every step is clipped.

@@ -1,12 +1,145 @@
 """Tests of TokenDrop, TokenRestore and the special-token lookup."""
 
+import collections
+import itertools
+
 import numpy as np
+from scipy import stats
 import tensorflow as tf
 
+from official_td.configs import encoders
+from official_td.configs import pretraining
 from official_td.layers import TokenDrop
+from official_td.layers import TokenImportance
+from official_td.networks import TokenDropBertEncoder
 from official_td.layers import TokenRestore
 from official_td.vocab import resolve_special_token_ids
 from tests import testing_utils as tu
+
+
+def plackett_luce(p, size):
+  """Probability of each set of `size` positions when positions are drawn
+  one by one without replacement with probabilities `p` (renormalized after
+  each draw): a sum over the set's orders (independent of the layers)."""
+  out = {}
+  for subset in itertools.combinations(range(len(p)), size):
+    total = 0.0
+    for order in itertools.permutations(subset):
+      prob, left = 1.0, 1.0
+      for i in order:
+        prob *= p[i] / left
+        left -= p[i]
+      total += prob
+    out[subset] = total
+  return out
+
+
+class SamplingTest(tu.TestCase):
+  """`sampling_temperature` τ: the real tokens are a sample without
+  replacement with weights importance^(1/τ), drawn from the per-sequence
+  seeds; τ → 0 is the top-k, the tiers hold."""
+
+  # [CLS], five real tokens of these importances, [SEP]: keep_k - 2 of the
+  # five are left to the score.
+  IMPORTANCE = np.array([4.0, 2.0, 1.0, 0.5, 0.25])
+  ROWS = 20000
+
+  def kept_sets(self, temperature, keep_k, importance=None):
+    ids = np.tile([[tu.CLS, 10, 11, 12, 13, 14, tu.SEP]], (self.ROWS, 1))
+    layer = TokenImportance(20)
+    layer.build(None)
+    table = np.ones(20, np.float32)
+    table[10:15] = self.IMPORTANCE if importance is None else importance
+    layer.table.assign(table)
+    scores = layer(ids)
+    if temperature:
+      scores = layer.log_weights(scores)
+    drop = TokenDrop(keep_k, allow_ids=tu.ALLOW_IDS, deny_ids=tu.DENY_IDS,
+                     sampling_temperature=temperature)
+    kept = drop(scores, np.ones_like(ids), ids,
+                seed=np.arange(self.ROWS, dtype=np.int32))['kept_indices']
+    kept = kept.numpy()
+    self.assertTrue(((kept[:, 0] == 0) & (kept[:, -1] == 6)).all())  # tiers.
+    return collections.Counter(tuple(int(i) - 1 for i in row[1:-1])
+                               for row in kept)
+
+  def chi_square_p(self, counts, probabilities):
+    keys = sorted(probabilities)
+    observed = [counts.get(k, 0) for k in keys]
+    self.assertEqual(sum(observed), self.ROWS)  # no set outside the model.
+    expected = [probabilities[k] * self.ROWS for k in keys]
+    return stats.chisquare(observed, expected).pvalue
+
+  def test_kept_sets_follow_the_sampling_distribution(self):
+    for temperature in (0.5, 1.0, 2.0):
+      weights = self.IMPORTANCE ** (1 / temperature)
+      p = weights / weights.sum()
+      for keep_k in (3, 4):  # one and two of the five by the score.
+        with self.subTest(temperature=temperature, keep_k=keep_k):
+          counts = self.kept_sets(temperature, keep_k)
+          expected = plackett_luce(p, keep_k - 2)
+          self.assertGreater(self.chi_square_p(counts, expected), 1e-3)
+          # The test tells distributions apart: the same counts against
+          # another temperature's, and the top-k's against this one's.
+          other = self.IMPORTANCE ** (1.5 / temperature)
+          self.assertLess(self.chi_square_p(
+              counts, plackett_luce(other / other.sum(), keep_k - 2)), 1e-6)
+    top = self.kept_sets(0.0, 4)
+    self.assertEqual(list(top), [(0, 1)])  # the two most important.
+
+  def test_small_temperature_is_the_top_k_and_large_is_uniform(self):
+    rng = np.random.default_rng(3)
+    importance = rng.uniform(0.5, 8.0, 5)  # distinct
+    self.assertEqual(self.kept_sets(1e-3, 4, importance),
+                     self.kept_sets(0.0, 4, importance))
+    uniform = plackett_luce(np.full(5, 0.2), 2)
+    self.assertGreater(self.chi_square_p(
+        self.kept_sets(1e4, 4, importance), uniform), 1e-3)
+
+  def test_the_encoder_samples_at_its_temperature(self):
+    """`importance_sampling_temperature` reaches the encoder's selection:
+    the kept positions are TokenDrop's sample on the table's log-weights,
+    not the top-k (10 of 14 real tokens kept, 6 of them forced: [CLS],
+    [SEP] and the 4 [MASK]s)."""
+    features = tu.batch(batch_size=8, seq_length=16, num_real=14)
+    inputs = {k: features[k] for k in ('input_word_ids', 'input_mask',
+                                       'input_type_ids')}
+    inputs['drop_seed'] = np.arange(8, dtype=np.int32)
+    kept = {}
+    for temperature in (0.0, 1.0):
+      encoder = TokenDropBertEncoder(
+          keep_k=10, allow_ids=tu.ALLOW_IDS, deny_ids=tu.DENY_IDS,
+          output_drop_indices=True,
+          importance_sampling_temperature=temperature, **tu.TINY_ENCODER)
+      encoder(inputs)
+      encoder.importance.table.assign(
+          np.random.default_rng(4).uniform(0.5, 8.0, 60).astype(np.float32))
+      with encoder.force_dropping(True):
+        kept[temperature] = encoder(inputs)['kept_indices'].numpy()
+    importance = encoder.importance
+    sample = TokenDrop(10, allow_ids=tu.ALLOW_IDS, deny_ids=tu.DENY_IDS,
+                       sampling_temperature=1.0)(
+                           importance.log_weights(importance(
+                               inputs['input_word_ids'])),
+                           inputs['input_mask'], inputs['input_word_ids'],
+                           seed=inputs['drop_seed'])['kept_indices'].numpy()
+    self.assertAllEqual(kept[1.0], sample)
+    self.assertFalse((kept[1.0] == kept[0.0]).all())
+    for bad in (dict(importance_mode='random'), dict(drop_mode='random_ltd')):
+      config = encoders.EncoderConfig(importance_sampling_temperature=1.0,
+                                      **bad)
+      with self.assertRaisesRegex(ValueError, 'importance_sampling_temp'):
+        pretraining.check_configs(config, pretraining.DataConfig(
+            train_data='x', seq_length=16), pretraining.RunConfig(
+                model_dir='x'))
+
+  def test_bad_temperatures_are_refused(self):
+    for bad in (-1.0, float('inf'), float('nan')):
+      with self.assertRaisesRegex(ValueError, 'finite positive temperature'):
+        TokenDrop(3, sampling_temperature=bad)
+    layer = TokenImportance(20, mode='random')
+    with self.assertRaisesRegex(ValueError, "importance_mode='random'"):
+      layer.log_weights(tf.zeros([1, 3]))
 
 
 class TokenDropTest(tu.TestCase):

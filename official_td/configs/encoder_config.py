@@ -65,6 +65,10 @@ class EncoderConfig:
   drop_mode: str = 'window'
   importance_beta: float = 0.995
   importance_initial_value: float = 10.0
+  # 0: the keep_k most important tokens; τ > 0: a sample without
+  # replacement, in proportion to importance^(1/τ) (frequency mode:
+  # (1 + count)^(-1/τ)).
+  importance_sampling_temperature: float = 0.0
 
 
 def drop_kwargs(config: EncoderConfig) -> Dict:
@@ -79,4 +83,5 @@ def drop_kwargs(config: EncoderConfig) -> Dict:
       drop_end_layer=config.drop_end_layer,
       importance_mode=config.importance_mode,
       importance_beta=config.importance_beta,
-      importance_initial_value=config.importance_initial_value)
+      importance_initial_value=config.importance_initial_value,
+      importance_sampling_temperature=config.importance_sampling_temperature)

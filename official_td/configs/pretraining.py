@@ -100,6 +100,11 @@ def check_configs(encoder: EncoderConfig, data: DataConfig, run: RunConfig,
   if optimizer is not None:
     check_optimizer(optimizer)
   activation_kwargs(encoder.inner_activation)
+  if encoder.token_drop and encoder.importance_sampling_temperature:
+    if encoder.drop_mode == 'random_ltd':
+      raise ValueError(keep.SAMPLING_RANDOM_LTD_ERROR)
+    keep.check_sampling_temperature(encoder.importance_sampling_temperature,
+                                    encoder.importance_mode)
   if not data.train_data:
     raise ValueError('Set the training data: data.train_data = "DIR/train-*"'
                      ' (gin) — create it with create_pretraining_data.')

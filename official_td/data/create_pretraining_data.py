@@ -124,7 +124,8 @@ def define_flags():
                     '--lower_case --nostrip_accents: the uncased BERTs that '
                     'keep accents (Hugging Face\'s strip_accents=false).')
   flags.DEFINE_integer('num_workers', 0, 'DirectRunner worker processes '
-                       '(default: one per core).')
+                       '(default: one per core; none for plain text under '
+                       '8 MB, read in this process).')
   flags.DEFINE_bool('verbose', False, 'Show everything on the console '
                     '(Beam\'s and TensorFlow\'s logs) and tracebacks of input '
                     'errors.')

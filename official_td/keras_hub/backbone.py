@@ -22,7 +22,8 @@ DROP_CONFIG_FILE = 'token_drop_config.json'
 # The arguments this backbone adds to `BertBackbone`'s.
 DROP_ARGS = ('keep_k', 'keep_ratio', 'drop_start_layer', 'drop_end_layer',
              'importance_mode', 'importance_beta', 'importance_initial_value',
-             'allow_ids', 'deny_ids', 'drop_at_eval')
+             'allow_ids', 'deny_ids', 'drop_at_eval',
+             'importance_sampling_temperature')
 BERT_INPUTS = ('token_ids', 'segment_ids', 'padding_mask')
 
 
@@ -66,6 +67,8 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
       `[UNK]`) and ids never kept ahead of a real token (`[PAD]`); see
       `special_ids` to resolve them from a vocabulary.
     drop_at_eval: drop tokens in inference calls too.
+    importance_sampling_temperature: 0 (the top-k), or τ > 0: a sample in
+      proportion to importance^(1/τ) (`token_dropping.select`).
 
   Inputs: `BertBackbone`'s dict, plus optional `drop_seed` int `[batch]`: one
   seed per sequence for the tie-break (the Model Garden trainer's seeds give
@@ -93,6 +96,7 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
                allow_ids: Sequence[int] = (),
                deny_ids: Sequence[int] = (),
                drop_at_eval: bool = False,
+               importance_sampling_temperature: float = 0.0,
                **kwargs):
     start, end = keep.check_drop_window(num_layers, drop_start_layer,
                                         drop_end_layer)
@@ -122,6 +126,8 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     self.allow_ids = allow_ids
     self.deny_ids = deny_ids
     self.drop_at_eval = bool(drop_at_eval)
+    self.temperature = keep.check_sampling_temperature(
+        importance_sampling_temperature, importance_mode)
     self._forced = (None, None)
     self._importance = _Untracked(token_dropping.TokenImportance(
         vocabulary_size, mode=importance_mode, beta=importance_beta,
@@ -132,7 +138,8 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
         importance_beta=float(importance_beta),
         importance_initial_value=float(importance_initial_value),
         allow_ids=list(allow_ids), deny_ids=list(deny_ids),
-        drop_at_eval=self.drop_at_eval)
+        drop_at_eval=self.drop_at_eval,
+        importance_sampling_temperature=self.temperature)
 
   # ------------------------------------------------------------ settings
   @staticmethod
@@ -243,9 +250,12 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     keep_k = keep_k or self.keep_k_for(seq_length)
     noise = (self.importance.noise(ops.shape(token_ids)) if drop_seed is None
              else token_dropping.hash_uniform(drop_seed, seq_length))
+    scores = self.importance(token_ids)
+    if self.temperature:
+      scores = self.importance.log_weights(scores)
     return token_dropping.select(
-        self.importance(token_ids), inputs['padding_mask'], keep_k, noise,
-        token_ids, self.allow_ids, self.deny_ids)
+        scores, inputs['padding_mask'], keep_k, noise, token_ids,
+        self.allow_ids, self.deny_ids, self.temperature)
 
   # ------------------------------------------------------------ presets
   @classmethod

@@ -59,19 +59,33 @@ def _isin(token_ids, ids):
   return ops.any(hits, axis=-1)
 
 
+def sampling_keys(log_weights, noise, temperature: float):
+  """Gumbel top-k keys `log_weights / τ - log(-log(u))`, `u` the noise
+  moved off 0 by 2^-25 (the Model Garden's `token_drop.sampling_keys`)."""
+  u = ops.add(ops.cast(noise, 'float32'), 2.0**-25)
+  return ops.subtract(ops.divide(ops.cast(log_weights, 'float32'),
+                                 temperature),
+                      ops.log(ops.negative(ops.log(u))))
+
+
 def select(scores, padding_mask, keep_k: int, noise, token_ids=None,
-           allow_ids: Sequence[int] = (), deny_ids: Sequence[int] = ()):
+           allow_ids: Sequence[int] = (), deny_ids: Sequence[int] = (),
+           temperature: float = 0.0):
   """The `keep_k` positions to keep per sequence, and the others.
 
   Ranked by (tier, score, noise), highest first: allow-listed real tokens,
   other real tokens, deny-listed ids, padding. Equal scores are ordered by
   `noise` (`[batch, seq_length]` uniform), so ties carry no positional bias.
+  With `temperature` τ > 0, `scores` are log-weights and the score key is
+  `sampling_keys` (a sample without replacement, weights `exp(score / τ)`).
 
   Returns:
     int32 `kept_indices` `[batch, keep_k]` and `dropped_indices`
     `[batch, seq_length - keep_k]`, each in ascending position order.
   """
   scores = ops.cast(scores, 'float32')
+  if temperature:
+    scores = sampling_keys(scores, noise, temperature)
   real = ops.cast(padding_mask, 'bool')
   tier = ops.where(real, _TIER_NORMAL, _TIER_PADDING)
   if token_ids is not None:
@@ -155,6 +169,15 @@ class TokenImportance(keras.layers.Layer):
     if self.mode == 'frequency':
       return ops.negative(ops.log1p(ops.maximum(values, 0.0)))
     return values
+
+  def log_weights(self, scores):
+    """Log sampling weights: `log(score)` (`mlm_loss`, floored at 1e-30),
+    the score itself (`frequency`), as the Model Garden's."""
+    if self.mode == 'random':
+      raise ValueError(keep.SAMPLING_RANDOM_ERROR)
+    if self.mode == 'frequency':
+      return scores
+    return ops.log(ops.maximum(ops.cast(scores, 'float32'), 1e-30))
 
   def noise(self, shape):
     """Tie-break noise for a batch without per-sequence seeds."""

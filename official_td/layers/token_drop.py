@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 import tf_keras
 
+from official_td import keep
 from official_td import vocab as vocab_lib
 
 # Priority tiers, highest kept first. Scores only order positions *within* a
@@ -32,12 +33,22 @@ class TokenDrop(tf_keras.layers.Layer):
 
   The tiers are enforced at every call, independent of the importance table.
 
+  With `sampling_temperature` τ > 0 the real tokens of tier 2 are not the
+  top-k by score but a sample without replacement, position `i` drawn with
+  probability proportional to `exp(scores_i / τ)` (Gumbel top-k: the keys
+  `scores / τ + Gumbel noise`, the noise from the same per-sequence seeds).
+  Pass log-weights as `scores` (`TokenImportance.log_weights`): τ = 1
+  samples in proportion to the importance, τ → 0 is the top-k, τ → ∞
+  uniform. The tiers hold as before.
+
   Args:
     keep_k: static number of positions to keep per sequence.
     allow_ids: ids that are always kept (if they fit).
     deny_ids: ids that are never kept ahead of another real token.
     seed: optional op seed of the tie-breaking permutation when no per-call
       `seed` is given.
+    sampling_temperature: 0 (the top-k by score) or τ > 0 (a sample, see
+      above).
     **kwargs: passed to `tf_keras.layers.Layer`.
 
   Call arguments:
@@ -53,7 +64,11 @@ class TokenDrop(tf_keras.layers.Layer):
 
   Returns:
     A dict with int32 `kept_indices` `[batch, keep_k]` and `dropped_indices`
-    `[batch, seq_length - keep_k]`, each in ascending position order.
+    `[batch, seq_length - keep_k]`, each in ascending position order; bool
+    `scorable` `[batch, seq_length]`, the real tokens that are neither
+    allow- nor deny-listed (ranked by score); and int32 `scored_slots`
+    `[batch]`, the kept slots the score decided (the scorable tokens kept
+    when not all of them fit; 0 when the tiers decided every slot).
   """
 
   def __init__(self,
@@ -61,6 +76,7 @@ class TokenDrop(tf_keras.layers.Layer):
                allow_ids: Sequence[int] = (),
                deny_ids: Sequence[int] = (),
                seed: Optional[int] = None,
+               sampling_temperature: float = 0.0,
                **kwargs):
     kwargs.setdefault('dtype', 'float32')
     super().__init__(**kwargs)
@@ -74,6 +90,8 @@ class TokenDrop(tf_keras.layers.Layer):
           f'Ids {sorted(overlap)} are both allow- and deny-listed; '
           'remove them from one of the lists.')
     self.seed = seed
+    self.sampling_temperature = keep.check_sampling_temperature(
+        sampling_temperature)
 
   @classmethod
   def from_vocab(cls, vocab_file: str, keep_k: int, **kwargs) -> 'TokenDrop':
@@ -121,6 +139,8 @@ class TokenDrop(tf_keras.layers.Layer):
       noise = tf.random.uniform(tf.stack([batch_size, seq_length]),
                                 seed=self.seed)
     order = tf.argsort(noise, axis=1, stable=True)
+    if self.sampling_temperature:
+      scores = sampling_keys(scores, noise, self.sampling_temperature)
 
     # 3. Stable sorts by score then by tier: lexicographic (tier, score, noise).
     for key in (scores, tier):
@@ -131,7 +151,15 @@ class TokenDrop(tf_keras.layers.Layer):
     # 4. The first keep_k positions are kept; both sets in position order.
     kept = tf.sort(order[:, :keep_k], axis=1)
     dropped = tf.sort(order[:, keep_k:], axis=1)
-    return dict(kept_indices=kept, dropped_indices=dropped)
+    # 5. What the score decided: the real tokens of tier 2 kept when not all
+    # of them fit (the other slots are the tiers').
+    scorable = tier == _TIER_NORMAL
+    kept_scorable = tf.reduce_sum(tf.cast(
+        tf.gather(scorable, kept, batch_dims=1), tf.int32), axis=1)
+    cut = kept_scorable < tf.reduce_sum(tf.cast(scorable, tf.int32), axis=1)
+    return dict(kept_indices=kept, dropped_indices=dropped,
+                scorable=scorable,
+                scored_slots=tf.where(cut, kept_scorable, 0))
 
   @staticmethod
   def gather(values, indices):
@@ -145,8 +173,19 @@ class TokenDrop(tf_keras.layers.Layer):
         'allow_ids': list(self.allow_ids),
         'deny_ids': list(self.deny_ids),
         'seed': self.seed,
+        'sampling_temperature': self.sampling_temperature,
     })
     return config
+
+
+def sampling_keys(log_weights, noise, temperature: float):
+  """Gumbel top-k keys: `log_weights / τ + G`, `G = -log(-log(u))` from
+  the uniform `noise` (moved off 0 by half its step, 2^-25, so every key is
+  finite). The top-k of the keys is a sample without replacement with
+  probabilities proportional to `exp(log_weights / τ)`."""
+  u = tf.cast(noise, tf.float32) + 2.0**-25
+  return (tf.cast(log_weights, tf.float32) / temperature
+          - tf.math.log(-tf.math.log(u)))
 
 
 def _fmix32(h):

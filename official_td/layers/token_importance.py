@@ -9,6 +9,7 @@ import tf_keras
 from official_td import keep
 
 MODES = keep.IMPORTANCE_MODES
+SAMPLING_RANDOM_ERROR = keep.SAMPLING_RANDOM_ERROR
 
 
 @tf_keras.utils.register_keras_serializable(package='OfficialTD')
@@ -105,6 +106,17 @@ class TokenImportance(tf_keras.layers.Layer):
     if self.mode == 'frequency':
       return -tf.math.log1p(tf.maximum(values, 0.0))
     return values
+
+  def log_weights(self, scores):
+    """The log of each position's sampling weight (`TokenDrop`'s
+    `sampling_temperature`): `log(score)` of the `mlm_loss` table (a loss,
+    positive; floored at 1e-30), the score itself in `frequency` mode
+    (`-log(1 + count)`: weights `(1 + count)^-1`)."""
+    if self.mode == 'random':
+      raise ValueError(SAMPLING_RANDOM_ERROR)
+    if self.mode == 'frequency':
+      return scores
+    return tf.math.log(tf.maximum(tf.cast(scores, tf.float32), 1e-30))
 
   def update(self, token_ids, losses=None, weights=None):
     """Updates the table from one step's observations.

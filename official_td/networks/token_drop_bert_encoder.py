@@ -12,6 +12,7 @@ from official_td import vocab as vocab_lib
 from official_td.layers.token_drop import TokenDrop
 from official_td.layers.token_importance import TokenImportance
 from official_td.layers.token_restore import TokenRestore
+from official_td.networks import random_ltd
 
 # How tokens are dropped: the paper's window, or random-LTD's every layer.
 DROP_MODES = ('window', 'random_ltd')
@@ -59,6 +60,9 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     drop_end_layer: first full layer after the window; at most `L - 1`.
     importance_mode: `mlm_loss`, `frequency` or `random` (`TokenImportance`).
     importance_beta: moving-average decay of `mlm_loss` mode.
+    importance_sampling_temperature: 0 keeps the `keep_k` most important
+      tokens; τ > 0 samples them without replacement in proportion to
+      `importance^(1/τ)` (`TokenDrop`; tiers first, as ever).
     importance_initial_value: initial score of every id.
     vocab_file: WordPiece vocab to resolve the special tokens from; its size
       must equal `vocab_size`.
@@ -111,6 +115,7 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
                output_drop_indices: bool = False,
                importance: Optional[TokenImportance] = None,
                drop_mode: str = 'window',
+               importance_sampling_temperature: float = 0.0,
                **kwargs):
     num_layers = kwargs.get('num_layers', 12)
     max_sequence_length = kwargs.get('max_sequence_length', 512)
@@ -164,9 +169,15 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
     if importance is not None and not importance.built:
       importance.build(None)
     self._importance = _Untracked(importance)
+    if importance is None and importance_sampling_temperature:
+      raise ValueError(keep.SAMPLING_RANDOM_LTD_ERROR)
+    if importance is not None:
+      keep.check_sampling_temperature(importance_sampling_temperature,
+                                      importance.mode)
     # Weightless helpers; with keep_ratio, keep_k is resolved per call.
     self._token_drop = TokenDrop(
         keep_k or 1, allow_ids=allow_ids, deny_ids=deny_ids,
+        sampling_temperature=importance_sampling_temperature,
         name='token_drop')
     self._token_restore = TokenRestore(name='token_restore')
     # random-LTD's uniform choice: one rank for every position.
@@ -189,6 +200,8 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
         'drop_at_eval': drop_at_eval,
         'output_drop_indices': output_drop_indices,
         'drop_mode': drop_mode,
+        'importance_sampling_temperature':
+            self._token_drop.sampling_temperature,
     })
 
   @property
@@ -256,8 +269,19 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
       return super().call(inputs)
     keep_k = self.keep_k_for(word_ids.shape[1])
     if self._drop_mode == 'random_ltd':
-      return self._call_random_ltd(inputs, keep_k)
+      return random_ltd.call(self, inputs, keep_k)
     return self._call_with_drop(inputs, keep_k)
+
+  def select(self, word_ids, input_mask, seed=None, keep_k=None):
+    """`TokenDrop`'s selection for a dropping call (the table's scores,
+    log-weights when sampling): `kept_indices`, `dropped_indices`,
+    `scorable`, `scored_slots`."""
+    scores = self.importance(word_ids)
+    drop = self._token_drop
+    if drop.sampling_temperature:
+      scores = self.importance.log_weights(scores)
+    return drop(scores, input_mask, word_ids, seed=seed,
+                keep_k=keep_k or self.keep_k_for(word_ids.shape[1]))
 
   def _embeddings(self, inputs):
     """BertEncoderV2's embeddings (and their attention mask)."""
@@ -288,52 +312,6 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
       outputs['kept_indices'] = kept_idx
       outputs['dropped_indices'] = dropped_idx
     return outputs
-
-  def _call_random_ltd(self, inputs, keep_k):
-    """random-LTD: each middle layer on its own random `keep_k` positions.
-
-    Layer `i`'s positions are a uniformly random subset, a pure function of
-    the sequence's `drop_seed` and `i` when seeds are given. `kept_indices`
-    and `dropped_indices` are `[batch, L - 2, k]` and `[batch, L - 2, S - k]`
-    (one row per middle layer); attention scores of a middle layer are
-    placed at its kept positions, zeros elsewhere.
-    """
-    mask = inputs['input_mask']
-    seeds = inputs.get('drop_seed')
-    layers = self._transformer_layers
-    restore, drop = self._token_restore, self._random_drop
-    scores_out, encoder_outputs, kept_all, dropped_all = [], [], [], []
-
-    # 1. Embeddings and the first layer, on every token.
-    x, full_mask = self._embeddings(inputs)
-    embeddings = x
-    x = self._layer(layers[0], [x, full_mask], scores_out)
-    encoder_outputs.append(x)
-    # 2. Each middle layer on its own random positions; the others pass.
-    uniform = tf.zeros_like(mask, tf.float32)
-    everywhere = tf.ones_like(mask)
-    for i in range(1, self._num_layers - 1):
-      seed = None if seeds is None else (
-          tf.cast(seeds, tf.int32) * self._num_layers + i)
-      selection = drop(uniform, everywhere, seed=seed, keep_k=keep_k)
-      kept_idx = selection['kept_indices']
-      dropped_idx = selection['dropped_indices']
-      kept = drop.gather(x, kept_idx)
-      layer_scores = []
-      kept = self._layer(layers[i], [kept, self._attention_mask_layer(
-          kept, drop.gather(mask, kept_idx))], layer_scores)
-      x = restore(kept, drop.gather(x, dropped_idx), kept_idx, dropped_idx)
-      encoder_outputs.append(x)
-      scores_out += [self._scores_at_positions(a, kept_idx, dropped_idx)
-                     for a in layer_scores]
-      kept_all.append(kept_idx)
-      dropped_all.append(dropped_idx)
-    # 3. The last layer on every token.
-    x = self._layer(layers[-1], [x, full_mask], scores_out, self._output_range)
-    encoder_outputs.append(x)
-    return self._outputs(encoder_outputs, embeddings, scores_out,
-                         tf.stack(kept_all, axis=1),
-                         tf.stack(dropped_all, axis=1))
 
   def _scores_at_positions(self, attention, kept_idx, dropped_idx,
                            keys_kept: bool = True):
@@ -370,10 +348,8 @@ class TokenDropBertEncoder(networks.BertEncoderV2):
       encoder_outputs.append(x)
 
     # 3. Pick the kept positions by importance.
-    scores = self.importance(word_ids)
     drop = self._token_drop
-    selection = drop(scores, mask, word_ids, seed=inputs.get('drop_seed'),
-                     keep_k=keep_k)
+    selection = self.select(word_ids, mask, inputs.get('drop_seed'), keep_k)
     kept_idx = selection['kept_indices']
     dropped_idx = selection['dropped_indices']
     dropped = drop.gather(x, dropped_idx)

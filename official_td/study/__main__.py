@@ -73,10 +73,13 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import tf_keras  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import configurables  # pylint: disable=g-import-not-at-top
 from official_td import publish  # pylint: disable=g-import-not-at-top
+# (Before any gin file is parsed: see official_td/train.py.)
+from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
@@ -263,21 +266,29 @@ def main(argv):
 
 def _dry_run(out, arms, run_config, gin_files, gin_bindings):
   """The study's checks without its work: the held-out data the report
-  scores against, then `official_td.train --dry_run` of the baseline and of
-  every arm on the study's devices. Writes nothing."""
+  scores against, then the dry run of `official_td.train --dry_run` for the
+  baseline and every arm, each with its own bindings, on the study's
+  devices (in this process: one strategy, no start-up per arm). Writes
+  nothing."""
+  strategy = cli.strategy_from_flags()  # (before anything starts the runtime)
   data, _ = pretrain_dataloader.resolve_data(configurables.data())
   unigram_ce = unigram.unigram_cross_entropy(data, run_config.seed)
   print(f'Held-out data: unigram cross-entropy {unigram_ce["unigram_nats"]:.3f}',
         flush=True)
-  base = [f'--gin_file={g}' for g in gin_files]
-  base += [f'--gin_bindings={b}' for b in gin_bindings]
-  base += cli.strategy_args()
   for name, bindings in [(plan_lib.BASELINE, plan_lib.BASELINE_BINDINGS)] + [
       (a, b) for a, b in arms]:
-    runner.run_module([
-        'official_td.train', '--dry_run',
-        f'--model_dir={os.path.join(out, "runs", name, "dry_run")}'] + base +
-                       [f'--gin_bindings={b}' for b in bindings])
+    gin.clear_config()
+    tf_keras.backend.clear_session()
+    try:
+      cli.parse_gin(gin_files, list(gin_bindings) + list(bindings))
+    except ValueError as e:
+      raise ValueError(f'arm {name!r}: {e}') from None
+    run = configurables.run(
+        model_dir=os.path.join(out, 'runs', name, 'dry_run'))
+    result = train_lib.dry_run(strategy, configurables.encoder(),
+                               configurables.data(), configurables.optimizer(),
+                               run, configurables.bound_encoder_fields())
+    print(f'{name}: {train_lib.dry_run_line(result)}', flush=True)
   print(f'Dry run: the baseline and {len(arms)} arm(s) checked; nothing '
         f'trained or written ({out} untouched).')
 

@@ -5,7 +5,7 @@ import csv
 import math
 import os
 import statistics
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -55,8 +55,50 @@ def collect(out: str, runs, finetune: bool = True) -> List[Dict]:
         eval_mlm_loss=round(pre['eval_mlm_loss'], 5),
         eval_mlm_accuracy=round(pre['eval_mlm_accuracy'], 5),
         finetune_accuracy=(None if fine['eval_accuracy'] is None else
-                           round(fine['eval_accuracy'], 5))))
+                           round(fine['eval_accuracy'], 5)),
+        # What the selection did (runs with a table; empty for the others).
+        **{key: pre['selection'].get(key) for key in SELECTION
+           if 'selection' in pre}))
+  if any(SELECTION[0] in r for r in rows):  # (studies recorded before the
+    for r in rows:                          # figures keep their columns)
+      for key in SELECTION:
+        r.setdefault(key, None)
   return rows
+
+
+# The selection figures of a run's results (`trainers/selection.py`) the
+# report carries per run and averages per arm.
+SELECTION = ('scored_slots', 'forced_slots', 'types_never_kept_fraction',
+             'table_frequency_spearman')
+
+
+def selection_lines(rows: List[Dict], arms: Sequence[str]) -> Tuple[
+    List[str], Dict]:
+  """Per arm, the mean over its runs of each selection figure: what the
+  score decided beside the tiers, the types never kept, and how much the
+  table is token frequency."""
+  means, lines = {}, []
+  for arm in arms:
+    values = {k: [r[k] for r in rows
+                  if r['arm'] == arm and r.get(k) not in (None, '')]
+              for k in SELECTION}
+    if not values['scored_slots']:
+      continue
+    means[arm] = {k: (round(statistics.fmean(v), 4) if v else None)
+                  for k, v in values.items()}
+    m = means[arm]
+    rho = ('n/a' if m['table_frequency_spearman'] is None else
+           f'{m["table_frequency_spearman"]:+.3f}')
+    lines.append(
+        f'- **{arm}**: of the kept slots per sequence, {m["scored_slots"]:.1f} '
+        f'decided by the score and {m["forced_slots"]:.1f} by the tiers; '
+        f'{100 * m["types_never_kept_fraction"]:.1f}% of the token types seen '
+        f'never kept in the window; the table\'s rank correlation with '
+        f'token frequency {rho}')
+  if lines:
+    lines = ['', 'What the selection did (mean over each arm\'s runs):',
+             ''] + lines
+  return lines, means
 
 
 def write_csv(out: str, rows: List[Dict]):
@@ -326,6 +368,8 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
         'and their compilation): '
         f'{entry["break_even_measured_time_text"]}')
   lines += same_budget_lines(summary['arms'], arms)
+  selection, summary['selection'] = selection_lines(rows, arms)
+  lines += selection
   # The drifts, at the top (below a partial report's first line).
   warnings = drift_lines(rows, arms, summary['arms'])
   summary['warnings'] = [w for w in warnings if w]

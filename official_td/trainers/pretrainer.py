@@ -14,7 +14,7 @@ import dataclasses
 import math
 import sys
 import time
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 from absl import logging
 import numpy as np
@@ -34,6 +34,7 @@ from official_td.input import pretrain_dataloader
 from official_td.networks import TokenDropBertEncoder
 from official_td.tasks import masked_lm
 from official_td.trainers import evaluator
+from official_td.trainers import selection as selection_lib
 
 
 class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
@@ -89,8 +90,11 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
                                                   dtype=tf.float32)
       self.eval_sums = evaluator.MlmSums()
       self.eval_drop_sums = evaluator.MlmSums('dropped/')
+      self.token_drop = isinstance(self.encoder, TokenDropBertEncoder)
+      # What the selection did, over the run (`selection.py`).
+      self.selection = (selection_lib.SelectionStats(len(self.vocab))
+                        if self.importance is not None else None)
     self.global_step = self.optimizer.iterations
-    self.token_drop = isinstance(self.encoder, TokenDropBertEncoder)
     keep_k = keep.encoder_keep_k(encoder_config, data.seq_length)
     self.keep_k = data.seq_length if keep_k is None else keep_k
     # The keep schedule: fractions (what benchmarks time), then steps.
@@ -131,6 +135,8 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
       items['importance'] = self.importance
     if self.consistency:
       items['consistency_steps'] = self.consistency_steps
+    if self.selection is not None:
+      items['selection'] = self.selection
     return tf.train.Checkpoint(**items)
 
   def _make_train_iterator(self):
@@ -206,6 +212,12 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
                  ctx.replica_id_in_sync_group * local)
         features['drop_seed'] = keep.drop_seeds(first, tf.range(local),
                                                 run.seed)
+        if self.selection is not None:  # (the table before this update)
+          self.selection.update(features['input_word_ids'],
+                                self.encoder.select(
+                                    features['input_word_ids'],
+                                    features['input_mask'],
+                                    features['drop_seed'], keep_k))
       with evaluator.dropping(model, drop, keep_k):
         sums = masked_lm.train_step(model, optimizer, features, importance,
                                     self.gradient_clip_norm,
@@ -358,3 +370,12 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
                     step=step)
     tf.summary.text('importance/bottom_tokens',
                     ', '.join(self.top_tokens(bottom=True)), step=step)
+    for name, value in self.selection_summary().items():
+      if isinstance(value, (int, float)):
+        tf.summary.scalar(f'selection/{name}', value, step=step)
+
+  def selection_summary(self) -> Dict:
+    """What the selection did so far (`selection.summarize`)."""
+    if self.selection is None:
+      return {}
+    return self.selection.summary(self.strategy, self.importance_table())

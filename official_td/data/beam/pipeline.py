@@ -220,7 +220,8 @@ def create_pretraining_data(source,
       learned from the first `vocab_sample_bytes` of text.
     vocab_sample_bytes: bound of the vocab-learning sample.
     beam_args: Beam pipeline options (`--runner=...`).
-    num_workers: DirectRunner worker processes (0: one per core).
+    num_workers: DirectRunner worker processes (0: one per core, or this
+      process alone for an input under `runners.ONE_PROCESS_BYTES`).
     progress_stream: where a progress line goes every few seconds while this
       machine's workers run (None: no line).
 
@@ -232,7 +233,8 @@ def create_pretraining_data(source,
   """
   start = time.time()
   source = _check_inputs(source, options, vocab_file, build_vocab_size)
-  beam_opts = runners.pipeline_options(beam_args, output_dir, num_workers)
+  beam_opts = runners.pipeline_options(beam_args, output_dir, num_workers,
+                                       source.total_bytes())
   if runners.is_dry_run(beam_opts):  # the job request only: nothing written.
     source.check()
     vocab_path = vocab_file or _write_vocab(

@@ -7,7 +7,7 @@ component knows is an error.
 """
 
 import os
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
@@ -15,9 +15,21 @@ from apache_beam.options import pipeline_options as beam_options
 
 
 # ------------------------------------------------------------ running
+# Below this much input (where its size is known up front), the DirectRunner
+# runs in this process: a worker process imports TensorFlow and this package
+# (seconds on a small machine) before its first record, longer than one
+# process takes for the whole input.
+ONE_PROCESS_BYTES = 8 << 20
+
+
 def pipeline_options(beam_args: Sequence[str], output_dir: str,
-                     num_workers: int = 0) -> beam_options.PipelineOptions:
-  """Beam options: the user's, else DirectRunner multi-processing.
+                     num_workers: int = 0,
+                     input_bytes: Optional[int] = None
+                     ) -> beam_options.PipelineOptions:
+  """Beam options: the user's, else the DirectRunner's multi-processing mode
+  (one worker process per core, or `num_workers`), or this process alone
+  for an input of known size under `ONE_PROCESS_BYTES` when `num_workers`
+  is 0.
 
   Raises:
     ValueError: on an option no Beam component knows (a typo would otherwise
@@ -45,6 +57,15 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
       # ram:// is one process's memory: workers of their own cannot see it.
       direct.direct_running_mode = 'in_memory'
       direct.direct_num_workers = 1
+    elif not any(a.startswith(('--direct_running_mode',
+                               '--direct_num_workers')) for a in beam_args):
+      if (not num_workers and input_bytes is not None and
+          input_bytes < ONE_PROCESS_BYTES):
+        direct.direct_running_mode = 'in_memory'
+        direct.direct_num_workers = 1
+      else:
+        direct.direct_running_mode = 'multi_processing'
+        direct.direct_num_workers = num_workers or os.cpu_count() or 1
     else:
       if not any(a.startswith('--direct_running_mode') for a in beam_args):
         direct.direct_running_mode = 'multi_processing'
