@@ -699,6 +699,32 @@ def _process_name(_):
   return multiprocessing.current_process().name
 
 
+class DirectRunnerModeTest(tu.TestCase):
+  """Plain text under `ONE_PROCESS_BYTES` is read in this process; larger
+  or unknown inputs, `num_workers` and the user's own options get workers."""
+
+  def mode(self, beam_args=(), num_workers=0, input_bytes=None):
+    direct = runners.pipeline_options(
+        beam_args, self.get_temp_dir(), num_workers,
+        input_bytes).view_as(beam_options.DirectOptions)
+    return direct.direct_running_mode, direct.direct_num_workers
+
+  def test_small_inputs_run_here_and_the_rest_on_workers(self):
+    cores = os.cpu_count() or 1
+    limit = runners.ONE_PROCESS_BYTES
+    self.assertEqual(self.mode(input_bytes=limit - 1), ('in_memory', 1))
+    self.assertEqual(self.mode(input_bytes=limit),
+                     ('multi_processing', cores))
+    self.assertEqual(self.mode(), ('multi_processing', cores))  # unknown.
+    self.assertEqual(self.mode(num_workers=2, input_bytes=10),
+                     ('multi_processing', 2))
+    self.assertEqual(self.mode(['--direct_num_workers=3'], input_bytes=10),
+                     ('multi_processing', 3))
+    self.assertEqual(
+        self.mode(['--direct_running_mode=multi_threading'], input_bytes=10),
+        ('multi_threading', cores))
+
+
 class LocalWorkersTest(tu.TestCase):
   """The DirectRunner's workers are Beam's own subprocesses: no service that
   starts processes (an external worker pool) listens anywhere."""

@@ -9,7 +9,6 @@ import tf_keras
 from official_td import keep
 
 MODES = keep.IMPORTANCE_MODES
-SAMPLING_RANDOM_ERROR = keep.SAMPLING_RANDOM_ERROR
 
 
 @tf_keras.utils.register_keras_serializable(package='OfficialTD')
@@ -113,7 +112,7 @@ class TokenImportance(tf_keras.layers.Layer):
     positive; floored at 1e-30), the score itself in `frequency` mode
     (`-log(1 + count)`: weights `(1 + count)^-1`)."""
     if self.mode == 'random':
-      raise ValueError(SAMPLING_RANDOM_ERROR)
+      raise ValueError(keep.SAMPLING_RANDOM_ERROR)
     if self.mode == 'frequency':
       return scores
     return tf.math.log(tf.maximum(tf.cast(scores, tf.float32), 1e-30))

@@ -53,23 +53,22 @@ def pipeline_options(beam_args: Sequence[str], output_dir: str,
         beam_args + worker_package_args(beam_args))
   if is_direct(options):
     direct = options.view_as(beam_options.DirectOptions)
-    if output_dir.startswith('ram://'):
-      # ram:// is one process's memory: workers of their own cannot see it.
+    def given(option):
+      return any(a.startswith(option) for a in beam_args)
+
+    small = (not num_workers and input_bytes is not None and
+             input_bytes < ONE_PROCESS_BYTES and
+             not given('--direct_running_mode') and
+             not given('--direct_num_workers'))
+    if output_dir.startswith('ram://') or small:
+      # ram:// is one process's memory: workers of their own cannot see it;
+      # a small input is read here before workers would have started.
       direct.direct_running_mode = 'in_memory'
       direct.direct_num_workers = 1
-    elif not any(a.startswith(('--direct_running_mode',
-                               '--direct_num_workers')) for a in beam_args):
-      if (not num_workers and input_bytes is not None and
-          input_bytes < ONE_PROCESS_BYTES):
-        direct.direct_running_mode = 'in_memory'
-        direct.direct_num_workers = 1
-      else:
-        direct.direct_running_mode = 'multi_processing'
-        direct.direct_num_workers = num_workers or os.cpu_count() or 1
     else:
-      if not any(a.startswith('--direct_running_mode') for a in beam_args):
+      if not given('--direct_running_mode'):
         direct.direct_running_mode = 'multi_processing'
-      if not any(a.startswith('--direct_num_workers') for a in beam_args):
+      if not given('--direct_num_workers'):
         direct.direct_num_workers = num_workers or os.cpu_count() or 1
   return options
 
