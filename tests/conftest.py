@@ -17,9 +17,12 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 flags.FLAGS.mark_as_parsed()
 
 # The longest classes first: pytest-xdist's `--dist loadscope` hands out
-# classes in collection order, so each of these starts at once on a worker
-# instead of one of them starting last and running alone at the end.
-_LONGEST_FIRST = ('tests/test_readme.py::ReadmeTest',
+# classes in collection order (pytest.ini turns off its reordering by test
+# count, which would put these one-test classes last), so each of these
+# starts at once on a worker instead of one of them starting last and
+# running alone at the end.
+_LONGEST_FIRST = ('tests/test_readme.py::ReadmeCommandsTest',
+                  'tests/test_readme.py::DocsCommandsTest',
                   'tests/test_compare.py::StudyEndToEndTest',
                   'tests/test_pretrain.py::PretrainEndToEndTest')
 

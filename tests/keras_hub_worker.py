@@ -98,7 +98,35 @@ def check_presets(request):
                        os.path.join(remote, name), overwrite=True)
     from_remote = TokenDropBertBackbone.from_preset(remote)
     remote_table_diff = _max_diff(_np(from_remote.importance.table), table)
+  # A `.keras` file of the backbone and of the task, and the task's preset
+  # (its head's output bias set apart from the initial zeros): every weight,
+  # the table, the task's settings.
+  task = TokenDropBertMaskedLM(ours, drop_seed_input=True)
+  task.masked_lm_head._bias.assign(  # pylint: disable=protected-access
+      np.random.default_rng(3).normal(size=SMALL['vocabulary_size'])
+      .astype('float32'))
+  task_dir = os.path.join(root, f'task_{keras.backend.backend()}')
+  task.save_to_preset(task_dir)
+  loaded = {'task_preset': TokenDropBertMaskedLM.from_preset(task_dir)}
+  for name, model in (('backbone', ours), ('task', task)):
+    path = os.path.join(root, f'{name}_{keras.backend.backend()}.keras')
+    model.save(path)
+    loaded[f'{name}_keras'] = keras.models.load_model(path)
+  round_trips = {}
+  for name, model in loaded.items():
+    source = task if name.startswith('task') else ours
+    backbone = getattr(model, 'backbone', model)
+    round_trips[name] = dict(
+        cls=type(model).__name__, weights=len(model.weights),
+        equal=sum(np.array_equal(_np(a), _np(b))
+                  for a, b in zip(model.weights, source.weights)),
+        table_diff=_max_diff(_np(backbone.importance.table), table),
+        keep_k=backbone.keep_k,
+        drop_seed_input=getattr(model, 'drop_seed_input', None))
+  round_trips['task_preset_keep_ratio'] = TokenDropBertMaskedLM.from_preset(
+      task_dir, keep_ratio=0.5).backbone.keep_ratio
   return dict(
+      round_trips=round_trips,
       weights=len(plain.weights),
       weights_in=len(ours.weights),
       weights_in_equal=sum(np.array_equal(_np(a), _np(b))
@@ -293,6 +321,82 @@ def check_grid(request):
                 f'{i}/noise': _np(noise), f'{i}/table': _np(importance.table)})
   np.savez(request['grid_outputs'], **out)
   return dict(cases=int(grid['cases']))
+
+
+def _masked_lm_from(hf_dir, table):
+  """The task on a Hugging Face directory with its MLM head: the backbone
+  through KerasHub's converter, the head (which KerasHub's BERT converter
+  does not read) from the file's `cls.predictions.*` tensors."""
+  from safetensors import numpy as safetensors_numpy  # pylint: disable=g-import-not-at-top
+  backbone = TokenDropBertBackbone.from_preset(
+      hf_dir, keep_k=12, dropout=0.0, allow_ids=(1, 2, 3, 4), deny_ids=(0,))
+  task = TokenDropBertMaskedLM(backbone, drop_seed_input=True)
+  tensors = safetensors_numpy.load_file(os.path.join(hf_dir,
+                                                     'model.safetensors'))
+  head = task.masked_lm_head
+  prefix = 'cls.predictions.'
+  for weight, name in (
+      (head._intermediate_dense.kernel, 'transform.dense.weight'),  # pylint: disable=protected-access
+      (head._intermediate_dense.bias, 'transform.dense.bias'),  # pylint: disable=protected-access
+      (head._intermediate_layer_norm.gamma, 'transform.LayerNorm.weight'),  # pylint: disable=protected-access
+      (head._intermediate_layer_norm.beta, 'transform.LayerNorm.bias'),  # pylint: disable=protected-access
+      (head._bias, 'bias')):  # pylint: disable=protected-access
+    value = tensors[prefix + name]
+    weight.assign(value.T if name.endswith('dense.weight') else value)
+  backbone.importance.table.assign(table)
+  return task
+
+
+def check_one_step(request):
+  """One `fit` step of the task with the KerasHub trainer's optimizer from
+  the Model Garden step's starting weights, against the Model Garden's
+  weights after its step (both loaded the same way)."""
+  batch = dict(np.load(request['batch']))
+  tables = dict(np.load(request['step']['tables']))
+  settings = request['step_settings']
+  task = _masked_lm_from(request['step']['hf_before'], tables['table_before'])
+  before = [_np(w) for w in task.trainable_weights]
+  backbone = task.backbone
+  task.compile(optimizer=optimization.build_optimizer(
+      task, settings['train_steps'],
+      learning_rate=settings['learning_rate'],
+      warmup_steps=settings['warmup_steps'],
+      gradient_clip_norm=settings['gradient_clip_norm'],
+      untrained=backbone.pooled_dense.weights))
+  x = dict(_inputs(batch), mask_positions=batch['positions'],
+           drop_seed=batch['seeds'])
+  task.fit(x, batch['labels'], sample_weight=batch['weights'],
+           batch_size=len(batch['ids']), epochs=1, verbose=0, shuffle=False,
+           callbacks=[masked_lm.KeepSchedule(backbone, [(0, 12)],
+                                             SMALL['max_sequence_length'])])
+  expected = _masked_lm_from(request['step']['hf_after'],
+                             tables['table_after'])
+  diffs = [(_max_diff(a, b), a.path) for a, b in
+           zip(task.trainable_weights, expected.trainable_weights)]
+  np.save(os.path.join(request['root'], f'{keras.backend.backend()}_step.npy'),
+          _np(backbone.importance.table))
+  optimizer = task.optimizer
+  moments = {}
+  for slot, values in (('m', optimizer._momentums),  # pylint: disable=protected-access
+                       ('v', optimizer._velocities)):  # pylint: disable=protected-access
+    # The Model Garden's moments, loaded as weights are (`_masked_lm_from`).
+    theirs = _masked_lm_from(request['step'][f'hf_{slot}'],
+                             tables['table_after']).trainable_weights
+    ours = [values[optimizer._get_variable_index(w)]  # pylint: disable=protected-access
+            for w in task.trainable_weights]
+    moments[f'max_{slot}_diff'] = max(_max_diff(a, b)
+                                      for a, b in zip(ours, theirs))
+    moments[f'max_{slot}'] = max(float(np.abs(_np(a)).max()) for a in ours)
+  pooler = {id(w) for w in backbone.pooled_dense.weights}
+  steps = [(_max_diff(a, b), id(b) in pooler)
+           for a, b in zip(before, task.trainable_weights)]
+  return dict(
+      weights=len(task.trainable_weights),
+      max_weight_diff=max(d for d, _ in diffs),
+      worst=max(diffs)[1],
+      max_weight_step=max(d for d, _ in steps),
+      pooler_step=max(d for d, is_pooler in steps if is_pooler),
+      **moments)
 
 
 def check_devices(request):

@@ -20,6 +20,9 @@ import tf_keras
 
 from official_td import vocab as vocab_lib
 from official_td.configs import encoders
+from official_td.configs import pretraining
+from official_td.tasks import masked_lm as mg_masked_lm
+from official_td.trainers import evaluator
 from official_td.interop import huggingface
 from official_td.layers import token_drop
 from official_td.layers import TokenDrop
@@ -29,6 +32,11 @@ from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
 V, B, S, K = 60, 4, 32, 12
+# One step of both trainers: a learning rate that moves every weight, no
+# warmup (step 0's rate is the peak), a clip norm every step clips at, and
+# the schedule's length.
+STEP = dict(learning_rate=1e-2, warmup_steps=0, gradient_clip_norm=0.05,
+            train_steps=10)
 GRID_CASES = 200
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 BACKENDS = ('jax', 'tensorflow')
@@ -143,6 +151,7 @@ class KerasHubTest(tu.TestCase):
     np.savez(batch_path, **cls.batch)
     cls.vocab_file = tu.write_vocab(os.path.join(cls.root, 'vocab.txt'), V)
     cls.encoder, cls.hf_dir = cls._model_garden_encoder()
+    cls.step = cls._model_garden_step()
     cls.grid = grid_cases(np.random.default_rng(9), GRID_CASES)
     grid_path = os.path.join(cls.root, 'grid.npz')
     np.savez(grid_path, cases=len(cls.grid), **{
@@ -157,7 +166,7 @@ class KerasHubTest(tu.TestCase):
                      fit_outputs=os.path.join(cls.root, f'{backend}_fit.npz'),
                      trainer_outputs=os.path.join(cls.root,
                                                   f'{backend}_trainer.npz'),
-                     grid=grid_path,
+                     grid=grid_path, step=cls.step, step_settings=STEP,
                      grid_outputs=os.path.join(cls.root,
                                                f'{backend}_grid.npz'))
       request_path = os.path.join(cls.root, f'{backend}.json')
@@ -165,7 +174,7 @@ class KerasHubTest(tu.TestCase):
         json.dump(request, f)
       env = pu.env(KERAS_BACKEND=backend,
                    XLA_FLAGS='--xla_force_host_platform_device_count=2')
-      checks = 'presets,agreement,trainer,grid' + (
+      checks = 'presets,agreement,trainer,grid,one_step' + (
           ',fit' if backend == 'jax' else ',devices')
       procs[backend] = subprocess.Popen(
           [sys.executable, '-m', 'tests.keras_hub_worker', checks,
@@ -199,6 +208,73 @@ class KerasHubTest(tu.TestCase):
         cls.vocab_file, casing=False)
     return encoder, hf_dir
 
+  @classmethod
+  def _model_garden_step(cls):
+    """One step of the Model Garden trainer's replica step
+    (`tasks.masked_lm.train_step`, dropping to K, the trainer's AdamW,
+    clipping and schedule) on the batch, from a seeded BERT with its MLM
+    head. Writes the weights before and after it as Hugging Face directories
+    (the KerasHub side loads both) and the table before and after."""
+    config = encoders.EncoderConfig(
+        vocab_size=V, hidden_size=16, num_layers=4, num_attention_heads=2,
+        inner_dim=32, max_sequence_length=S, dropout=0.0, keep_k=K)
+    tf_keras.utils.set_random_seed(6)
+    encoder = encoders.build_encoder(config, cls.vocab_file)
+    model = encoders.build_pretrainer(encoder, config.inner_activation)
+    batch = cls.batch
+    features = dict(cls._mg_inputs(batch, seeds=True),
+                    masked_lm_positions=batch['positions'],
+                    masked_lm_ids=batch['labels'],
+                    masked_lm_weights=batch['weights'])
+    model(mg_masked_lm.model_inputs(features), training=False)
+    encoder.importance.table.assign(batch['table'])
+    hf_config = huggingface.hf_config(
+        encoders.plain_encoder_kwargs(config),
+        vocab_lib.resolve_special_token_ids(cls.vocab_file),
+        'BertForMaskedLM')
+    step = dict(table_before=batch['table'])
+    for when in ('before', 'after'):
+      if when == 'after':
+        optimizer = pretraining.build_optimizer(pretraining.OptimizerConfig(
+            learning_rate=STEP['learning_rate'],
+            warmup_steps=STEP['warmup_steps'],
+            gradient_clip_norm=STEP['gradient_clip_norm']),
+            STEP['train_steps'])
+        with evaluator.dropping(model, True, K):
+          sums = mg_masked_lm.train_step(
+              model, optimizer, features, encoder.importance,
+              STEP['gradient_clip_norm'])
+        # The step clipped (so the comparison covers clipping).
+        assert float(sums['clipped']) == 1.0, sums
+      step[f'hf_{when}'] = os.path.join(cls.root, f'step_{when}')
+      huggingface.write_directory(
+          step[f'hf_{when}'], huggingface.tensors_of(
+              encoder, masked_lm=model.masked_lm), hf_config,
+          cls.vocab_file, casing=False)
+    step['table_after'] = encoder.importance.table.numpy()
+    # AdamW's moments after the step, in the same layout: each exported in
+    # place of its weight (0 for the pooler, which the step leaves out).
+    trained = {v.ref() for v in mg_masked_lm.trained_variables(model)}
+    variables = [v for v in model.trainable_variables if v.ref() not in
+                 trained] + mg_masked_lm.trained_variables(model)
+    weights = [v.numpy() for v in variables]
+    for slot in ('m', 'v'):
+      for v in variables:
+        v.assign(optimizer.get_slot(v, slot) if v.ref() in trained
+                 else tf_keras.backend.zeros_like(v))
+      step[f'hf_{slot}'] = os.path.join(cls.root, f'step_{slot}')
+      huggingface.write_directory(
+          step[f'hf_{slot}'], huggingface.tensors_of(
+              encoder, masked_lm=model.masked_lm), hf_config,
+          cls.vocab_file, casing=False)
+    for v, value in zip(variables, weights):
+      v.assign(value)
+    path = os.path.join(cls.root, 'step.npz')
+    np.savez(path, **{k: v for k, v in step.items()
+                      if k.startswith('table')})
+    return dict(tables=path, **{k: v for k, v in step.items()
+                                if k.startswith('hf_')})
+
   @staticmethod
   def _mg_inputs(batch, seeds=False):
     inputs = dict(input_word_ids=batch['ids'], input_mask=batch['mask'],
@@ -208,7 +284,8 @@ class KerasHubTest(tu.TestCase):
     return inputs
 
   # ------------------------------------------------------------ presets
-  def test_preset_loads_into_the_backbone_and_saves_as_bert_backbone(self):
+  def test_presets_and_keras_files_keep_every_weight_the_table_and_settings(
+      self):
     for backend in BACKENDS:
       with self.subTest(backend):
         r = self.results[backend]['presets']
@@ -231,6 +308,22 @@ class KerasHubTest(tu.TestCase):
         if backend == 'tensorflow':  # (the JAX worker has no TensorFlow)
           self.assertLess(r['remote_table_diff'], 1e-6)
         self.assertIn('pass allow_ids and deny_ids', r['no_vocab_error'])
+        # `.keras` files and the task's own preset keep every weight (the
+        # task's: the head's 5 more and the table, which it tracks), the
+        # table and the settings.
+        trips = r['round_trips']
+        for name, cls, weights in (
+            ('backbone_keras', 'TokenDropBertBackbone', r['weights']),
+            ('task_keras', 'TokenDropBertMaskedLM', r['weights'] + 6),
+            ('task_preset', 'TokenDropBertMaskedLM', r['weights'] + 6)):
+          trip = trips[name]
+          self.assertEqual((trip['cls'], trip['weights'], trip['equal']),
+                           (cls, weights, weights), name)
+          self.assertLess(trip['table_diff'], 1e-6, name)
+          self.assertEqual(trip['keep_k'], K, name)
+          if name != 'backbone_keras':
+            self.assertIs(trip['drop_seed_input'], True, name)
+        self.assertEqual(trips['task_preset_keep_ratio'], 0.5)
 
   # ------------------------------------------------------------ one rule
   def test_model_garden_encoder_and_backbone_agree_when_dropping(self):
@@ -297,6 +390,34 @@ class KerasHubTest(tu.TestCase):
                              full['mlm_accuracy'], places=6)
       self.assertGreater(abs(final['eval_dropped_mlm_loss'] -
                              full['mlm_loss']), 1e-4)
+
+  def test_one_step_of_both_trainers_from_the_same_weights_agrees(self):
+    """One step of `official_td.train`'s replica step and of the KerasHub
+    task's `fit` (its trainer's optimizer), from the same weights, table,
+    batch and seeds, dropping to K: every weight after it (the head and the
+    pooler among them), AdamW's two moments of each (the clipped gradient
+    and its square: Adam's first step alone moves each weight by about the
+    learning rate whatever its gradient) and the table are equal. The step
+    moved them."""
+    tables = np.load(self.step['tables'])
+    for backend in BACKENDS:
+      r = self.results[backend]['one_step']
+      # Embeddings and norms 5, 16 per block, the pooler 2, the head 5.
+      self.assertEqual(r['weights'], 5 + 16 * 4 + 2 + 5, backend)
+      # (float rounding is ~1e-7 here; the erf GELU in the head instead of
+      # the tanh form gives ~1e-6, a clip norm twice the trainer's 2e-3.)
+      self.assertLess(r['max_weight_diff'], 5e-7, (backend, r['worst']))
+      self.assertGreater(r['max_weight_step'], 1e-3, backend)
+      self.assertEqual(r['pooler_step'], 0.0, backend)
+      # Relative to the largest moment (the erf GELU: 4e-6 for m).
+      for slot, rtol in (('m', 1.5e-6), ('v', 1e-4)):
+        self.assertLess(r[f'max_{slot}_diff'], rtol * r[f'max_{slot}'],
+                        (backend, slot))
+        self.assertGreater(r[f'max_{slot}'], 0.0, (backend, slot))
+      table = np.load(os.path.join(self.root, f'{backend}_step.npy'))
+      self.assertAllClose(table, tables['table_after'], atol=1e-6, rtol=0)
+      self.assertGreater(np.abs(tables['table_after'] -
+                                tables['table_before']).max(), 1e-3)
 
   def test_the_two_rules_agree_over_a_grid_of_cases(self):
     """The Model Garden layers and the Keras 3 rule, on every case of the

@@ -4,7 +4,10 @@ Every `bash` and `python` block of README.md, and of the pages in DOCS, is
 executed in a scratch workspace (the package and gin files linked in), so the
 paths they use (`runs/...`, `exports/...`) are real: the README first, then
 docs/ in the same workspace, which use the README's outputs (a command the
-docs repeat runs once). Each command gets tiny settings appended (absl takes
+docs repeat runs once). The pages run in two workspaces, on two test workers:
+the README with the pages that follow from all of it, and the other pages
+after the README commands whose outputs they read (PREREQUISITES), as a
+reader who ran only those would. Each command gets tiny settings appended (absl takes
 the last value of a repeated flag, gin the last binding), never edits of its
 own bindings, so a command that lacks a binding it needs fails here as it
 would for a user. The accelerator commands run on the machine's proxies:
@@ -33,10 +36,22 @@ from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
 README = os.path.join(pu.REPO, 'README.md')
-# In the order they run (each may use the outputs of those before it).
-DOCS = ('docs/data_pipeline.md', 'docs/training_internals.md',
-        'docs/interop.md', 'docs/keras_hub.md', 'docs/method.md',
-        'docs/study.md', 'docs/results.md')
+# In the order they run (each may use the outputs of those before it): after
+# the whole README, and in a workspace of their own after the README's
+# PREREQUISITES.
+DOCS_AFTER_README = ('docs/data_pipeline.md', 'docs/interop.md')
+DOCS_ON_THEIR_OWN = ('docs/training_internals.md', 'docs/keras_hub.md',
+                     'docs/method.md', 'docs/study.md', 'docs/results.md')
+DOCS = DOCS_AFTER_README + DOCS_ON_THEIR_OWN
+# The README commands whose outputs DOCS_ON_THEIR_OWN read (substring ->
+# what): the quickstart's data and run, the fine-tuning data, the Hugging
+# Face export.
+PREREQUISITES = {
+    'official_td.train --gin_file=gin/experiments/demo.gin':
+        'runs/demo_data and runs/demo',
+    'embedded_classification_task': 'runs/cls_data',
+    '--model_dir=runs/demo --export_dir=exports/demo_hf': 'exports/demo_hf',
+}
 
 # Substring of a command -> why it cannot run here.
 NOT_RUNNABLE = {
@@ -229,10 +244,15 @@ class ReadmeTest(tu.TestCase):
                             if not any(k in c for c in commands)), [],
                      'NOT_RUNNABLE entries that skip nothing')
 
-  def test_every_command_of_readme_and_docs_runs(self):
-    """The README's commands, then those of docs/, in one workspace: the
-    docs use the README's outputs (runs/demo, its fine-tuning data, its
-    Hugging Face export) as a reader who followed the README has them."""
+
+
+class ReadmeCommandsTest(tu.TestCase):
+
+  def test_readme_then_the_data_and_interop_docs_run(self):
+    """The README's commands, then those of DOCS_AFTER_README in the same
+    workspace: the docs use the README's outputs (runs/demo, its fine-tuning
+    data, its Hugging Face export) as a reader who followed the README has
+    them."""
     with Workspace(self) as work:
       work.run_pages([README])
       from_readme = len(work.ran)
@@ -241,21 +261,33 @@ class ReadmeTest(tu.TestCase):
           work.path, 'runs', 'study', 'loss_vs_time.png')))
       self.assertTrue(os.path.exists(os.path.join(
           work.path, 'exports', 'td_bert', '1', 'saved_model.pb')))
-      work.run_pages([os.path.join(pu.REPO, page) for page in DOCS])
+      work.run_pages([os.path.join(pu.REPO, page)
+                      for page in DOCS_AFTER_README])
       self.assertGreaterEqual(len(work.ran) - from_readme, 15)
       # The cased walkthrough (docs/interop.md) stayed cased to the end.
-      def read(*parts):
-        return json.load(open(os.path.join(work.path, *parts)))
-      self.assertIs(read('runs', 'cased', 'results.json')['data_lower_case'],
-                    False)
-      self.assertIs(read('runs', 'cased_finetune', 'finetune_config.json')[
-          'lower_case'], False)
-      self.assertIs(read('exports', 'cased_hf', 'tokenizer_config.json')[
+      self.assertIs(work.read('runs', 'cased', 'results.json')[
+          'data_lower_case'], False)
+      self.assertIs(work.read('runs', 'cased_finetune',
+                              'finetune_config.json')['lower_case'], False)
+      self.assertIs(work.read('exports', 'cased_hf', 'tokenizer_config.json')[
           'do_lower_case'], False)
+
+
+class DocsCommandsTest(tu.TestCase):
+
+  def test_the_other_docs_run_after_the_readme_commands_they_read(self):
+    """DOCS_ON_THEIR_OWN, after the README's PREREQUISITES (each names one
+    README command: no stale entries)."""
+    with Workspace(self) as work:
+      work.run_readme_prerequisites()
+      self.assertLen(work.ran, len(PREREQUISITES))
+      work.run_pages([os.path.join(pu.REPO, page)
+                      for page in DOCS_ON_THEIR_OWN])
+      self.assertGreaterEqual(len(work.ran) - len(PREREQUISITES), 10)
       # docs/keras_hub.md: fit on JAX ends where the Model Garden trainer
       # does on the same data, config and steps (tiny here; the demo's
       # figures are in docs/results.md).
-      garden, keras_hub = (read('runs', name, 'results.json')
+      garden, keras_hub = (work.read('runs', name, 'results.json')
                            for name in ('demo', 'demo_keras'))
       self.assertEqual(keras_hub['backend'], 'jax')
       self.assertEqual(keras_hub['step'], garden['step'])
@@ -270,6 +302,7 @@ class Workspace:
   def __init__(self, test):
     self.test = test
     self.ran, self.skipped = [], []
+    self.ran_parts = set()
 
   def __enter__(self):
     work = self.path = tempfile.mkdtemp()
@@ -300,6 +333,19 @@ class Workspace:
   def __exit__(self, *exc):
     shutil.rmtree(self.path, ignore_errors=True)
 
+  def read(self, *parts):
+    return json.load(open(os.path.join(self.path, *parts)))
+
+  def run_readme_prerequisites(self):
+    """The README commands PREREQUISITES names, in the README's order."""
+    commands = [c for language, body in blocks(open(README).read())
+                if language == 'bash' for c in bash_commands(body)]
+    for key in PREREQUISITES:
+      self.test.assertLen([c for c in commands if key in c], 1, key)
+    for command in commands:
+      if any(key in command for key in PREREQUISITES):
+        self.run_command(command)
+
   def run_pages(self, pages):
     """Every python and bash block of `pages`, in order."""
     text = '\n'.join(open(page).read() for page in pages)
@@ -312,8 +358,8 @@ class Workspace:
         self.ran.append(body.splitlines()[0])
         continue
       for command in bash_commands(body):
-        if command in self.ran:
-          continue  # the same command, run above (docs repeat the README).
+        if command in self.ran or _parts(command) <= self.ran_parts:
+          continue  # run above (docs repeat the README, or a part of it).
         reason = [r for k, r in NOT_RUNNABLE.items() if k in command]
         if reason:
           self.skipped.append((command, reason[0]))
@@ -342,6 +388,14 @@ class Workspace:
                           f'{command}\n{proc.stdout[-2000:]}\n'
                           f'{proc.stderr[-4000:]}')
     self.ran.append(command)
+    self.ran_parts |= _parts(command)
+
+
+def _parts(command):
+  """The programs a command runs: its parts between `&&`, as a user's
+  shell in the activated environment would run them."""
+  return {p.strip().replace('.venv/bin/python', 'python')
+          for p in command.split('&&')}
 
 
 def _on_this_machine(command, work):

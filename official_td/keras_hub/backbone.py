@@ -271,7 +271,7 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     """
     plain = keras_hub.models.BertBackbone.from_preset(
         preset, load_weights=load_weights)
-    settings = _read(preset, DROP_CONFIG_FILE, json.load) or {}
+    settings = read_preset_file(preset, DROP_CONFIG_FILE, json.load) or {}
     if 'allow_ids' not in kwargs and 'allow_ids' not in settings:
       vocabulary = _preset_vocabulary(preset)
       if vocabulary is None:
@@ -291,7 +291,7 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     config.pop('name', None)
     backbone = cls(**config)
     backbone.set_weights(plain.get_weights())
-    table = _read(preset, IMPORTANCE_FILE, np.load, 'rb')
+    table = read_preset_file(preset, IMPORTANCE_FILE, np.load, 'rb')
     if table is not None:
       backbone.importance.table.assign(table)
     return backbone
@@ -356,7 +356,7 @@ def _open(path, mode):
   return gfile.GFile(path, mode) if gfile else open(path, mode)  # pylint: disable=consider-using-with
 
 
-def _read(preset, name, load, mode='r'):
+def read_preset_file(preset, name, load, mode='r'):
   """`load(file)` of the preset's file `name` (None where it has none),
   through KerasHub's own preset files (`preset_utils.get_file`): a local or
   `gs://` directory, a Kaggle or Hugging Face handle alike."""
@@ -375,7 +375,7 @@ def _preset_vocabulary(preset):
   or a Hugging Face directory's vocab.txt, else KerasHub's tokenizer loader
   (Kaggle handles); None if it has none."""
   for name in ('assets/tokenizer/vocabulary.txt', 'vocab.txt'):
-    vocabulary = _read(preset, name, lambda f: [line.rstrip('\n')
+    vocabulary = read_preset_file(preset, name, lambda f: [line.rstrip('\n')
                                                 for line in f])
     if vocabulary is not None:
       return vocabulary

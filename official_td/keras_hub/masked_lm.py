@@ -1,11 +1,15 @@
 """TokenDropBertMaskedLM: masked-LM pretraining of the backbone with `fit`."""
 
+import json
+
 import keras
 from keras import ops
 import keras_hub
 import numpy as np
 from keras_hub.src.models.bert.bert_backbone import bert_kernel_initializer  # pylint: disable=g-direct-tensorflow-import
+from keras_hub.src.utils import preset_utils  # pylint: disable=g-direct-tensorflow-import
 
+from official_td.keras_hub import backbone as backbone_lib
 from official_td.keras_hub.backbone import TokenDropBertBackbone
 
 
@@ -79,6 +83,38 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     config = super().get_config()
     config['drop_seed_input'] = self.drop_seed_input
     return config
+
+  @classmethod
+  def from_preset(cls, preset, load_weights: bool = True, **kwargs):
+    """The task a `save_to_preset` wrote, or a fresh MLM head on any BERT
+    preset.
+
+    The backbone is `TokenDropBertBackbone.from_preset`'s (its table and
+    drop settings; `kwargs` override them, as there); the preprocessor the
+    preset's, where it has a tokenizer (or `preprocessor=`); the head's
+    weights and `drop_seed_input` its `task.weights.h5` and `task.json`,
+    where present. KerasHub's own `Task.from_preset` finds no task class for
+    the saved backbone config, which names `BertBackbone` so that KerasHub
+    loads the backbone without this package.
+    """
+    preprocessor = kwargs.pop('preprocessor', None)
+    drop_seed_input = kwargs.pop('drop_seed_input', None)
+    backbone = TokenDropBertBackbone.from_preset(
+        preset, load_weights=load_weights, **kwargs)
+    if preprocessor is None and backbone_lib.read_preset_file(
+        preset, preset_utils.TOKENIZER_CONFIG_FILE, lambda f: True):
+      preprocessor = cls.preprocessor_cls.from_preset(preset)
+    if drop_seed_input is None:
+      saved = backbone_lib.read_preset_file(
+          preset, preset_utils.TASK_CONFIG_FILE, json.load) or {}
+      drop_seed_input = saved.get('config', {}).get('drop_seed_input', False)
+    task = cls(backbone, preprocessor=preprocessor,
+               drop_seed_input=drop_seed_input)
+    if load_weights and backbone_lib.read_preset_file(
+        preset, preset_utils.TASK_WEIGHTS_FILE, lambda f: True, 'rb'):
+      task.load_task_weights(preset_utils.get_file(
+          preset, preset_utils.TASK_WEIGHTS_FILE))
+    return task
 
   # Without a preprocessor the batches are the model's inputs already:
   # Keras's own loops take them, with no `tf.data` (KerasHub's pipeline

@@ -1,4 +1,4 @@
-"""The Model Garden trainer's optimizers in Keras 3 (no TensorFlow)."""
+"""The Model Garden trainer's optimizers in Keras 3 (TensorFlow only on its backend)."""
 
 import keras
 
@@ -24,6 +24,30 @@ class BertSchedule(keras.optimizers.schedules.LearningRateSchedule):
   def get_config(self):
     return dict(peak=self.peak, train_steps=self.train_steps,
                 warmup_steps=self.warmup_steps, end=self.end)
+
+
+@keras.saving.register_keras_serializable(package='OfficialTD')
+class AdamW(keras.optimizers.AdamW):
+  """Keras's AdamW, clipping by the gradients' true global norm on every
+  backend.
+
+  Under TensorFlow an embedding lookup's gradient is a `tf.IndexedSlices`
+  (one row per token of the batch, repeated ids not summed), and Keras 3's
+  `global_norm` squares those rows one by one: the norm it clips by is not
+  the gradient's (4% more on the segment embedding of a 4-sequence batch),
+  so the same step clips differently than the Model Garden trainer and the
+  JAX backend (whose gradients are dense). Each gradient is made dense
+  before the norm (`tests/test_keras_hub.py` compares one step of both
+  trainers). An embedding's gradient is as large as the embedding at most,
+  the size of the Model Garden trainer's own tied-embedding gradient.
+  """
+
+  def _clip_gradients(self, grads):
+    if self.global_clipnorm and keras.backend.backend() == 'tensorflow':
+      # (TensorFlow is this backend; keras.ops keeps the IndexedSlices.)
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]
+    return super()._clip_gradients(grads)
 
 
 def decayed(variable) -> bool:
@@ -57,8 +81,8 @@ def build_optimizer(model: keras.Model, train_steps: int, type: str = 'adamw',  
         "(Keras 3's Lamb adapts LayerNorm and bias steps, the Model Garden's "
         "does not); set optimizer.type = 'adamw' or train with "
         'official_td.train.')
-  optimizer = keras.optimizers.AdamW(learning_rate=schedule,
-                                     weight_decay=0.01, epsilon=1e-6, **clip)
+  optimizer = AdamW(learning_rate=schedule,
+                    weight_decay=0.01, epsilon=1e-6, **clip)
   untrained = {id(v) for v in untrained}
   optimizer.exclude_from_weight_decay(var_list=[
       v for v in model.trainable_variables
