@@ -233,24 +233,26 @@ class KerasHubTest(tu.TestCase):
         vocab_lib.resolve_special_token_ids(cls.vocab_file),
         'BertForMaskedLM')
     step = dict(table_before=batch['table'])
-    for when in ('before', 'after'):
-      if when == 'after':
-        optimizer = pretraining.build_optimizer(pretraining.OptimizerConfig(
-            learning_rate=STEP['learning_rate'],
-            warmup_steps=STEP['warmup_steps'],
-            gradient_clip_norm=STEP['gradient_clip_norm']),
-            STEP['train_steps'])
-        with evaluator.dropping(model, True, K):
-          sums = mg_masked_lm.train_step(
-              model, optimizer, features, encoder.importance,
-              STEP['gradient_clip_norm'])
-        # The step clipped (so the comparison covers clipping).
-        assert float(sums['clipped']) == 1.0, sums
-      step[f'hf_{when}'] = os.path.join(cls.root, f'step_{when}')
+
+    def export(name):
+      step[f'hf_{name}'] = os.path.join(cls.root, f'step_{name}')
       huggingface.write_directory(
-          step[f'hf_{when}'], huggingface.tensors_of(
+          step[f'hf_{name}'], huggingface.tensors_of(
               encoder, masked_lm=model.masked_lm), hf_config,
           cls.vocab_file, casing=False)
+
+    export('before')
+    optimizer = pretraining.build_optimizer(pretraining.OptimizerConfig(
+        learning_rate=STEP['learning_rate'],
+        warmup_steps=STEP['warmup_steps'],
+        gradient_clip_norm=STEP['gradient_clip_norm']), STEP['train_steps'])
+    with evaluator.dropping(model, True, K):
+      sums = mg_masked_lm.train_step(model, optimizer, features,
+                                     encoder.importance,
+                                     STEP['gradient_clip_norm'])
+    # The step clipped (so the comparison covers clipping).
+    assert float(sums['clipped']) == 1.0, sums
+    export('after')
     step['table_after'] = encoder.importance.table.numpy()
     # AdamW's moments after the step, in the same layout: each exported in
     # place of its weight (0 for the pooler, which the step leaves out).
@@ -262,11 +264,7 @@ class KerasHubTest(tu.TestCase):
       for v in variables:
         v.assign(optimizer.get_slot(v, slot) if v.ref() in trained
                  else tf_keras.backend.zeros_like(v))
-      step[f'hf_{slot}'] = os.path.join(cls.root, f'step_{slot}')
-      huggingface.write_directory(
-          step[f'hf_{slot}'], huggingface.tensors_of(
-              encoder, masked_lm=model.masked_lm), hf_config,
-          cls.vocab_file, casing=False)
+      export(slot)
     for v, value in zip(variables, weights):
       v.assign(value)
     path = os.path.join(cls.root, 'step.npz')

@@ -358,7 +358,7 @@ class Workspace:
         self.ran.append(body.splitlines()[0])
         continue
       for command in bash_commands(body):
-        if command in self.ran or _parts(command) <= self.ran_parts:
+        if _parts(command) <= self.ran_parts:
           continue  # run above (docs repeat the README, or a part of it).
         reason = [r for k, r in NOT_RUNNABLE.items() if k in command]
         if reason:

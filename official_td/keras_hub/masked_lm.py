@@ -101,8 +101,8 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     drop_seed_input = kwargs.pop('drop_seed_input', None)
     backbone = TokenDropBertBackbone.from_preset(
         preset, load_weights=load_weights, **kwargs)
-    if preprocessor is None and backbone_lib.read_preset_file(
-        preset, preset_utils.TOKENIZER_CONFIG_FILE, lambda f: True):
+    if preprocessor is None and preset_utils.check_file_exists(
+        preset, preset_utils.TOKENIZER_CONFIG_FILE):
       preprocessor = cls.preprocessor_cls.from_preset(preset)
     if drop_seed_input is None:
       saved = backbone_lib.read_preset_file(
@@ -110,8 +110,8 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
       drop_seed_input = saved.get('config', {}).get('drop_seed_input', False)
     task = cls(backbone, preprocessor=preprocessor,
                drop_seed_input=drop_seed_input)
-    if load_weights and backbone_lib.read_preset_file(
-        preset, preset_utils.TASK_WEIGHTS_FILE, lambda f: True, 'rb'):
+    if load_weights and preset_utils.check_file_exists(
+        preset, preset_utils.TASK_WEIGHTS_FILE):
       task.load_task_weights(preset_utils.get_file(
           preset, preset_utils.TASK_WEIGHTS_FILE))
     return task
