@@ -66,6 +66,34 @@ def publish(staging: str, target: str, marker: Optional[str] = None):
   tf.io.gfile.rmtree(staging)
 
 
+def publish_into(staging: str, target: str, marker: str):
+  """Moves the files of the finished `staging` into the directory `target`,
+  which may exist (a run's checkpoints are there), the file named `marker`
+  last; a file of `target` that `staging` also holds is refused, never
+  overwritten. Local: a rename per file; elsewhere, a copy per file."""
+  if not tf.io.gfile.exists(target):
+    publish(staging, target, marker)
+    return
+  files = []
+  for root, _, names in tf.io.gfile.walk(staging):
+    files.extend(os.path.join(root, n) for n in names)
+  relative = {p: p[len(staging.rstrip('/')) + 1:] for p in files}
+  clashes = sorted(r for r in relative.values()
+                   if tf.io.gfile.exists(os.path.join(target, r)))
+  if clashes:
+    raise ValueError(f'{target!r} already holds {", ".join(clashes)}; '
+                     'it is never overwritten.')
+  marker_path = os.path.join(staging, marker)
+  for path in sorted(files, key=lambda p: (p == marker_path, p)):
+    destination = os.path.join(target, relative[path])
+    tf.io.gfile.makedirs(os.path.dirname(destination))
+    if is_local(target):
+      tf.io.gfile.rename(path, destination)
+    else:
+      tf.io.gfile.copy(path, destination)
+  tf.io.gfile.rmtree(staging)
+
+
 def write_json(path: str, value: Any):
   """Writes `value` as JSON to `path` whole or not at all.
 

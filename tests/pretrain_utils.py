@@ -5,13 +5,13 @@ import copy
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 
 from official_td.data.beam import pipeline
 from official_td.data.examples import options as data_options
 from official_td.data.text import sources
+from tests import entry_points
 from tests import testing_utils as tu
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,7 +120,7 @@ def env(**extra):
 
 
 def run_train(model_dir, bindings=(), timeout=600, check=True, **kwargs):
-  proc = subprocess.run(train_command(model_dir, bindings, **kwargs),
+  proc = entry_points.run(train_command(model_dir, bindings, **kwargs),
                         cwd=REPO, env=env(), capture_output=True, text=True,
                         timeout=timeout)
   if check and proc.returncode:
@@ -205,6 +205,6 @@ class TinyDataTestCase(tu.TestCase):
 
 def run_entry_point(module, args, timeout=600):
   """Runs `python -m MODULE ARGS` from the repository, as a user would."""
-  return subprocess.run([sys.executable, '-m', module] + list(args),
+  return entry_points.run([sys.executable, '-m', module] + list(args),
                         cwd=REPO, env=env(), capture_output=True, text=True,
                         timeout=timeout)

@@ -3,7 +3,6 @@
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 from official_td import keep
@@ -11,6 +10,7 @@ from official_td.benchmarks import data_ratios
 from official_td.benchmarks import flops
 from official_td.configs import encoders
 from official_td.configs import pretraining
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -48,7 +48,7 @@ class BenchmarkTest(tu.TestCase):
            '--hidden_size=16', '--num_attention_heads=2', '--inner_dim=32',
            '--vocab_size=200', '--seq_length=16', '--keep_k=8',
            '--max_predictions=3', '--batch_size=2', '--steps=2']
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+    proc = entry_points.run(cmd, cwd=REPO, capture_output=True, text=True,
                           timeout=300, check=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     expected_ratio = flops.FlopModel(
@@ -69,7 +69,7 @@ class BenchmarkTest(tu.TestCase):
            '--inner_dim=32', '--vocab_size=200', '--seq_length=16',
            '--keep_k=8', '--max_predictions=3', '--batch_size=2', '--steps=2',
            '--precision=mixed_float16']
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+    proc = entry_points.run(cmd, cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -82,7 +82,7 @@ class BenchmarkTest(tu.TestCase):
            '--inner_dim=32', '--vocab_size=200', '--seq_length=16',
            '--keep_k=8', '--max_predictions=3', '--batch_size=4',
            '--steps_per_loop=2', '--rounds=1', '--eval_batches=2']
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+    proc = entry_points.run(cmd, cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -103,7 +103,7 @@ class StepTimeFromConfigTest(pu.TinyDataTestCase):
     cmd = [sys.executable, '-m', 'official_td.benchmarks.step_time',
            '--gin_file=gin/experiments/ci_tiny.gin', '--steps=2']
     cmd += [f'--gin_bindings={b}' for b in self.bindings + settings]
-    proc = subprocess.run(cmd, cwd=REPO, env=pu.env(), capture_output=True,
+    proc = entry_points.run(cmd, cwd=REPO, env=pu.env(), capture_output=True,
                           text=True, timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     result = json.loads(proc.stdout.strip().splitlines()[-1])

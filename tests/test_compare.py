@@ -24,6 +24,7 @@ from official_td.study import preregistration
 from official_td.study import report as report_lib
 from official_td.study import runner
 from official_td.study import speedup as speedup_lib
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -508,7 +509,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # middle of its run of token_drop at budget 1.5 (~60
     # steps), once that run has written its first checkpoint (at step 10).
     killed = os.path.join(out, 'runs', 'token_drop_b1.50', 'seed42')
-    proc = subprocess.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
+    proc = entry_points.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
@@ -530,7 +531,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
 
     # A report before any seed has finished all its runs says so, and
     # changes nothing.
-    early = subprocess.run(self.command(out) + ['--report_only'],
+    early = entry_points.run(self.command(out) + ['--report_only'],
                            cwd=pu.REPO, env=pu.env(), capture_output=True,
                            text=True, timeout=300)
     pu.assert_clean_error(self, early, 'No seed of the study in')
@@ -539,7 +540,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertFalse(os.path.exists(os.path.join(out, 'study.csv')))
 
     # A different study in the same directory is refused before any work.
-    other = subprocess.run(self.command(out, budgets=(0.6,)), cwd=pu.REPO,
+    other = entry_points.run(self.command(out, budgets=(0.6,)), cwd=pu.REPO,
                            env=pu.env(), capture_output=True, text=True,
                            timeout=300)
     pu.assert_clean_error(
@@ -547,7 +548,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
         'plan_sha256 differ)')
 
     # The same command finishes the study without redoing finished runs.
-    rerun = subprocess.run(self.command(out), cwd=pu.REPO, env=pu.env(),
+    rerun = entry_points.run(self.command(out), cwd=pu.REPO, env=pu.env(),
                            capture_output=True, text=True, timeout=1200)
     self.assertEqual(rerun.returncode, 0, rerun.stdout[-3000:] +
                      rerun.stderr[-5000:])
@@ -693,7 +694,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # A run not trained under the plan: the report states no choice.
     os.remove(os.path.join(out, 'plan_records', 'token_drop_b0.50',
                            'seed43.json'))
-    refused = subprocess.run(self.command(out) + ['--report_only'],
+    refused = entry_points.run(self.command(out) + ['--report_only'],
                              cwd=pu.REPO, env=pu.env(), capture_output=True,
                              text=True, timeout=300)
     self.assertEqual(refused.returncode, 0, refused.stderr[-3000:])
@@ -720,7 +721,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # A report does not add baseline budgets to the study (it would leave
     # every seed pending); the flag reaches the recorded settings.
     stored = open(os.path.join(out, 'study.json')).read()
-    added = subprocess.run(
+    added = entry_points.run(
         self.command(out, baseline_budgets=(2,)) + ['--report_only'],
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
         timeout=300)
@@ -735,7 +736,7 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     unfinished = os.path.join(partial, 'runs', 'token_drop_b0.50', 'seed43')
     os.remove(os.path.join(unfinished, 'results.json'))
     before = sorted(os.listdir(unfinished))
-    proc = subprocess.run(self.command(partial) + ['--report_only'],
+    proc = entry_points.run(self.command(partial) + ['--report_only'],
                           cwd=pu.REPO, env=pu.env(), capture_output=True,
                           text=True, timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-5000:])
@@ -770,7 +771,7 @@ class CommittedStudyTest(tu.TestCase):
     shutil.copytree(committed, out)
     if os.path.exists(os.path.join(out, 'README.md')):
       os.remove(os.path.join(out, 'README.md'))
-    proc = subprocess.run(
+    proc = entry_points.run(
         [sys.executable, '-m', 'official_td.study', '--report_only',
          f'--output_dir={out}'] + flags,
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,

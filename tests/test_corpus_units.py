@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 
@@ -17,6 +16,7 @@ from official_td.data.beam import pipeline
 from official_td.data.examples import options as data_options
 from official_td.data.text import readers
 from official_td.data.text import sources
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -201,7 +201,7 @@ class BlockPipelineTest(tu.TestCase):
     outputs = []
     for workers in (1, 2):
       out = os.path.join(root, f'out{workers}')
-      proc = subprocess.run(
+      proc = entry_points.run(
           [sys.executable, '-m', 'official_td.data.create_pretraining_data',
            f'--input_files={path}', f'--output_dir={out}',
            '--build_vocab_size=200', '--seq_length=32',

@@ -48,6 +48,7 @@ from official_td.data.text import sources
 from official_td.input import dynamic_masking
 from official_td.input import show
 from official_td.input import validate
+from tests import entry_points
 from tests import masking_reference
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
@@ -673,7 +674,7 @@ class OutputsTest(tu.TestCase):
                '--build_vocab_size=500', '--seq_length=32',
                '--max_predictions_per_seq=5', '--num_workers=2']
     # A session of its own: the kill takes the Beam worker processes too.
-    proc = subprocess.Popen(command, cwd=pu.REPO, env=pu.env(),
+    proc = entry_points.Popen(command, cwd=pu.REPO, env=pu.env(),
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     marker = os.path.join(out, '.incomplete')
@@ -687,7 +688,7 @@ class OutputsTest(tu.TestCase):
     self.assertFalse(os.path.exists(os.path.join(out, 'data_summary.json')))
     with self.assertRaisesRegex(ValueError, 'has no data_summary.json'):
       rundir.read_data_summary(out)  # what training checks first.
-    rerun = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
+    rerun = entry_points.run(command, cwd=pu.REPO, env=pu.env(),
                            capture_output=True, text=True, timeout=600)
     self.assertEqual(rerun.returncode, 0, rerun.stderr[-3000:])
     summary = json.load(open(os.path.join(out, 'data_summary.json')))
@@ -800,7 +801,7 @@ class WorkerPackagingTest(tu.TestCase):
               ] + self.REMOTE + [
                   '--requirements_file=requirements-worker.txt',
                   '--requirements_cache=skip', '--dry_run=True', '--no_auth']
-    proc = subprocess.run(command, cwd=pu.REPO, env=pu.env(),
+    proc = entry_points.run(command, cwd=pu.REPO, env=pu.env(),
                           capture_output=True, text=True, timeout=600)
     self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] +
                      proc.stderr[-3000:])
@@ -819,7 +820,7 @@ class WorkerPackagingTest(tu.TestCase):
     self.assertIn('workflow.tar.gz', job['staged'])
     self.assertIn('requirements.txt', job['staged'])
     # An option only the DataflowRunner has is refused elsewhere, up front.
-    proc = subprocess.run(command[:8] + [
+    proc = entry_points.run(command[:8] + [
         f'--output_dir={os.path.join(work, "out")}', '--dry_run=True'],
                           cwd=pu.REPO, env=pu.env(), capture_output=True,
                           text=True, timeout=600)
@@ -889,7 +890,7 @@ class BadInputTest(tu.TestCase):
     data = open(bad, 'rb').read()
     open(bad, 'wb').write(data[:len(data) // 2])  # truncated.
     out = os.path.join(root, 'data')
-    proc = subprocess.run(
+    proc = entry_points.run(
         [sys.executable, '-m', 'official_td.data.create_pretraining_data',
          f'--input_files={root}/*.txt.gz', f'--output_dir={out}',
          '--build_vocab_size=100', '--vocab_sample_mb=1', '--seq_length=32',
@@ -939,7 +940,7 @@ class BadInputTest(tu.TestCase):
 
   def test_unknown_runner_option_on_the_command_line(self):
     out = os.path.join(tempfile.mkdtemp(), 'data')
-    proc = subprocess.run(
+    proc = entry_points.run(
         [sys.executable, '-m', 'official_td.data.create_pretraining_data',
          f'--output_dir={out}', '--build_vocab_size=100', '--num_workrs=2'],
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,

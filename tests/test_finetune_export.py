@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -22,6 +21,7 @@ from official_td import export
 from official_td import vocab as vocab_lib
 from official_td.interop import hf_export
 from official_td.tasks import classification
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -89,7 +89,7 @@ class FinetuneExportTest(tu.TestCase):
                 'finetune.learning_rate = 3e-3',
                 'finetune.dropout = 0.0',
                 "finetune.mixed_precision = 'mixed_float16'"]
-    proc = subprocess.run(
+    proc = entry_points.run(
         [sys.executable, '-m', 'official_td.finetune',
          '--gin_file=gin/finetune/csv.gin', f'--model_dir={model_dir}'] +
         [f'--gin_bindings={b}' for b in bindings],
@@ -155,7 +155,7 @@ class FinetuneExportTest(tu.TestCase):
       self.assertFalse(os.path.exists(model_dir), message)
 
   def run_python(self, code):
-    proc = subprocess.run([sys.executable, '-c', code], cwd=pu.REPO,
+    proc = entry_points.run([sys.executable, '-c', code], cwd=pu.REPO,
                           env=pu.env(), capture_output=True, text=True,
                           timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
@@ -164,7 +164,7 @@ class FinetuneExportTest(tu.TestCase):
   def test_encoder_export_loads_in_a_fresh_process_with_same_outputs(self):
     path = export.export(self.pretrained, self.exports, 'encoder', 1, 16)
     self.assertEqual(path, os.path.join(self.exports, 'encoder', '1'))
-    show = subprocess.run(
+    show = entry_points.run(
         [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
          'show', '--dir', path, '--all'], capture_output=True, text=True,
         timeout=300, env=pu.env())
@@ -201,7 +201,7 @@ class FinetuneExportTest(tu.TestCase):
     path = export.export(self.finetuned, self.exports, 'classifier', 3)
     module = export.build_serving_module(self.finetuned)
     expected = module.serve_text(tf.constant(TEXTS[:1]))
-    proc = subprocess.run(
+    proc = entry_points.run(
         [sys.executable, '-m', 'official_td.saved_model_cli', 'run', '--dir',
          path, '--tag_set', 'serve', '--signature_def', 'serving_default',
          '--input_exprs', f'text=["{TEXTS[0]}"]'], cwd=pu.REPO, env=pu.env(),

@@ -21,6 +21,7 @@ from official_td.interop import bert_config
 from official_td.interop import hf_checkpoint
 from official_td.interop import huggingface
 from official_td.tasks import classification
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import checkpoint_utils
 from tests.checkpoint_utils import write_google_bert_directory
@@ -108,7 +109,7 @@ class InteropTest(pu.TinyDataTestCase):
 
   @classmethod
   def export(cls, model_dir, export_dir):
-    return subprocess.run(
+    return entry_points.run(
         [sys.executable, '-m', 'official_td.export', '--format=huggingface',
          f'--model_dir={model_dir}', f'--export_dir={export_dir}'],
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
@@ -129,7 +130,7 @@ class InteropTest(pu.TinyDataTestCase):
     paths = [os.path.join(self.root, f'{n}{time.time_ns()}.npy')
              for n in ('in', 'seq', 'pooled')]
     np.save(paths[0], np.stack([ids, mask, segments]))
-    proc = subprocess.run([sys.executable, '-c', KERAS_HUB, hf_dir] + paths,
+    proc = entry_points.run([sys.executable, '-c', KERAS_HUB, hf_dir] + paths,
                           cwd=pu.REPO, env=pu.env(), capture_output=True,
                           text=True, timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
@@ -297,7 +298,7 @@ class InteropTest(pu.TinyDataTestCase):
     # Killed after a checkpoint past step 0, the re-run resumes from its own
     # directory and ends where the uninterrupted run ended.
     killed = os.path.join(self.root, 'from_hf_killed')
-    run = subprocess.Popen(
+    run = entry_points.Popen(
         pu.train_command(killed, self.init_bindings(published)),
         cwd=pu.REPO, env=pu.env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)

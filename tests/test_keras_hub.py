@@ -11,9 +11,11 @@ the independent computations.
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import tf_keras
@@ -473,3 +475,86 @@ class KerasHubTest(tu.TestCase):
     # the table, the 2 full-sequence steps after them did not.
     self.assertGreater(r['schedule_table_moved'], 1e-3)
     self.assertLess(r['schedule_table_diff'], 1e-6)
+
+
+class KerasHubTrainResumeTest(pu.TinyDataTestCase):
+  """`official_td.keras_hub.train` killed after a checkpoint and run again
+  ends where an unbroken run ends: the data read on from the step, the
+  optimizer, the table, the dropout seeds and the keep phase restored."""
+
+  def train(self, name, extra=(), error=None, **popen):
+    """Runs the trainer (`popen`: started, not waited for); `error`: the
+    run must end with that one clean error."""
+    # Dropout on (its seeds are state) and a keep schedule whose last phase,
+    # full sequences from step 15, begins after the kill.
+    command = [sys.executable, '-m', 'official_td.keras_hub.train',
+               '--gin_file=gin/experiments/ci_tiny.gin',
+               f'--model_dir={os.path.join(self.root, name)}'] + [
+                   f'--gin_bindings={b}' for b in self.bindings + [
+                       'encoder.dropout = 0.1', 'run.train_steps = 20',
+                       'run.steps_per_loop = 5', 'run.checkpoint_interval = 5',
+                       'run.full_sequence_fraction = 0.25'] + list(extra)]
+    env = pu.env(KERAS_BACKEND='jax')
+    if popen:
+      return subprocess.Popen(command, cwd=pu.REPO, env=env, **popen)
+    proc = subprocess.run(command, cwd=pu.REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    if error:
+      pu.assert_clean_error(self, proc, error)
+    else:
+      self.assertEqual(proc.returncode, 0, proc.stdout[-2000:] +
+                       proc.stderr[-4000:])
+    return proc
+
+  def test_a_killed_run_resumes_to_the_unbroken_runs_weights_and_table(self):
+    import h5py  # pylint: disable=g-import-not-at-top
+    self.train('unbroken')
+    killed = os.path.join(self.root, 'killed')
+    proc = self.train('killed', stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+    # The checkpoint state file, written whole after the checkpoint it names
+    # (read here as JSON: this process holds the Model Garden's Keras).
+    state = os.path.join(killed, 'checkpoints', 'checkpoint.json')
+    deadline = time.time() + 300
+    step = 0
+    while step < 10 and proc.poll() is None and time.time() < deadline:
+      step = json.load(open(state))['step'] if os.path.exists(state) else 0
+      time.sleep(0.01)  # polling interval, not synchronization.
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    self.assertGreaterEqual(step, 10)
+    self.assertFalse(os.path.exists(os.path.join(killed, 'results.json')),
+                     'the run finished before it could be killed')
+    # Other settings are refused before any work, naming them.
+    before = sorted(os.listdir(os.path.join(killed, 'checkpoints')))
+    self.train('killed', ['run.train_steps = 30', 'encoder.dropout = 0.0'],
+               error="holds a run with other settings (encoder.dropout, "
+               "run.train_steps)")
+    self.assertEqual(sorted(os.listdir(os.path.join(killed, 'checkpoints'))),
+                     before)
+    resumed = self.train('killed')
+    self.assertIn(f'Resuming from step {step}', resumed.stdout)
+    # Finished: never written over.
+    self.train('killed', error='holds a finished run')
+
+    def weights(name):
+      out = {}
+      with h5py.File(os.path.join(self.root, name, 'model.weights.h5')) as f:
+        f.visititems(lambda path, item: out.__setitem__(path, item[()])
+                     if isinstance(item, h5py.Dataset) else None)
+      return out
+
+    unbroken, got = weights('unbroken'), weights('killed')
+    self.assertLen(unbroken, 5 + 16 * 3 + 2)  # every backbone weight.
+    self.assertEqual(sorted(got), sorted(unbroken))
+    for path, value in unbroken.items():
+      self.assertAllEqual(got[path], value, msg=path)
+    table = lambda name: np.load(os.path.join(self.root, name,
+                                              'token_importance.npy'))
+    self.assertAllEqual(table('killed'), table('unbroken'))
+    self.assertGreater(np.abs(table('unbroken') - 10.0).max(), 1e-3)
+    results = [json.load(open(os.path.join(self.root, name, 'results.json')))
+               for name in ('unbroken', 'killed')]
+    self.assertEqual(results[1]['resumed_from_step'], step)
+    self.assertEqual(results[1]['history'], results[0]['history'])
+    self.assertEqual(results[1]['eval_mlm_loss'], results[0]['eval_mlm_loss'])

@@ -21,6 +21,7 @@ from official_td.configs import encoders
 from official_td.configs import pretraining
 from official_td.input import pretrain_dataloader as td_dataloader
 from official_td.tasks import masked_lm
+from tests import entry_points
 from tests import pretrain_utils as pu
 
 
@@ -116,7 +117,7 @@ def start_workers(command, env_of, attempts=3):
         s.bind(('127.0.0.1', 0))
         ports.append(s.getsockname()[1])
     cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
-    procs = [subprocess.Popen(
+    procs = [entry_points.Popen(
         command, cwd=pu.REPO, env=env_of(json.dumps(
             {'cluster': cluster, 'task': {'type': 'worker', 'index': i}})),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -225,7 +226,7 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
   def kill_after_checkpoint(self, model_dir, bindings, min_step):
     """Starts a run in `model_dir`, SIGKILLs it once it has checkpointed at
     or after `min_step`; returns the latest checkpoint's step."""
-    proc = subprocess.Popen(pu.train_command(model_dir, bindings), cwd=pu.REPO,
+    proc = entry_points.Popen(pu.train_command(model_dir, bindings), cwd=pu.REPO,
                             env=pu.env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     # Kill only once TF's checkpoint state names a checkpoint: the state file
@@ -589,7 +590,7 @@ class BadInputTest(pu.TinyDataTestCase):
     empty = os.path.join(self.root, 'empty.txt')
     open(empty, 'w').write('\n\n  \n')
     out = os.path.join(self.root, 'empty_data')
-    proc = subprocess.run(
+    proc = entry_points.run(
         [pu.sys.executable, '-m', 'official_td.data.create_pretraining_data',
          f'--input_files={empty}', f'--output_dir={out}',
          '--build_vocab_size=100'],

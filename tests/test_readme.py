@@ -32,6 +32,7 @@ import tempfile
 
 from tests import checkpoint_utils
 from tests import corpus_fakes
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -310,9 +311,10 @@ class Workspace:
       os.symlink(os.path.join(pu.REPO, name), os.path.join(work, name))
     bindir = os.path.join(work, 'bin')
     os.makedirs(bindir)
-    with open(os.path.join(bindir, 'python'), 'w') as f:
-      f.write(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
-    os.chmod(os.path.join(bindir, 'python'), 0o755)
+    # The shell's `python`: the venv's interpreter, or for a Model Garden
+    # entry point a process forked from a warm one (tests/entry_points.py).
+    self.relay = entry_points.Relay().__enter__()
+    self.relay.shim(os.path.join(bindir, 'python'))
     for tool in ('saved_model_cli',):
       os.symlink(os.path.join(os.path.dirname(sys.executable), tool),
                  os.path.join(bindir, tool))
@@ -331,6 +333,7 @@ class Workspace:
     return self
 
   def __exit__(self, *exc):
+    self.relay.__exit__(*exc)
     shutil.rmtree(self.path, ignore_errors=True)
 
   def read(self, *parts):

@@ -84,6 +84,21 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     config['drop_seed_input'] = self.drop_seed_input
     return config
 
+  def compile(self, optimizer='auto', loss='auto', weighted_metrics='auto',
+              **kwargs):
+    """KerasHub's `MaskedLM.compile`, without a compiled loss: the loss is
+    `compute_loss`'s (the weighted masked-LM loss, and the table's update),
+    so a loss given here would be ignored; it is refused instead. (An
+    unused compiled loss would also stay unbuilt, and `fit` would read a
+    batch of a throwaway iterator of its data to build it.)"""
+    if loss not in ('auto', None):
+      raise ValueError(
+          f'loss={loss!r}: TokenDropBertMaskedLM computes its own loss (the '
+          'weighted masked-LM loss that also updates the importance table); '
+          'compile it without `loss`.')
+    super().compile(optimizer=optimizer, loss=None,
+                    weighted_metrics=weighted_metrics, **kwargs)
+
   @classmethod
   def from_preset(cls, preset, load_weights: bool = True, **kwargs):
     """The task a `save_to_preset` wrote, or a fresh MLM head on any BERT
@@ -165,14 +180,21 @@ class KeepSchedule(keras.callbacks.Callback):
     # the step before it and would stall the backend's asynchronous dispatch.
     self.step = int(keras.ops.convert_to_numpy(
         self.model.optimizer.iterations))
+    if self.step not in self.starts:
+      # A resumed run: the phase the step is in.
+      begun = [start for start in self.starts if start < self.step]
+      if begun:
+        self._enter(self.starts[max(begun)])
 
   def on_train_batch_begin(self, batch, logs=None):
     if self.step in self.starts:
-      keep_k = self.starts[self.step]
-      drop = keep_k < self.seq_length
-      self.backbone.set_dropping(drop, keep_k if drop else None)
-      self.model.make_train_function(force=True)
+      self._enter(self.starts[self.step])
     self.step += 1
+
+  def _enter(self, keep_k):
+    drop = keep_k < self.seq_length
+    self.backbone.set_dropping(drop, keep_k if drop else None)
+    self.model.make_train_function(force=True)
 
 
 def _distributed_devices() -> int:

@@ -160,6 +160,7 @@ class TokenImportance(keras.layers.Layer):
         shape=(self.vocab_size,), name='importance', trainable=False,
         initializer=keras.initializers.Constant(
             0.0 if mode == 'frequency' else self.initial_value))
+    self.built = True  # its state is made here, whatever it is called on.
 
   def call(self, token_ids):
     if self.mode == 'random':

@@ -11,10 +11,15 @@ stays with `official_td.train`), the same masked-LM head (tanh GELU, layer
 norm epsilon 1e-12) and precision (`run.mixed_precision`). It ends with the
 held-out MLM loss on full sequences, whatever phase the keep schedule ended
 in, and with `run.eval_with_dropping` also with the last dropping phase's k
-(`eval_dropped_*`), as `official_td.train` does, and writes
-`--model_dir` whole: a KerasHub preset (a `BertBackbone` KerasHub loads
-unchanged, the tokenizer with the data's casing, the importance table) and
-`results.json`.
+(`eval_dropped_*`), as `official_td.train` does. Every
+`run.checkpoint_interval` steps (at the end of a loop) it checkpoints to
+`--model_dir/checkpoints` (`official_td.keras_hub.checkpoints`); the same
+command, run again after a crash or a kill, resumes from the last checkpoint
+and ends where an unbroken run ends (the data read on from the step, the
+weights, optimizer, table and dropout seeds restored); other settings are
+refused. At the end it writes a KerasHub preset into `--model_dir` (a
+`BertBackbone` KerasHub loads unchanged, the tokenizer with the data's casing,
+the importance table), `results.json` last.
 
 Reads TFRecords with `tf.data`, so it needs TensorFlow beside the backend;
 the backbone and task themselves (`official_td.keras_hub`) do not.
@@ -41,11 +46,14 @@ from official_td.configs import encoder_config as encoder_config_lib
 from official_td.configs import pretraining
 from official_td.input import pretrain_dataloader
 from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import checkpoints
 from official_td.keras_hub import evaluation as evaluation_lib
 from official_td.keras_hub import masked_lm
 from official_td.keras_hub import optimization
 
 RESULTS = rundir.RESULTS
+# The run's settings, beside its checkpoints: a resume must match them.
+SETTINGS = 'settings.json'
 
 
 def build_backbone(encoder: configurables.encoders.EncoderConfig,
@@ -71,9 +79,11 @@ def build_backbone(encoder: configurables.encoders.EncoderConfig,
       **backbone_lib.TokenDropBertBackbone.special_ids(vocab))
 
 
-def keras_batches(features_dataset, global_batch_size: int, seed: int):
+def keras_batches(features_dataset, global_batch_size: int, seed: int,
+                  first_step: int = 0):
   """This project's feature batches as `fit`'s (x, y, sample_weight), with
-  the Model Garden trainer's drop seeds (the example's global index)."""
+  the Model Garden trainer's drop seeds (the example's global index; the
+  first batch is step `first_step`'s)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   def convert(step, f):
@@ -85,17 +95,17 @@ def keras_batches(features_dataset, global_batch_size: int, seed: int):
              drop_seed=keep.drop_seeds(first, tf.range(local), seed))
     return x, f['masked_lm_ids'], f['masked_lm_weights']
 
-  return features_dataset.enumerate().map(convert)
+  return features_dataset.enumerate(first_step).map(convert)
 
 
 def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
              ) -> Dict:
-  """Trains and writes `model_dir` (refused if it exists); returns results."""
+  """Trains and writes `model_dir`, resuming the run there if it holds one
+  of the same settings that has not finished; returns results."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if tf.io.gfile.exists(model_dir):
-    raise ValueError(f'{model_dir!r} exists; official_td.keras_hub.train '
-                     'writes a new directory. Choose a new --model_dir.')
   run = dataclasses.replace(run, model_dir=model_dir)
+  settings = _settings(encoder_config, data, run, optimizer_config)
+  resume = _resumable(model_dir, settings)
   encoder_config, data, init_source = train_lib.prepare(
       encoder_config, data, run, optimizer_config)
   if init_source is not None:
@@ -151,22 +161,48 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   task.compile(optimizer=optimization.build_optimizer(
       task, run.train_steps, **dataclasses.asdict(optimizer_config),
       untrained=backbone.pooled_dense.weights), jit_compile=True)
-  train = keras_batches(pretrain_dataloader.load_dataset(
-      data.train_data, data, run.global_batch_size, True, run.seed,
-      masking=masking), run.global_batch_size, run.seed)
   phases = keep.phase_steps(
       keep.keep_phases(run, data.seq_length,
                        keep.encoder_keep_k(encoder_config, data.seq_length)),
       run.train_steps)
   schedule = masked_lm.KeepSchedule(backbone, phases, data.seq_length)
   log = LoopLog(run.train_steps)
+  step, seconds_before = 0, 0.0
+  created = not tf.io.gfile.exists(model_dir)
+  if resume is not None:
+    checkpoints.restore(task, model_dir, resume)
+    step, seconds_before = resume['step'], resume['train_seconds']
+    log.history = resume['history']
+    print(f'Resuming from step {step} ({model_dir})', flush=True)
+  else:
+    tf.io.gfile.makedirs(os.path.join(model_dir, checkpoints.DIRECTORY))
+    publish.write_json(os.path.join(model_dir, checkpoints.DIRECTORY,
+                                    SETTINGS), settings)
+  # A resumed run reads on from its step (the pipeline is deterministic), or
+  # with run.resume_data_position = False a fresh order, as official_td.train.
+  skip = step if run.resume_data_position else 0
+  train = keras_batches(pretrain_dataloader.load_dataset(
+      data.train_data, data, run.global_batch_size, True,
+      run.seed if skip or not step else run.seed + step,
+      masking=masking).skip(skip), run.global_batch_size, run.seed, step)
+  _build_for_fit(task, train)
   start_time = time.time()
-  task.fit(train, steps_per_epoch=run.steps_per_loop,
-           epochs=run.train_steps // run.steps_per_loop, verbose=0,
-           callbacks=[schedule, log])
+  saver = checkpoints.Checkpointer(
+      model_dir, run.checkpoint_interval, run.train_steps,
+      lambda: dict(history=log.history,
+                   train_seconds=seconds_before + time.time() - start_time))
+  try:
+    task.fit(train, steps_per_epoch=run.steps_per_loop,
+             initial_epoch=step // run.steps_per_loop,
+             epochs=run.train_steps // run.steps_per_loop, verbose=0,
+             callbacks=[schedule, log, saver])
+  except BaseException:
+    if created and checkpoints.latest(model_dir) is None:
+      publish.remove_quietly(model_dir)  # nothing a rerun could resume.
+    raise
   # The keys official_td.train's results.json uses for the same facts.
-  results = dict(step=run.train_steps,
-                 train_seconds=time.time() - start_time,
+  results = dict(step=run.train_steps, resumed_from_step=step,
+                 train_seconds=seconds_before + time.time() - start_time,
                  keep_phases=[list(p) for p in phases],
                  data_lower_case=data.lower_case,
                  data_strip_accents=data.strip_accents,
@@ -191,9 +227,64 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   backbone.save_to_preset(staging)
   preprocessor.save_to_preset(staging)
   publish.write_json(os.path.join(staging, RESULTS), results)
-  publish.publish(staging, model_dir, marker=RESULTS)
+  publish.publish_into(staging, model_dir, marker=RESULTS)
   print(f'KerasHub preset: {model_dir}', flush=True)
   return results
+
+
+def _build_for_fit(task, train) -> None:
+  """Builds the task's loss and metrics from `train`'s element spec.
+
+  Keras's `fit` builds what is unbuilt from a batch of a first iterator of
+  the dataset, then trains on a second one; the input pipeline reshuffles on
+  each new iterator (as a repeated dataset must across epochs), so the run
+  would train on another order than `official_td.train` reads, one that
+  depends on Keras's internals. Built beforehand, `fit` iterates once.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  batch = tf.nest.map_structure(
+      lambda spec: np.zeros([d or 1 for d in spec.shape],
+                            spec.dtype.as_numpy_dtype), train.element_spec)
+  task._symbolic_build(data_batch=batch)  # pylint: disable=protected-access
+
+
+def _settings(encoder_config, data, run, optimizer_config) -> Dict:
+  """The gin settings of the run, as JSON values (not where it is: a run
+  moved to another directory resumes there)."""
+  import json  # pylint: disable=g-import-not-at-top
+  run = dataclasses.replace(run, model_dir=None)
+  return json.loads(json.dumps(dict(
+      encoder=dataclasses.asdict(encoder_config),
+      data=dataclasses.asdict(data), run=dataclasses.asdict(run),
+      optimizer=dataclasses.asdict(optimizer_config)), default=str))
+
+
+def _resumable(model_dir: str, settings: Dict):
+  """The checkpoint state to resume from, None for a new run; refuses a
+  finished run, a directory of something else and other settings."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not tf.io.gfile.exists(model_dir):
+    return None
+  if tf.io.gfile.exists(os.path.join(model_dir, RESULTS)):
+    raise ValueError(f'{model_dir!r} holds a finished run; it is never '
+                     'overwritten. Choose a new --model_dir.')
+  saved = os.path.join(model_dir, checkpoints.DIRECTORY, SETTINGS)
+  state = checkpoints.latest(model_dir)
+  if state is None or not tf.io.gfile.exists(saved):
+    raise ValueError(f'{model_dir!r} exists and holds no run of '
+                     'official_td.keras_hub.train to resume. Choose a new '
+                     '--model_dir.')
+  before = publish.read_json(saved)
+  differ = sorted(f'{group}.{key}' for group in settings
+                  for key in set(settings[group]) | set(before.get(group, {}))
+                  if settings[group].get(key) != before.get(group, {}).get(key))
+  if differ:
+    raise ValueError(
+        f'{model_dir!r} holds a run with other settings ({", ".join(differ)}'
+        '): resume it with the settings it was made with '
+        f'({saved}), or choose a new --model_dir.')
+  return state
 
 
 def keras_hub_tokenizer(vocab, casing: casing_lib.Casing):
