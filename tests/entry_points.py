@@ -16,15 +16,20 @@ the KerasHub room (Keras 3, which a process with tf_keras loaded cannot be)
 go to `subprocess` unchanged. The README's commands run in bash as a user's
 shell runs them; its `python` is `Relay.shim`, which hands a Model Garden
 entry point to the test process to fork and execs the real interpreter for
-anything else. What a fresh interpreter alone would catch (an import-order
-mistake) still meets one: the study's runs and the installed console command
-(tests/test_packaging.py) start from a bare interpreter.
+anything else; the runs it forks have that shim as their `sys.executable`, so
+the entry points they start (the study's runs) are forked as well. The
+entry points a test starts itself start theirs from the real interpreter: a
+test may kill a run's process group (the study's), and a forked run is no
+member of it. What a fresh interpreter alone would catch (an import-order
+mistake) meets one there, in the installed console command
+(tests/test_packaging.py) and in the KerasHub room.
 """
 
 import atexit
 import base64
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import runpy
 import shutil
@@ -74,8 +79,10 @@ def forkable(args):
   return None
 
 
-def _child(module, argv, cwd, env, new_session, stdout, stderr):
-  """The run, in the forked process."""
+def _child(module, argv, cwd, env, new_session, stdout, stderr, executable):
+  """The run, in the forked process, with `executable` as its
+  `sys.executable` (see Relay)."""
+  sys.executable = executable
   if new_session:
     os.setsid()
   os.chdir(cwd)
@@ -131,7 +138,7 @@ class _Forked:
   PIPE or DEVNULL: nothing reads them while it runs)."""
 
   def __init__(self, args, cwd=None, env=None, stdout=None, stderr=None,
-               start_new_session=False):
+               start_new_session=False, executable=sys.executable):
     module = forkable(args)
     self.args = args
     self._dir = tempfile.mkdtemp()
@@ -142,7 +149,7 @@ class _Forked:
     self._process = _context().Process(target=_child, args=(
         module, args[3:], cwd or os.getcwd(), dict(os.environ if env is None
                                                    else env),
-        start_new_session, *self._paths))
+        start_new_session, *self._paths, executable))
     self._process.start()
     self.pid = self._process.pid
     self.returncode = None
@@ -208,6 +215,20 @@ os.execv({python!r}, [{python!r}] + args)
 """
 
 
+_RELAY = []
+_RELAY_LOCK = threading.Lock()
+
+
+def shared_relay():
+  """This process's Relay (started on first use, closed at exit)."""
+  with _RELAY_LOCK:
+    if not _RELAY:
+      relay = Relay()
+      atexit.register(relay.close)
+      _RELAY.append(relay)
+    return _RELAY[0]
+
+
 class Relay:
   """Runs the entry points a `python` shim hands over, forked as above.
 
@@ -215,8 +236,8 @@ class Relay:
   `python -m official_td.X ARGS`, sends its arguments, working directory and
   environment over a Unix socket, writes the run's stdout and stderr back to
   its own and exits with its status; called any other way, it becomes the
-  real interpreter (exec). Used as a context manager: the socket lives while
-  the commands run."""
+  real interpreter (exec). `shim_path` is one in the relay's directory. A
+  thread serves each request while the relay is open."""
 
   def __init__(self):
     self._dir = tempfile.mkdtemp()
@@ -225,12 +246,11 @@ class Relay:
     self._socket.bind(self.path)
     self._socket.listen()
     self._thread = threading.Thread(target=self._serve, daemon=True)
-
-  def __enter__(self):
     self._thread.start()
-    return self
+    self.shim_path = os.path.join(self._dir, 'python')
+    self.shim(self.shim_path)
 
-  def __exit__(self, *exc):
+  def close(self):
     self._socket.shutdown(socket.SHUT_RDWR)
     self._socket.close()
     self._thread.join()
@@ -260,9 +280,17 @@ class Relay:
       request = json.loads(reader.readline())
       proc = _Forked([sys.executable] + request['args'], cwd=request['cwd'],
                      env=request['env'], stdout=subprocess.PIPE,
-                     stderr=subprocess.PIPE)
+                     stderr=subprocess.PIPE, executable=self.shim_path)
+      # The shim gone (killed) before the run ends: the run goes too.
+      ready = multiprocessing.connection.wait(
+          [proc._process.sentinel, connection])  # pylint: disable=protected-access
+      if connection in ready and proc.poll() is None:
+        proc.kill()
       stdout, stderr = proc.communicate(text=False)
-      connection.sendall(json.dumps(dict(
-          code=proc.returncode,
-          stdout=base64.b64encode(stdout).decode(),
-          stderr=base64.b64encode(stderr).decode())).encode())
+      try:
+        connection.sendall(json.dumps(dict(
+            code=proc.returncode,
+            stdout=base64.b64encode(stdout).decode(),
+            stderr=base64.b64encode(stderr).decode())).encode())
+      except BrokenPipeError:
+        pass  # nobody waits for the answer.

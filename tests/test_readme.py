@@ -313,8 +313,7 @@ class Workspace:
     os.makedirs(bindir)
     # The shell's `python`: the venv's interpreter, or for a Model Garden
     # entry point a process forked from a warm one (tests/entry_points.py).
-    self.relay = entry_points.Relay().__enter__()
-    self.relay.shim(os.path.join(bindir, 'python'))
+    entry_points.shared_relay().shim(os.path.join(bindir, 'python'))
     for tool in ('saved_model_cli',):
       os.symlink(os.path.join(os.path.dirname(sys.executable), tool),
                  os.path.join(bindir, tool))
@@ -333,7 +332,6 @@ class Workspace:
     return self
 
   def __exit__(self, *exc):
-    self.relay.__exit__(*exc)
     shutil.rmtree(self.path, ignore_errors=True)
 
   def read(self, *parts):
