@@ -53,16 +53,28 @@ def publish(staging: str, target: str, marker: Optional[str] = None):
   if is_local(target):
     tf.io.gfile.rename(staging, target)
     return
-  files = []
+  _move_files(staging, target, marker, tf.io.gfile.copy)
+
+
+def _files(staging: str):
+  """{path: path relative to `staging`} of every file under it."""
+  files = {}
   for root, _, names in tf.io.gfile.walk(staging):
-    files.extend(os.path.join(root, n) for n in names)
+    for name in names:
+      path = os.path.join(root, name)
+      files[path] = path[len(staging.rstrip('/')) + 1:]
+  return files
+
+
+def _move_files(staging: str, target: str, marker: Optional[str], move):
+  """`move`s each file of `staging` to its place under `target`, the file
+  named `marker` last, then deletes `staging`."""
+  files = _files(staging)
   marker_path = os.path.join(staging, marker) if marker else None
-  files.sort(key=lambda p: (p == marker_path, p))
-  for path in files:
-    relative = path[len(staging.rstrip('/')) + 1:]
-    destination = os.path.join(target, relative)
+  for path in sorted(files, key=lambda p: (p == marker_path, p)):
+    destination = os.path.join(target, files[path])
     tf.io.gfile.makedirs(os.path.dirname(destination))
-    tf.io.gfile.copy(path, destination)
+    move(path, destination)
   tf.io.gfile.rmtree(staging)
 
 
@@ -74,24 +86,13 @@ def publish_into(staging: str, target: str, marker: str):
   if not tf.io.gfile.exists(target):
     publish(staging, target, marker)
     return
-  files = []
-  for root, _, names in tf.io.gfile.walk(staging):
-    files.extend(os.path.join(root, n) for n in names)
-  relative = {p: p[len(staging.rstrip('/')) + 1:] for p in files}
-  clashes = sorted(r for r in relative.values()
+  clashes = sorted(r for r in _files(staging).values()
                    if tf.io.gfile.exists(os.path.join(target, r)))
   if clashes:
     raise ValueError(f'{target!r} already holds {", ".join(clashes)}; '
                      'it is never overwritten.')
-  marker_path = os.path.join(staging, marker)
-  for path in sorted(files, key=lambda p: (p == marker_path, p)):
-    destination = os.path.join(target, relative[path])
-    tf.io.gfile.makedirs(os.path.dirname(destination))
-    if is_local(target):
-      tf.io.gfile.rename(path, destination)
-    else:
-      tf.io.gfile.copy(path, destination)
-  tf.io.gfile.rmtree(staging)
+  _move_files(staging, target, marker,
+              tf.io.gfile.rename if is_local(target) else tf.io.gfile.copy)
 
 
 def write_json(path: str, value: Any):

@@ -58,14 +58,14 @@ def save(task, model_dir: str, step: int, log: Dict) -> None:
     tf.io.gfile.copy(weights, hidden)
     tf.io.gfile.rename(hidden, os.path.join(directory, name), overwrite=True)
   previous = latest(model_dir)
-  kept = ([] if previous is None else previous['kept'])[-(KEEP - 1):]
+  before = [] if previous is None else previous['kept']
+  kept = before[-(KEEP - 1):] + [name]
   publish.write_json(os.path.join(directory, STATE), dict(
-      step=step, weights=name, kept=kept + [name],
+      step=step, weights=name, kept=kept,
       seed_states={v.path: [int(x) for x in
                             np.asarray(keras.ops.convert_to_numpy(v)).ravel()]
                    for v in _seed_states(task)}, **log))
-  for old in set(([] if previous is None else previous['kept'])) - set(
-      kept + [name]):
+  for old in set(before) - set(kept):
     publish.remove_quietly(os.path.join(directory, old))
 
 
@@ -84,7 +84,7 @@ def restore(task, model_dir: str, state: Dict) -> None:
     raise ValueError(
         f'{model_dir!r}: its checkpoint does not restore into this '
         'configuration (other dropout layers); resume it with the '
-        'configuration it was made with (its operative_config.gin), or '
+        f'settings it was made with ({DIRECTORY}/settings.json there), or '
         'choose a new --model_dir.')
   for path, value in state['seed_states'].items():
     variable = seeds[path]
