@@ -17,12 +17,13 @@ go to `subprocess` unchanged. The README's commands run in bash as a user's
 shell runs them; its `python` is `Relay.shim`, which hands a Model Garden
 entry point to the test process to fork and execs the real interpreter for
 anything else; the runs it forks have that shim as their `sys.executable`, so
-the entry points they start (the study's runs) are forked as well. The
-entry points a test starts itself start theirs from the real interpreter: a
-test may kill a run's process group (the study's), and a forked run is no
-member of it. What a fresh interpreter alone would catch (an import-order
-mistake) meets one there, in the installed console command
-(tests/test_packaging.py) and in the KerasHub room.
+the entry points they start (the study's runs) are forked as well. An entry
+point a test starts itself starts its own from the real interpreter unless
+the test gives it a relay: a test may kill a run's process group (the
+study's), which holds the shims but not the runs they asked for; the relay
+kills those, and its `close` waits for them. What a fresh interpreter alone
+would catch (an import-order mistake) meets one in the installed console
+command (tests/test_packaging.py) and in the KerasHub room.
 """
 
 import atexit
@@ -122,12 +123,17 @@ def _output(path, mode, text):
   return data.decode('utf-8', errors='replace') if text else data
 
 
-def Popen(args, **kwargs):  # pylint: disable=invalid-name
-  """subprocess.Popen, forking the Model Garden entry points (see above)."""
+def Popen(args, relay=None, **kwargs):  # pylint: disable=invalid-name
+  """subprocess.Popen, forking the Model Garden entry points (see above);
+  with a `relay`, the entry points the run starts are forked too (its shim
+  is their `sys.executable`)."""
   keys = {'cwd', 'env', 'stdout', 'stderr', 'text', 'start_new_session'}
   if forkable(args) and set(kwargs) <= keys and kwargs.get('text', True):
     kwargs.pop('text', None)
-    return _Forked(args, **kwargs)
+    return _Forked(args, executable=relay.shim_path if relay else
+                   sys.executable, **kwargs)
+  if relay is not None:
+    raise ValueError(f'{args[:3]}: only a forked entry point takes a relay')
   return subprocess.Popen(args, **kwargs)
 
 
@@ -186,14 +192,18 @@ class _Forked:
 
 
 def run(args, cwd=None, env=None, capture_output=False, text=False,
-        timeout=None, **kwargs):
-  """subprocess.run, forking the Model Garden entry points (see above)."""
+        timeout=None, relay=None, **kwargs):
+  """subprocess.run, forking the Model Garden entry points (see above);
+  `relay` as for Popen."""
   if forkable(args) is None or not text or kwargs:
+    if relay is not None:
+      raise ValueError(f'{args[:3]}: only a forked entry point takes a relay')
     return subprocess.run(args, cwd=cwd, env=env,
                           capture_output=capture_output, text=text,
                           timeout=timeout, **kwargs)
   mode = subprocess.PIPE if capture_output else None
-  proc = _Forked(args, cwd=cwd, env=env, stdout=mode, stderr=mode)
+  proc = _Forked(args, cwd=cwd, env=env, stdout=mode, stderr=mode,
+                 executable=relay.shim_path if relay else sys.executable)
   stdout, stderr = proc.communicate(timeout)
   return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
 
@@ -237,7 +247,10 @@ class Relay:
   environment over a Unix socket, writes the run's stdout and stderr back to
   its own and exits with its status; called any other way, it becomes the
   real interpreter (exec). `shim_path` is one in the relay's directory. A
-  thread serves each request while the relay is open."""
+  thread serves each request while the relay is open. A run whose shim dies
+  (a test killed the shim's process group) is killed; `close` returns once
+  every run it accepted has ended, so after a kill and `close` no run of the
+  killed group is left (one not yet accepted is never started)."""
 
   def __init__(self):
     self._dir = tempfile.mkdtemp()
@@ -245,15 +258,26 @@ class Relay:
     self._socket = socket.socket(socket.AF_UNIX)
     self._socket.bind(self.path)
     self._socket.listen()
+    self._handlers = []
     self._thread = threading.Thread(target=self._serve, daemon=True)
     self._thread.start()
     self.shim_path = os.path.join(self._dir, 'python')
     self.shim(self.shim_path)
 
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
   def close(self):
+    if self._socket.fileno() < 0:
+      return
     self._socket.shutdown(socket.SHUT_RDWR)
     self._socket.close()
-    self._thread.join()
+    self._thread.join()  # accepts nothing more; then the runs it accepted.
+    for handler in self._handlers:
+      handler.join()
     shutil.rmtree(self._dir, ignore_errors=True)
 
   def shim(self, path):
@@ -272,12 +296,17 @@ class Relay:
       except OSError:  # closed by __exit__.
         return
       # One command at a time per shell, but a command may run several.
-      threading.Thread(target=self._handle, args=(connection,),
-                       daemon=True).start()
+      handler = threading.Thread(target=self._handle, args=(connection,),
+                                 daemon=True)
+      handler.start()
+      self._handlers = [h for h in self._handlers if h.is_alive()] + [handler]
 
   def _handle(self, connection):
     with connection, connection.makefile('rb') as reader:
-      request = json.loads(reader.readline())
+      line = reader.readline()
+      if not line.endswith(b'\n'):
+        return  # the shim died before it asked.
+      request = json.loads(line)
       proc = _Forked([sys.executable] + request['args'], cwd=request['cwd'],
                      env=request['env'], stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE, executable=self.shim_path)
@@ -292,5 +321,5 @@ class Relay:
             code=proc.returncode,
             stdout=base64.b64encode(stdout).decode(),
             stderr=base64.b64encode(stderr).decode())).encode())
-      except BrokenPipeError:
+      except (BrokenPipeError, ConnectionResetError):
         pass  # nobody waits for the answer.

@@ -509,15 +509,20 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     # middle of its run of token_drop at budget 1.5 (~60
     # steps), once that run has written its first checkpoint (at step 10).
     killed = os.path.join(out, 'runs', 'token_drop_b1.50', 'seed42')
-    proc = entry_points.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 600
-    while (not tf.train.latest_checkpoint(killed) and proc.poll() is None
-           and time.time() < deadline):
-      time.sleep(0.01)  # polling interval, not synchronization.
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # The study's runs are forked by a relay of its own (its shim is their
+    # python): the kill takes the study and the shims, the relay the runs
+    # they asked for, and no run is left once the relay is closed.
+    with entry_points.Relay() as relay:
+      proc = entry_points.Popen(self.command(out), cwd=pu.REPO, env=pu.env(),
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL,
+                                start_new_session=True, relay=relay)
+      deadline = time.time() + 600
+      while (not tf.train.latest_checkpoint(killed) and proc.poll() is None
+             and time.time() < deadline):
+        time.sleep(0.01)  # polling interval, not synchronization.
+      os.killpg(proc.pid, signal.SIGKILL)
+      proc.wait()
     killed_at = tf.train.latest_checkpoint(killed)
     self.assertIsNotNone(killed_at, 'the third run never checkpointed')
     self.assertFalse(os.path.exists(os.path.join(killed, 'results.json')),
@@ -549,7 +554,8 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
 
     # The same command finishes the study without redoing finished runs.
     rerun = entry_points.run(self.command(out), cwd=pu.REPO, env=pu.env(),
-                           capture_output=True, text=True, timeout=1200)
+                             capture_output=True, text=True, timeout=1200,
+                             relay=entry_points.shared_relay())
     self.assertEqual(rerun.returncode, 0, rerun.stdout[-3000:] +
                      rerun.stderr[-5000:])
     for path, content in finished.items():

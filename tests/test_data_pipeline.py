@@ -1,5 +1,6 @@
 """The Beam data pipeline: its stages, its runners, its outputs and errors."""
 
+import ast
 import collections
 import glob
 import gzip
@@ -547,6 +548,57 @@ class StaticRecordsTest(tu.TestCase):
     text = '\n'.join(docs)
     self.assertNotIn('>>>', text)
     self.assertGreater(len(text.split()), 10000)
+
+  def test_embedded_docstrings_are_ast_walks_in_its_order(self):
+    """The statement-only walk finds what `ast.walk` finds, in its order:
+    on definitions nested in every kind of block and on stdlib files."""
+    source = '''"""module"""
+try:
+  def a():
+    """in try"""
+except ImportError:
+  class B:
+    """in except"""
+    def c(self):
+      """method"""
+else:
+  async def d():
+    """in else"""
+finally:
+  def e():
+    """in finally"""
+if x:
+  def f():
+    """in if"""
+    def g():
+      """nested"""
+with y:
+  for z in w:
+    def h():
+      """in for"""
+  else:
+    def i():
+      """in for-else"""
+match v:
+  case 1:
+    def j():
+      """in case"""
+'''
+    def walked(text):
+      return [ast.get_docstring(n) for n in ast.walk(ast.parse(text))
+              if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                ast.AsyncFunctionDef)) and
+              ast.get_docstring(n)]
+    path = os.path.join(self.get_temp_dir(), 'blocks.py')
+    with open(path, 'w') as f:
+      f.write(source)
+    expected = walked(source)
+    self.assertLen(expected, 11)
+    self.assertEqual(list(corpus._file_docstrings(path)), expected)
+    for path in corpus._stdlib_files()[::40]:
+      with open(path, encoding='utf-8') as f:
+        self.assertEqual(list(corpus._file_docstrings(path)),
+                         walked(f.read()), path)
 
 
 
