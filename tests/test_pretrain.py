@@ -514,6 +514,27 @@ class ReplicaInputTest(pu.TinyDataTestCase):
       for key in a:
         self.assertAllEqual(a[key], b[key])
 
+  def test_a_resumed_run_reads_on_or_reads_a_fresh_order_of_step_seed(self):
+    """Both trainers' rule (`training_dataset`): resumed at step 3, the
+    batches an unbroken run reads from its step 3 on; with
+    resume_data_position False, those of a run seeded seed + 3 from its
+    start."""
+    data = pretraining.DataConfig(
+        train_data=os.path.join(self.data_dir, 'train-*'),
+        vocab_file=os.path.join(self.data_dir, 'vocab.txt'), seq_length=32,
+        max_predictions_per_seq=5, shuffle_buffer_size=100)
+
+    def ids(step, seed=7, resume_data_position=True, count=3):
+      dataset = td_dataloader.training_dataset(data, 8, seed, step,
+                                               resume_data_position)
+      return [b['input_word_ids'].numpy() for b in dataset.take(count)]
+
+    unbroken = ids(0, count=6)
+    self.assertAllEqual(ids(3), unbroken[3:])
+    fresh = ids(3, resume_data_position=False)
+    self.assertAllEqual(fresh, ids(0, seed=10))
+    self.assertNotAllEqual(fresh, unbroken[3:])
+
   def test_eval_pads_the_last_batch_with_weightless_rows(self):
     strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
     batches = self.batches(strategy, 8, 100, is_training=False)

@@ -66,6 +66,25 @@ def load_dataset(pattern: str, data: DataConfig, batch_size: int,
   return pretrain_dataloader.BertPretrainDataLoader(params).load(input_context)
 
 
+def training_dataset(data: DataConfig, global_batch_size: int, seed: int,
+                     step: int, resume_data_position: bool = True,
+                     masking: Optional[dynamic_masking.MaskingConfig] = None):
+  """The global training batches of a run at `step` (both trainers').
+
+  The pipeline is deterministic (seeded file order and shuffle), so a run
+  resumed at `step` skips the batches consumed before it and then sees
+  exactly the data an uninterrupted run would (each step consumed one global
+  batch; a loss-scale-skipped step too). Skipping reads those records once;
+  with `resume_data_position=False` a resumed run reads a fresh order seeded
+  by `seed + step` instead.
+  """
+  skip = step if resume_data_position else 0
+  dataset = load_dataset(data.train_data, data, global_batch_size, True,
+                         seed if skip or not step else seed + step,
+                         masking=masking)
+  return dataset.skip(skip)
+
+
 def resolve_data(data: DataConfig) -> Tuple[DataConfig, Dict]:
   """Checks the data directories' completion markers; reads the masking.
 

@@ -178,13 +178,11 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
     tf.io.gfile.makedirs(os.path.join(model_dir, checkpoints.DIRECTORY))
     publish.write_json(os.path.join(model_dir, checkpoints.DIRECTORY,
                                     SETTINGS), settings)
-  # A resumed run reads on from its step (the pipeline is deterministic), or
-  # with run.resume_data_position = False a fresh order, as official_td.train.
-  skip = step if run.resume_data_position else 0
-  train = keras_batches(pretrain_dataloader.load_dataset(
-      data.train_data, data, run.global_batch_size, True,
-      run.seed if skip or not step else run.seed + step,
-      masking=masking).skip(skip), run.global_batch_size, run.seed, step)
+  # A resumed run reads on from its step, or with run.resume_data_position =
+  # False a fresh order: the rule of official_td.train.
+  train = keras_batches(pretrain_dataloader.training_dataset(
+      data, run.global_batch_size, run.seed, step, run.resume_data_position,
+      masking), run.global_batch_size, run.seed, step)
   _build_for_fit(task, train)
   start_time = time.time()
   saver = checkpoints.Checkpointer(

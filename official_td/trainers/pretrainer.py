@@ -140,26 +140,16 @@ class Pretrainer(orbit.AbstractTrainer, evaluator.PretrainEvaluator):
     return tf.train.Checkpoint(**items)
 
   def _make_train_iterator(self):
-    """The training data, positioned at the current step.
-
-    The input pipeline is deterministic (seeded file order and shuffle), so a
-    resumed run skips the batches consumed before its checkpoint and then
-    sees exactly the data an uninterrupted run would. Skipping reads those
-    records once; for very long runs set `run.resume_data_position=False` to
-    start a fresh seeded order instead.
-    """
+    """The training data, positioned at the current step
+    (`pretrain_dataloader.training_dataset`: a resumed run reads on where it
+    stopped, or a fresh seeded order with `run.resume_data_position=False`)."""
     data, run, strategy = self.data, self.run, self.strategy
     step = int(self.global_step.numpy())
-    skip = step if run.resume_data_position else 0
 
     def dataset_fn(ctx):
-      dataset = pretrain_dataloader.load_dataset(
-          data.train_data, data, run.global_batch_size, True,
-          run.seed if skip or not step else run.seed + step,
-          masking=self.masking)
-      # Each step consumed one global batch (a loss-scale-skipped step too:
-      # the optimizer counts it).
-      dataset = dataset.skip(skip)
+      dataset = pretrain_dataloader.training_dataset(
+          data, run.global_batch_size, run.seed, step,
+          run.resume_data_position, self.masking)
       return pretrain_dataloader.replica_slices(dataset,
                                                 run.global_batch_size, ctx)
 
