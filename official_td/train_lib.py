@@ -72,7 +72,8 @@ def make_controller(trainer: Pretrainer, ckpt_dir: Optional[str],
 
 def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
             optimizer_config: Optional[OptimizerConfig] = None,
-            bound_encoder_fields: Optional[Collection[str]] = None):
+            bound_encoder_fields: Optional[Collection[str]] = None,
+            keras_hub: bool = False):
   """Checks configs, vocab, data and the init checkpoint before any work.
 
   Returns:
@@ -81,7 +82,9 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
     (None without one). The encoder takes the checkpoint's architecture
     (shape, activation) where the configuration does not set it
     (`bound_encoder_fields`: the fields it sets, None: those not at their
-    defaults); `init_source.adopted` says which.
+    defaults); `init_source.adopted` says which. `keras_hub`: for
+    `official_td.keras_hub.train`, which reads other kinds of checkpoint
+    (`init_checkpoint.KERAS_HUB_KINDS`; the others are refused).
 
   Raises:
     ValueError: with what is wrong and how to fix it.
@@ -98,7 +101,7 @@ def prepare(encoder_config: EncoderConfig, data: DataConfig, run: RunConfig,
   data, _ = pretrain_dataloader.resolve_data(data)
   init_source = None
   if run.init_checkpoint:
-    init_source = init_checkpoint.inspect(run.init_checkpoint)
+    init_source = init_checkpoint.inspect(run.init_checkpoint, keras_hub)
     encoder_config, init_source.adopted = init_checkpoint.adopt(
         init_source, encoder_config, bound_encoder_fields)
     init_checkpoint.check(init_source,

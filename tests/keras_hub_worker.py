@@ -20,131 +20,20 @@ else:
       [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # pylint: disable=g-import-not-at-top,g-bad-import-order
-import keras_hub
 import numpy as np
 
-from official_td.keras_hub import backbone as backbone_lib
 from official_td.keras_hub import evaluation
 from official_td.keras_hub import masked_lm
 from official_td.keras_hub import optimization
 from official_td.keras_hub import TokenDropBertBackbone
 from official_td.keras_hub import TokenDropBertMaskedLM
 
-SMALL = dict(vocabulary_size=60, num_layers=4, num_heads=2, hidden_dim=16,
-             intermediate_dim=32, max_sequence_length=32)
-
-
-def _np(x):
-  return keras.ops.convert_to_numpy(x)
-
-
-def _max_diff(a, b):
-  return float(np.max(np.abs(np.asarray(a, np.float64) -
-                             np.asarray(b, np.float64))))
-
-
-def _inputs(batch):
-  return dict(token_ids=batch['ids'], segment_ids=batch['segments'],
-              padding_mask=batch['mask'])
-
-
-def check_presets(request):
-  """A random BertBackbone's preset in and out of TokenDropBertBackbone."""
-  root = request['root']
-  batch = dict(np.load(request['batch']))
-  keras.utils.set_random_seed(1)
-  plain = keras_hub.models.BertBackbone(**SMALL)
-  plain_dir = os.path.join(root, f'plain_{keras.backend.backend()}')
-  plain.save_to_preset(plain_dir)
-  ours = TokenDropBertBackbone.from_preset(plain_dir, keep_k=12,
-                                           allow_ids=(1, 2, 3, 4),
-                                           deny_ids=(0,))
-  theirs = plain(_inputs(batch))['sequence_output']
-  mine = ours(_inputs(batch))['sequence_output']
-  # The transition helper with every token as query: the block's own call.
-  layer = ours.transformer_layers[1]
-  hidden = ours.token_embedding(batch['ids'])
-  mask = keras.ops.cast(batch['mask'], 'bool')
-  square = keras.ops.broadcast_to(mask[:, None, :],
-                                  (mask.shape[0],) + (mask.shape[1],) * 2)
-  # A table to carry through the preset.
-  table = np.random.default_rng(2).normal(size=SMALL['vocabulary_size'])
-  ours.importance.table.assign(table.astype('float32'))
-  out_dir = os.path.join(root, f'out_{keras.backend.backend()}')
-  ours.save_to_preset(out_dir)
-  back = keras_hub.models.BertBackbone.from_preset(out_dir)
-  again = TokenDropBertBackbone.from_preset(out_dir)
-  try:  # A preset without a vocabulary and no ids given: refused.
-    TokenDropBertBackbone.from_preset(plain_dir)
-    no_vocab_error = ''
-  except ValueError as e:
-    no_vocab_error = str(e)
-  with open(os.path.join(out_dir, 'config.json')) as f:
-    saved_class = json.load(f)['class_name']
-  # A load-time override replaces the saved setting (saved: keep_k).
-  by_ratio = TokenDropBertBackbone.from_preset(out_dir, keep_ratio=0.5)
-  # KerasHub's own argument passes through (a task's save passes it).
-  ours.save_to_preset(os.path.join(root, f'sharded_{keras.backend.backend()}'),
-                      max_shard_size=1)
-  remote_table_diff = None
-  if keras.backend.backend() == 'tensorflow':
-    # A preset on an object store (`ram://` standing in for `gs://`), read
-    # through KerasHub's own preset files.
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top,redefined-outer-name
-    remote = 'ram://presets/out'
-    tf.io.gfile.makedirs(remote)
-    for name in tf.io.gfile.listdir(out_dir):  # (the files: no assets)
-      tf.io.gfile.copy(os.path.join(out_dir, name),
-                       os.path.join(remote, name), overwrite=True)
-    from_remote = TokenDropBertBackbone.from_preset(remote)
-    remote_table_diff = _max_diff(_np(from_remote.importance.table), table)
-  # A `.keras` file of the backbone and of the task, and the task's preset
-  # (its head's output bias set apart from the initial zeros): every weight,
-  # the table, the task's settings.
-  task = TokenDropBertMaskedLM(ours, drop_seed_input=True)
-  task.masked_lm_head._bias.assign(  # pylint: disable=protected-access
-      np.random.default_rng(3).normal(size=SMALL['vocabulary_size'])
-      .astype('float32'))
-  task_dir = os.path.join(root, f'task_{keras.backend.backend()}')
-  task.save_to_preset(task_dir)
-  loaded = {'task_preset': TokenDropBertMaskedLM.from_preset(task_dir)}
-  for name, model in (('backbone', ours), ('task', task)):
-    path = os.path.join(root, f'{name}_{keras.backend.backend()}.keras')
-    model.save(path)
-    loaded[f'{name}_keras'] = keras.models.load_model(path)
-  round_trips = {}
-  for name, model in loaded.items():
-    source = task if name.startswith('task') else ours
-    backbone = getattr(model, 'backbone', model)
-    round_trips[name] = dict(
-        cls=type(model).__name__, weights=len(model.weights),
-        equal=sum(np.array_equal(_np(a), _np(b))
-                  for a, b in zip(model.weights, source.weights)),
-        table_diff=_max_diff(_np(backbone.importance.table), table),
-        keep_k=backbone.keep_k,
-        drop_seed_input=getattr(model, 'drop_seed_input', None))
-  round_trips['task_preset_keep_ratio'] = TokenDropBertMaskedLM.from_preset(
-      task_dir, keep_ratio=0.5).backbone.keep_ratio
-  return dict(
-      round_trips=round_trips,
-      weights=len(plain.weights),
-      weights_in=len(ours.weights),
-      weights_in_equal=sum(np.array_equal(_np(a), _np(b))
-                           for a, b in zip(plain.weights, ours.weights)),
-      weights_out=len(back.weights),
-      weights_out_equal=sum(np.array_equal(_np(a), _np(b))
-                            for a, b in zip(plain.weights, back.weights)),
-      plain_output_diff=_max_diff(mine, theirs),
-      attend_diff=_max_diff(
-          backbone_lib.attend(layer, hidden, hidden, square),
-          layer(hidden, padding_mask=batch['mask'])),
-      saved_class=saved_class,
-      table_diff=_max_diff(_np(again.importance.table), table),
-      keep_k_again=again.keep_k,
-      allow_ids_again=list(again.allow_ids),
-      keep_ratio_override=[by_ratio.keep_k, by_ratio.keep_ratio],
-      remote_table_diff=remote_table_diff,
-      no_vocab_error=no_vocab_error)
+from tests.keras_hub_presets_worker import _inputs  # pylint: disable=g-bad-import-order
+from tests.keras_hub_presets_worker import _max_diff
+from tests.keras_hub_presets_worker import _np
+from tests.keras_hub_presets_worker import check_continued  # pylint: disable=unused-import
+from tests.keras_hub_presets_worker import check_presets  # pylint: disable=unused-import
+from tests.keras_hub_presets_worker import SMALL
 
 
 def check_agreement(request):

@@ -30,6 +30,8 @@ from official_td.layers import token_drop
 from official_td.layers import TokenDrop
 from official_td.layers import TokenImportance
 from official_td.networks import TokenDropBertEncoder
+from tests import checkpoint_utils
+from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
 
@@ -153,6 +155,14 @@ class KerasHubTest(tu.TestCase):
     np.savez(batch_path, **cls.batch)
     cls.vocab_file = tu.write_vocab(os.path.join(cls.root, 'vocab.txt'), V)
     cls.encoder, cls.hf_dir = cls._model_garden_encoder()
+    # bert-base-uncased's published layout (tests/checkpoint_utils.py),
+    # shrunk: continued pretraining reads it (check_continued).
+    cls.published_hf = os.path.join(cls.root, 'published_hf')
+    checkpoint_utils.write_hf_bert_directory(
+        cls.published_hf, dict(vocab_size=V, hidden_size=16, num_layers=4,
+                               num_attention_heads=2, inner_dim=32,
+                               max_sequence_length=S, type_vocab_size=2),
+        cls.vocab_file)
     cls.step = cls._model_garden_step()
     cls.grid = grid_cases(np.random.default_rng(9), GRID_CASES)
     grid_path = os.path.join(cls.root, 'grid.npz')
@@ -169,6 +179,7 @@ class KerasHubTest(tu.TestCase):
                      trainer_outputs=os.path.join(cls.root,
                                                   f'{backend}_trainer.npz'),
                      grid=grid_path, step=cls.step, step_settings=STEP,
+                     published_hf=cls.published_hf,
                      grid_outputs=os.path.join(cls.root,
                                                f'{backend}_grid.npz'))
       request_path = os.path.join(cls.root, f'{backend}.json')
@@ -177,7 +188,7 @@ class KerasHubTest(tu.TestCase):
       env = pu.env(KERAS_BACKEND=backend,
                    XLA_FLAGS='--xla_force_host_platform_device_count=2')
       checks = 'presets,agreement,trainer,grid,one_step' + (
-          ',fit' if backend == 'jax' else ',devices')
+          ',fit' if backend == 'jax' else ',devices,continued')
       procs[backend] = subprocess.Popen(
           [sys.executable, '-m', 'tests.keras_hub_worker', checks,
            request_path, os.path.join(cls.root, f'{backend}_result.json')],
@@ -326,6 +337,32 @@ class KerasHubTest(tu.TestCase):
         self.assertEqual(trips['task_preset_keep_ratio'], 0.5)
 
   # ------------------------------------------------------------ one rule
+  def test_continued_pretraining_loads_every_weight_of_each_source(self):
+    """`continued.initialize` (the KerasHub trainer's run.init_checkpoint),
+    on TensorFlow (it reads files through tf.io.gfile)."""
+    result = self.results['tensorflow']['continued']
+    backbone_weights = 5 + 16 * 4 + 2  # embeddings, 4 layers, pooler.
+    # bert-base-uncased's layout: the backbone as KerasHub's converter reads
+    # it, the MLM head as the file holds it (5 tensors); the NSP head unused.
+    self.assertEqual(result['hf_loaded'], dict(encoder=True, mlm_head=True,
+                                               importance=False))
+    self.assertEqual(result['hf_activation'], 'gelu_tanh')
+    self.assertEqual(result['hf_backbone'], [backbone_weights, 0.0])
+    self.assertEqual(result['hf_head'], [5, 0.0])
+    self.assertGreater(result['hf_head_moved'], 0.1)
+    # KerasHub's own BertMaskedLM preset: backbone and head (its 6 weights,
+    # the tied embedding among them).
+    self.assertEqual(result['keras_hub_loaded'],
+                     dict(encoder=True, mlm_head=True, importance=False))
+    self.assertEqual(result['keras_hub_backbone'], [backbone_weights, 0.0])
+    self.assertEqual(result['keras_hub_head'], [6, 0.0])
+    # Round trip of the trainer's own preset: the table too.
+    self.assertEqual(result['run_loaded'], dict(encoder=True, mlm_head=True,
+                                                importance=True))
+    self.assertEqual(result['run_backbone'], [backbone_weights, 0.0])
+    self.assertEqual(result['run_head'], [6, 0.0])
+    self.assertEqual(result['run_table_diff'], 0.0)
+
   def test_model_garden_encoder_and_backbone_agree_when_dropping(self):
     with self.encoder.force_dropping(True):
       ours = self.encoder(self._mg_inputs(self.batch, seeds=True))
@@ -478,9 +515,23 @@ class KerasHubTest(tu.TestCase):
 
 
 class KerasHubTrainResumeTest(pu.TinyDataTestCase):
-  """`official_td.keras_hub.train` killed after a checkpoint and run again
-  ends where an unbroken run ends: the data read on from the step, the
-  optimizer, the table, the dropout seeds and the keep phase restored."""
+  """`official_td.keras_hub.train` continued from a Hugging Face BERT
+  (bert-base-uncased's published layout, the data's vocab), killed after a
+  checkpoint and run again, ends where an unbroken run ends: the data read
+  on from the step, the optimizer, the table, the dropout seeds and the keep
+  phase restored, and the checkpoint never loaded again."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    shape = dict(vocab_size=cls.summary['vocab_size'], hidden_size=32,
+                 num_layers=3, num_attention_heads=2, inner_dim=64,
+                 max_sequence_length=32, type_vocab_size=2)
+    vocab = os.path.join(cls.data_dir, 'vocab.txt')
+    cls.hf_dir = os.path.join(cls.root, 'bert-base-uncased')
+    checkpoint_utils.write_hf_bert_directory(cls.hf_dir, shape, vocab)
+    cls.google_dir = os.path.join(cls.root, 'uncased_L-3_H-32_A-2')
+    checkpoint_utils.write_google_bert_directory(cls.google_dir, shape, vocab)
 
   def train(self, name, extra=(), error=None, **popen):
     """Runs the trainer (`popen`: started, not waited for); `error`: the
@@ -493,7 +544,8 @@ class KerasHubTrainResumeTest(pu.TinyDataTestCase):
                    f'--gin_bindings={b}' for b in self.bindings + [
                        'encoder.dropout = 0.1', 'run.train_steps = 20',
                        'run.steps_per_loop = 5', 'run.checkpoint_interval = 5',
-                       'run.full_sequence_fraction = 0.25'] + list(extra)]
+                       'run.full_sequence_fraction = 0.25',
+                       f"run.init_checkpoint = '{self.hf_dir}'"] + list(extra)]
     env = pu.env(KERAS_BACKEND='jax')
     if popen:
       return subprocess.Popen(command, cwd=pu.REPO, env=env, **popen)
@@ -508,7 +560,15 @@ class KerasHubTrainResumeTest(pu.TinyDataTestCase):
 
   def test_a_killed_run_resumes_to_the_unbroken_runs_weights_and_table(self):
     import h5py  # pylint: disable=g-import-not-at-top
-    self.train('unbroken')
+    # A TensorFlow checkpoint is official_td.train's: refused, naming it.
+    self.train('refused', [f"run.init_checkpoint = '{self.google_dir}'"],
+               error='is a TensorFlow checkpoint (google_bert); '
+               'official_td.keras_hub.train starts from a KerasHub preset or '
+               'a Hugging Face BERT directory')
+    self.assertFalse(os.path.exists(os.path.join(self.root, 'refused')))
+    first = self.train('unbroken')
+    self.assertIn(f'Initialized from {self.hf_dir}: encoder, mlm_head',
+                  first.stdout)
     killed = os.path.join(self.root, 'killed')
     proc = self.train('killed', stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL)
@@ -556,5 +616,23 @@ class KerasHubTrainResumeTest(pu.TinyDataTestCase):
     results = [json.load(open(os.path.join(self.root, name, 'results.json')))
                for name in ('unbroken', 'killed')]
     self.assertEqual(results[1]['resumed_from_step'], step)
+    self.assertEqual(results[0]['init_checkpoint_loaded'],
+                     dict(encoder=True, mlm_head=True, importance=False))
+    self.assertNotIn('init_checkpoint_loaded', results[1])  # resumed.
+    self.assertNotIn('Initialized from', resumed.stdout)
+    # The run is a KerasHub preset with its MLM head; official_td.train
+    # refuses to start from it, naming the trainer that reads it.
+    self.assertTrue(os.path.exists(os.path.join(self.root, 'unbroken',
+                                                'task.weights.h5')))
+    garden = entry_points.run(
+        [sys.executable, '-m', 'official_td.train',
+         '--gin_file=gin/experiments/ci_tiny.gin',
+         f'--model_dir={os.path.join(self.root, "garden")}'] +
+        [f'--gin_bindings={b}' for b in self.bindings + [
+            f"run.init_checkpoint = '{os.path.join(self.root, 'unbroken')}'"]],
+        cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
+        timeout=300)
+    pu.assert_clean_error(self, garden, 'is a KerasHub preset: continue it '
+                          'with `python -m official_td.keras_hub.train`')
     self.assertEqual(results[1]['history'], results[0]['history'])
     self.assertEqual(results[1]['eval_mlm_loss'], results[0]['eval_mlm_loss'])

@@ -22,7 +22,11 @@ one of:
   on): converted by the Model Garden's own converter
   (`official/nlp/tools/tf2_bert_encoder_checkpoint_converter.py`) into a
   `BertPretrainerV2` over a `BertEncoder`, then copied as above, the MLM
-  head (`cls/predictions/...`) too where the checkpoint holds it.
+  head (`cls/predictions/...`) too where the checkpoint holds it;
+* for `official_td.keras_hub.train` (Keras 3), a KerasHub BERT preset
+  (`keras_hub_preset`; a run of that trainer is one) or a Hugging Face BERT
+  directory, loaded by `official_td.keras_hub.continued`. Each trainer
+  refuses the kinds it does not read (`wrong_trainer`), naming the other.
 
 `inspect` reads only what is cheap (a config, the checkpoint's shapes) so
 that `check` can refuse a mismatch, naming both shapes, before any work; the
@@ -46,6 +50,7 @@ from official_td import vocab as vocab_lib
 from official_td.configs import encoders
 from official_td.configs.encoder_config import EncoderConfig
 from official_td.interop import hf_checkpoint
+from official_td.interop import keras_hub_preset
 from official_td.interop import tf_checkpoints
 from official_td.interop.tf_checkpoints import GOOGLE_CHECKPOINT
 from official_td.interop.tf_checkpoints import GOOGLE_CONFIG
@@ -66,7 +71,7 @@ class CheckpointSource:
   config says); `lower_case` the casing of its text and `casing_from` where
   that was read (None: nothing tells).
   """
-  kind: str  # 'huggingface', 'checkpoint', 'bert_encoder_v1' or 'google_bert'
+  kind: str  # one of MODEL_GARDEN_KINDS or KERAS_HUB_KINDS
   path: str  # the directory, or the checkpoint prefix
   shape: Dict[str, int]
   vocab_file: Optional[str]
@@ -94,8 +99,47 @@ def _vocab_casing(vocab_file: Optional[str]):
   return decided, f'its vocab {vocab_file!r} is {"un" if decided else ""}cased'
 
 
-def inspect(path: str) -> CheckpointSource:
-  """Tells what `path` holds; a clear error if it is none of the kinds."""
+# The kinds each trainer starts from (`wrong_trainer` says why not).
+MODEL_GARDEN_KINDS = ('huggingface', 'checkpoint', 'bert_encoder_v1',
+                      'google_bert')
+KERAS_HUB_KINDS = ('huggingface', 'keras_hub')
+
+
+def wrong_trainer(source: CheckpointSource) -> str:
+  """Why the trainer at hand does not start from `source`, and what to do."""
+  if source.kind == 'keras_hub':
+    return (f'run.init_checkpoint={source.path!r} is a KerasHub preset: '
+            'continue it with `python -m official_td.keras_hub.train` (the '
+            'same gin file), or start from a Hugging Face BERT directory or '
+            'a TensorFlow checkpoint.')
+  return (f'run.init_checkpoint={source.path!r} is a TensorFlow checkpoint '
+          f'({source.kind}); official_td.keras_hub.train starts from a '
+          'KerasHub preset or a Hugging Face BERT directory: continue it with '
+          '`python -m official_td.train`, or write a Hugging Face directory '
+          'of a run with `python -m official_td.export --format=huggingface '
+          '--model_dir=RUN --export_dir=DIR` and point run.init_checkpoint '
+          'there.')
+
+
+def inspect(path: str, keras_hub: bool = False) -> CheckpointSource:
+  """Tells what `path` holds; a clear error if it is none of the kinds, or
+  not one the trainer reads (`keras_hub`: official_td.keras_hub.train)."""
+  source = _inspect(path)
+  if source.kind not in (KERAS_HUB_KINDS if keras_hub else
+                         MODEL_GARDEN_KINDS):
+    raise ValueError(wrong_trainer(source))
+  if keras_hub and source.kind == 'huggingface':
+    # KerasHub's converter loads every BERT into its BertBackbone, whose
+    # GELU is the tanh form whatever hidden_act says.
+    source.inner_activation = 'gelu_tanh'
+    source.activation_from = ("KerasHub's BertBackbone, which its converter "
+                              'loads it into, has the tanh GELU')
+  return source
+
+
+def _inspect(path: str) -> CheckpointSource:
+  if keras_hub_preset.is_preset(path):
+    return keras_hub_preset.inspect(path)
   if hf_checkpoint.is_directory(path):
     settings = hf_checkpoint.encoder_settings(path)
     vocab = rundir.vocab_file_of(path)
@@ -137,8 +181,9 @@ def inspect(path: str) -> CheckpointSource:
         f'run.init_checkpoint={path!r} is neither a Hugging Face BERT '
         'directory (config.json + model.safetensors), nor a TensorFlow '
         'checkpoint (a prefix with .index, or a directory holding one, such '
-        'as a google-research/bert directory with bert_model.ckpt): point it '
-        'at one of those.')
+        'as a google-research/bert directory with bert_model.ckpt), nor a '
+        'KerasHub preset (config.json + model.weights.h5): point it at one '
+        'of those.')
   shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
   directory = os.path.dirname(prefix)
   vocab = rundir.vocab_file_of(directory)

@@ -112,3 +112,15 @@ class Checkpointer(keras.callbacks.Callback):
         step >= self.train_steps):
       save(self.model, self.model_dir, step, self.state())
       self.saved = step
+
+
+def save_task_weights(task, preset_dir: str) -> None:
+  """The task's own weights (the MLM head), as KerasHub's `task.weights.h5`
+  in `preset_dir` (any tf.io.gfile URL; h5py writes a local file first)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from keras_hub.src.utils import preset_utils  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as local:
+    path = os.path.join(local, preset_utils.TASK_WEIGHTS_FILE)
+    task.save_task_weights(path)
+    tf.io.gfile.copy(path, os.path.join(preset_dir,
+                                        preset_utils.TASK_WEIGHTS_FILE))

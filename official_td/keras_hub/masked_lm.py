@@ -84,6 +84,29 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     config['drop_seed_input'] = self.drop_seed_input
     return config
 
+  # The task's own weights are the MLM head's, as `BertMaskedLM`'s: the
+  # importance table (tracked here as the task's state) is the backbone's
+  # and goes with it (`token_importance.npy`), so a task weights file is
+  # interchangeable with KerasHub's `BertMaskedLM` one in both directions.
+  def _backbone_objects(self):
+    return list(self.backbone._flatten_layers()) + [self.importance]  # pylint: disable=protected-access
+
+  def load_task_weights(self, filepath):
+    """KerasHub's `Task.load_task_weights`, the table left to the backbone."""
+    if not str(filepath).endswith('.weights.h5'):
+      raise ValueError('The filename must end in `.weights.h5`. '
+                       f'Received: filepath={filepath}')
+    keras.saving.load_weights(self, filepath,
+                              objects_to_skip=self._backbone_objects())
+
+  def save_task_weights(self, filepath):
+    """KerasHub's `Task.save_task_weights`, the table left to the backbone."""
+    if not str(filepath).endswith('.weights.h5'):
+      raise ValueError('The filename must end in `.weights.h5`. '
+                       f'Received: filepath={filepath}')
+    keras.saving.save_weights(self, filepath=filepath,
+                              objects_to_skip=self._backbone_objects())
+
   def compile(self, optimizer='auto', loss='auto', weighted_metrics='auto',
               **kwargs):
     """KerasHub's `MaskedLM.compile`, without a compiled loss: the loss is

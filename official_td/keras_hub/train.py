@@ -17,9 +17,13 @@ in, and with `run.eval_with_dropping` also with the last dropping phase's k
 command, run again after a crash or a kill, resumes from the last checkpoint
 and ends where an unbroken run ends (the data read on from the step, the
 weights, optimizer, table and dropout seeds restored); other settings are
-refused. At the end it writes a KerasHub preset into `--model_dir` (a
-`BertBackbone` KerasHub loads unchanged, the tokenizer with the data's casing,
-the importance table), `results.json` last.
+refused. With `run.init_checkpoint` a new run starts from a KerasHub BERT
+preset (a run of this trainer is one) or a Hugging Face BERT directory: its
+architecture where the gin file does not set it, its weights, importance
+table and MLM head where it has them (`continued`). At the end it writes a
+KerasHub preset into `--model_dir` (a `BertBackbone` KerasHub loads
+unchanged, the MLM head as task weights, the tokenizer with the data's
+casing, the importance table), `results.json` last.
 
 Reads TFRecords with `tf.data`, so it needs TensorFlow beside the backend;
 the backbone and task themselves (`official_td.keras_hub`) do not.
@@ -47,6 +51,7 @@ from official_td.configs import pretraining
 from official_td.input import pretrain_dataloader
 from official_td.keras_hub import backbone as backbone_lib
 from official_td.keras_hub import checkpoints
+from official_td.keras_hub import continued
 from official_td.keras_hub import evaluation as evaluation_lib
 from official_td.keras_hub import masked_lm
 from official_td.keras_hub import optimization
@@ -98,20 +103,19 @@ def keras_batches(features_dataset, global_batch_size: int, seed: int,
   return features_dataset.enumerate(first_step).map(convert)
 
 
-def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
-             ) -> Dict:
+def pretrain(model_dir: str, encoder_config, data, run, optimizer_config,
+             bound_encoder_fields=None) -> Dict:
   """Trains and writes `model_dir`, resuming the run there if it holds one
-  of the same settings that has not finished; returns results."""
+  of the same settings that has not finished, else starting from
+  `run.init_checkpoint` where set (`continued`); returns results.
+  `bound_encoder_fields`: as `train_lib.prepare`'s."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   run = dataclasses.replace(run, model_dir=model_dir)
   settings = _settings(encoder_config, data, run, optimizer_config)
   resume = _resumable(model_dir, settings)
   encoder_config, data, init_source = train_lib.prepare(
-      encoder_config, data, run, optimizer_config)
-  if init_source is not None:
-    raise ValueError('run.init_checkpoint: start from a checkpoint with '
-                     'TokenDropBertBackbone.from_preset in Python; this '
-                     'command trains from scratch.')
+      encoder_config, data, run, optimizer_config, bound_encoder_fields,
+      keras_hub=True)
   if run.consistency_weight:
     raise ValueError(
         f'run.consistency_weight={run.consistency_weight}: the consistency '
@@ -169,12 +173,21 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   log = LoopLog(run.train_steps)
   step, seconds_before = 0, 0.0
   created = not tf.io.gfile.exists(model_dir)
+  initialized = None
   if resume is not None:
     checkpoints.restore(task, model_dir, resume)
     step, seconds_before = resume['step'], resume['train_seconds']
     log.history = resume['history']
     print(f'Resuming from step {step} ({model_dir})', flush=True)
   else:
+    if init_source is not None:
+      initialized = continued.initialize(task, init_source, vocab)
+      print(f'Initialized from {run.init_checkpoint}: ' + ', '.join(
+          k for k, v in initialized.items() if v), flush=True)
+      if init_source.adopted:
+        print('From the checkpoint: ' + ', '.join(
+            f'encoder.{k} = {v!r}' for k, v in init_source.adopted.items()),
+              flush=True)
     tf.io.gfile.makedirs(os.path.join(model_dir, checkpoints.DIRECTORY))
     publish.write_json(os.path.join(model_dir, checkpoints.DIRECTORY,
                                     SETTINGS), settings)
@@ -207,7 +220,12 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
                  mixed_precision=run.mixed_precision,
                  backend=keras.backend.backend(),
                  devices=len(devices),
+                 init_checkpoint=run.init_checkpoint or None,
                  history=log.history)
+  if init_source is not None:
+    results['init_checkpoint_adopted'] = init_source.adopted
+    if initialized is not None:
+      results['init_checkpoint_loaded'] = initialized
   if data.eval_data:
     def evaluation():
       batches = keras_batches(pretrain_dataloader.load_dataset(
@@ -224,6 +242,7 @@ def pretrain(model_dir: str, encoder_config, data, run, optimizer_config
   staging = publish.staging_dir(model_dir)
   backbone.save_to_preset(staging)
   preprocessor.save_to_preset(staging)
+  checkpoints.save_task_weights(task, staging)  # the MLM head.
   publish.write_json(os.path.join(staging, RESULTS), results)
   publish.publish_into(staging, model_dir, marker=RESULTS)
   print(f'KerasHub preset: {model_dir}', flush=True)
@@ -323,7 +342,8 @@ def main(argv):
   del argv
   model_dir = cli.configure_from_flags()
   pretrain(model_dir, configurables.encoder(), configurables.data(),
-           configurables.run(), configurables.optimizer())
+           configurables.run(), configurables.optimizer(),
+           configurables.bound_encoder_fields())
 
 
 def run():
