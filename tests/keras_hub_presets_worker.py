@@ -198,13 +198,19 @@ def check_continued(request):
           sequence_length=SMALL['max_sequence_length']))
   keras_hub_dir = os.path.join(root, 'keras_hub_mlm')
   theirs.save_to_preset(keras_hub_dir)
-  task = fresh_task(5)
-  source = init_checkpoint.inspect(keras_hub_dir, keras_hub=True)
-  out['keras_hub_loaded'] = continued.initialize(task, source, vocab)
-  out['keras_hub_backbone'] = _weights_diff(theirs.backbone.weights,
+
+  def load(name, path, saved, seed):
+    """Initializes a fresh task from `path`; its weights against `saved`'s."""
+    task = fresh_task(seed)
+    source = init_checkpoint.inspect(path, keras_hub=True)
+    out[f'{name}_loaded'] = continued.initialize(task, source, vocab)
+    out[f'{name}_backbone'] = _weights_diff(saved.backbone.weights,
                                             task.backbone.weights)
-  out['keras_hub_head'] = _weights_diff(theirs.masked_lm_head.weights,
+    out[f'{name}_head'] = _weights_diff(saved.masked_lm_head.weights,
                                         task.masked_lm_head.weights)
+    return task
+
+  load('keras_hub', keras_hub_dir, theirs, 5)
 
   # 3. Round trip of the trainer's own preset: backbone, table, head.
   ours = fresh_task(6)
@@ -213,13 +219,7 @@ def check_continued(request):
   run_dir = os.path.join(root, 'trainer_preset')
   ours.backbone.save_to_preset(run_dir)
   checkpoints.save_task_weights(ours, run_dir)
-  task = fresh_task(8)
-  source = init_checkpoint.inspect(run_dir, keras_hub=True)
-  out['run_loaded'] = continued.initialize(task, source, vocab)
-  out['run_backbone'] = _weights_diff(ours.backbone.weights,
-                                      task.backbone.weights)
-  out['run_head'] = _weights_diff(ours.masked_lm_head.weights,
-                                  task.masked_lm_head.weights)
+  task = load('run', run_dir, ours, 8)
   out['run_table_diff'] = _max_diff(_np(task.backbone.importance.table),
                                     table)
   return out
