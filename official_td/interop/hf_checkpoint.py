@@ -181,6 +181,16 @@ def _unused_reason(name: str, tensors, word_embeddings: str) -> str:
   return 'not part of a BERT encoder or its MLM head'
 
 
+def with_output_bias(tensors: Dict[str, np.ndarray]
+                     ) -> Dict[str, np.ndarray]:
+  """A copy of `tensors` holding the MLM output bias as `OUTPUT_BIAS`
+  (files that hold it as `DECODER_BIAS` alone: moved there)."""
+  tensors = dict(tensors)
+  if OUTPUT_BIAS not in tensors and DECODER_BIAS in tensors:
+    tensors[OUTPUT_BIAS] = tensors.pop(DECODER_BIAS)
+  return tensors
+
+
 def assign(tensors: Dict[str, np.ndarray], encoder, masked_lm=None
            ) -> Report:
   """Assigns a Hugging Face BERT's tensors to the encoder (and MLM head).
@@ -197,9 +207,7 @@ def assign(tensors: Dict[str, np.ndarray], encoder, masked_lm=None
       that is there in part.
   """
   naming = Naming.of(tensors)
-  tensors = dict(tensors)
-  if OUTPUT_BIAS not in tensors and DECODER_BIAS in tensors:
-    tensors[OUTPUT_BIAS] = tensors.pop(DECODER_BIAS)
+  tensors = with_output_bias(tensors)
   pooler = naming('bert.pooler.dense.weight') in tensors
   entries = huggingface.encoder_entries(encoder, pooler=pooler)
   head = huggingface.mlm_entries(masked_lm) if masked_lm is not None else []

@@ -138,8 +138,12 @@ def inspect(path: str, keras_hub: bool = False) -> CheckpointSource:
 
 
 def _inspect(path: str) -> CheckpointSource:
-  if keras_hub_preset.is_preset(path):
-    return keras_hub_preset.inspect(path)
+  preset = keras_hub_preset.read_config(path)
+  if preset is not None:
+    source = CheckpointSource(**keras_hub_preset.describe(path, preset))
+    if source.lower_case is None:
+      source.lower_case, source.casing_from = _vocab_casing(source.vocab_file)
+    return source
   if hf_checkpoint.is_directory(path):
     settings = hf_checkpoint.encoder_settings(path)
     vocab = rundir.vocab_file_of(path)

@@ -43,25 +43,27 @@ def _read_json(path: str) -> Optional[Dict]:
       return None
 
 
-def is_preset(path: str) -> bool:
-  """Whether `path` is a KerasHub preset directory (its config.json names a
-  class, as KerasHub writes it; a Hugging Face config.json names a
-  `model_type` instead)."""
+def read_config(path: str) -> Optional[Dict]:
+  """The `config.json` of a KerasHub preset directory at `path`, or None
+  when `path` is none (KerasHub's names a class; a Hugging Face config.json
+  names a `model_type` instead)."""
   config = _read_json(os.path.join(path, CONFIG))
-  return bool(config) and 'class_name' in config and 'config' in config
+  if config and 'class_name' in config and 'config' in config:
+    return config
+  return None
 
 
-def inspect(path: str):
-  """The preset as an `init_checkpoint.CheckpointSource` (kind 'keras_hub')."""
-  from official_td.interop import init_checkpoint  # pylint: disable=g-import-not-at-top
-  config = _read_json(os.path.join(path, CONFIG))
+def describe(path: str, config: Dict) -> Dict:
+  """The fields of the preset's `init_checkpoint.CheckpointSource` (kind
+  'keras_hub'; its casing None where its tokenizer does not say, for the
+  caller to read from the vocab)."""
   name = config['class_name']
   if name not in BERT_CLASSES:
     raise ValueError(
         f'run.init_checkpoint={path!r} is a KerasHub preset of a {name}, not '
         f'of a BERT ({" or ".join(BERT_CLASSES)}): start from a BERT preset.')
-  if not any(tf.io.gfile.exists(os.path.join(path, name))
-             for name in (WEIGHTS, SHARDED_WEIGHTS)):
+  if not any(tf.io.gfile.exists(os.path.join(path, file))
+             for file in (WEIGHTS, SHARDED_WEIGHTS)):
     raise ValueError(f'run.init_checkpoint={path!r} is a KerasHub preset '
                      f'without its weights ({WEIGHTS}, or {SHARDED_WEIGHTS} '
                      'and its shards); copy the whole preset directory.')
@@ -69,22 +71,19 @@ def inspect(path: str):
   shape = {ours: arguments[theirs] for theirs, ours in SHAPE
            if theirs in arguments}
   vocab = os.path.join(path, VOCABULARY)
-  vocab = vocab if tf.io.gfile.exists(vocab) else None
   tokenizer = (_read_json(os.path.join(path, TOKENIZER)) or {}).get(
       'config', {})
   lower = tokenizer.get('lowercase')
   strip = tokenizer.get('strip_accents', lower)
-  casing_from = f'its {TOKENIZER} has lowercase={lower}'
-  if lower is None:
-    lower, casing_from = init_checkpoint._vocab_casing(vocab)  # pylint: disable=protected-access
-  return init_checkpoint.CheckpointSource(
-      'keras_hub', path, shape, vocab,
-      tf.io.gfile.exists(os.path.join(path, TASK_WEIGHTS)),
-      tf.io.gfile.exists(os.path.join(path, IMPORTANCE)),
+  return dict(
+      kind='keras_hub', path=path, shape=shape,
+      vocab_file=vocab if tf.io.gfile.exists(vocab) else None,
+      has_head=tf.io.gfile.exists(os.path.join(path, TASK_WEIGHTS)),
+      has_importance=tf.io.gfile.exists(os.path.join(path, IMPORTANCE)),
       # KerasHub's BertBackbone has the tanh GELU only.
       inner_activation='gelu_tanh',
       activation_from=f'it is a KerasHub {name} (tanh GELU)',
       lower_case=None if lower is None else bool(lower),
-      casing_from=casing_from,
+      casing_from=f'its {TOKENIZER} has lowercase={lower}',
       strip_accents=None if strip is None else bool(strip),
       accents_from=f'its {TOKENIZER} has strip_accents={strip}')

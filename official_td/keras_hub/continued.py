@@ -59,12 +59,11 @@ def initialize(task: masked_lm.TokenDropBertMaskedLM, source,
       another shape).
   """
   special = backbone_lib.TokenDropBertBackbone.special_ids(vocab)
-  head = None
+  head = None  # the preset's MLM head, where it has task weights.
   if source.kind == 'keras_hub' and source.has_head:
     loaded_task = masked_lm.TokenDropBertMaskedLM.from_preset(source.path,
                                                               **special)
-    loaded = loaded_task.backbone
-    head = loaded_task.masked_lm_head.get_weights()
+    loaded, head = loaded_task.backbone, loaded_task.masked_lm_head
   else:
     loaded = backbone_lib.TokenDropBertBackbone.from_preset(source.path,
                                                             **special)
@@ -75,8 +74,7 @@ def initialize(task: masked_lm.TokenDropBertMaskedLM, source,
     _copy([loaded.importance.table], [task.backbone.importance.table],
           source.path)
   if head is not None:
-    _copy(loaded_task.masked_lm_head.weights, task.masked_lm_head.weights,
-          source.path)
+    _copy(head.weights, task.masked_lm_head.weights, source.path)
     result['mlm_head'] = True
   elif source.kind == 'huggingface' and source.has_head:
     _assign_hf_head(task.masked_lm_head, source.path)
@@ -98,10 +96,7 @@ def _copy(sources, targets, path):
 
 def _assign_hf_head(head, path: str):
   """The head of a Hugging Face BERT into KerasHub's `MaskedLMHead`."""
-  tensors = dict(hf_checkpoint.read_tensors(path))
-  if (hf_checkpoint.OUTPUT_BIAS not in tensors and
-      hf_checkpoint.DECODER_BIAS in tensors):
-    tensors[hf_checkpoint.OUTPUT_BIAS] = tensors[hf_checkpoint.DECODER_BIAS]
+  tensors = hf_checkpoint.with_output_bias(hf_checkpoint.read_tensors(path))
   naming = hf_checkpoint.Naming.of(tensors)
   missing = [naming(name) for name, *_ in _HF_HEAD
              if naming(name) not in tensors]
