@@ -1,6 +1,8 @@
 """Pytest setup: two logical CPU devices, so replica tests run on one CPU."""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import official_td  # pylint: disable=g-import-not-at-top,unused-import  (sets TF_USE_LEGACY_KERAS first)
@@ -34,3 +36,31 @@ def pytest_collection_modifyitems(items):
         return i
     return len(_LONGEST_FIRST)
   items.sort(key=rank)  # stable: the rest keep their order.
+
+
+# The Keras 3 room's processes on JAX compile the same programs again and
+# again (a run, the run killed and resumed beside it, a preset and the run
+# that reads it): they share JAX's persistent compilation cache, one per test
+# session for both workers (its size limit turns on JAX's file lock around
+# each entry; an entry a killed run left half-written is recompiled, with a
+# warning). Set by the controller, so the workers it starts inherit it.
+# Likewise the embedded corpus's cache (official_td/data/text/corpus.py),
+# which a user's runs keep in ~/.cache: the session's own, never the home's.
+_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'OFFICIAL_TD_CACHE')
+
+
+def pytest_configure(config):
+  if hasattr(config, 'workerinput'):
+    return
+  config.td_caches = tempfile.mkdtemp(prefix='td_caches_')
+  for name in _CACHES:
+    os.environ[name] = os.path.join(config.td_caches, name.lower())
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+  os.environ['JAX_COMPILATION_CACHE_MAX_SIZE'] = str(1 << 30)
+
+
+def pytest_unconfigure(config):
+  caches = getattr(config, 'td_caches', None)
+  if caches:
+    shutil.rmtree(caches, ignore_errors=True)

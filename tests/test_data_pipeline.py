@@ -11,6 +11,7 @@ import signal
 import subprocess
 import shutil
 import sys
+import sysconfig
 import tempfile
 import time
 import uuid
@@ -599,6 +600,66 @@ match v:
       with open(path, encoding='utf-8') as f:
         self.assertEqual(list(corpus._file_docstrings(path)),
                          walked(f.read()), path)
+    # The files are those of the recursive glob the walk replaces.
+    stdlib = sysconfig.get_paths()['stdlib']
+    self.assertEqual(corpus._stdlib_files(), tuple(
+        p for p in sorted(glob.glob(os.path.join(stdlib, '**', '*.py'),
+                                    recursive=True))
+        if 'site-packages' not in p and os.sep + 'test' not in p))
+
+  def test_embedded_corpus_is_cached_whole_and_named_by_what_it_reads(self):
+    """The cache (a fresh directory here) is written by the first complete
+    read, equals an extraction without it, is what later reads read, and is
+    named by the files' sizes and times."""
+    root = self.get_temp_dir()
+
+    def read(cache, *unit):
+      with mock.patch.dict(os.environ, OFFICIAL_TD_CACHE=cache):
+        corpus._cached_documents.cache_clear()
+        try:
+          return (list(corpus.read_embedded(*unit)) if unit
+                  else corpus.embedded_corpus())
+        finally:
+          corpus._cached_documents.cache_clear()
+
+    # No cache (a path that cannot be a directory): extracted, nothing kept.
+    blocked = os.path.join(root, 'file')
+    open(blocked, 'w').close()
+    fresh = read(os.path.join(blocked, 'cache'))
+    self.assertGreater(len(fresh), 7000)
+    cache = os.path.join(root, 'cache')
+    # A worker's part finds no cache and writes none.
+    self.assertEqual(read(cache, 1, 3), [
+        d for p in corpus._stdlib_files()[1::3]
+        for d in corpus._file_documents(p)])
+    self.assertFalse(os.path.exists(cache))
+    self.assertEqual(read(cache), fresh)
+    written = glob.glob(os.path.join(cache, '*'))
+    self.assertLen(written, 1)
+    self.assertEqual(os.path.basename(written[0]), 'embedded-' +
+                     corpus.cache_key(corpus._stdlib_files())[:20] + '.json')
+    # Later reads read the file (a document changed in it is read back).
+    with open(written[0]) as f:
+      documents = json.load(f)
+    first = corpus._stdlib_files()[0]
+    documents[first] = ['A document only the cache holds.']
+    with open(written[0], 'w') as f:
+      json.dump(documents, f)
+    for unit in ((), (0, 1)):
+      self.assertTrue('A document only the cache holds.' in read(cache, *unit),
+                      f'read_embedded{unit or ""} did not read the cache')
+    # A file read changes size or time: another name.
+    other = os.path.join(root, 'a.py')
+    with open(other, 'w') as f:
+      f.write('"""One."""\n')
+    key = corpus.cache_key([other])
+    os.utime(other, ns=(1, 1))
+    self.assertNotEqual(corpus.cache_key([other]), key)
+    key = corpus.cache_key([other])
+    with open(other, 'a') as f:
+      f.write('"""Two."""\n')
+    os.utime(other, ns=(1, 1))
+    self.assertNotEqual(corpus.cache_key([other]), key)
 
 
 

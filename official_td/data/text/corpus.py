@@ -5,17 +5,27 @@ English prose every CPython install carries, so that a first run needs no
 download: the reference topics of `pydoc_data.topics` and the docstrings of
 the standard library's modules, classes and functions (read with `ast`, never
 imported), with code examples, doctests and indented blocks removed.
+
+Reading it parses some 700 files (seconds of CPU), so the first complete
+read keeps the cleaned documents in a cache file (`cache_dir()`), named by a
+hash of everything they derive from: the Python version, this module's own
+source, and the path, size and modification time of every standard-library
+file read. Any change to those names another file; a cache that cannot be
+read or written is passed over (the corpus is extracted as without one).
 """
 
 import ast
 import collections
 import functools
-import glob
+import hashlib
 import itertools
+import json
 import os
 import re
+import sys
 import sysconfig
-from typing import Iterator, List, Optional, Sequence, Tuple
+import tempfile
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -68,14 +78,24 @@ def paragraph_lines(text: str) -> List[str]:
           if line.strip()]
 
 
+def _excluded(path: str) -> bool:
+  return 'site-packages' in path or os.sep + 'test' in path
+
+
 @functools.lru_cache(maxsize=None)
 def _stdlib_files() -> Tuple[str, ...]:
-  """The standard library's files, once per process (a walk of a few
-  thousand directories)."""
+  """The standard library's `.py` files outside tests and site-packages,
+  sorted: the files `glob('STDLIB/**/*.py', recursive=True)` finds (hidden
+  names skipped, linked directories followed), without walking the
+  directories it would leave out."""
   stdlib = sysconfig.get_paths()['stdlib']
-  return tuple(p for p in sorted(glob.glob(os.path.join(stdlib, '**', '*.py'),
-                                      recursive=True))
-          if 'site-packages' not in p and os.sep + 'test' not in p)
+  files = []
+  for root, dirs, names in os.walk(stdlib, followlinks=True):
+    dirs[:] = [d for d in dirs if not d.startswith('.') and
+               not _excluded(os.path.join(root, d))]
+    files.extend(os.path.join(root, n) for n in names
+                 if n.endswith('.py') and not n.startswith('.'))
+  return tuple(sorted(p for p in files if not _excluded(p)))
 
 
 # Nodes that hold statements (the only places a docstring can be): a BFS over
@@ -112,10 +132,81 @@ def _file_docstrings(path: str) -> Tuple[str, ...]:
   return tuple(docs)
 
 
-def _stdlib_docstrings(paths: Optional[Sequence[str]] = None
-                       ) -> Iterator[str]:
-  for path in _stdlib_files() if paths is None else paths:
-    yield from _file_docstrings(path)
+def _file_documents(path: str) -> Tuple[str, ...]:
+  """The cleaned, non-empty documents of one standard-library file."""
+  return tuple(t for t in map(clean_prose, _file_docstrings(path)) if t)
+
+
+def cache_dir() -> str:
+  """Where the embedded corpus is cached: `$OFFICIAL_TD_CACHE`, else
+  `$XDG_CACHE_HOME/official_td`, else `~/.cache/official_td`."""
+  if os.environ.get('OFFICIAL_TD_CACHE'):
+    return os.environ['OFFICIAL_TD_CACHE']
+  return os.path.join(os.environ.get('XDG_CACHE_HOME') or
+                      os.path.join(os.path.expanduser('~'), '.cache'),
+                      'official_td')
+
+
+def cache_key(files: Sequence[str]) -> str:
+  """The hash that names the cache of `files`' documents (module doc)."""
+  with open(__file__, 'rb') as f:
+    source = hashlib.sha256(f.read()).hexdigest()
+  stats = []
+  for path in files:
+    st = os.stat(path)
+    stats.append([path, st.st_size, st.st_mtime_ns])
+  return hashlib.sha256(json.dumps([sys.version, source, stats]).encode()
+                        ).hexdigest()
+
+
+def _cache_path(files: Sequence[str]) -> str:
+  return os.path.join(cache_dir(), f'embedded-{cache_key(files)[:20]}.json')
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_documents() -> Optional[Dict[str, List[str]]]:
+  """The standard library's documents per file from the cache, or None."""
+  try:
+    with open(_cache_path(_stdlib_files()), encoding='utf-8') as f:
+      documents = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(documents, dict) or set(documents) != set(
+      _stdlib_files()):
+    return None
+  return documents
+
+
+def _write_cache(documents: Dict[str, Tuple[str, ...]]):
+  """Writes the cache whole (a temporary file renamed into place: a reader
+  never sees part of one); an unwritable directory is passed over."""
+  path = _cache_path(_stdlib_files())
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
+    try:
+      os.chmod(tmp, 0o644)
+      with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        json.dump({k: list(v) for k, v in documents.items()}, f)
+      os.replace(tmp, path)
+    except BaseException:
+      os.remove(tmp)
+      raise
+  except OSError:
+    pass
+  _cached_documents.cache_clear()
+
+
+def _stdlib_documents(paths: Sequence[str], complete: bool) -> Iterator[str]:
+  """The documents of `paths` (all the files when `complete`: a read that
+  finds no cache writes one)."""
+  cached = _cached_documents()
+  if cached is None and complete:
+    extracted = {path: _file_documents(path) for path in paths}
+    _write_cache(extracted)
+    cached = extracted
+  for path in paths:
+    yield from cached[path] if cached is not None else _file_documents(path)
 
 
 def read_embedded(unit: int, num_units: int) -> Iterator[str]:
@@ -125,14 +216,13 @@ def read_embedded(unit: int, num_units: int) -> Iterator[str]:
   the parts in turn. Together the parts are `embedded_corpus()`.
   """
   from pydoc_data import topics  # pylint: disable=g-import-not-at-top
-  raw = _stdlib_docstrings(_stdlib_files()[unit::num_units])
   if unit == 0:
-    raw = itertools.chain((topics.topics[k] for k in sorted(topics.topics)),
-                          raw)
-  for doc in raw:
-    text = clean_prose(doc)
-    if text:
-      yield text
+    for k in sorted(topics.topics):
+      text = clean_prose(topics.topics[k])
+      if text:
+        yield text
+  yield from _stdlib_documents(_stdlib_files()[unit::num_units],
+                               complete=num_units == 1)
 
 
 def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
@@ -185,12 +275,12 @@ def embedded_classification_task(output_dir: str,
   def paragraphs(texts):
     out = []
     for text in texts:
-      out.extend(p for p in clean_prose(text).split('\n')
-                 if 8 <= len(p.split()) <= 120)
+      out.extend(p for p in text.split('\n') if 8 <= len(p.split()) <= 120)
     return sorted(set(out))
   rng = random.Random(seed)
-  reference = paragraphs(topics.topics[k] for k in sorted(topics.topics))
-  docstrings = paragraphs(_stdlib_docstrings())
+  reference = paragraphs(clean_prose(topics.topics[k])
+                         for k in sorted(topics.topics))
+  docstrings = paragraphs(_stdlib_documents(_stdlib_files(), complete=True))
   n = min(examples_per_class, len(reference), len(docstrings))
   rows = ([(t, 'reference') for t in rng.sample(reference, n)] +
           [(t, 'docstring') for t in rng.sample(docstrings, n)])
