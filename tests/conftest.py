@@ -26,6 +26,9 @@ flags.FLAGS.mark_as_parsed()
 _LONGEST_FIRST = ('tests/test_readme.py::ReadmeCommandsTest',
                   'tests/test_readme.py::DocsCommandsTest',
                   'tests/test_compare.py::StudyEndToEndTest',
+                  'tests/test_keras_hub.py::KerasHubTest',
+                  'tests/test_notebook.py::NotebookTest',
+                  'tests/test_keras_hub.py::KerasHubTrainResumeTest',
                   'tests/test_pretrain.py::PretrainEndToEndTest')
 
 

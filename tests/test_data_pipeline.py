@@ -628,6 +628,10 @@ match v:
     fresh = read(os.path.join(blocked, 'cache'))
     self.assertGreater(len(fresh), 7000)
     cache = os.path.join(root, 'cache')
+    # A capped read stops early and writes none.
+    with mock.patch.dict(os.environ, OFFICIAL_TD_CACHE=cache):
+      self.assertEqual(corpus.embedded_corpus(max_documents=300), fresh[:300])
+    self.assertFalse(os.path.exists(cache))
     # A worker's part finds no cache and writes none.
     self.assertEqual(read(cache, 1, 3), [
         d for p in corpus._stdlib_files()[1::3]

@@ -209,11 +209,15 @@ def _stdlib_documents(paths: Sequence[str], complete: bool) -> Iterator[str]:
     yield from cached[path] if cached is not None else _file_documents(path)
 
 
-def read_embedded(unit: int, num_units: int) -> Iterator[str]:
+def read_embedded(unit: int, num_units: int,
+                  complete: Optional[bool] = None) -> Iterator[str]:
   """Part `unit` of `num_units` of the embedded corpus, streamed.
 
   Part 0 holds the help topics; the standard library's files are dealt to
-  the parts in turn. Together the parts are `embedded_corpus()`.
+  the parts in turn. Together the parts are `embedded_corpus()`. Without a
+  cache, a read of the whole corpus (`complete`, by default when
+  `num_units` is 1) writes one; a part, or a read that stops early, parses
+  only the files it reads.
   """
   from pydoc_data import topics  # pylint: disable=g-import-not-at-top
   if unit == 0:
@@ -221,8 +225,9 @@ def read_embedded(unit: int, num_units: int) -> Iterator[str]:
       text = clean_prose(topics.topics[k])
       if text:
         yield text
-  yield from _stdlib_documents(_stdlib_files()[unit::num_units],
-                               complete=num_units == 1)
+  yield from _stdlib_documents(
+      _stdlib_files()[unit::num_units],
+      complete=num_units == 1 if complete is None else complete)
 
 
 def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
@@ -235,8 +240,9 @@ def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
   Returns:
     A list of cleaned documents (about 2 MB of text in all).
   """
-  # Lazily: a capped corpus stops reading early.
-  return list(itertools.islice(read_embedded(0, 1), max_documents or None))
+  # Lazily: a capped corpus stops reading early (and writes no cache).
+  return list(itertools.islice(
+      read_embedded(0, 1, complete=not max_documents), max_documents or None))
 
 
 def embedded_bytes() -> int:
