@@ -11,6 +11,9 @@ module as `__main__` with runpy, exits through the interpreter's own exit
 steps (atexit handlers, non-daemon threads) and returns the status `python -m`
 would (1 and a traceback for an uncaught exception, the code of SystemExit).
 
+The workers of a Beam pipeline that such a run starts in multi_processing
+mode (`sys.executable -m apache_beam.runners.worker.sdk_worker_main`) are
+forked the same way when the run's `sys.executable` is a relay's shim (below).
 Commands that are not Model Garden entry points (Git, bash, `-c` code) and
 the KerasHub room (Keras 3, which a process with tf_keras loaded cannot be)
 go to `subprocess` unchanged. The README's commands run in bash as a user's
@@ -50,6 +53,17 @@ _PRELOAD = ['official_td', 'tensorflow', 'tensorflow_text', 'tf_keras',
             'official_td.data.beam.pipeline']
 # Modules that must start from a bare interpreter.
 _NOT_FORKED = ('official_td.keras_hub', 'official_td.benchmarks.keras_step_time')
+# Other modules forked like the entry points: the worker a Beam DirectRunner
+# in multi_processing mode starts (`sys.executable -m ...sdk_worker_main`, in
+# a run whose `sys.executable` is a relay's shim), which otherwise imports
+# TensorFlow and Beam afresh in each of a pipeline's workers.
+_ALSO_FORKED = ('apache_beam.runners.worker.sdk_worker_main',)
+
+
+def _forkable_module(module):
+  return ((module.startswith('official_td.') and
+           not module.startswith(_NOT_FORKED)) or module in _ALSO_FORKED)
+
 
 _CONTEXT = []
 _CONTEXT_LOCK = threading.Lock()
@@ -74,8 +88,7 @@ def _context_locked():
 def forkable(args):
   """The module of `[python, -m, module, ...]` when it can be forked."""
   if (len(args) >= 3 and args[0] == sys.executable and args[1] == '-m' and
-      args[2].startswith('official_td.') and
-      not args[2].startswith(_NOT_FORKED)):
+      _forkable_module(args[2])):
     return args[2]
   return None
 
@@ -282,8 +295,9 @@ class Relay:
 
   def shim(self, path):
     forkable_test = ("(args[1] if len(args) >= 2 and args[0] == '-m' and "
-                     "args[1].startswith('official_td.') and not "
-                     f"args[1].startswith({_NOT_FORKED!r}) else None)")
+                     "((args[1].startswith('official_td.') and not "
+                     f"args[1].startswith({_NOT_FORKED!r})) or "
+                     f"args[1] in {_ALSO_FORKED!r}) else None)")
     with open(path, 'w') as f:
       f.write(_SHIM.format(python=sys.executable, forkable=forkable_test,
                            path=self.path))

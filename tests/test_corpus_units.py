@@ -208,7 +208,7 @@ class BlockPipelineTest(tu.TestCase):
            '--max_predictions_per_seq=5', '--block_mb=0.01',
            f'--num_workers={workers}'],
           cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
-          timeout=600)
+          timeout=600, relay=entry_points.shared_relay())
       self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
       # A quiet console: Beam's and TensorFlow's output is in the log.
       console = (proc.stdout + proc.stderr).splitlines()

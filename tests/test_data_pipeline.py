@@ -1013,7 +1013,7 @@ class BadInputTest(tu.TestCase):
          '--build_vocab_size=100', '--vocab_sample_mb=1', '--seq_length=32',
          '--max_predictions_per_seq=5', '--num_workers=2'],
         cwd=pu.REPO, env=pu.env(), capture_output=True, text=True,
-        timeout=600)
+        timeout=600, relay=entry_points.shared_relay())
     pu.assert_clean_error(self, proc, f"'{bad}' is not a readable gzip file")
     # Nothing that looks like data is left (not even its vocab.txt); the log
     # the error names is hidden beside it.
