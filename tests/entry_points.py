@@ -31,6 +31,7 @@ command (tests/test_packaging.py) and in the KerasHub room.
 
 import atexit
 import base64
+import inspect
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -223,8 +224,11 @@ def run(args, cwd=None, env=None, capture_output=False, text=False,
 
 _SHIM = """#!{python} -S
 import json, os, socket, sys, base64
+_NOT_FORKED = {not_forked!r}
+_ALSO_FORKED = {also_forked!r}
+{forkable_module}
 args = sys.argv[1:]
-if {forkable} is not None:
+if len(args) >= 2 and args[0] == '-m' and _forkable_module(args[1]):
   with socket.socket(socket.AF_UNIX) as s:
     s.connect({path!r})
     s.sendall(json.dumps(dict(args=args, cwd=os.getcwd(),
@@ -294,13 +298,13 @@ class Relay:
     shutil.rmtree(self._dir, ignore_errors=True)
 
   def shim(self, path):
-    forkable_test = ("(args[1] if len(args) >= 2 and args[0] == '-m' and "
-                     "((args[1].startswith('official_td.') and not "
-                     f"args[1].startswith({_NOT_FORKED!r})) or "
-                     f"args[1] in {_ALSO_FORKED!r}) else None)")
+    # The shim decides with this module's own rule (`_forkable_module`).
     with open(path, 'w') as f:
-      f.write(_SHIM.format(python=sys.executable, forkable=forkable_test,
-                           path=self.path))
+      f.write(_SHIM.format(
+          python=sys.executable, not_forked=_NOT_FORKED,
+          also_forked=_ALSO_FORKED,
+          forkable_module=inspect.getsource(_forkable_module),
+          path=self.path))
     os.chmod(path, 0o755)
 
   def _serve(self):

@@ -615,12 +615,12 @@ match v:
 
     def read(cache, *unit):
       with mock.patch.dict(os.environ, OFFICIAL_TD_CACHE=cache):
-        corpus._cached_documents.cache_clear()
+        corpus._forget_documents()
         try:
           return (list(corpus.read_embedded(*unit)) if unit
                   else corpus.embedded_corpus())
         finally:
-          corpus._cached_documents.cache_clear()
+          corpus._forget_documents()
 
     # No cache (a path that cannot be a directory): extracted, nothing kept.
     blocked = os.path.join(root, 'file')

@@ -163,9 +163,24 @@ def _cache_path(files: Sequence[str]) -> str:
   return os.path.join(cache_dir(), f'embedded-{cache_key(files)[:20]}.json')
 
 
-@functools.lru_cache(maxsize=None)
-def _cached_documents() -> Optional[Dict[str, List[str]]]:
-  """The standard library's documents per file from the cache, or None."""
+# The standard library's documents per file, once per process: read from the
+# cache, or extracted by a complete read (then kept here whether or not the
+# cache could be written). Cleared by `_forget_documents`.
+_DOCUMENTS: Dict[str, Optional[Dict[str, Sequence[str]]]] = {}
+
+
+def _forget_documents():
+  _DOCUMENTS.clear()
+
+
+def _cached_documents() -> Optional[Dict[str, Sequence[str]]]:
+  """The standard library's documents per file, or None (no cache yet)."""
+  if 'documents' not in _DOCUMENTS:
+    _DOCUMENTS['documents'] = _read_cache()
+  return _DOCUMENTS['documents']
+
+
+def _read_cache() -> Optional[Dict[str, List[str]]]:
   try:
     with open(_cache_path(_stdlib_files()), encoding='utf-8') as f:
       documents = json.load(f)
@@ -194,7 +209,6 @@ def _write_cache(documents: Dict[str, Tuple[str, ...]]):
       raise
   except OSError:
     pass
-  _cached_documents.cache_clear()
 
 
 def _stdlib_documents(paths: Sequence[str], complete: bool) -> Iterator[str]:
@@ -202,21 +216,21 @@ def _stdlib_documents(paths: Sequence[str], complete: bool) -> Iterator[str]:
   finds no cache writes one)."""
   cached = _cached_documents()
   if cached is None and complete:
-    extracted = {path: _file_documents(path) for path in paths}
-    _write_cache(extracted)
-    cached = extracted
+    cached = {path: _file_documents(path) for path in paths}
+    _write_cache(cached)
+    _DOCUMENTS['documents'] = cached
   for path in paths:
     yield from cached[path] if cached is not None else _file_documents(path)
 
 
 def read_embedded(unit: int, num_units: int,
-                  complete: Optional[bool] = None) -> Iterator[str]:
+                  complete: bool = True) -> Iterator[str]:
   """Part `unit` of `num_units` of the embedded corpus, streamed.
 
   Part 0 holds the help topics; the standard library's files are dealt to
   the parts in turn. Together the parts are `embedded_corpus()`. Without a
-  cache, a read of the whole corpus (`complete`, by default when
-  `num_units` is 1) writes one; a part, or a read that stops early, parses
+  cache, a read of the whole corpus (`num_units` 1, and `complete`: it is
+  read to the end) writes one; a part, or a read that stops early, parses
   only the files it reads.
   """
   from pydoc_data import topics  # pylint: disable=g-import-not-at-top
@@ -227,7 +241,7 @@ def read_embedded(unit: int, num_units: int,
         yield text
   yield from _stdlib_documents(
       _stdlib_files()[unit::num_units],
-      complete=num_units == 1 if complete is None else complete)
+      complete=complete and num_units == 1)
 
 
 def embedded_corpus(max_documents: Optional[int] = None) -> List[str]:
