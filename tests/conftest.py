@@ -5,6 +5,21 @@ import shutil
 import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# XLA compiles for the test machine's CPU (TensorFlow's jit_compile and
+# its TPU proxies, JAX's jit) without the LLVM backend's optimizations
+# (what JAX's own `jax_disable_most_optimizations` sets): the same HLO
+# through the same HLO passes, results equal to float rounding, and about
+# half the compile time that dominates the tests' tiny steps (a jit-compiled
+# train step test: 26 s to 13 s). Set before anything compiles, for this
+# process and every process it starts (the workers, and every command they
+# run, inherit the environment).
+_FAST_COMPILE = ('--xla_backend_optimization_level=0',
+                 '--xla_llvm_disable_expensive_passes=true')
+os.environ['XLA_FLAGS'] = ' '.join(
+    [os.environ.get('XLA_FLAGS', '')] +
+    [f for f in _FAST_COMPILE if f not in os.environ.get('XLA_FLAGS', '')]
+).strip()
+os.environ['JAX_DISABLE_MOST_OPTIMIZATIONS'] = '1'
 import official_td  # pylint: disable=g-import-not-at-top,unused-import  (sets TF_USE_LEGACY_KERAS first)
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top

@@ -711,7 +711,7 @@ class DynamicMaskingTest(tu.TestCase):
                                   shuffle_buffer_size=1)
     seen = collections.Counter()
     for row in stream.take(2 * n):
-      ex = show._example({k: v.numpy() for k, v in row.items()}, 0)  # pylint: disable=protected-access
+      ex = show.example_of({k: v.numpy() for k, v in row.items()}, 0)
       seen[ex['original_ids'].tobytes(),
            ex['masked_positions'].tobytes()] += 1
     expected = collections.Counter()

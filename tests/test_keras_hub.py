@@ -185,8 +185,9 @@ class KerasHubTest(tu.TestCase):
       request_path = os.path.join(cls.root, f'{backend}.json')
       with open(request_path, 'w') as f:
         json.dump(request, f)
-      env = pu.env(KERAS_BACKEND=backend,
-                   XLA_FLAGS='--xla_force_host_platform_device_count=2')
+      env = pu.env(KERAS_BACKEND=backend, XLA_FLAGS=' '.join([
+          os.environ.get('XLA_FLAGS', ''),
+          '--xla_force_host_platform_device_count=2']).strip())
       checks = 'presets,agreement,trainer,grid,one_step' + (
           ',fit' if backend == 'jax' else ',devices,continued')
       procs[backend] = subprocess.Popen(

@@ -3,8 +3,8 @@ selection against a per-row reference, its rates for whole-word and plain
 masking, and the static and dynamic paths that both run it.
 
 The static path writes `DUPES` masked copies of each packed sequence; the
-dynamic path is read for `DUPES` epochs through `official_td.input.show`
-(the training input's own functions). Over >= 20,000 predictions from each,
+dynamic path is read for `DUPES` epochs' worth of records from the stream
+training reads (`pretrain_dataloader.training_dataset`). Over >= 20,000 predictions from each,
 the masking rate, the 80/10/10 split and the rate at every position (the
 first word included) agree within 3 standard errors, and whole words stay
 whole; a dynamic record's mask is exactly the rule's for its key.
@@ -19,8 +19,10 @@ import numpy as np
 import tensorflow as tf
 
 from official_td import masking as rule
+from official_td import vocab as vocab_lib
 from official_td.data.text import sources
 from official_td.configs.pretraining import DataConfig
+from official_td.configs.pretraining import RunConfig
 from official_td.input import dynamic_masking
 from official_td.input import masking_ops
 from official_td.input import pretrain_dataloader
@@ -41,6 +43,26 @@ def word_ids_by_sequence(data_dir):
           lambda r: dynamic_masking.parse(r, config))
   return {row['input_ids'].numpy().tobytes(): row['word_ids'].numpy()
           for row in dataset}
+
+
+def training_examples(data_dir, num_examples):
+  """The first `num_examples` examples of the stream a run reads from
+  `data_dir` (`pretrain_dataloader.training_dataset`: epoch after epoch,
+  shuffled, each record masked with the key of its seed, epoch, file and
+  record)."""
+  data = show.data_config(data_dir)
+  masking = pretrain_dataloader.masking_config(
+      data, vocab_lib.load_vocab(data.vocab_file))
+  dataset = pretrain_dataloader.training_dataset(
+      data, 256, RunConfig.seed, 0, masking=masking)
+  count = 0
+  for batch in dataset:
+    batch = {k: v.numpy() for k, v in batch.items()}
+    for row in range(len(batch['input_word_ids'])):
+      if count == num_examples:
+        return
+      yield show.example_of(batch, row)
+      count += 1
 
 
 def counts(examples, words_of, mask_id, whole_words):
@@ -164,6 +186,10 @@ class GraphRuleTest(tu.TestCase):
     the candidates, a prediction width beyond the sequence."""
     rng = np.random.default_rng(12)
     cases = 0
+    # Each row's draws (keys of any batch size, one trace per length).
+    row_draws = {s: tf.function(lambda k, s=s: tf.map_fn(
+        lambda key: masking_ops.row_draws(key, s), k,
+        fn_output_signature=tf.uint32)) for s in (8, 16, 40, 64)}
     for whole_words in (True, False):
       for s, p in ((8, 12), (16, 3), (40, 6), (64, 10)):
         for prob in (0.15, 0.3, 0.5):
@@ -174,8 +200,7 @@ class GraphRuleTest(tu.TestCase):
                         whole_words=whole_words, mask_id=3,
                         first_random_id=5, vocab_size=500)
           expected = rule.mask_rows(ids, words, keys, **kwargs)
-          draws = tf.map_fn(lambda k, s=s: masking_ops.row_draws(k, s),
-                            tf.constant(keys), fn_output_signature=tf.uint32)
+          draws = row_draws[s](tf.constant(keys))
           got = masking_ops.mask_rows(tf.constant(ids), tf.constant(words),
                                       draws, **kwargs)
           for name, value in expected.items():
@@ -259,10 +284,9 @@ class WholeWordParityTest(tu.TestCase):
     cls.words_of = word_ids_by_sequence(cls.dynamic_dir)
     cls.static = counts(show.examples(cls.static_dir), cls.words_of,
                         cls.mask_id, cls.WHOLE_WORDS)
-    cls.dynamic = counts(
-        (ex for epoch in range(DUPES)
-         for ex in show.examples(cls.dynamic_dir, epoch=epoch)),
-        cls.words_of, cls.mask_id, cls.WHOLE_WORDS)
+    cls.dynamic = counts(training_examples(cls.dynamic_dir,
+                                           DUPES * len(cls.words_of)),
+                         cls.words_of, cls.mask_id, cls.WHOLE_WORDS)
 
   @classmethod
   def tearDownClass(cls):

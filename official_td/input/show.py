@@ -69,11 +69,13 @@ def examples(data_dir: str, num_examples: Optional[int] = None,
     for row in range(len(batch['input_word_ids'])):
       if num_examples is not None and count >= num_examples:
         return
-      yield _example(batch, row)
+      yield example_of(batch, row)
       count += 1
 
 
-def _example(batch, row) -> Dict:
+def example_of(batch, row) -> Dict:
+  """Row `row` of a batch of the training input's features, as `examples`
+  lists it."""
   weights = batch['masked_lm_weights'][row] > 0
   positions = batch['masked_lm_positions'][row][weights]
   labels = batch['masked_lm_ids'][row][weights]
