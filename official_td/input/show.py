@@ -24,7 +24,6 @@ from typing import Dict, Iterator, List, Optional  # pylint: disable=g-import-no
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from official_td import cli  # pylint: disable=g-import-not-at-top
 from official_td import rundir
