@@ -64,7 +64,11 @@ def pytest_collection_modifyitems(items):
 # warning). Set by the controller, so the workers it starts inherit it.
 # Likewise the embedded corpus's cache (official_td/data/text/corpus.py),
 # which a user's runs keep in ~/.cache: the session's own, never the home's.
-_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'OFFICIAL_TD_CACHE')
+# And a directory where both workers' tests share what they would each make
+# alike (tests/test_readme.py: the README commands that both workspaces
+# need first).
+_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'OFFICIAL_TD_CACHE',
+           'OFFICIAL_TD_TESTS_SHARED')
 
 
 def pytest_configure(config):

@@ -7,20 +7,23 @@ docs/ in the same workspace, which use the README's outputs (a command the
 docs repeat runs once). The pages run in two workspaces, on two test workers:
 the README with the pages that follow from all of it, and the other pages
 after the README commands whose outputs they read (PREREQUISITES), as a
-reader who ran only those would. Each command gets tiny settings appended (absl takes
-the last value of a repeated flag, gin the last binding), never edits of its
-own bindings, so a command that lacks a binding it needs fails here as it
-would for a user. The accelerator commands run on the machine's proxies:
-`gs://bucket` is a scratch directory (holding, under `data/`, the demo's data,
-as a user's bucket holds theirs), `--strategy=tpu` and `--strategy=mirrored`
-two CPU replicas (`--cpu_replicas=2`), BERT-base the tiny shape; and since the
-README runs `train` and `study` in full on one device, those commands are
-checked with `--dry_run` (flags, bindings, data and init checkpoint resolved,
-the model built on the two replicas, one batch read). A command that cannot
-run on this machine is listed in NOT_RUNNABLE with the reason, and every entry
-there must skip something (no stale reasons).
+reader who ran only those would; the first of those, which depend on no
+command before them, run once for both (SHARED_PREREQUISITES). Each command
+gets tiny settings appended (absl takes the last value of a repeated flag,
+gin the last binding), never edits of its own bindings, so a command that
+lacks a binding it needs fails here as it would for a user. The accelerator
+commands run on the machine's proxies: `gs://bucket` is a scratch directory
+(holding, under `data/`, the demo's data, as a user's bucket holds theirs),
+`--strategy=tpu` and `--strategy=mirrored` two CPU replicas
+(`--cpu_replicas=2`), BERT-base the tiny shape; and since the README runs
+`train` and `study` in full on one device, those commands are checked with
+`--dry_run` (flags, bindings, data and init checkpoint resolved, the model
+built on the two replicas, one batch read). A command that cannot run on this
+machine is listed in NOT_RUNNABLE with the reason, and every entry there must
+skip something (no stale reasons).
 """
 
+import fcntl
 import glob
 import json
 import os
@@ -52,6 +55,15 @@ PREREQUISITES = {
         'runs/demo_data and runs/demo',
     'embedded_classification_task': 'runs/cls_data',
     '--model_dir=runs/demo --export_dir=exports/demo_hf': 'exports/demo_hf',
+}
+# Of those, the ones whose outputs depend on nothing before them (the
+# README's first command, and a task made from the embedded corpus alone):
+# run once in a test session, in a workspace of their own, and copied into
+# both workspaces (command -> the outputs copied).
+SHARED_PREREQUISITES = {
+    'official_td.train --gin_file=gin/experiments/demo.gin':
+        ('runs/demo_data', 'runs/demo'),
+    'embedded_classification_task': ('runs/cls_data',),
 }
 
 # Substring of a command -> why it cannot run here.
@@ -255,6 +267,7 @@ class ReadmeCommandsTest(tu.TestCase):
     data, its Hugging Face export) as a reader who followed the README has
     them."""
     with Workspace(self) as work:
+      work.copy_shared_prerequisites()
       work.run_pages([README])
       from_readme = len(work.ran)
       self.assertGreaterEqual(from_readme, 10)
@@ -300,13 +313,21 @@ class Workspace:
   """A scratch directory with the package and gin files linked in, where
   commands run as a user's shell runs them, with tiny settings."""
 
-  def __init__(self, test):
+  def __init__(self, test, path=None):
+    """A workspace for `test`: a fresh temporary directory removed at the
+    end, or `path` (made here, and kept)."""
     self.test = test
     self.ran, self.skipped = [], []
     self.ran_parts = set()
+    self.keep = path is not None
+    self.path = path
 
   def __enter__(self):
-    work = self.path = tempfile.mkdtemp()
+    if self.keep:
+      os.makedirs(self.path)
+    else:
+      self.path = tempfile.mkdtemp()
+    work = self.path
     for name in ('official_td', 'gin', 'requirements.txt'):
       os.symlink(os.path.join(pu.REPO, name), os.path.join(work, name))
     bindir = os.path.join(work, 'bin')
@@ -332,20 +353,45 @@ class Workspace:
     return self
 
   def __exit__(self, *exc):
-    shutil.rmtree(self.path, ignore_errors=True)
+    if not self.keep:
+      shutil.rmtree(self.path, ignore_errors=True)
 
   def read(self, *parts):
     return json.load(open(os.path.join(self.path, *parts)))
 
   def run_readme_prerequisites(self):
-    """The README commands PREREQUISITES names, in the README's order."""
-    commands = [c for language, body in blocks(open(README).read())
-                if language == 'bash' for c in bash_commands(body)]
-    for key in PREREQUISITES:
-      self.test.assertLen([c for c in commands if key in c], 1, key)
-    for command in commands:
-      if any(key in command for key in PREREQUISITES):
+    """The README commands PREREQUISITES names, in the README's order (the
+    shared ones copied)."""
+    self.copy_shared_prerequisites()
+    for command in readme_commands(self.test, PREREQUISITES):
+      if not _parts(command) <= self.ran_parts:
         self.run_command(command)
+
+  def copy_shared_prerequisites(self):
+    """The outputs of the README's SHARED_PREREQUISITES, copied from the
+    session's run of them (made by the first test to ask, under a file
+    lock); the commands count as run here."""
+    shared = os.path.join(os.environ['OFFICIAL_TD_TESTS_SHARED'],
+                          'readme_prerequisites')
+    os.makedirs(shared, exist_ok=True)
+    commands = readme_commands(self.test, SHARED_PREREQUISITES)
+    with open(os.path.join(shared, 'lock'), 'w') as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes.
+      done = os.path.join(shared, 'done')
+      if not os.path.exists(done):
+        # (What a test that failed here left is made again.)
+        shutil.rmtree(os.path.join(shared, 'work'), ignore_errors=True)
+        with Workspace(self.test, os.path.join(shared, 'work')) as first:
+          for command in commands:
+            first.run_command(command)
+        open(done, 'w').close()
+    for command in commands:
+      key, = [k for k in SHARED_PREREQUISITES if k in command]
+      for output in SHARED_PREREQUISITES[key]:
+        shutil.copytree(os.path.join(shared, 'work', output),
+                        os.path.join(self.path, output))
+      self.ran.append(command)
+      self.ran_parts |= _parts(command)
 
   def run_pages(self, pages):
     """Every python and bash block of `pages`, in order."""
@@ -390,6 +436,16 @@ class Workspace:
                           f'{proc.stderr[-4000:]}')
     self.ran.append(command)
     self.ran_parts |= _parts(command)
+
+
+def readme_commands(test, keys):
+  """The README's bash commands that hold one of `keys`, in the README's
+  order; each key names exactly one (no stale entries)."""
+  commands = [c for language, body in blocks(open(README).read())
+              if language == 'bash' for c in bash_commands(body)]
+  for key in keys:
+    test.assertLen([c for c in commands if key in c], 1, key)
+  return [c for c in commands if any(key in c for key in keys)]
 
 
 def _parts(command):
