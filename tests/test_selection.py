@@ -54,7 +54,7 @@ class SelectionStatsTest(tu.TestCase):
     def replica_step(ids, mask, seeds):
       stats_.update(ids, self.encoder.select(ids, mask, seeds, 10))
 
-    @tf.function
+    @tf.function(autograph=False)  # as the trainer's loop.
     def step(batch):
       strategy.run(replica_step, args=batch)
 

@@ -169,7 +169,7 @@ class TokenDropBertEncoderTest(tu.TestCase):
       optimizer = tf_keras.optimizers.legacy.SGD(0.1)
       step = tf.function(
           lambda f, m=model, o=optimizer, e=encoder: masked_lm.train_step(
-              m, o, f, e.importance), jit_compile=jit)
+              m, o, f, e.importance), jit_compile=jit, autograph=False)
       features = tu.batch(seed=7)
       features['drop_seed'] = tf.range(4)
       loss = step(features)['loss']
@@ -224,7 +224,7 @@ class TokenDropBertEncoderTest(tu.TestCase):
       model = models.BertPretrainerV2(encoder)
       optimizer = tf_keras.optimizers.legacy.Adam(1e-3)
       step = tf.function(lambda f: masked_lm.train_step(
-          model, optimizer, f, encoder.importance))
+          model, optimizer, f, encoder.importance), autograph=False)
       features = tu.batch()
       encoder(tu.encoder_inputs(features), training=True)
       block = encoder.transformer_layers[2]
@@ -257,7 +257,7 @@ class LossScalingTest(tu.TestCase):
     features['masked_lm_weights'] = features['masked_lm_weights'] * 1e-6
     model(masked_lm.model_inputs(features))
     step = tf.function(lambda f: masked_lm.train_step(
-        model, optimizer, f, encoder.importance))
+        model, optimizer, f, encoder.importance), autograph=False)
     return encoder, model, step, features
 
   def biases(self, model):
@@ -328,7 +328,7 @@ class DistributedTest(tu.TestCase):
         model.set_weights(initial)  # both runs start from the same weights.
         start = [v.numpy() for v in masked_lm.trained_variables(model)]
 
-      @tf.function
+      @tf.function(autograph=False)  # as the trainer's loop.
       def step(dist_features, model=model, optimizer=optimizer,
                encoder=encoder, strategy=strategy):
         return strategy.run(
@@ -455,7 +455,7 @@ class LambTest(tu.TestCase):
               beta_2=0.999, epsilon=1e-6,
               exclude_from_weight_decay=['LayerNorm', 'layer_norm', 'bias'])
 
-      @tf.function
+      @tf.function(autograph=False)  # as the trainer's loop.
       def step(dist_features, model=model, optimizer=optimizer,
                encoder=encoder, strategy=strategy):
         return strategy.run(
