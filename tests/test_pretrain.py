@@ -167,7 +167,8 @@ class PretrainEndToEndTest(pu.TinyDataTestCase):
     model_dir = self.model_dir('e2e')
     proc = pu.run_train(model_dir, self.bindings +
                         ['run.train_steps = 60', 'run.eval_interval = 60',
-                         'run.full_sequence_fraction = 0.5'])
+                         'run.full_sequence_fraction = 0.5',
+                         'run.eval_with_dropping = True'])
     losses = progress_losses(proc.stdout)
     self.assertLen(losses, 6)
     self.assertLess(losses[-1], losses[0] - 0.5)
@@ -436,7 +437,8 @@ class KeepScheduleTest(pu.TinyDataTestCase):
     model_dir = os.path.join(self.root, 'schedule')
     pu.run_train(model_dir, self.bindings + [
         'run.train_steps = 40', 'run.eval_interval = 40',
-        'run.keep_schedule = ((0.0, 0.25), (0.55, 0.5), (0.75, 1.0))'])
+        'run.keep_schedule = ((0.0, 0.25), (0.55, 0.5), (0.75, 1.0))',
+        'run.eval_with_dropping = True'])
     results = json.load(open(os.path.join(model_dir, 'results.json')))
     self.assertEqual(results['keep_phases'], [[0, 8], [22, 16], [30, 32]])
     self.assertEqual(results['compiled_train_loops'],
