@@ -15,10 +15,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # run, inherit the environment).
 _FAST_COMPILE = ('--xla_backend_optimization_level=0',
                  '--xla_llvm_disable_expensive_passes=true')
+_xla_flags = os.environ.get('XLA_FLAGS', '').split()
 os.environ['XLA_FLAGS'] = ' '.join(
-    [os.environ.get('XLA_FLAGS', '')] +
-    [f for f in _FAST_COMPILE if f not in os.environ.get('XLA_FLAGS', '')]
-).strip()
+    _xla_flags + [f for f in _FAST_COMPILE if f not in _xla_flags])
 os.environ['JAX_DISABLE_MOST_OPTIMIZATIONS'] = '1'
 import official_td  # pylint: disable=g-import-not-at-top,unused-import  (sets TF_USE_LEGACY_KERAS first)
 

@@ -4,10 +4,11 @@ masking, and the static and dynamic paths that both run it.
 
 The static path writes `DUPES` masked copies of each packed sequence; the
 dynamic path is read for `DUPES` epochs' worth of records from the stream
-training reads (`pretrain_dataloader.training_dataset`). Over >= 20,000 predictions from each,
-the masking rate, the 80/10/10 split and the rate at every position (the
-first word included) agree within 3 standard errors, and whole words stay
-whole; a dynamic record's mask is exactly the rule's for its key.
+training reads (`pretrain_dataloader.training_dataset`). Over >= 20,000
+predictions from each, the masking rate, the 80/10/10 split and the rate at
+every position (the first word included) agree within 3 standard errors, and
+whole words stay whole; a dynamic record's mask is exactly the rule's for its
+key.
 """
 
 import math
@@ -53,16 +54,8 @@ def training_examples(data_dir, num_examples):
   data = show.data_config(data_dir)
   masking = pretrain_dataloader.masking_config(
       data, vocab_lib.load_vocab(data.vocab_file))
-  dataset = pretrain_dataloader.training_dataset(
-      data, 256, RunConfig.seed, 0, masking=masking)
-  count = 0
-  for batch in dataset:
-    batch = {k: v.numpy() for k, v in batch.items()}
-    for row in range(len(batch['input_word_ids'])):
-      if count == num_examples:
-        return
-      yield show.example_of(batch, row)
-      count += 1
+  return show.examples_of(pretrain_dataloader.training_dataset(
+      data, 256, RunConfig.seed, 0, masking=masking), num_examples)
 
 
 def counts(examples, words_of, mask_id, whole_words):

@@ -62,19 +62,24 @@ def examples(data_dir: str, num_examples: Optional[int] = None,
   dataset = pretrain_dataloader.load_dataset(
       data.train_data, data, 256, False, seed,
       masking=pretrain_dataloader.masking_config(data, vocab), epoch=epoch)
+  return examples_of(dataset, num_examples)
+
+
+def examples_of(dataset, num_examples: Optional[int] = None
+                ) -> Iterator[Dict]:
+  """The first `num_examples` rows (None: all) of a dataset of batches of
+  the training input's features, as dicts (the keys of `examples`)."""
   count = 0
   for batch in dataset:
     batch = {k: v.numpy() for k, v in batch.items()}
     for row in range(len(batch['input_word_ids'])):
       if num_examples is not None and count >= num_examples:
         return
-      yield example_of(batch, row)
+      yield _example(batch, row)
       count += 1
 
 
-def example_of(batch, row) -> Dict:
-  """Row `row` of a batch of the training input's features, as `examples`
-  lists it."""
+def _example(batch, row) -> Dict:
   weights = batch['masked_lm_weights'][row] > 0
   positions = batch['masked_lm_positions'][row][weights]
   labels = batch['masked_lm_ids'][row][weights]
