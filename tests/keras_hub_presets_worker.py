@@ -7,6 +7,7 @@ writes the numbers the test asserts on; none asserts itself.
 
 import json
 import os
+import shutil
 
 import keras
 import keras_hub
@@ -58,8 +59,20 @@ def check_presets(request):
   ours.importance.table.assign(table.astype('float32'))
   out_dir = os.path.join(root, f'out_{keras.backend.backend()}')
   ours.save_to_preset(out_dir)
-  back = keras_hub.models.BertBackbone.from_preset(out_dir)
+  # A plain BertBackbone loads the preset's weights file (the table is an
+  # entry it does not read).
+  back = keras_hub.models.BertBackbone(**SMALL)
+  back.load_weights(os.path.join(out_dir, 'model.weights.h5'))
   again = TokenDropBertBackbone.from_preset(out_dir)
+  # A preset of an earlier release: BertBackbone's, the table and the
+  # settings in files beside it (read, never written now).
+  legacy_dir = os.path.join(root, f'legacy_{keras.backend.backend()}')
+  shutil.copytree(plain_dir, legacy_dir)
+  np.save(os.path.join(legacy_dir, 'token_importance.npy'),
+          table.astype('float32'))
+  with open(os.path.join(legacy_dir, 'token_drop_config.json'), 'w') as f:
+    json.dump(dict(keep_k=7, allow_ids=[1, 2], deny_ids=[0]), f)
+  legacy = TokenDropBertBackbone.from_preset(legacy_dir)
   try:  # A preset without a vocabulary and no ids given: refused.
     TokenDropBertBackbone.from_preset(plain_dir)
     no_vocab_error = ''
@@ -93,7 +106,12 @@ def check_presets(request):
       .astype('float32'))
   task_dir = os.path.join(root, f'task_{keras.backend.backend()}')
   task.save_to_preset(task_dir)
-  loaded = {'task_preset': TokenDropBertMaskedLM.from_preset(task_dir)}
+  loaded = {'task_preset': TokenDropBertMaskedLM.from_preset(task_dir),
+            # KerasHub's own loaders find the registered classes.
+            'task_keras_hub_preset':
+                keras_hub.models.MaskedLM.from_preset(task_dir),
+            'backbone_keras_hub_preset':
+                keras_hub.models.Backbone.from_preset(out_dir)}
   for name, model in (('backbone', ours), ('task', task)):
     path = os.path.join(root, f'{name}_{keras.backend.backend()}.keras')
     model.save(path)
@@ -126,6 +144,8 @@ def check_presets(request):
           layer(hidden, padding_mask=batch['mask'])),
       saved_class=saved_class,
       table_diff=_max_diff(_np(again.importance.table), table),
+      legacy=[_max_diff(_np(legacy.importance.table), table), legacy.keep_k,
+              list(legacy.allow_ids)],
       keep_k_again=again.keep_k,
       allow_ids_again=list(again.allow_ids),
       keep_ratio_override=[by_ratio.keep_k, by_ratio.keep_ratio],

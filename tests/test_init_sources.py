@@ -55,6 +55,12 @@ class InitSourcesTest(tu.TestCase):
     self.assertEqual((source.lower_case, source.strip_accents), (True, True))
     self.assertEqual((source.has_head, source.has_importance), (False, False))
     self.assertTrue(source.vocab_file.endswith('vocabulary.txt'))
+    # A TokenDropBertBackbone preset holds its table in its weights file.
+    token_drop = init_checkpoint.inspect(write_keras_hub_preset(
+        os.path.join(self.get_temp_dir(), 'td'),
+        class_name='TokenDropBertBackbone'), keras_hub=True)
+    self.assertEqual((token_drop.has_importance, token_drop.shape),
+                     (True, source.shape))
     with self.assertRaisesRegex(ValueError, 'is a KerasHub preset: continue '
                                 'it with `python -m official_td.keras_hub'):
       init_checkpoint.inspect(path)

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 
+import h5py
 import nbclient
 import nbformat
 
@@ -71,8 +72,8 @@ class NotebookTest(tu.TestCase):
       self.assertIn('fine-tuned eval accuracy', text)
       preset = os.path.join(work_dir, 'keras_token_drop')
       with open(os.path.join(preset, 'config.json')) as f:
-        self.assertEqual(json.load(f)['class_name'], 'BertBackbone')
-      self.assertTrue(os.path.exists(os.path.join(preset,
-                                                  'token_importance.npy')))
+        self.assertEqual(json.load(f)['class_name'], 'TokenDropBertBackbone')
+      with h5py.File(os.path.join(preset, 'model.weights.h5')) as f:
+        self.assertIn('importance/vars/0', f)  # the table.
     finally:
       shutil.rmtree(work_dir, ignore_errors=True)

@@ -4,8 +4,10 @@ A KerasHub preset (KerasHub's `save_to_preset`, and every run of
 `official_td.keras_hub.train`, whose `--model_dir` is one) holds
 `config.json` naming the backbone class and its arguments, `model.weights.h5`,
 the tokenizer under `assets/tokenizer/vocabulary.txt` with its
-`tokenizer.json`, and where a task was saved `task.weights.h5` (the MLM head);
-this package adds `token_importance.npy`. Only JSON is read here (no Keras):
+`tokenizer.json`, and where a task was saved `task.weights.h5` (the MLM head).
+A `TokenDropBertBackbone` preset holds the importance table in its weights
+file (earlier releases wrote a `BertBackbone` preset with the table in
+`token_importance.npy` beside it). Only JSON is read here (no Keras):
 enough for `init_checkpoint.adopt` and `check` to take or refuse the
 preset's architecture, vocab and casing before any work. Its weights are
 loaded in the Keras 3 room (`official_td.keras_hub.continued`).
@@ -23,8 +25,9 @@ SHARDED_WEIGHTS = 'model.weights.json'  # a sharded preset's weight map.
 TASK_WEIGHTS = 'task.weights.h5'
 TOKENIZER = 'tokenizer.json'
 VOCABULARY = os.path.join('assets', 'tokenizer', 'vocabulary.txt')
-IMPORTANCE = 'token_importance.npy'
-BERT_CLASSES = ('BertBackbone', 'TokenDropBertBackbone')
+LEGACY_IMPORTANCE = 'token_importance.npy'
+TOKEN_DROP_CLASS = 'TokenDropBertBackbone'
+BERT_CLASSES = ('BertBackbone', TOKEN_DROP_CLASS)
 # KerasHub's BertBackbone argument -> the encoder's field.
 SHAPE = (('vocabulary_size', 'vocab_size'), ('hidden_dim', 'hidden_size'),
          ('num_layers', 'num_layers'), ('num_heads', 'num_attention_heads'),
@@ -79,7 +82,8 @@ def describe(path: str, config: Dict) -> Dict:
       kind='keras_hub', path=path, shape=shape,
       vocab_file=vocab if tf.io.gfile.exists(vocab) else None,
       has_head=tf.io.gfile.exists(os.path.join(path, TASK_WEIGHTS)),
-      has_importance=tf.io.gfile.exists(os.path.join(path, IMPORTANCE)),
+      has_importance=(name == TOKEN_DROP_CLASS or tf.io.gfile.exists(
+          os.path.join(path, LEGACY_IMPORTANCE))),
       # KerasHub's BertBackbone has the tanh GELU only.
       inner_activation='gelu_tanh',
       activation_from=f'it is a KerasHub {name} (tanh GELU)',

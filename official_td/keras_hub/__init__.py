@@ -9,4 +9,7 @@ TFRecords (`official_td.keras_hub.train`) uses `tf.data`.
 
 from official_td.keras_hub.backbone import TokenDropBertBackbone
 from official_td.keras_hub.masked_lm import TokenDropBertMaskedLM
+from official_td.keras_hub.preprocessing import TokenDropBertMaskedLMPreprocessor
+from official_td.keras_hub.preprocessing import TokenDropBertTextClassifierPreprocessor
+from official_td.keras_hub.preprocessing import TokenDropBertTokenizer
 from official_td.keras_hub.token_dropping import TokenImportance

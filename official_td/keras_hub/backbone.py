@@ -15,10 +15,10 @@ from official_td import keep
 from official_td import vocab as vocab_lib
 from official_td.keras_hub import token_dropping
 
-# Beside a saved preset: the importance table, and the drop settings a
-# `TokenDropBertBackbone.from_preset` of the directory restores.
-IMPORTANCE_FILE = 'token_importance.npy'
-DROP_CONFIG_FILE = 'token_drop_config.json'
+# Beside a preset of official_td 0.x before the table and the settings went
+# into KerasHub's own files: read, never written.
+LEGACY_IMPORTANCE_FILE = 'token_importance.npy'
+LEGACY_DROP_CONFIG_FILE = 'token_drop_config.json'
 # The arguments this backbone adds to `BertBackbone`'s.
 DROP_ARGS = ('keep_k', 'keep_ratio', 'drop_start_layer', 'drop_end_layer',
              'importance_mode', 'importance_beta', 'importance_initial_value',
@@ -52,9 +52,10 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
   Without dropping (inference, unless `drop_at_eval`) this is
   `BertBackbone`'s forward pass. Its weights are `BertBackbone`'s, layer for
   layer: `from_preset` takes any KerasHub BERT preset (a directory, a Kaggle
-  handle, a Hugging Face BERT), and `save_to_preset` writes a `BertBackbone`
-  preset that KerasHub loads unchanged, with the importance table and the
-  drop settings beside it.
+  handle, a Hugging Face BERT). The importance table is state, not a weight:
+  `.keras` files and KerasHub's `save_to_preset` / `from_preset` keep it
+  with the weights and the drop settings in the config (a preset of this
+  registered class; `as_bert_backbone()` for a plain one).
 
   Args (beyond `BertBackbone`'s):
     keep_k / keep_ratio: tokens kept in the window (one of them; the paper's
@@ -258,20 +259,38 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
         self.allow_ids, self.deny_ids, self.temperature)
 
   # ------------------------------------------------------------ presets
+  # A preset of this class is KerasHub's own: `save_to_preset` (KerasHub's)
+  # writes `config.json` naming `OfficialTD>TokenDropBertBackbone` with the
+  # drop settings among its arguments, and `model.weights.h5` holding
+  # `BertBackbone`'s weights under their names plus the importance table
+  # (`importance/vars/0`: Keras saves the `importance` layer with the
+  # model's layers); KerasHub's loader reads both back. A plain
+  # `BertBackbone` loads the same weights file (the table is an entry it
+  # does not read); `as_bert_backbone()` gives a preset that KerasHub loads
+  # without this package.
   @classmethod
   def from_preset(cls, preset, load_weights: bool = True, **kwargs):
-    """A `TokenDropBertBackbone` with the weights of a BERT preset.
+    """A `TokenDropBertBackbone` from a preset of its own or of any BERT.
 
-    `preset`: anything `keras_hub.models.BertBackbone.from_preset` takes (a
-    directory, a Kaggle handle, a Hugging Face BERT). Drop settings come
-    from `kwargs`, else from the preset's `token_drop_config.json` (written
-    by `save_to_preset`), else the defaults; the importance table from its
-    `token_importance.npy` when present. The special ids are resolved from
-    the preset's vocabulary when it has one and `kwargs` name none.
+    `preset`: anything KerasHub's `from_preset` takes (a local or `gs://`
+    directory, a Kaggle or Hugging Face handle). A preset this class saved
+    loads through KerasHub's own loader: its drop settings and table, with
+    `kwargs` replacing saved settings. Any other BERT preset (a
+    `BertBackbone`, a Hugging Face BERT) gives its weights, the drop
+    settings from `kwargs` or the defaults and the initial table; the
+    special ids come from its vocabulary where `kwargs` name none.
     """
+    kwargs = _one_keep_setting(kwargs)
+    loader = preset_utils.get_preset_loader(preset)
+    if issubclass(loader.check_backbone_class(), TokenDropBertBackbone):
+      return super().from_preset(preset, load_weights=load_weights,
+                                 **kwargs)
     plain = keras_hub.models.BertBackbone.from_preset(
         preset, load_weights=load_weights)
-    settings = read_preset_file(preset, DROP_CONFIG_FILE, json.load) or {}
+    # Presets of official_td 0.x before this layout: a `BertBackbone` preset
+    # with the settings and the table in files beside it.
+    settings = read_preset_file(preset, LEGACY_DROP_CONFIG_FILE,
+                                json.load) or {}
     if 'allow_ids' not in kwargs and 'allow_ids' not in settings:
       vocabulary = _preset_vocabulary(preset)
       if vocabulary is None:
@@ -281,40 +300,53 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
             'and never keeps [PAD] ahead of a real token): pass allow_ids '
             'and deny_ids, e.g. **TokenDropBertBackbone.special_ids(vocab).')
       settings.update(cls.special_ids(vocabulary))
-    # An override replaces the saved setting: keep_k and keep_ratio are one
-    # setting in two forms.
-    for given, other in (('keep_k', 'keep_ratio'), ('keep_ratio', 'keep_k')):
-      if kwargs.get(given) is not None and other not in kwargs:
-        settings.pop(other, None)
     settings.update(kwargs)
     config = dict(plain.get_config(), **settings)
     config.pop('name', None)
     backbone = cls(**config)
     backbone.set_weights(plain.get_weights())
-    table = read_preset_file(preset, IMPORTANCE_FILE, np.load, 'rb')
+    table = read_preset_file(preset, LEGACY_IMPORTANCE_FILE, np.load, 'rb')
     if table is not None:
       backbone.importance.table.assign(table)
     return backbone
 
-  def as_bert_backbone(self) -> keras_hub.models.BertBackbone:
-    """A plain `BertBackbone` with this backbone's weights."""
-    config = {k: v for k, v in self.get_config().items()
-              if k not in DROP_ARGS}
-    plain = keras_hub.models.BertBackbone.from_config(config)
-    plain.set_weights(self.get_weights())
-    return plain
+  def as_bert_backbone(self, dtype=None) -> keras_hub.models.BertBackbone:
+    """A plain `BertBackbone` with this backbone's weights (in `dtype`, if
+    given): its `save_to_preset` is a preset KerasHub loads without this
+    package."""
+    return _bert_backbone(self, dtype)
 
-  def save_to_preset(self, preset_dir: str, **kwargs):
-    """Writes a `BertBackbone` preset (config, weights) that KerasHub loads
-    unchanged, with the importance table and the drop settings beside it.
-    `kwargs`: `BertBackbone.save_to_preset`'s (`max_shard_size`, as a
-    task's `save_to_preset` passes it)."""
-    self.as_bert_backbone().save_to_preset(preset_dir, **kwargs)
-    _write(preset_dir, IMPORTANCE_FILE,
-           lambda f: np.save(f, keras.ops.convert_to_numpy(
-               self.importance.table)), binary=True)
-    _write(preset_dir, DROP_CONFIG_FILE,
-           lambda f: f.write(json.dumps(self._drop_config, indent=2)))
+
+def bert_backbone_from_preset(preset, dtype=None):
+  """The plain `BertBackbone` of any BERT preset, a `TokenDropBertBackbone`
+  one included (its weights; fine-tuning drops no tokens), computing in
+  `dtype` (default: Keras's global policy, e.g. `mixed_bfloat16`; a loaded
+  preset would keep the dtype it was saved in)."""
+  loader = preset_utils.get_preset_loader(preset)
+  cls = loader.check_backbone_class()
+  source = (TokenDropBertBackbone if issubclass(cls, TokenDropBertBackbone)
+            else keras_hub.models.BertBackbone).from_preset(preset)
+  return _bert_backbone(source, dtype or keras.mixed_precision.global_policy())
+
+
+def _bert_backbone(source, dtype):
+  config = {k: v for k, v in source.get_config().items()
+            if k not in DROP_ARGS}
+  if dtype is not None:
+    config['dtype'] = dtype
+  plain = keras_hub.models.BertBackbone.from_config(config)
+  plain.set_weights(source.get_weights())
+  return plain
+
+
+def _one_keep_setting(kwargs):
+  """`kwargs` where a given `keep_k` or `keep_ratio` replaces a saved one of
+  the other form (they are one setting in two forms)."""
+  kwargs = dict(kwargs)
+  for given, other in (('keep_k', 'keep_ratio'), ('keep_ratio', 'keep_k')):
+    if kwargs.get(given) is not None and other not in kwargs:
+      kwargs[other] = None
+  return kwargs
 
 
 # ------------------------------------------------------------ helpers
@@ -385,16 +417,3 @@ def _preset_vocabulary(preset):
     return keras_hub.models.BertTokenizer.from_preset(preset).get_vocabulary()
   except (ValueError, ImportError, FileNotFoundError):
     return None
-
-
-def _write(directory, name, write, binary=False):
-  """Writes `name` whole: to a temporary name, then renamed."""
-  path = os.path.join(directory, name)
-  partial = path + '.partial'
-  with _open(partial, 'wb' if binary else 'w') as f:
-    write(f)
-  gfile = _gfile()
-  if gfile:
-    gfile.rename(partial, path, overwrite=True)
-  else:
-    os.replace(partial, path)

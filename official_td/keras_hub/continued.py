@@ -9,8 +9,8 @@ all before any work. `initialize` then puts its weights into the run's task:
 - the backbone through `TokenDropBertBackbone.from_preset`, that is
   KerasHub's own preset loader, and for a Hugging Face directory KerasHub's
   own converter (every naming the hub uses); every backbone weight is copied,
-  the importance table with them (the preset's `token_importance.npy` where
-  it has one, else the initial table);
+  the importance table with them (a `TokenDropBertBackbone` preset's, else
+  the initial table);
 - the MLM head from a preset's `task.weights.h5` (KerasHub's task weights)
   where it has one, or from a Hugging Face directory's `cls.predictions.*`
   where it has them, read under the file's naming by

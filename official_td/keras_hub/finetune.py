@@ -28,7 +28,9 @@ from official_td import cli
 from official_td import configurables
 from official_td import publish
 from official_td import rundir
+from official_td.keras_hub import backbone as backbone_lib
 from official_td.keras_hub import optimization
+from official_td.keras_hub import preprocessing
 from official_td.tasks import classification
 
 
@@ -46,11 +48,16 @@ def finetune(config: classification.FinetuneConfig, model_dir: str) -> dict:
   # `finetune.mixed_precision`, before any layer is built (`compile` adds
   # loss scaling under mixed_float16).
   keras.mixed_precision.set_global_policy(config.mixed_precision)
-  preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
-      config.pretrained_dir, sequence_length=config.seq_length)
-  classifier = keras_hub.models.BertTextClassifier.from_preset(
-      config.pretrained_dir, num_classes=num_classes,
-      preprocessor=preprocessor, dropout=config.dropout)
+  # KerasHub's own classes on the preset's tokenizer (its casing and accents
+  # are the pretraining data's): the fine-tuned classifier's preset loads
+  # without this package.
+  preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+      preprocessing.bert_tokenizer(keras_hub.models.BertTokenizer.from_preset(
+          config.pretrained_dir)), sequence_length=config.seq_length)
+  classifier = keras_hub.models.BertTextClassifier(
+      backbone_lib.bert_backbone_from_preset(config.pretrained_dir),
+      num_classes=num_classes, preprocessor=preprocessor,
+      dropout=config.dropout)
   steps = config.epochs * int(np.ceil(len(train.labels) / config.batch_size))
   classifier.compile(
       optimizer=optimization.build_optimizer(

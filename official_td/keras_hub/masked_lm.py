@@ -10,6 +10,7 @@ from keras_hub.src.models.bert.bert_backbone import bert_kernel_initializer  # p
 from keras_hub.src.utils import preset_utils  # pylint: disable=g-direct-tensorflow-import
 
 from official_td.keras_hub import backbone as backbone_lib
+from official_td.keras_hub import preprocessing
 from official_td.keras_hub.backbone import TokenDropBertBackbone
 
 
@@ -49,7 +50,7 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
   """
 
   backbone_cls = TokenDropBertBackbone
-  preprocessor_cls = keras_hub.models.BertMaskedLMPreprocessor
+  preprocessor_cls = preprocessing.TokenDropBertMaskedLMPreprocessor
 
   def __init__(self, backbone, preprocessor=None,
                drop_seed_input: bool = False, **kwargs):
@@ -86,8 +87,9 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
 
   # The task's own weights are the MLM head's, as `BertMaskedLM`'s: the
   # importance table (tracked here as the task's state) is the backbone's
-  # and goes with it (`token_importance.npy`), so a task weights file is
-  # interchangeable with KerasHub's `BertMaskedLM` one in both directions.
+  # and goes with it (in the backbone's weights file), so a task weights
+  # file is interchangeable with KerasHub's `BertMaskedLM` one in both
+  # directions.
   def _backbone_objects(self):
     return list(self.backbone._flatten_layers()) + [self.importance]  # pylint: disable=protected-access
 
@@ -131,9 +133,8 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
     drop settings; `kwargs` override them, as there); the preprocessor the
     preset's, where it has a tokenizer (or `preprocessor=`); the head's
     weights and `drop_seed_input` its `task.weights.h5` and `task.json`,
-    where present. KerasHub's own `Task.from_preset` finds no task class for
-    the saved backbone config, which names `BertBackbone` so that KerasHub
-    loads the backbone without this package.
+    where present. (KerasHub's own `keras_hub.models.MaskedLM.from_preset`
+    loads the task's preset as well, with the saved settings only.)
     """
     preprocessor = kwargs.pop('preprocessor', None)
     drop_seed_input = kwargs.pop('drop_seed_input', None)
@@ -141,7 +142,10 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
         preset, load_weights=load_weights, **kwargs)
     if preprocessor is None and preset_utils.check_file_exists(
         preset, preset_utils.TOKENIZER_CONFIG_FILE):
-      preprocessor = cls.preprocessor_cls.from_preset(preset)
+      # (KerasHub's loader: the saved preprocessor, or one on the preset's
+      # tokenizer where the preset holds none of this class.)
+      preprocessor = preset_utils.get_preset_loader(preset).load_preprocessor(
+          keras_hub.models.BertMaskedLMPreprocessor)
     if drop_seed_input is None:
       saved = backbone_lib.read_preset_file(
           preset, preset_utils.TASK_CONFIG_FILE, json.load) or {}

@@ -55,6 +55,7 @@ from official_td.keras_hub import continued
 from official_td.keras_hub import evaluation as evaluation_lib
 from official_td.keras_hub import masked_lm
 from official_td.keras_hub import optimization
+from official_td.keras_hub import preprocessing
 
 RESULTS = rundir.RESULTS
 # The run's settings, beside its checkpoints: a resume must match them.
@@ -308,10 +309,9 @@ def keras_hub_tokenizer(vocab, casing: casing_lib.Casing):
   """KerasHub's BERT tokenizer on the run's vocab, cased and with accents
   as its data (KerasHub's own default keeps accents: said explicitly; the
   preset saves both)."""
-  import keras_hub  # pylint: disable=g-import-not-at-top
-  return keras_hub.models.BertTokenizer(vocabulary=vocab,
-                                        lowercase=casing.lower_case,
-                                        strip_accents=casing.strip_accents)
+  return preprocessing.TokenDropBertTokenizer(
+      vocabulary=vocab, lowercase=casing.lower_case,
+      strip_accents=casing.strip_accents)
 
 
 class LoopLog(keras.callbacks.Callback):
