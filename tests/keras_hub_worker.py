@@ -4,6 +4,7 @@ CHECK[,CHECK...] REQUEST.json RESULT.json` with `KERAS_BACKEND` set. Each check 
 the numbers the test asserts on; none asserts itself.
 """
 
+import importlib
 import json
 import os
 import sys
@@ -308,6 +309,24 @@ def check_devices(request):
   finally:
     keras.distribution.set_distribution(None)
   return dict(devices=len(devices), error=error)
+
+
+def check_benchmark_imports(request):
+  """The Keras 3 step benchmark imports with neither TensorFlow nor gin (a
+  JAX accelerator image has neither): run before any check imports gin."""
+  del request
+  gin_loaded = sys.modules.get('gin') is not None
+  blocked = 'gin' not in sys.modules
+  sys.modules.setdefault('gin', None)
+  try:
+    importlib.import_module('official_td.benchmarks.keras_step_time')
+    error = ''
+  except ImportError as e:
+    error = repr(e)
+  finally:
+    if blocked:
+      del sys.modules['gin']
+  return dict(error=error, gin_loaded=gin_loaded)
 
 
 def main(argv):

@@ -4,7 +4,8 @@ BertBackbone and the Model Garden encoder.
 The Keras 3 side runs in one process per backend (tests/keras_hub_worker.py),
 both started at once; the JAX one has two forced CPU devices for the
 data-parallel check and runs with TensorFlow unimportable (the package's
-promise on JAX). This process holds the Model Garden side (tf_keras) and
+promise on JAX). KerasHub's own test harness runs on the two classes in a
+process per backend beside them (tests/keras_hub_harness.py). This process holds the Model Garden side (tf_keras) and
 the independent computations.
 """
 
@@ -192,6 +193,8 @@ class KerasHubTest(tu.TestCase):
           '--xla_force_host_platform_device_count=2']).strip())
       checks = 'presets,agreement,trainer,grid,one_step' + (
           ',fit' if backend == 'jax' else ',devices,continued')
+      if backend == 'jax':
+        checks = 'benchmark_imports,' + checks
       procs[backend] = subprocess.Popen(
           [sys.executable, '-m', 'tests.keras_hub_worker', checks,
            request_path, os.path.join(cls.root, f'{backend}_result.json')],
@@ -369,6 +372,11 @@ class KerasHubTest(tu.TestCase):
         self.assertEqual(r['skipped'], [
             f'__main__.{case}: Not a test.' for case in cases
             if case.endswith('test_session')])
+
+  def test_step_benchmark_imports_without_tensorflow_or_gin(self):
+    r = self.results['jax']['benchmark_imports']
+    self.assertEqual((r['error'], r['gin_loaded'], r['tensorflow_loaded']),
+                     ('', False, False))
 
   # ------------------------------------------------------------ one rule
   def test_continued_pretraining_loads_every_weight_of_each_source(self):
