@@ -1,24 +1,18 @@
 """TokenDropBertBackbone: KerasHub's BERT whose middle layers see kept tokens."""
 
 import contextlib
-import json
-import os
 from typing import Optional, Sequence
 
 import keras
 from keras import ops
 import keras_hub
 from keras_hub.src.utils import preset_utils  # pylint: disable=g-direct-tensorflow-import
-import numpy as np
 
 from official_td import keep
 from official_td import vocab as vocab_lib
+from official_td.keras_hub import preset_files
 from official_td.keras_hub import token_dropping
 
-# Beside a preset of official_td 0.x before the table and the settings went
-# into KerasHub's own files: read, never written.
-LEGACY_IMPORTANCE_FILE = 'token_importance.npy'
-LEGACY_DROP_CONFIG_FILE = 'token_drop_config.json'
 # The arguments this backbone adds to `BertBackbone`'s.
 DROP_ARGS = ('keep_k', 'keep_ratio', 'drop_start_layer', 'drop_end_layer',
              'importance_mode', 'importance_beta', 'importance_initial_value',
@@ -280,19 +274,16 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     settings from `kwargs` or the defaults and the initial table; the
     special ids come from its vocabulary where `kwargs` name none.
     """
-    kwargs = _one_keep_setting(kwargs)
+    kwargs = preset_files.one_keep_setting(kwargs)
     loader = preset_utils.get_preset_loader(preset)
     if issubclass(loader.check_backbone_class(), TokenDropBertBackbone):
       return super().from_preset(preset, load_weights=load_weights,
                                  **kwargs)
     plain = keras_hub.models.BertBackbone.from_preset(
         preset, load_weights=load_weights)
-    # Presets of official_td 0.x before this layout: a `BertBackbone` preset
-    # with the settings and the table in files beside it.
-    settings = read_preset_file(preset, LEGACY_DROP_CONFIG_FILE,
-                                json.load) or {}
+    settings = preset_files.legacy_settings(preset)
     if 'allow_ids' not in kwargs and 'allow_ids' not in settings:
-      vocabulary = _preset_vocabulary(preset)
+      vocabulary = preset_files.vocabulary(preset)
       if vocabulary is None:
         raise ValueError(
             f'{preset!r} has no vocabulary to find [CLS], [SEP], [MASK], '
@@ -305,7 +296,7 @@ class TokenDropBertBackbone(keras_hub.models.BertBackbone):
     config.pop('name', None)
     backbone = cls(**config)
     backbone.set_weights(plain.get_weights())
-    table = read_preset_file(preset, LEGACY_IMPORTANCE_FILE, np.load, 'rb')
+    table = preset_files.legacy_table(preset)
     if table is not None:
       backbone.importance.table.assign(table)
     return backbone
@@ -339,16 +330,6 @@ def _bert_backbone(source, dtype):
   return plain
 
 
-def _one_keep_setting(kwargs):
-  """`kwargs` where a given `keep_k` or `keep_ratio` replaces a saved one of
-  the other form (they are one setting in two forms)."""
-  kwargs = dict(kwargs)
-  for given, other in (('keep_k', 'keep_ratio'), ('keep_ratio', 'keep_k')):
-    if kwargs.get(given) is not None and other not in kwargs:
-      kwargs[other] = None
-  return kwargs
-
-
 # ------------------------------------------------------------ helpers
 def attend(layer, query, value, attention_mask, training=None):
   """A KerasHub `TransformerEncoder` block (post-norm) whose queries are
@@ -364,56 +345,3 @@ def attend(layer, query, value, attention_mask, training=None):
   x = layer._feedforward_output_dense(x)  # pylint: disable=protected-access
   x = layer._feedforward_dropout(x, training=training)  # pylint: disable=protected-access
   return layer._feedforward_layer_norm(x + residual)  # pylint: disable=protected-access
-
-
-def _local_dir(preset) -> Optional[str]:
-  return preset if isinstance(preset, str) and _exists(preset) else None
-
-
-def _exists(path):
-  return _gfile().exists(path) if _gfile() else os.path.exists(path)
-
-
-def _gfile():
-  """`tf.io.gfile` when TensorFlow is installed (for `gs://`), else None."""
-  try:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  return tf.io.gfile
-
-
-def _open(path, mode):
-  gfile = _gfile()
-  return gfile.GFile(path, mode) if gfile else open(path, mode)  # pylint: disable=consider-using-with
-
-
-def read_preset_file(preset, name, load, mode='r'):
-  """`load(file)` of the preset's file `name` (None where it has none),
-  through KerasHub's own preset files (`preset_utils.get_file`): a local or
-  `gs://` directory, a Kaggle or Hugging Face handle alike."""
-  if not isinstance(preset, str):
-    return None
-  try:
-    path = preset_utils.get_file(preset, name)
-  except FileNotFoundError:
-    return None
-  with _open(path, mode) as f:
-    return load(f)
-
-
-def _preset_vocabulary(preset):
-  """The preset's WordPiece vocabulary: a KerasHub preset's tokenizer asset
-  or a Hugging Face directory's vocab.txt, else KerasHub's tokenizer loader
-  (Kaggle handles); None if it has none."""
-  for name in ('assets/tokenizer/vocabulary.txt', 'vocab.txt'):
-    vocabulary = read_preset_file(preset, name, lambda f: [line.rstrip('\n')
-                                                for line in f])
-    if vocabulary is not None:
-      return vocabulary
-  if _local_dir(preset):
-    return None
-  try:
-    return keras_hub.models.BertTokenizer.from_preset(preset).get_vocabulary()
-  except (ValueError, ImportError, FileNotFoundError):
-    return None

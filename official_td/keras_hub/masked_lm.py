@@ -9,8 +9,8 @@ import numpy as np
 from keras_hub.src.models.bert.bert_backbone import bert_kernel_initializer  # pylint: disable=g-direct-tensorflow-import
 from keras_hub.src.utils import preset_utils  # pylint: disable=g-direct-tensorflow-import
 
-from official_td.keras_hub import backbone as backbone_lib
 from official_td.keras_hub import preprocessing
+from official_td.keras_hub import preset_files
 from official_td.keras_hub.backbone import TokenDropBertBackbone
 
 
@@ -147,7 +147,7 @@ class TokenDropBertMaskedLM(keras_hub.models.MaskedLM):
       preprocessor = preset_utils.get_preset_loader(preset).load_preprocessor(
           keras_hub.models.BertMaskedLMPreprocessor)
     if drop_seed_input is None:
-      saved = backbone_lib.read_preset_file(
+      saved = preset_files.read_preset_file(
           preset, preset_utils.TASK_CONFIG_FILE, json.load) or {}
       drop_seed_input = saved.get('config', {}).get('drop_seed_input', False)
     task = cls(backbone, preprocessor=preprocessor,
