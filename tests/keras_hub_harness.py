@@ -8,10 +8,12 @@ config and serialization round trips, variable lengths, compiled and
 strings through the preprocessor, `.keras` files, and presets (saved here,
 loaded back by `from_preset`, with and without weights).
 
-The harness needs TensorFlow (`tf.data`) and Grain on every backend, so it
-runs in a process of its own per backend, started by tests/test_keras_hub.py
-(`python -m tests.keras_hub_harness RESULT.json` under `KERAS_BACKEND`),
-which asserts on the cases run and that none failed.
+The harness needs TensorFlow (`tf.data`) and Grain on every backend:
+tests/test_keras_hub.py runs it in its TensorFlow worker (`run_cases`, the
+`harness` check) and, on JAX, whose worker runs without TensorFlow, in a
+process of its own once that worker is done (`python -m
+tests.keras_hub_harness RESULT.json`); it asserts on the cases run and that
+none failed.
 """
 
 import json
@@ -33,8 +35,8 @@ SEQ = 8
 
 
 def backbone_kwargs():
-  """Four layers (a window [1, 3)), k = 4 of 8, the vocab's special ids."""
-  return dict(vocabulary_size=len(VOCAB), num_layers=4, num_heads=2,
+  """Two layers (the window [0, 1)), k = 4 of 8, the vocab's special ids."""
+  return dict(vocabulary_size=len(VOCAB), num_layers=2, num_heads=2,
               hidden_dim=4, intermediate_dim=8, max_sequence_length=SEQ,
               keep_k=4, **TokenDropBertBackbone.special_ids(VOCAB))
 
@@ -105,19 +107,24 @@ class TokenDropBertMaskedLMHarnessTest(test_case.TestCase):
 
 
 
-def main(result_path):
-  """Runs the cases; writes what ran, failed and was skipped."""
+def run_cases():
+  """Runs the cases here; what ran, failed and was skipped."""
   keras.utils.set_random_seed(0)
   suite = unittest.defaultTestLoader.loadTestsFromModule(
       sys.modules[__name__])
   result = unittest.TextTestRunner(verbosity=2).run(suite)
+  name = lambda test: f'{type(test).__name__}.{test._testMethodName}'  # pylint: disable=protected-access
+  return dict(
+      run=result.testsRun,
+      failed=[f'{name(test)}:\n{trace}'
+              for test, trace in result.failures + result.errors],
+      skipped=[f'{name(test)}: {reason}' for test, reason in result.skipped])
+
+
+def main(result_path):
+  result = dict(run_cases(), backend=keras.backend.backend())
   with open(result_path, 'w') as f:
-    json.dump(dict(
-        backend=keras.backend.backend(), run=result.testsRun,
-        failed=[f'{test.id()}:\n{trace}'
-                for test, trace in result.failures + result.errors],
-        skipped=[f'{test.id()}: {reason}' for test, reason in result.skipped]),
-              f)
+    json.dump(result, f)
 
 
 if __name__ == '__main__':

@@ -329,6 +329,14 @@ def check_benchmark_imports(request):
   return dict(error=error, gin_loaded=gin_loaded)
 
 
+def check_harness(request):
+  """KerasHub's own test harness on the two classes
+  (tests/keras_hub_harness.py; it needs TensorFlow)."""
+  del request
+  from tests import keras_hub_harness  # pylint: disable=g-import-not-at-top
+  return keras_hub_harness.run_cases()
+
+
 def main(argv):
   checks, request_path, result_path = argv[1:4]
   with open(request_path) as f:

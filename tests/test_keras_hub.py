@@ -4,8 +4,9 @@ BertBackbone and the Model Garden encoder.
 The Keras 3 side runs in one process per backend (tests/keras_hub_worker.py),
 both started at once; the JAX one has two forced CPU devices for the
 data-parallel check and runs with TensorFlow unimportable (the package's
-promise on JAX). KerasHub's own test harness runs on the two classes in a
-process per backend beside them (tests/keras_hub_harness.py). This process holds the Model Garden side (tf_keras) and
+promise on JAX). KerasHub's own test harness runs on the two classes
+(tests/keras_hub_harness.py): in the TensorFlow worker, and on JAX in a
+process of its own after the JAX worker. This process holds the Model Garden side (tf_keras) and
 the independent computations.
 """
 
@@ -192,7 +193,7 @@ class KerasHubTest(tu.TestCase):
           os.environ.get('XLA_FLAGS', ''),
           '--xla_force_host_platform_device_count=2']).strip())
       checks = 'presets,agreement,trainer,grid,one_step' + (
-          ',fit' if backend == 'jax' else ',devices,continued')
+          ',fit' if backend == 'jax' else ',devices,continued,harness')
       if backend == 'jax':
         checks = 'benchmark_imports,' + checks
       procs[backend] = subprocess.Popen(
@@ -200,20 +201,27 @@ class KerasHubTest(tu.TestCase):
            request_path, os.path.join(cls.root, f'{backend}_result.json')],
           cwd=pu.REPO, env=env, stdout=subprocess.PIPE,
           stderr=subprocess.STDOUT, text=True)
-      # KerasHub's own test harness on the two classes
-      # (tests/keras_hub_harness.py: it needs TensorFlow on either backend).
-      procs[f'harness_{backend}'] = subprocess.Popen(
-          [sys.executable, '-m', 'tests.keras_hub_harness',
-           os.path.join(cls.root, f'harness_{backend}_result.json')],
-          cwd=pu.REPO, env=pu.env(KERAS_BACKEND=backend),
-          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cls.results = {}
-    for name, proc in procs.items():
-      log, _ = proc.communicate(timeout=600)
-      if proc.returncode:
+
+    def wait(name):
+      log, _ = procs[name].communicate(timeout=600)
+      if procs[name].returncode:
         raise AssertionError(f'{name} worker failed:\n{log[-6000:]}')
       with open(os.path.join(cls.root, f'{name}_result.json')) as f:
         cls.results[name] = json.load(f)
+
+    wait('jax')
+    # KerasHub's own test harness (tests/keras_hub_harness.py) needs
+    # TensorFlow: on TensorFlow the worker runs it last; on JAX a process of
+    # its own, once the JAX worker is done (two processes at a time).
+    procs['harness_jax'] = subprocess.Popen(
+        [sys.executable, '-m', 'tests.keras_hub_harness',
+         os.path.join(cls.root, 'harness_jax_result.json')],
+        cwd=pu.REPO, env=pu.env(KERAS_BACKEND='jax'),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait('tensorflow')
+    wait('harness_jax')
+    cls.results['harness_tensorflow'] = cls.results['tensorflow']['harness']
 
   @classmethod
   def _model_garden_encoder(cls):
@@ -370,7 +378,7 @@ class KerasHubTest(tu.TestCase):
         self.assertEqual(r['run'], len(cases))
         # Skipped: only tf.test.TestCase's `test_session`, which is none.
         self.assertEqual(r['skipped'], [
-            f'__main__.{case}: Not a test.' for case in cases
+            f'{case}: Not a test.' for case in cases
             if case.endswith('test_session')])
 
   def test_step_benchmark_imports_without_tensorflow_or_gin(self):
