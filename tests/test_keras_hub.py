@@ -6,8 +6,8 @@ both started at once; the JAX one has two forced CPU devices for the
 data-parallel check and runs with TensorFlow unimportable (the package's
 promise on JAX). KerasHub's own test harness runs on the two classes
 (tests/keras_hub_harness.py): in the TensorFlow worker, and on JAX in a
-process of its own after the JAX worker. This process holds the Model Garden side (tf_keras) and
-the independent computations.
+process of its own after the JAX worker. This process holds the Model
+Garden side (tf_keras) and the independent computations.
 """
 
 import json
