@@ -105,8 +105,6 @@ class TokenDropBertMaskedLMHarnessTest(test_case.TestCase):
                          expected_output=task(self.input_data))
 
 
-
-
 def run_cases():
   """Runs the cases here; what ran, failed and was skipped."""
   keras.utils.set_random_seed(0)

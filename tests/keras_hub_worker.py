@@ -315,8 +315,7 @@ def check_benchmark_imports(request):
   """The Keras 3 step benchmark imports with neither TensorFlow nor gin (a
   JAX accelerator image has neither): run before any check imports gin."""
   del request
-  gin_loaded = sys.modules.get('gin') is not None
-  blocked = 'gin' not in sys.modules
+  gin_loaded = 'gin' in sys.modules
   sys.modules.setdefault('gin', None)
   try:
     importlib.import_module('official_td.benchmarks.keras_step_time')
@@ -324,7 +323,7 @@ def check_benchmark_imports(request):
   except ImportError as e:
     error = repr(e)
   finally:
-    if blocked:
+    if not gin_loaded:
       del sys.modules['gin']
   return dict(error=error, gin_loaded=gin_loaded)
 

@@ -313,10 +313,9 @@ def bert_backbone_from_preset(preset, dtype=None):
   one included (its weights; fine-tuning drops no tokens), computing in
   `dtype` (default: Keras's global policy, e.g. `mixed_bfloat16`; a loaded
   preset would keep the dtype it was saved in)."""
-  loader = preset_utils.get_preset_loader(preset)
-  cls = loader.check_backbone_class()
-  source = (TokenDropBertBackbone if issubclass(cls, TokenDropBertBackbone)
-            else keras_hub.models.BertBackbone).from_preset(preset)
+  # KerasHub's own dispatch: the class the preset names (this one, or
+  # `BertBackbone`; another model's preset is refused there).
+  source = keras_hub.models.BertBackbone.from_preset(preset)
   return _bert_backbone(source, dtype or keras.mixed_precision.global_policy())
 
 

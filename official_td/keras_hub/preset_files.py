@@ -82,10 +82,10 @@ def vocabulary(preset):
   or a Hugging Face directory's vocab.txt, else KerasHub's tokenizer loader
   (Kaggle handles); None if it has none."""
   for name in ('assets/tokenizer/vocabulary.txt', 'vocab.txt'):
-    vocabulary = read_preset_file(preset, name, lambda f: [line.rstrip('\n')
-                                                for line in f])
-    if vocabulary is not None:
-      return vocabulary
+    tokens = read_preset_file(preset, name,
+                              lambda f: [line.rstrip('\n') for line in f])
+    if tokens is not None:
+      return tokens
   if _local_dir(preset):
     return None
   try:
