@@ -6,6 +6,7 @@ import os
 
 from unittest import mock
 
+from official_td.data.text import dictionary
 from official_td.data.text import mail
 from official_td.data.text import public_corpora
 from tests import corpus_fakes
@@ -68,6 +69,26 @@ class PublicCorporaTest(tu.TestCase):
     self.assertNotIn('color', pretrain)
     self.assertNotIn('ilug', pretrain)
     self.assertNotIn('See you there', pretrain)
+    # The dictionary: a document per block in text order, the task's
+    # headwords in their MD5 split only, their header lines left out.
+    words = open(os.path.join(out, 'dictionary', 'gcide.txt')).read()
+    self.assertEqual(words, '\n\n'.join(
+        corpus_fakes.DICTIONARY_DOCUMENTS.values()) + '\n')
+    task_words = corpus_fakes.dictionary_task_words(dictionary.split_of)
+    for word in task_words:
+      self.assertNotIn(word, words)
+    expected = {'train': [], 'eval': []}
+    for word, (_, senses, label) in zip(task_words,
+                                        corpus_fakes.DICTIONARY_TASK):
+      expected[dictionary.split_of(word)].append((' '.join(senses), label))
+    for split in ('train', 'eval'):
+      with open(os.path.join(out, 'dictionary_task', f'{split}.csv')) as f:
+        rows = [(r['text'], r['label']) for r in csv.DictReader(f)]
+      self.assertEqual(rows, expected[split])
+      self.assertEqual(summary['dictionary_task'][split]['examples'],
+                       len(rows))
+    self.assertEqual(summary['dictionary']['documents'],
+                     len(corpus_fakes.DICTIONARY_DOCUMENTS))
     self.assertEqual(json.load(open(os.path.join(out, 'corpora.json'))),
                      summary)
 
@@ -108,6 +129,14 @@ class PublicCorporaTest(tu.TestCase):
       sotu.assert_not_called()
       task.assert_not_called()
     corpus_fakes.write_fake_deb(path, module)
+    # Another package under dict-gcide's name: named, nothing written.
+    corpus_fakes.write_fake_deb(os.path.join(
+        self.packages, public_corpora.DICTIONARY_DEB), module)
+    with self.assertRaisesRegex(ValueError, 'holds no usr/share/dictd/'
+                                'gcide.index or .*: not the dict-gcide'):
+      public_corpora.build(self.packages, out)
+    corpus_fakes.write_fake_dictionary(os.path.join(
+        self.packages, public_corpora.DICTIONARY_DEB), dictionary.split_of)
     with open(os.path.join(self.packages, public_corpora.PACKAGES['sotu']),
               'wb') as f:
       f.write(b'{"error": "Not found"}')
@@ -117,6 +146,31 @@ class PublicCorporaTest(tu.TestCase):
       read.assert_not_called()
     self.assertFalse(os.path.exists(out))
     self.assertEqual(os.listdir(os.path.dirname(out)), [])
+
+
+class DictdTest(tu.TestCase):
+  """dictd's numbers and the dictionary's entry rules on real entries."""
+
+  def test_numbers_paragraphs_and_parts_of_speech(self):
+    # dictd writes offsets in base 64: 'Fz' is 5 * 64 + 51.
+    self.assertEqual([dictionary.dictd_number(d) for d in ('A', 'Fz', 'BAA')],
+                     [0, 371, 4096])
+    with self.assertRaisesRegex(ValueError, 'not a dictd number'):
+      dictionary.dictd_number('a-b')
+    for word, block in corpus_fakes.DICTIONARY_BLOCKS.items():
+      self.assertEqual('\n'.join(dictionary.paragraphs(block)),
+                       corpus_fakes.DICTIONARY_DOCUMENTS[word], word)
+    # One entry marked n., v. t., v. i. or a. has a part of speech; two
+    # entries (v. i. and n.), or WordNet's `adj.`, none.
+    self.assertEqual(
+        [dictionary.part_of_speech(b) for b in
+         corpus_fakes.DICTIONARY_BLOCKS.values()],
+        ['adjective', None, None, 'adjective'])
+    self.assertEqual(dictionary.part_of_speech(
+        'Outgush \\Out*gush"\\ (out*g[u^]sh"), v. i.\n   To gush out.\n'),
+        'verb')
+    self.assertEqual(dictionary.clean('g[u^]sh [ae]on {Annelida}'),
+                     'g\u016dsh \u00e6on Annelida')
 
 
 class WithoutRepeatsTest(tu.TestCase):

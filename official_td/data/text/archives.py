@@ -4,6 +4,7 @@ A `.deb` is an `ar` archive holding `data.tar.xz` (or `.gz`, `.bz2`); Python
 has no `ar` module, so its 60-byte member headers are read here by hand.
 """
 
+import gzip
 import io
 import tarfile
 from typing import Iterator, Tuple
@@ -63,3 +64,11 @@ def deb_data_files(path: str) -> Iterator[Tuple[str, bytes]]:
       yield from tar_files(body, _DATA_TARS[name])
       return
   raise ValueError(f'{path!r} holds no data.tar archive.')
+
+
+def gunzip(data: bytes) -> bytes:
+  """A gzip file's content (dictzip's `.dz` files are gzip files)."""
+  try:
+    return gzip.decompress(data)
+  except (OSError, EOFError) as e:
+    raise ValueError(f'Not a complete gzip file: {e}') from None

