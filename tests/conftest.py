@@ -35,12 +35,16 @@ flags.FLAGS.mark_as_parsed()
 # The longest classes first: pytest-xdist's `--dist loadscope` hands out
 # classes in collection order (pytest.ini turns off its reordering by test
 # count, which would put these one-test classes last), so each of these
-# starts at once on a worker instead of one of them starting last and
-# running alone at the end.
+# starts early on a worker instead of one of them starting last and
+# running alone at the end. Each worker is handed two at the start (the
+# first and third, the second and fourth): the README's commands first on
+# one, making the outputs both README workspaces copy
+# (tests/test_readme.py), and the other docs' commands second on the other,
+# when those outputs are made instead of waiting for them.
 _LONGEST_FIRST = ('tests/test_readme.py::ReadmeCommandsTest',
-                  'tests/test_readme.py::DocsCommandsTest',
                   'tests/test_compare.py::StudyEndToEndTest',
                   'tests/test_keras_hub.py::KerasHubTest',
+                  'tests/test_readme.py::DocsCommandsTest',
                   'tests/test_notebook.py::NotebookTest',
                   'tests/test_keras_hub.py::KerasHubTrainResumeTest',
                   'tests/test_pretrain.py::PretrainEndToEndTest')

@@ -139,7 +139,7 @@ BUCKET_DATA = ('data', os.path.join('runs', 'demo_data'))
 ACCELERATOR_FLAGS = ('--strategy=tpu', '--strategy=mirrored')
 DRY_RUN_PROGRAMS = ('official_td.train', 'official_td.study')
 
-TINY_DATA = ['--vocab_sample_mb=1', '--seq_length=32',
+TINY_DATA = ['--vocab_sample_mb=0.25', '--seq_length=32',
              '--max_predictions_per_seq=5', '--build_vocab_size=400']
 TINY_MODEL = ['encoder.num_layers = 3', 'encoder.hidden_size = 32',
               'encoder.num_attention_heads = 2', 'encoder.inner_dim = 64',
@@ -187,7 +187,7 @@ def tiny(command):
   """Appends the tiny settings to each `python -m` invocation it holds."""
   command = re.sub(r'python3 -m venv \.venv && \.venv/bin/pip install -q '
                    r'uv==[0-9.]+ && \.venv/bin/uv pip install -q '
-                   r'--compile-bytecode --python \.venv/bin/python -r '
+                   r'(--compile-bytecode )?--python \.venv/bin/python -r '
                    r'requirements(-dataflow)?\.txt && ', '', command)
   if 'pip install' in command:
     raise ValueError(f'tiny() left an install in {command!r}')

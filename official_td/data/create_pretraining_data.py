@@ -95,8 +95,9 @@ def define_flags():
   flags.DEFINE_string('vocab_file', None, 'WordPiece vocab.txt to use.')
   flags.DEFINE_integer('build_vocab_size', None,
                        'Learn a vocab of this size from the corpus instead.')
-  flags.DEFINE_integer('vocab_sample_mb', 20, 'Text read to learn the vocab '
-                       '(the first MB of the corpus).')
+  flags.DEFINE_float('vocab_sample_mb', 20, 'Text read to learn the vocab '
+                     '(the first MB of the corpus; 0.25 for a quick try).',
+                     lower_bound=0.001)
   defaults = DataOptions()
   flags.DEFINE_integer('seq_length', defaults.seq_length, 'Sequence length.')
   flags.DEFINE_integer('max_predictions_per_seq',
@@ -154,7 +155,7 @@ def main(argv):
   from official_td.data.beam import pipeline  # pylint: disable=g-import-not-at-top
   summary = pipeline.create_pretraining_data(
       source, flags_.output_dir, options, flags_.vocab_file,
-      flags_.build_vocab_size, flags_.vocab_sample_mb << 20,
+      flags_.build_vocab_size, int(flags_.vocab_sample_mb * (1 << 20)),
       beam_args=argv[1:], num_workers=flags_.num_workers,
       progress_stream=progress_stream)
   print(json.dumps(summary))
