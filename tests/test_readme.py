@@ -187,7 +187,7 @@ def tiny(command):
   """Appends the tiny settings to each `python -m` invocation it holds."""
   command = re.sub(r'python3 -m venv \.venv && \.venv/bin/pip install -q '
                    r'uv==[0-9.]+ && \.venv/bin/uv pip install -q '
-                   r'(--compile-bytecode )?--python \.venv/bin/python -r '
+                   r'--compile-bytecode --python \.venv/bin/python -r '
                    r'requirements(-dataflow)?\.txt && ', '', command)
   if 'pip install' in command:
     raise ValueError(f'tiny() left an install in {command!r}')
