@@ -108,6 +108,11 @@ def write_fake_deb(path, module):
     where = f'./usr/share/sword/modules/comments/zcom/{module}/{testament}'
     files[where + '.czs'], files[where + '.czz'] = index, data
   files[f'./usr/share/sword/mods.d/{module}.conf'] = b'[Module]\n'
+  write_deb(path, files)
+
+
+def write_deb(path, files):
+  """A Debian package installing `files` (name -> bytes)."""
   tarball = io.BytesIO()
   with tarfile.open(fileobj=tarball, mode='w:xz') as tar:
     for name, data in files.items():
@@ -270,12 +275,5 @@ def write_fake_dictionary(path, split_of):
   files = {'./usr/share/dictd/gcide.index': lines.encode(),
            './usr/share/dictd/gcide.dict.dz': _dictzip(text),
            './usr/share/doc/dict-gcide/copyright': b'GPL\n'}
-  tarball = io.BytesIO()
-  with tarfile.open(fileobj=tarball, mode='w:xz') as tar:
-    for name, data in files.items():
-      info = tarfile.TarInfo(name)
-      info.size = len(data)
-      tar.addfile(info, io.BytesIO(data))
-  write_ar(path, {'debian-binary': b'2.0\n', 'control.tar.xz': b'',
-                  'data.tar.xz': tarball.getvalue()})
+  write_deb(path, files)
   return rows

@@ -78,6 +78,17 @@ def paragraph_lines(text: str) -> List[str]:
           if line.strip()]
 
 
+def md5_split(key: str, splits: Sequence[Tuple[str, int]]) -> str:
+  """The split of `key` (a message's file name, a headword): the one of
+  `splits` ((name, share of 100), in order) its MD5's bucket 0-99 falls in."""
+  bucket = int(hashlib.md5(key.encode('utf-8')).hexdigest(), 16) % 100
+  for split, share in splits:
+    if bucket < share:
+      return split
+    bucket -= share
+  raise ValueError(f'The shares of {splits} add up to less than 100.')
+
+
 def _excluded(path: str) -> bool:
   return 'site-packages' in path or os.sep + 'test' in path
 

@@ -34,12 +34,12 @@ part of speech and etymology); every other block is pretraining text, so no
 task example's definitions are in the pretraining text.
 """
 
-import hashlib
 import re
 import unicodedata
 from typing import Dict, List, Optional, Tuple
 
 from official_td.data.text import archives
+from official_td.data.text import corpus
 
 INDEX = 'usr/share/dictd/gcide.index'
 TEXT = 'usr/share/dictd/gcide.dict.dz'
@@ -170,12 +170,7 @@ def part_of_speech(block: str) -> Optional[str]:
 
 def split_of(headword: str) -> str:
   """A headword's split, from its MD5."""
-  bucket = int(hashlib.md5(headword.encode('utf-8')).hexdigest(), 16) % 100
-  for split, share in SPLITS:
-    if bucket < share:
-      return split
-    bucket -= share
-  raise AssertionError('the shares add up to 100')
+  return corpus.md5_split(headword, SPLITS)
 
 
 def corpus_and_task(path: str) -> Dict[str, list]:

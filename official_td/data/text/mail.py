@@ -18,7 +18,6 @@ fiction).
 import collections
 import email
 import email.policy
-import hashlib
 import html.parser
 import re
 from typing import List, Tuple
@@ -87,12 +86,7 @@ def message_body(raw: bytes) -> str:
 
 def split_of(name: str) -> str:
   """A message's split, from the MD5 of its file name."""
-  bucket = int(hashlib.md5(name.encode('utf-8')).hexdigest(), 16) % 100
-  for split, share in SPLITS:
-    if bucket < share:
-      return split
-    bucket -= share
-  raise AssertionError('the shares add up to 100')
+  return corpus.md5_split(name, SPLITS)
 
 
 def spam_assassin_messages(path: str) -> List[Tuple[str, str, str]]:
