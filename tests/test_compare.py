@@ -18,6 +18,7 @@ import time
 import tensorflow as tf
 
 from official_td import keep
+from official_td.study import choice as choice_lib
 from official_td.study import events
 from official_td.study import plan
 from official_td.study import preregistration
@@ -412,9 +413,9 @@ class PreregistrationTest(tu.TestCase):
                                    (0.01, 'budget', 'b')):
       plan_ = preregistration.load(self.write_plan(tie_margin=margin,
                                                    axis=axis))
-      shas = {k: plan_.sha256 for k in runs}
-      choice = preregistration.choose(plan_, self.summary(measured, nominal),
-                                      shas)
+      records = {k: dict(plan_sha256=plan_.sha256) for k in runs}
+      choice = choice_lib.choose(plan_, self.summary(measured, nominal),
+                                 records)
       self.assertEqual(choice['choice'], expected, (margin, axis))
       # The rival is reported, never chosen.
       self.assertEqual(sorted(choice['scores']), ['a', 'b'])
@@ -425,14 +426,16 @@ class PreregistrationTest(tu.TestCase):
     plan_ = preregistration.load(self.write_plan())
     summary = self.summary(dict(a=[1.3, 1.3], b=[1.2, 1.2]),
                            dict(a=[1.3, 1.3], b=[1.2, 1.2]))
-    shas = {('a_b0.60', 42): plan_.sha256, ('b_b0.60', 43): 'f' * 64,
-            ('baseline', 43): None}
-    choice = preregistration.choose(plan_, summary, shas)
+    records = {('a_b0.60', 42): dict(plan_sha256=plan_.sha256),
+               ('b_b0.60', 43): dict(plan_sha256='f' * 64),
+               ('baseline', 43): None}
+    choice = choice_lib.choose(plan_, summary, records)
     self.assertIsNone(choice['choice'])
     self.assertEqual(choice['refused'], ['b_b0.60 seed 43', 'baseline seed 43'])
     self.assertIn('No choice stated', choice['lines'][0])
-    pending = preregistration.choose(
-        plan_, summary, {('a_b0.60', 42): plan_.sha256}, ['a_b0.80 seed 43'])
+    pending = choice_lib.choose(
+        plan_, summary, {('a_b0.60', 42): dict(plan_sha256=plan_.sha256)},
+        ['a_b0.80 seed 43'])
     self.assertIsNone(pending['choice'])
     # An edit of one byte is another plan.
     with open(plan_.path, 'a') as f:

@@ -81,6 +81,8 @@ from official_td import publish  # pylint: disable=g-import-not-at-top
 # (Before any gin file is parsed: see official_td/train.py.)
 from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
+from official_td.study import choice  # pylint: disable=g-import-not-at-top
+from official_td.study import freeze  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
 from official_td.study import preregistration  # pylint: disable=g-import-not-at-top
@@ -143,6 +145,11 @@ def main(argv):
     raise ValueError('--seeds and --evals_per_run must be at least 1.')
   out = FLAGS.output_dir
   plan = preregistration.load(FLAGS.plan) if FLAGS.plan else None
+  code = None  # the commit the runs run from, in each run's record
+  if plan and not (FLAGS.report_only or FLAGS.dry_run):
+    if plan.freeze:
+      freeze.check_before_runs(plan)  # (before any work)
+    code = freeze.code_entry(freeze.package_root())
   if plan:
     fixed = preregistration.settings_overrides(
         plan, [n for n in FLAGS if FLAGS[n].present])
@@ -242,7 +249,7 @@ def main(argv):
     for i, (name, _, _, seed, bindings) in enumerate(runs):
       print(f'--- run {i + 1}/{len(runs)}: {name}, seed {seed}', flush=True)
       if plan and not runner.is_finished(out, name, seed, finetune):
-        preregistration.record_run(out, name, seed, plan)
+        preregistration.record_run(out, name, seed, plan, code)
       runner.run_one(out, name, seed, bindings, pretrain_flags,
                      finetune_flags)
 
@@ -252,9 +259,9 @@ def main(argv):
   arm_names = [a for a, _ in arms]
   choose = None
   if plan:
-    run_shas = preregistration.run_plans(out, runs)
-    choose = lambda arms_summary: preregistration.choose(  # pylint: disable=g-long-lambda
-        plan, arms_summary, run_shas, pending)
+    records = preregistration.read_records(out, runs)
+    choose = lambda arms_summary: choice.choose(  # pylint: disable=g-long-lambda
+        plan, arms_summary, records, pending)
   report.summarize(out, rows, arm_names, ratios, unigram_ce, pending, choose)
   plots.plot(out, rows, arm_names)
   logging.info('study written to %s', out)

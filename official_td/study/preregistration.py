@@ -30,17 +30,24 @@ and compilation seconds), averaged over the plan's budgets; the highest
 wins, unless another is within `tie_margin` of it, and then `tie_break`
 (which must be among the tied) does.
 
+`data_command` (optional) is the command that makes the data the plan's
+bindings read, committed with it. `"freeze": true` fixes the code too: the
+study refuses to train unless the plan is committed and this checkout runs
+that commit's code (nothing a run reads changed since, committed or not;
+official_td/study/freeze.py).
+
 The plan's sha256 is recorded for every run the study trains under it
-(`OUTPUT/plan_records/RUN/seedN.json`). The report states the choice only
-when every run it reads was trained under this very file; otherwise it says
-which runs were not, and chooses nothing.
+(`OUTPUT/plan_records/RUN/seedN.json`), with the commit each part of the run
+ran from. The report (official_td/study/choice.py) states the choice only
+when every run it reads was trained under this very file, and, for a
+freezing plan, from its commit's code; otherwise it says which runs were
+not, and chooses nothing.
 """
 
 import dataclasses
 import hashlib
 import json
 import os
-import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -53,7 +60,8 @@ RECORDS = 'plan_records'
 REQUIRED = ('question', 'gin_file', 'candidates', 'budgets', 'seeds', 'rule',
             'axis', 'tie_margin', 'tie_break')
 OPTIONAL = ('gin_bindings', 'others', 'baseline_budgets', 'finetune',
-            'finetune_gin', 'finetune_bindings', 'embedded_task')
+            'finetune_gin', 'finetune_bindings', 'embedded_task', 'freeze',
+            'data_command')
 # The study's flags a plan sets (passing one beside a plan is refused).
 PLAN_FLAGS = ('arm', 'budgets', 'baseline_budgets', 'seeds', 'finetune',
               'gin_file', 'gin_bindings', 'finetune_gin', 'finetune_bindings',
@@ -81,6 +89,8 @@ class Plan:
   finetune_gin: str = DEFAULT_FINETUNE_GIN
   finetune_bindings: Tuple[str, ...] = ()
   embedded_task: bool = True
+  freeze: bool = False
+  data_command: str = ''
 
   @property
   def arms(self) -> List[Tuple[str, List[str]]]:
@@ -137,6 +147,10 @@ def load(path: str) -> Plan:
     raise bad('"tie_margin" is a speedup difference, at least 0')
   if not isinstance(raw.get('finetune_bindings', []), list):
     raise bad('"finetune_bindings" is a list of gin bindings')
+  if not isinstance(raw.get('freeze', False), bool):
+    raise bad('"freeze" is true or false')
+  if not isinstance(raw.get('data_command', ''), str):
+    raise bad('"data_command" is the command that makes the data, a string')
   return Plan(
       path=path, sha256=hashlib.sha256(content).hexdigest(),
       question=str(raw['question']), candidates=candidates, others=others,
@@ -150,76 +164,38 @@ def load(path: str) -> Plan:
       finetune=bool(raw.get('finetune', True)),
       finetune_gin=str(raw.get('finetune_gin', DEFAULT_FINETUNE_GIN)),
       finetune_bindings=tuple(raw.get('finetune_bindings', ())),
-      embedded_task=bool(raw.get('embedded_task', True)))
+      embedded_task=bool(raw.get('embedded_task', True)),
+      freeze=raw.get('freeze', False),
+      data_command=raw.get('data_command', ''))
 
 
 def _record_path(out: str, name: str, seed: int) -> str:
   return os.path.join(out, RECORDS, name, f'seed{seed}.json')
 
 
-def record_run(out: str, name: str, seed: int, plan: Plan):
-  """Records that the study trains run `name`/`seed` under `plan`."""
+def record_run(out: str, name: str, seed: int, plan: Plan,
+               code: Optional[Dict] = None):
+  """Records that the study trains run `name`/`seed` under `plan`; `code`
+  (the commit it runs from, `freeze.code_entry`) is appended to the
+  record's entries, one per part of a study run in parts."""
   path = _record_path(out, name, seed)
   tf.io.gfile.makedirs(os.path.dirname(path))
-  publish.write_json(path, dict(plan=plan.path, plan_sha256=plan.sha256))
+  record = dict(plan=plan.path, plan_sha256=plan.sha256)
+  if code is not None:
+    old = publish.read_json(path) if tf.io.gfile.exists(path) else {}
+    entries = old.get('code', []) if old.get('plan_sha256') == plan.sha256 else []
+    record['code'] = entries + [code]
+  publish.write_json(path, record)
 
 
-def run_plans(out: str, runs) -> Dict[Tuple[str, int], Optional[str]]:
-  """The plan sha256 each run was trained under (None: no record)."""
-  shas = {}
+def read_records(out: str, runs) -> Dict[Tuple[str, int], Optional[Dict]]:
+  """Each run's plan record (None: no record)."""
+  records = {}
   for name, _, _, seed, _ in runs:
     path = _record_path(out, name, seed)
-    shas[(name, seed)] = (publish.read_json(path)['plan_sha256']
-                          if tf.io.gfile.exists(path) else None)
-  return shas
-
-
-def choose(plan: Plan, arms_summary: Dict,
-           run_shas: Dict[Tuple[str, int], Optional[str]],
-           pending: Sequence[str] = ()) -> Dict:
-  """The plan's rule applied to the report's summary (`summary['arms']`).
-
-  Returns a dict: `choice` (None when refused), `scores` (candidate -> the
-  rule's value), `tied`, `refused` (the runs not trained under this plan)
-  and the report's `lines`.
-  """
-  head = (f'**Pre-registered choice** (plan `{plan.path}`, sha256 '
-          f'{plan.sha256[:12]}…; {plan.question}): ')
-  if pending:
-    return dict(choice=None, scores={}, tied=[], refused=[], lines=[
-        f'**No choice stated**: the plan `{plan.path}` decides on all its '
-        f'{plan.seeds} seed(s); {len(pending)} run(s) are pending.', ''])
-  foreign = sorted(f'{n} seed {s}' for (n, s), sha in run_shas.items()
-                   if sha != plan.sha256)
-  if foreign:
-    return dict(choice=None, scores={}, tied=[], refused=foreign, lines=[
-        f'**No choice stated**: {len(foreign)} run(s) were not trained '
-        f'under the plan `{plan.path}` (sha256 {plan.sha256[:12]}…): '
-        f'{", ".join(foreign)}. Re-run them under it, or report without '
-        '--plan.', ''])
-  key = 'speedup' if plan.axis == 'budget' else 'speedup_measured'
-  scores, kinds = {}, {}
-  for name, _ in plan.candidates:
-    entries = [e for e in arms_summary[name]['equal_quality']
-               if e['budget'] in plan.budgets]
-    scores[name] = statistics.fmean(e[key] for e in entries)
-    kinds[name] = sorted({e[key + '_kind'] for e in entries} - {
-        'interpolated'})
-  best = max(scores.values())
-  tied = [n for n, v in scores.items() if best - v <= plan.tie_margin]
-  leader = max(scores, key=scores.get)
-  choice = plan.tie_break if len(tied) > 1 and (
-      plan.tie_break in tied) else leader
-  bounds = [f'{n}: {", ".join(k)}' for n, k in kinds.items() if k]
-  text = '; '.join(f'{n} {v:.3f}×' for n, v in scores.items())
-  reason = (f'within {plan.tie_margin} of each other: {", ".join(tied)}; the '
-            f'tie-break picks {choice}' if len(tied) > 1 else
-            f'{choice} leads')
-  return dict(choice=choice, scores=scores, tied=tied, refused=[], lines=[
-      head + f'**{choice}**. The mean speedup at equal quality over budgets '
-      f'{", ".join(f"{b:g}" for b in plan.budgets)} on the {plan.axis} axis: '
-      f'{text} ({reason}).' + (f' Bounds, not values, for {"; ".join(bounds)}.'
-                               if bounds else ''), ''])
+    records[(name, seed)] = (publish.read_json(path)
+                             if tf.io.gfile.exists(path) else None)
+  return records
 
 
 def settings_overrides(plan: Plan, explicit: Sequence[str]) -> Dict:
