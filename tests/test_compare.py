@@ -686,6 +686,19 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertAlmostEqual(summary['selection']['token_drop']['scored_slots'],
                            scored, places=4)
     self.assertIn('What the selection did', report)
+    # Passes over the data: steps × the global batch over the training
+    # sequences of the data's own summary (kept beside the records).
+    batch = int(next(l for l in open(os.path.join(
+        pu.REPO, 'gin', 'experiments', 'ci_tiny.gin')) if l.startswith(
+            'run.global_batch_size')).split('=')[1])
+    sequences = self.summary['train']['sequences']
+    for r in rows:
+      self.assertAlmostEqual(
+          summary['passes'][r['arm']][f'{float(r["budget"]):g}'],
+          int(r['steps']) * batch / sequences, places=3)
+    self.assertEqual(json.load(open(os.path.join(out, 'data.json'))),
+                     dict(train_sequences=sequences, global_batch_size=batch))
+    self.assertIn(f'Passes over the {sequences:,} training sequences', report)
     # Every run recorded the plan's sha256; the report applied its rule on
     # the measured axis: the mean over the budgets of the per-budget speedup.
     sha = hashlib.sha256(open(self.command(out)[3][len('--plan='):],
@@ -825,6 +838,29 @@ class CommittedStudyTest(tu.TestCase):
         self.assertLen(paired['per_seed'], plan_['seeds'])
         self.assertIn(f'{paired["mean"]:+.4f} ± {paired["std"]:.4f}',
                       stdout)
+    # Every arm after the first against the first, seed by seed, from the
+    # csv: held-out loss and fine-tuned accuracy (points).
+    def value(arm, budget, seed, key):
+      return float(next(r[key] for r in rows if r['arm'] == arm and float(
+          r['budget']) == budget and r['seed'] == seed))
+    for arm in arms[1:]:
+      for budget in plan_['budgets']:
+        entry = summary['against_first'][arm][f'{budget:g}']
+        seeds = sorted({r['seed'] for r in rows})
+        if not plan_['finetune']:
+          self.assertEqual(entry['finetune']['per_seed'], [])
+        for key, got in (('eval_mlm_loss', entry['loss']),
+                         ('finetune_accuracy', entry['finetune']))[
+                             :1 + plan_['finetune']]:
+          want = [value(arm, budget, s, key) - value(arms[0], budget, s, key)
+                  for s in seeds]
+          self.assertEqual([str(d['seed']) for d in got['per_seed']], seeds)
+          for d, w in zip(got['per_seed'], want):
+            self.assertAlmostEqual(d['difference'], w, places=9)
+          self.assertAlmostEqual(got['mean'], statistics.fmean(want),
+                                 places=9)
+        self.assertIn(f'| {arm} | {budget:.2f} | '
+                      f'{entry["loss"]["mean"]:+.4f} ± ', stdout)
     # The rule: the best mean over the plan's budgets of the speedup on its
     # axis, the tie-break's arm when within the margin of the best.
     self.assertEqual(plan_['axis'], 'measured')

@@ -83,6 +83,7 @@ from official_td import train_lib  # pylint: disable=g-import-not-at-top
 from official_td.input import pretrain_dataloader  # pylint: disable=g-import-not-at-top
 from official_td.study import choice  # pylint: disable=g-import-not-at-top
 from official_td.study import freeze  # pylint: disable=g-import-not-at-top
+from official_td.study import pairs  # pylint: disable=g-import-not-at-top
 from official_td.study import plan as plan_lib  # pylint: disable=g-import-not-at-top
 from official_td.study import plots  # pylint: disable=g-import-not-at-top
 from official_td.study import preregistration  # pylint: disable=g-import-not-at-top
@@ -262,7 +263,10 @@ def main(argv):
     records = preregistration.read_records(out, runs)
     choose = lambda arms_summary: choice.choose(  # pylint: disable=g-long-lambda
         plan, arms_summary, records, pending)
-  report.summarize(out, rows, arm_names, ratios, unigram_ce, pending, choose)
+  data = pairs.data_facts(out, configurables.data().train_data,
+                          run_config.global_batch_size)
+  report.summarize(out, rows, arm_names, ratios, unigram_ce, pending, choose,
+                   data)
   plots.plot(out, rows, arm_names)
   logging.info('study written to %s', out)
   with tf.io.gfile.GFile(os.path.join(out, 'study.md')) as f:

@@ -28,7 +28,8 @@ READ = ('official_td', 'gin')
 REPORT_ONLY = ('official_td/keras_hub/', 'official_td/study/report.py',
                'official_td/study/plots.py', 'official_td/study/speedup.py',
                'official_td/study/events.py', 'official_td/study/freeze.py',
-               'official_td/study/choice.py', 'official_td/study/overlap.py')
+               'official_td/study/choice.py', 'official_td/study/overlap.py',
+               'official_td/study/pairs.py')
 
 
 class FreezeError(ValueError):

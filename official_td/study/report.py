@@ -5,12 +5,13 @@ import csv
 import math
 import os
 import statistics
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
 from official_td import publish
 from official_td import rundir
+from official_td.study import pairs
 from official_td.study import runner
 from official_td.study.plan import BASELINE
 from official_td.study.speedup import break_even
@@ -326,11 +327,13 @@ def pending_lines(rows: List[Dict], pending: Sequence[str]) -> List[str]:
 
 def summarize(out: str, rows: List[Dict], arms: Sequence[str],
               ratios: Dict[str, Dict], unigram: Dict,
-              pending: Sequence[str] = (), choose=None) -> Dict:
+              pending: Sequence[str] = (), choose=None,
+              data: Optional[Dict] = None) -> Dict:
   """Writes study.csv, study.md, study_summary.json; returns the summary
   (`pending`: the runs a partial report leaves out; `choose`: a
-  pre-registered plan's rule, `preregistration.choose` on the arms' summary,
-  stated at the report's top)."""
+  pre-registered plan's rule, `choice.choose` on the arms' summary, stated
+  at the report's top; `data`: the training sequences and global batch the
+  passes over the data are counted from, `pairs.data_facts`)."""
   write_csv(out, rows)
   table = group_table(rows, arms)
   base = next(t for t in table if t['arm'] == BASELINE and t['budget'] == 1.0)
@@ -368,8 +371,10 @@ def summarize(out: str, rows: List[Dict], arms: Sequence[str],
         'and their compilation): '
         f'{entry["break_even_measured_time_text"]}')
   lines += same_budget_lines(summary['arms'], arms)
+  first, summary['against_first'] = pairs.against_first(rows, arms)
   selection, summary['selection'] = selection_lines(rows, arms)
-  lines += selection
+  passes, summary['passes'] = pairs.passes_lines(rows, arms, data)
+  lines += first + selection + passes
   # The drifts, at the top (below a partial report's first line).
   warnings = drift_lines(rows, arms, summary['arms'])
   summary['warnings'] = [w for w in warnings if w]

@@ -155,15 +155,19 @@ def seed_measured_speedups(arm: str, budget: float, rows: List[Dict]
   return _per_seed_speedups(arm, budget, rows, fraction)
 
 
-def paired_differences(arm: str, budget: float, rows: List[Dict]) -> Dict:
-  """Arm minus baseline held-out loss at the same budget, seed by seed."""
+def paired_differences(arm: str, budget: float, rows: List[Dict],
+                       against: str = BASELINE,
+                       key: str = 'eval_mlm_loss') -> Dict:
+  """Arm minus `against` (the baseline) at the same budget, seed by seed, of
+  `key` (the held-out loss); seeds without a value on either side left
+  out."""
   diffs = []
   for r in sorted(rows, key=lambda r: r['seed']):
-    if r['arm'] != arm or r['budget'] != budget:
+    if r['arm'] != arm or r['budget'] != budget or r.get(key) is None:
       continue
-    base = next((b['eval_mlm_loss'] for b in rows if b['arm'] == BASELINE
+    base = next((b[key] for b in rows if b['arm'] == against
                  and b['budget'] == budget and b['seed'] == r['seed']), None)
     if base is not None:
-      diffs.append(dict(seed=r['seed'], difference=r['eval_mlm_loss'] - base))
+      diffs.append(dict(seed=r['seed'], difference=r[key] - base))
   mean, std = mean_std([d['difference'] for d in diffs])
   return dict(per_seed=diffs, mean=mean, std=std)
