@@ -39,15 +39,13 @@ def choose(plan: preregistration.Plan, arms_summary: Dict,
         '--plan.', ''])
   code_lines = []
   if plan.freeze:
-    root = root or freeze.package_root()
-    problems = freeze.record_problems(plan, records, root)
+    base, problems = freeze.record_problems(plan, records, root)
     if problems:
       return dict(choice=None, scores={}, tied=[], refused=list(problems),
                   lines=[
                       f'**No choice stated**: the plan `{plan.path}` fixes '
                       'its code, and not every run ran it: '
                       f'{"; ".join(problems)}.', ''])
-    base = freeze.plan_commit(root, plan.path, plan.sha256)
     commits = sorted({e['commit'] for r in records.values()
                       for e in r['code']})
     code_lines = [

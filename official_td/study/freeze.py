@@ -22,7 +22,7 @@ history.
 import hashlib
 import os
 import subprocess
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 READ = ('official_td', 'gin')
 REPORT_ONLY = ('official_td/keras_hub/', 'official_td/study/report.py',
@@ -42,14 +42,17 @@ def package_root() -> str:
       os.path.abspath(__file__))))
 
 
-def _git(root: str, *args) -> Optional[str]:
-  """`git -C root ARGS`'s output, or None when it fails (or no git)."""
+def _git(root: str, *args, raw: bool = False):
+  """`git -C root ARGS`'s output (bytes with `raw`), or None when it fails
+  (or no git)."""
   try:
     proc = subprocess.run(['git', '-C', root] + list(args),
                           capture_output=True, check=False)
   except OSError:
     return None
-  return None if proc.returncode else proc.stdout.decode('utf-8', 'replace')
+  if proc.returncode:
+    return None
+  return proc.stdout if raw else proc.stdout.decode('utf-8', 'replace')
 
 
 def is_read(path: str) -> bool:
@@ -100,12 +103,9 @@ def plan_commit(root: str, plan_path: str, sha256: str) -> Optional[str]:
   commits = (_git(root, 'log', '--reverse', '--format=%H', '--', rel)
              or '').split()
   for commit in commits:
-    try:
-      blob = subprocess.run(['git', '-C', root, 'show', f'{commit}:{rel}'],
-                            capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-      continue  # (the commit that deleted it)
-    if hashlib.sha256(blob).hexdigest() == sha256:
+    blob = _git(root, 'show', f'{commit}:{rel}', raw=True)
+    # (None: the commit that deleted it)
+    if blob is not None and hashlib.sha256(blob).hexdigest() == sha256:
       return commit
   return None
 
@@ -157,19 +157,22 @@ def check_before_runs(plan, root: Optional[str] = None) -> str:
 
 
 def record_problems(plan, records: Dict, root: Optional[str] = None
-                    ) -> Sequence[str]:
-  """Each record entry that is not the plan's code, as `RUN seed N: why`
-  (none: every run ran the plan's code). `records`: (name, seed) -> the
-  record (or None)."""
+                    ) -> Tuple[Optional[str], Sequence[str]]:
+  """The plan's commit, and each record entry that is not its code, as
+  `RUN seed N: why` (none: every run ran the plan's code). `records`:
+  (name, seed) -> the record (or None). Each distinct entry is checked
+  once (a study's runs share a few commits)."""
   root = root or package_root()
   base = plan_commit(root, plan.path, plan.sha256) if head(root) else None
   if base is None:
-    return [f'the plan (sha256 {plan.sha256[:12]}…) is in no commit of the '
-            f'repository at {root}, so no record can be checked against it']
-  found = []
+    return None, [f'the plan (sha256 {plan.sha256[:12]}…) is in no commit of '
+                  f'the repository at {root}, so no record can be checked '
+                  'against it']
+  checked, found = {}, []
   for (name, seed), record in sorted(records.items()):
-    entries = (record or {}).get('code') or [{}]
-    for entry in entries:
-      found += [f'{name} seed {seed}: {p}'
-                for p in entry_problems(root, base, entry)]
-  return found
+    for entry in (record or {}).get('code') or [{}]:
+      key = (entry.get('commit'), tuple(entry.get('uncommitted') or ()))
+      if key not in checked:
+        checked[key] = entry_problems(root, base, entry)
+      found += [f'{name} seed {seed}: {p}' for p in checked[key]]
+  return base, found

@@ -183,8 +183,8 @@ def record_run(out: str, name: str, seed: int, plan: Plan,
   record = dict(plan=plan.path, plan_sha256=plan.sha256)
   if code is not None:
     old = publish.read_json(path) if tf.io.gfile.exists(path) else {}
-    entries = old.get('code', []) if old.get('plan_sha256') == plan.sha256 else []
-    record['code'] = entries + [code]
+    same_plan = old.get('plan_sha256') == plan.sha256
+    record['code'] = (old.get('code', []) if same_plan else []) + [code]
   publish.write_json(path, record)
 
 
