@@ -7,6 +7,8 @@ edit away; the real checkout's own wiring is checked through the study's
 entry point.
 """
 
+import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -211,3 +213,37 @@ class WhatARunReadsTest(tu.TestCase):
         capture_output=True, text=True, timeout=300)
     pu.assert_clean_error(self, proc, 'is in no commit of')
     self.assertFalse(os.path.exists(out))
+
+
+class KeptRecordsTest(tu.TestCase):
+
+  def test_corpus_c_s_kept_runs_ran_under_its_plan_and_its_code(self):
+    """docs/studies/scale_pick_c, the study kept part by part: each kept
+    run has its pretraining's and fine-tuning's results and a plan record
+    with the plan file's sha256 (hashed here), and every code entry of every
+    record passes the report's check against this repository's history
+    (descends from the plan's commit, nothing a run reads changed)."""
+    kept = os.path.join(pu.REPO, 'docs', 'studies', 'scale_pick_c')
+    plan_path = os.path.join(pu.REPO, 'docs', 'studies', 'plans',
+                             'scale_pick_c.json')
+    with open(plan_path, 'rb') as f:
+      sha = hashlib.sha256(f.read()).hexdigest()
+    records = {}
+    for path in sorted(glob.glob(os.path.join(kept, 'plan_records', '*',
+                                              'seed*.json'))):
+      name = os.path.basename(os.path.dirname(path))
+      seed = os.path.basename(path)[len('seed'):-len('.json')]
+      for part in ('runs', 'finetune'):
+        self.assertTrue(os.path.exists(os.path.join(
+            kept, part, name, f'seed{seed}', 'results.json')), path)
+      with open(path) as f:
+        records[(name, int(seed))] = json.load(f)
+    self.assertNotEmpty(records)
+    self.assertLen(glob.glob(os.path.join(kept, 'runs', '*', 'seed*')),
+                   len(records))
+    self.assertEqual({r['plan_sha256'] for r in records.values()}, {sha})
+    self.assertTrue(all(r['code'] for r in records.values()))
+    base, problems = freeze.record_problems(
+        preregistration.load(plan_path), records, pu.REPO)
+    self.assertEqual(problems, [])
+    self.assertIsNotNone(base)
