@@ -20,6 +20,7 @@ import tensorflow as tf
 from official_td import keep
 from official_td.study import choice as choice_lib
 from official_td.study import events
+from official_td.study import freeze
 from official_td.study import plan
 from official_td.study import preregistration
 from official_td.study import report as report_lib
@@ -713,6 +714,16 @@ class StudyEndToEndTest(pu.TinyDataTestCase):
     self.assertLen(records, 10)
     self.assertEqual({json.load(open(r))['plan_sha256'] for r in records},
                      {sha})
+    # Each part of each run stored the checkout's commit: the killed run
+    # two parts, the others one.
+    here = freeze.code_entry(pu.REPO)
+    self.assertIsNotNone(here['commit'])
+    parts = {os.path.relpath(r, os.path.join(out, 'plan_records')):
+             json.load(open(r))['code'] for r in records}
+    self.assertEqual(parts.pop(os.path.join('token_drop_b1.50',
+                                            'seed42.json')), [here, here])
+    self.assertEqual({json.dumps(c) for c in parts.values()},
+                     {json.dumps([here])})
     # A run not trained under the plan: the report states no choice.
     os.remove(os.path.join(out, 'plan_records', 'token_drop_b0.50',
                            'seed43.json'))
