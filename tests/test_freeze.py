@@ -17,6 +17,7 @@ import sys
 from official_td.study import choice as choice_lib
 from official_td.study import freeze
 from official_td.study import preregistration
+from official_td.study import runner
 from tests import entry_points
 from tests import pretrain_utils as pu
 from tests import testing_utils as tu
@@ -232,12 +233,11 @@ class KeptRecordsTest(tu.TestCase):
     for path in sorted(glob.glob(os.path.join(kept, 'plan_records', '*',
                                               'seed*.json'))):
       name = os.path.basename(os.path.dirname(path))
-      seed = os.path.basename(path)[len('seed'):-len('.json')]
-      for part in ('runs', 'finetune'):
-        self.assertTrue(os.path.exists(os.path.join(
-            kept, part, name, f'seed{seed}', 'results.json')), path)
+      seed = int(os.path.basename(path)[len('seed'):-len('.json')])
+      # Finished as the study counts it: pretraining and fine-tuning.
+      self.assertTrue(runner.is_finished(kept, name, seed, True), path)
       with open(path) as f:
-        records[(name, int(seed))] = json.load(f)
+        records[(name, seed)] = json.load(f)
     self.assertNotEmpty(records)
     self.assertLen(glob.glob(os.path.join(kept, 'runs', '*', 'seed*')),
                    len(records))
